@@ -1,0 +1,237 @@
+"""Diversity metrics: pure functions of arrays (MATH §4).
+
+Policies are probabilities of shape ``(..., K)`` (last axis = modes) and masks are
+boolean arrays broadcastable to them.  Unless stated otherwise, a metric returns one
+value per batch entry, shape ``(...)``; functions of ``k`` append ``k``'s shape.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import gammaln
+
+from .simplex import _describe, as_mask, as_policy
+from .task import Task
+
+__all__ = [
+    "pass_at_k",
+    "pass_at_k_unbiased",
+    "expected_distinct",
+    "conditional",
+    "entropy",
+    "effective_modes",
+    "renyi_entropy",
+    "simpson_index",
+    "amplification_exponent",
+    "kl_to_rl_target",
+    "ratio_table",
+]
+
+
+def _ks(k) -> np.ndarray:
+    ks = np.asarray(k)
+    if ks.size == 0 or not np.issubdtype(ks.dtype, np.number) or np.any(ks < 1) or np.any(
+        ks != np.floor(ks)
+    ):
+        raise ValueError(f"k must hold positive integers; got {_describe(k)}")
+    return ks.astype(np.float64)
+
+
+def _policy_mask(policy, valid, name="valid"):
+    p = as_policy(policy)
+    return p, as_mask(valid, p.shape, name=name)
+
+
+def _fail_mass(p: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    # Summing the invalid entries directly keeps 1 − π(C) accurate when π(C) ≈ 1.
+    return np.clip(np.where(valid, 0.0, p).sum(axis=-1), 0.0, 1.0)
+
+
+def pass_at_k(policy, valid, k, *, axis=None) -> np.ndarray:
+    """Exact pass@k ``1 − (1 − π(C))^k`` (MATH §4).
+
+    Computed as ``−expm1(k·log(1 − π(C)))`` with ``1 − π(C)`` summed over invalid modes,
+    so it is accurate for k up to 10^6 and beyond.
+
+    Parameters
+    ----------
+    policy : array_like, shape (..., K)
+    valid : bool array broadcastable to (..., K)
+    k : int or array_like of int >= 1
+    axis : int or tuple of int, optional
+        Batch axes (of ``policy``'s leading axes) to average over: pass@k averaged over
+        a bank of prompts.
+
+    Returns
+    -------
+    ndarray, shape ``batch_shape + np.shape(k)`` (averaged axes removed)
+    """
+    p, v = _policy_mask(policy, valid)
+    ks = _ks(k)
+    fail = _fail_mass(p, v)
+    with np.errstate(divide="ignore"):
+        log_fail = np.log(fail)
+    shaped = log_fail.reshape(log_fail.shape + (1,) * ks.ndim)
+    out = -np.expm1(ks * shaped)
+    if axis is not None:
+        out = out.mean(axis=axis)
+    return out
+
+
+def pass_at_k_unbiased(n, c, k) -> np.ndarray:
+    """Unbiased pass@k estimator from n samples with c correct (MATH §4).
+
+    ``1 − C(n − c, k)/C(n, k) = 1 − Π_{i=n−c+1}^{n} (1 − k/i)``, computed with log-gamma
+    functions; exactly 1 when ``n − c < k``.  Broadcasts over ``n``, ``c`` and ``k``.
+    """
+    n_, c_, k_ = (np.asarray(x) for x in (n, c, k))
+    for name, x in (("n", n_), ("c", c_), ("k", k_)):
+        if not np.issubdtype(x.dtype, np.number) or np.any(x != np.floor(x)) or np.any(x < 0):
+            raise ValueError(f"{name} must hold non-negative integers; got {_describe(x)}")
+    if np.any(k_ < 1):
+        raise ValueError(f"k must be >= 1; got {_describe(k_)}")
+    if np.any(c_ > n_):
+        raise ValueError(f"c must be <= n; got c={_describe(c_)}, n={_describe(n_)}")
+    if np.any(k_ > n_):
+        raise ValueError(f"k must be <= n; got k={_describe(k_)}, n={_describe(n_)}")
+    n_, c_, k_ = np.broadcast_arrays(*(x.astype(np.float64) for x in (n_, c_, k_)))
+    m = n_ - c_
+    certain = m < k_
+    safe_m = np.where(certain, k_, m)
+    log_ratio = (
+        gammaln(safe_m + 1) - gammaln(safe_m - k_ + 1) - gammaln(n_ + 1) + gammaln(n_ - k_ + 1)
+    )
+    return np.where(certain, 1.0, -np.expm1(log_ratio))
+
+
+def expected_distinct(policy, valid, k) -> np.ndarray:
+    """Expected number of distinct valid modes in k samples: ``Σ_{y∈C} 1 − (1 − π(y))^k``.
+
+    Returns shape ``batch_shape + np.shape(k)``.
+    """
+    p, v = _policy_mask(policy, valid)
+    ks = _ks(k)
+    lp = np.log1p(-np.clip(p, 0.0, 1.0))
+    lp = lp.reshape(lp.shape + (1,) * ks.ndim)
+    per_mode = -np.expm1(ks * lp)
+    vv = v.reshape(v.shape + (1,) * ks.ndim)
+    return np.where(vv, per_mode, 0.0).sum(axis=p.ndim - 1)
+
+
+def conditional(policy, valid) -> np.ndarray:
+    """``π(·|C)``: the policy restricted to the valid set and renormalised (MATH §1).
+
+    Raises ``ValueError`` if ``π(C) = 0`` in some row.
+    """
+    p, v = _policy_mask(policy, valid)
+    mass = np.where(v, p, 0.0).sum(axis=-1, keepdims=True)
+    if np.any(mass == 0):
+        raise ValueError("policy puts zero probability on the valid set; π(·|C) is undefined")
+    return np.where(v, p, 0.0) / mass
+
+
+def _xlogx(q):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(q > 0, q * np.log(np.where(q > 0, q, 1.0)), 0.0)
+
+
+def entropy(policy, valid=None) -> np.ndarray:
+    """Shannon entropy (nats) of ``π(·|C)``; of ``π`` when ``valid`` is None (MATH §4)."""
+    q = as_policy(policy) if valid is None else conditional(policy, valid)
+    return -_xlogx(q).sum(axis=-1)
+
+
+def effective_modes(policy, valid=None) -> np.ndarray:
+    """Effective number of modes ``exp H(π(·|C))`` (1 = one mode, ``|C|`` = uniform)."""
+    return np.exp(entropy(policy, valid))
+
+
+def renyi_entropy(policy, valid=None, *, order: float = 2.0) -> np.ndarray:
+    """Rényi entropy ``log(Σ q^a)/(1 − a)`` of ``q = π(·|C)``; ``a = 1`` is Shannon,
+    ``a = inf`` is min-entropy ``−log max q``."""
+    a = float(order)
+    if not (a >= 0) or np.isnan(a):
+        raise ValueError(f"order must be >= 0; got {order!r}")
+    q = as_policy(policy) if valid is None else conditional(policy, valid)
+    if a == 1.0:
+        return -_xlogx(q).sum(axis=-1)
+    if np.isinf(a):
+        return -np.log(q.max(axis=-1))
+    if a == 0.0:
+        return np.log((q > 0).sum(axis=-1).astype(np.float64))
+    return np.log(np.sum(np.where(q > 0, q, 0.0) ** a, axis=-1)) / (1.0 - a)
+
+
+def simpson_index(policy, valid=None) -> np.ndarray:
+    """Simpson index ``Σ q(y)^2`` of ``q = π(·|C)``: the chance two samples coincide."""
+    q = as_policy(policy) if valid is None else conditional(policy, valid)
+    return np.sum(q * q, axis=-1)
+
+
+def amplification_exponent(before, after, valid) -> np.ndarray:
+    """Slope of ``log π'(y)`` against ``log π(y)`` over valid modes (MATH §4).
+
+    Least-squares slope over the valid modes with positive probability: 1 means ratios
+    preserved, > 1 amplified, < 1 compressed.
+
+    Raises
+    ------
+    ValueError
+        If a row has fewer than two valid modes with distinct ``π(y)`` (no slope).
+    """
+    p0, v = _policy_mask(before, valid)
+    p1 = as_policy(after, name="after")
+    if p1.shape != p0.shape:
+        raise ValueError(f"after has shape {p1.shape}; before has shape {p0.shape}")
+    use = v & (p0 > 0) & (p1 > 0)
+    with np.errstate(divide="ignore"):
+        x = np.where(use, np.log(np.where(use, p0, 1.0)), 0.0)
+        y = np.where(use, np.log(np.where(use, p1, 1.0)), 0.0)
+    n = use.sum(axis=-1)
+    xm = x.sum(-1) / np.maximum(n, 1)
+    ym = y.sum(-1) / np.maximum(n, 1)
+    dx = np.where(use, x - xm[..., None], 0.0)
+    dy = np.where(use, y - ym[..., None], 0.0)
+    sxx = (dx * dx).sum(-1)
+    if np.any(sxx <= 1e-300) or np.any(n < 2):
+        raise ValueError(
+            "amplification_exponent needs, in every row, at least two valid modes with "
+            "distinct positive probabilities before the update"
+        )
+    return (dx * dy).sum(-1) / sxx
+
+
+def kl_to_rl_target(policy, task: Task) -> np.ndarray:
+    """``KL(π(·|C) ‖ π0(·|C))``: distance among valid modes from the RL target (MATH §4).
+
+    Ideal RL (R1–R3) keeps this at 0; self-distillation drives it up.
+    """
+    q = conditional(policy, task.valid)
+    q0 = np.exp(task.log_base) * task.valid
+    q0 = q0 / q0.sum(axis=-1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(q > 0, q * (np.log(np.where(q > 0, q, 1.0)) - np.log(q0)), 0.0)
+    return terms.sum(axis=-1)
+
+
+def ratio_table(policy, valid) -> tuple[np.ndarray, np.ndarray]:
+    """Pairwise ratios ``π(y)/π(y')`` among the valid modes of one prompt.
+
+    Returns
+    -------
+    modes : ndarray of int, shape (m,)
+        Indices of the valid modes.
+    ratios : ndarray, shape (m, m)
+        ``ratios[i, j] = π(modes[i]) / π(modes[j])``; ``inf`` where only the denominator
+        is 0, and 1 where both are 0 (two modes at zero are equally likely).
+    """
+    p = as_policy(policy)
+    if p.ndim != 1:
+        raise ValueError(f"ratio_table takes one policy of shape (K,); got shape {p.shape}")
+    v = as_mask(valid, p.shape)
+    modes = np.flatnonzero(v)
+    sub = p[modes]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = sub[:, None] / sub[None, :]
+    both_zero = (sub[:, None] == 0) & (sub[None, :] == 0)
+    return modes, np.where(both_zero, 1.0, ratios)
