@@ -58,14 +58,14 @@ def sd_target(
     Here ``ρ`` is the teacher base, ``D`` the demonstration distribution built from it
     and ``π_ref`` the KL reference.
     """
-    log_demo = demos.log_distribution(log_rho, task)
+    demo = demos.distribution(log_rho, task)
     if objective == "reverse":
-        g = teacher.expected_log(log_rho, log_demo)
+        g = teacher.expected_log(log_rho, demo)
         if beta > 0.0:
             g = (g + beta * log_ref) / (1.0 + beta)
         out = log_normalise(g)
     elif objective == "forward":
-        m = teacher.log_mixture(log_rho, log_demo)
+        m = teacher.log_mixture(log_rho, demo)
         if beta > 0.0:
             m = np.logaddexp(m - np.log1p(beta), log_ref + np.log(beta / (1.0 + beta)))
         out = log_normalise(m)
@@ -187,9 +187,9 @@ class SelfDistillation:
             raise ValueError(f"reference must be 'base' or 'current'; got {self.reference!r}")
         for name in ("expected_log", "log_mixture"):
             if not hasattr(self.teacher, name):
-                raise ValueError(f"teacher must provide {name}(log_rho, log_demo); got {self.teacher!r}")
-        if not hasattr(self.demos, "log_distribution"):
-            raise ValueError(f"demos must provide log_distribution(log_rho, task); got {self.demos!r}")
+                raise ValueError(f"teacher must provide {name}(log_rho, demo); got {self.teacher!r}")
+        if not hasattr(self.demos, "distribution"):
+            raise ValueError(f"demos must provide distribution(log_rho, task); got {self.demos!r}")
 
     @property
     def memoryless(self) -> bool:

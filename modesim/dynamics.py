@@ -383,6 +383,7 @@ def fixed_points(
     list of FixedPoint, sorted by support size then position.
     """
     _single(task, task.base, name="task.base")
+    apply_map(rule, task.log_base, task)  # rejects rules that are not maps on the simplex
     K = task.n_modes
     if K > 10:
         raise ValueError(f"fixed_points enumerates all 2^K faces; K = {K} is too large (allowed: K <= 10)")

@@ -42,16 +42,21 @@ def _policy_mask(policy, valid, name="valid"):
     return p, as_mask(valid, p.shape, name=name)
 
 
-def _fail_mass(p: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    # Summing the invalid entries directly keeps 1 − π(C) accurate when π(C) ≈ 1.
-    return np.clip(np.where(valid, 0.0, p).sum(axis=-1), 0.0, 1.0)
+def _log_fail(p: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``log(1 − π(C))``, from whichever of π(C) and 1 − π(C) is small (both are summed
+    directly, so neither is formed as a difference from 1)."""
+    succ = np.clip(np.where(valid, p, 0.0).sum(axis=-1), 0.0, 1.0)
+    fail = np.clip(np.where(valid, 0.0, p).sum(axis=-1), 0.0, 1.0)
+    with np.errstate(divide="ignore"):
+        return np.where(succ < 0.5, np.log1p(-np.minimum(succ, 0.5)), np.log(fail))
 
 
 def pass_at_k(policy, valid, k, *, axis=None) -> np.ndarray:
     """Exact pass@k ``1 − (1 − π(C))^k`` (MATH §4).
 
-    Computed as ``−expm1(k·log(1 − π(C)))`` with ``1 − π(C)`` summed over invalid modes,
-    so it is accurate for k up to 10^6 and beyond.
+    Computed as ``−expm1(k·log(1 − π(C)))``, taking ``log(1 − π(C))`` as
+    ``log1p(−π(C))`` when π(C) is small and as the log of the summed invalid mass when it
+    is large, so it keeps full relative precision for k up to 10^6 and beyond.
 
     Parameters
     ----------
@@ -68,9 +73,7 @@ def pass_at_k(policy, valid, k, *, axis=None) -> np.ndarray:
     """
     p, v = _policy_mask(policy, valid)
     ks = _ks(k)
-    fail = _fail_mass(p, v)
-    with np.errstate(divide="ignore"):
-        log_fail = np.log(fail)
+    log_fail = _log_fail(p, v)
     shaped = log_fail.reshape(log_fail.shape + (1,) * ks.ndim)
     out = -np.expm1(ks * shaped)
     if axis is not None:

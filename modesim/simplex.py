@@ -114,11 +114,18 @@ def logsumexp_last(x: np.ndarray, *, keepdims: bool = False) -> np.ndarray:
     general routine is several times slower on a batch of short rows).
     """
     x = np.asarray(x, dtype=np.float64)
-    m = x.max(axis=-1, keepdims=True)
-    m[~np.isfinite(m)] = 0.0
-    s = np.exp(x - m).sum(axis=-1, keepdims=True)
-    with np.errstate(divide="ignore"):
-        out = np.log(s, out=s) + m
+    # Fast path without the shift: exact whenever no row sum overflows or gets near the
+    # underflow floor (entries lost to underflow are then < 1e-28 of the sum).
+    with np.errstate(over="ignore"):
+        s = np.exp(x).sum(axis=-1, keepdims=True)
+    if np.all(s > 1e-280) and np.all(s < 1e280):
+        out = np.log(s, out=s)
+    else:
+        m = x.max(axis=-1, keepdims=True)
+        m[~np.isfinite(m)] = 0.0
+        s = np.exp(x - m).sum(axis=-1, keepdims=True)
+        with np.errstate(divide="ignore"):
+            out = np.log(s, out=s) + m
     return out if keepdims else out[..., 0]
 
 
@@ -136,11 +143,15 @@ def log_mass(log_policy: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def log_conditional(log_policy: np.ndarray, mask: np.ndarray, *, name: str = "policy"):
     """``log π(·|C)``: restrict to ``mask`` and renormalise in log space (MATH §1).
 
+    ``log_policy`` must be normalised; when every mode is valid it is returned as is.
+
     Raises
     ------
     ValueError
         If ``π(C) = 0`` in some row: the conditional distribution does not exist.
     """
+    if mask.all():
+        return log_policy
     lm = log_mass(log_policy, mask)
     dead = np.isneginf(lm)
     if np.any(dead):

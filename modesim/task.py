@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 
 import numpy as np
@@ -21,6 +22,7 @@ from .simplex import (
     check_unit_interval,
     log_mass,
     log_normalise,
+    logsumexp_last,
 )
 
 __all__ = ["Task", "make_task", "zipf_task", "dirichlet_task", "two_mode_task"]
@@ -54,18 +56,16 @@ class Task:
             raise ValueError(f"log_base must have shape (..., K); got shape {lb.shape}")
         if np.any(np.isnan(lb)) or np.any(np.isposinf(lb)):
             raise ValueError("log_base must not contain NaN or +inf")
-        with np.errstate(invalid="ignore"):
-            total = log_normalise(lb)
-        if np.any(np.isnan(total)):
+        lse = logsumexp_last(lb)
+        if np.any(np.isneginf(lse)):
             raise ValueError("log_base has a row with no positive probability")
-        shift = lb - total
-        off = np.abs(np.expm1(shift[..., 0])) > 1e-6
+        off = np.abs(np.expm1(lse)) > 1e-6
         if np.any(off):
             raise ValueError(
                 "log_base must be normalised (probabilities summing to 1 within 1e-6); "
                 f"rows at batch index {_bad_rows(off) if off.ndim else '()'} are not"
             )
-        lb = total
+        lb = lb - lse[..., None]
         valid = as_mask(self.valid, lb.shape, name="valid")
         dead = np.isneginf(log_mass(lb, valid))
         if np.any(dead):
@@ -96,6 +96,16 @@ class Task:
     def batch_shape(self) -> tuple[int, ...]:
         """Leading (batch) shape ``(...)``."""
         return self.log_base.shape[:-1]
+
+    @cached_property
+    def log_valid(self) -> np.ndarray:
+        """``log 1[y ∈ C]``: 0 on valid modes, ``-inf`` elsewhere (adding it masks a log-policy)."""
+        return np.where(self.valid, 0.0, -np.inf)
+
+    @cached_property
+    def all_valid(self) -> bool:
+        """True when every mode of every prompt is valid."""
+        return bool(self.valid.all())
 
     @property
     def reward(self) -> np.ndarray:

@@ -4,18 +4,21 @@ A **teacher** turns its own base policy ``ρ`` (frozen ``π0``, the current poli
 EMA) and a demonstration ``d`` into ``T(y | d)``.  The self-distillation rule only needs
 two expectations over demonstrations ``d ~ D``:
 
-- ``expected_log(log_rho, log_demo)``: ``E_{d~D}[log T(y|d)]`` (reverse-KL target, the
+- ``expected_log(log_rho, demo)``: ``E_{d~D}[log T(y|d)]`` (reverse-KL target, the
   geometric mean of the teachers, MATH §3.2 S1);
-- ``log_mixture(log_rho, log_demo)``: ``log E_{d~D}[T(y|d)]`` (forward-KL target, the
+- ``log_mixture(log_rho, demo)``: ``log E_{d~D}[T(y|d)]`` (forward-KL target, the
   arithmetic mean, MATH §3.2 S2);
 
 and ``matrix(log_rho)`` gives the whole row-stochastic ``T[..., d, y]`` for small K
 (tests, brute force).  The copy and identity-tilt teachers cost O(K) per call; teachers
 defined by a K × K matrix cost one matrix product.
 
-A **demonstration source** maps the teacher base to the demonstration distribution
-``D`` (supported on the valid set C) as log-probabilities via
-``log_distribution(log_rho, task)``.
+``log_rho`` is the teacher base as normalised log-probabilities; ``demo`` is the
+demonstration distribution ``D`` as probabilities (an expectation weight: entries below
+the float64 floor are negligible there, while ``ρ`` itself is kept in log space).
+
+A **demonstration source** maps the teacher base to ``D`` (supported on the valid set
+C) via ``distribution(log_rho, task)``.
 
 Every method takes arrays of shape ``(..., K)`` with leading batch axes.
 """
@@ -73,25 +76,36 @@ class CopyTeacher:
     def __post_init__(self):
         object.__setattr__(self, "alpha", check_unit_interval(self.alpha, "alpha"))
 
-    def expected_log(self, log_rho: np.ndarray, log_demo: np.ndarray) -> np.ndarray:
+    def expected_log(self, log_rho: np.ndarray, demo: np.ndarray) -> np.ndarray:
         a = self.alpha
         if a == 0.0:
             return np.array(log_rho, dtype=np.float64, copy=True)
-        demo = np.exp(log_demo)
+        # E log T = log((1−α)ρ) + D·g with g = log(1 + α/((1−α)ρ)), written as
+        # g = log1p(ρ(1−α)/α) + log(α/(1−α)) − log ρ: no overflow for tiny ρ (log ρ stays
+        # in log space), and the cancellation for ρ ≫ α only costs a few ulp of absolute
+        # error in a log-probability, which is what matters.
         with np.errstate(invalid="ignore"):
-            gain = _softplus_shift(np.log(a / (1.0 - a)), log_rho)
-            out = np.log1p(-a) + log_rho + demo * gain
+            gain = np.exp(log_rho)
+            gain *= (1.0 - a) / a
+            np.log1p(gain, out=gain)
+            gain += np.log(a / (1.0 - a))
+            gain -= log_rho
+            gain *= demo
+            out = gain
+            out += log_rho
+            out += np.log1p(-a)
         zero = np.isneginf(log_rho)
         if np.any(zero):
             # ρ(y) = 0: E log T = D(y)·log α + (1 − D(y))·log 0, finite only if D(y) = 1.
             out = np.where(zero, np.where(demo == 1.0, np.log(a), -np.inf), out)
         return out
 
-    def log_mixture(self, log_rho: np.ndarray, log_demo: np.ndarray) -> np.ndarray:
+    def log_mixture(self, log_rho: np.ndarray, demo: np.ndarray) -> np.ndarray:
         a = self.alpha
         if a == 0.0:
             return np.array(log_rho, dtype=np.float64, copy=True)
-        return np.logaddexp(np.log1p(-a) + log_rho, np.log(a) + log_demo)
+        with np.errstate(divide="ignore"):
+            return np.log((1.0 - a) * np.exp(log_rho) + a * demo)
 
     def matrix(self, log_rho: np.ndarray) -> np.ndarray:
         rho = np.exp(log_rho)
@@ -131,17 +145,15 @@ class TiltTeacher:
         with np.errstate(divide="ignore"):
             return np.logaddexp(np.log1p(-np.exp(log_rho)), log_rho + self.kappa)
 
-    def expected_log(self, log_rho: np.ndarray, log_demo: np.ndarray) -> np.ndarray:
+    def expected_log(self, log_rho: np.ndarray, demo: np.ndarray) -> np.ndarray:
         if self.similarity is not None:
-            return _matrix_expected_log(self.log_matrix(log_rho), log_demo)
-        demo = np.exp(log_demo)
+            return _matrix_expected_log(self.log_matrix(log_rho), demo)
         mean_log_norm = np.sum(demo * self._log_norm(log_rho), axis=-1, keepdims=True)
         return log_rho + self.kappa * demo - mean_log_norm
 
-    def log_mixture(self, log_rho: np.ndarray, log_demo: np.ndarray) -> np.ndarray:
+    def log_mixture(self, log_rho: np.ndarray, demo: np.ndarray) -> np.ndarray:
         if self.similarity is not None:
-            return _matrix_log_mixture(self.log_matrix(log_rho), log_demo)
-        demo = np.exp(log_demo)
+            return _matrix_log_mixture(self.log_matrix(log_rho), demo)
         inv_norm = np.exp(-self._log_norm(log_rho))
         base = np.sum(demo * inv_norm, axis=-1, keepdims=True)
         with np.errstate(divide="ignore"):
@@ -177,11 +189,10 @@ class MultiDemoTeacher:
         if isinstance(self.m, bool) or not isinstance(self.m, (int, np.integer)) or self.m < 1:
             raise ValueError(f"m must be a positive integer number of demonstrations; got {self.m!r}")
 
-    def expected_log(self, log_rho: np.ndarray, log_demo: np.ndarray) -> np.ndarray:
+    def expected_log(self, log_rho: np.ndarray, demo: np.ndarray) -> np.ndarray:
         a, m = self.alpha, int(self.m)
         if a == 0.0:
             return np.array(log_rho, dtype=np.float64, copy=True)
-        demo = np.exp(log_demo)
         out = np.log1p(-a) + log_rho
         extra = np.zeros_like(out)
         for n in range(1, m + 1):
@@ -196,8 +207,8 @@ class MultiDemoTeacher:
             out = np.where(zero, np.where(demo == 1.0, np.log(a), -np.inf), out)
         return out
 
-    def log_mixture(self, log_rho: np.ndarray, log_demo: np.ndarray) -> np.ndarray:
-        return CopyTeacher(self.alpha).log_mixture(log_rho, log_demo)
+    def log_mixture(self, log_rho: np.ndarray, demo: np.ndarray) -> np.ndarray:
+        return CopyTeacher(self.alpha).log_mixture(log_rho, demo)
 
     def matrix(self, log_rho: np.ndarray) -> np.ndarray:
         """Teacher given a single repeated demonstration ``d_1 = … = d_m = d``."""
@@ -236,20 +247,19 @@ class MatrixTeacher:
         with np.errstate(divide="ignore"):
             return np.log(self.matrix(log_rho))
 
-    def expected_log(self, log_rho: np.ndarray, log_demo: np.ndarray) -> np.ndarray:
-        return _matrix_expected_log(self.log_matrix(log_rho), log_demo)
+    def expected_log(self, log_rho: np.ndarray, demo: np.ndarray) -> np.ndarray:
+        return _matrix_expected_log(self.log_matrix(log_rho), demo)
 
-    def log_mixture(self, log_rho: np.ndarray, log_demo: np.ndarray) -> np.ndarray:
-        return _matrix_log_mixture(self.log_matrix(log_rho), log_demo)
+    def log_mixture(self, log_rho: np.ndarray, demo: np.ndarray) -> np.ndarray:
+        return _matrix_log_mixture(self.log_matrix(log_rho), demo)
 
 
-def _matrix_expected_log(log_T: np.ndarray, log_demo: np.ndarray) -> np.ndarray:
+def _matrix_expected_log(log_T: np.ndarray, demo: np.ndarray) -> np.ndarray:
     """``Σ_d D(d)·log T[d, y]`` as one matrix product.
 
     A zero ``T[d, y]`` with ``D(d) > 0`` makes the expectation −inf; with ``D(d) = 0`` it
     contributes nothing.  Both parts come from one product with ``[log T | 1[T = 0]]``.
     """
-    demo = np.exp(log_demo)
     K = log_T.shape[-1]
     zero = np.isneginf(log_T)
     stacked = np.concatenate([np.where(zero, 0.0, log_T), zero.astype(np.float64)], axis=-1)
@@ -257,8 +267,10 @@ def _matrix_expected_log(log_T: np.ndarray, log_demo: np.ndarray) -> np.ndarray:
     return np.where(prod[..., K:] > 0, -np.inf, prod[..., :K])
 
 
-def _matrix_log_mixture(log_T: np.ndarray, log_demo: np.ndarray) -> np.ndarray:
+def _matrix_log_mixture(log_T: np.ndarray, demo: np.ndarray) -> np.ndarray:
     """``log Σ_d D(d)·T[d, y]`` computed in log space."""
+    with np.errstate(divide="ignore"):
+        log_demo = np.log(demo)
     return logsumexp_last(np.swapaxes(log_demo[..., :, None] + log_T, -1, -2))
 
 
@@ -273,17 +285,27 @@ class ConditionedDemos:
     (MATH §3.5 S6).
     """
 
-    def log_distribution(self, log_rho: np.ndarray, task: Task) -> np.ndarray:
-        return log_conditional(log_rho, task.valid, name="teacher base")
+    def distribution(self, log_rho: np.ndarray, task: Task) -> np.ndarray:
+        rho = np.exp(log_rho)
+        if task.all_valid:
+            return rho
+        rho *= task.valid
+        mass = rho.sum(axis=-1, keepdims=True)
+        if np.any(mass < 1e-280):
+            # Valid mass near the float floor: renormalise in log space instead (this
+            # also raises, naming the rows, where ρ(C) = 0).
+            return np.exp(log_conditional(log_rho, task.valid, name="teacher base"))
+        rho /= mass
+        return rho
 
 
 @dataclass(frozen=True)
 class UniformDemos:
     """Diverse external demonstrations: ``D`` uniform over the valid set C."""
 
-    def log_distribution(self, log_rho: np.ndarray, task: Task) -> np.ndarray:
-        count = task.valid.sum(axis=-1, keepdims=True)
-        return np.where(task.valid, -np.log(count), -np.inf) + 0.0 * log_rho
+    def distribution(self, log_rho: np.ndarray, task: Task) -> np.ndarray:
+        v = np.broadcast_to(task.valid, np.broadcast_shapes(task.valid.shape, np.shape(log_rho)))
+        return v / v.sum(axis=-1, keepdims=True)
 
 
 @dataclass(frozen=True)
@@ -299,32 +321,32 @@ class FixedDemo:
         if isinstance(self.mode, bool) or not isinstance(self.mode, (int, np.integer)) or self.mode < 0:
             raise ValueError(f"mode must be a non-negative integer; got {self.mode!r}")
 
-    def log_distribution(self, log_rho: np.ndarray, task: Task) -> np.ndarray:
+    def distribution(self, log_rho: np.ndarray, task: Task) -> np.ndarray:
         K = task.n_modes
         if self.mode >= K:
             raise ValueError(f"mode must be < K = {K}; got {self.mode}")
         if not np.all(task.valid[..., self.mode]):
             raise ValueError(f"mode {self.mode} is not valid in every prompt; demonstrations must be valid")
-        out = np.full(np.broadcast_shapes(log_rho.shape, task.valid.shape), -np.inf)
-        out[..., self.mode] = 0.0
+        out = np.zeros(np.broadcast_shapes(np.shape(log_rho), task.valid.shape))
+        out[..., self.mode] = 1.0
         return out
 
 
 @dataclass(frozen=True, eq=False)
 class ExplicitDemos:
-    """An explicit demonstration distribution ``D`` (probabilities, shape ``(..., K)``).
+    """An explicit demonstration distribution ``D`` given as ``probs``, shape ``(..., K)``.
 
     ``D`` must be a distribution supported on the valid set; checked on use.
     """
 
-    distribution: np.ndarray
+    probs: np.ndarray
 
     def __post_init__(self):
-        object.__setattr__(self, "distribution", as_policy(self.distribution, name="distribution"))
+        object.__setattr__(self, "probs", as_policy(self.probs, name="probs"))
 
-    def log_distribution(self, log_rho: np.ndarray, task: Task) -> np.ndarray:
-        D = np.broadcast_to(self.distribution, np.broadcast_shapes(self.distribution.shape, log_rho.shape))
+    def distribution(self, log_rho: np.ndarray, task: Task) -> np.ndarray:
+        D = self.probs
+        D = np.broadcast_to(D, np.broadcast_shapes(D.shape, np.shape(log_rho)))
         if np.any((D > 0) & ~task.valid):
             raise ValueError("distribution puts mass on invalid modes; demonstrations must be valid")
-        with np.errstate(divide="ignore"):
-            return np.log(D)
+        return D

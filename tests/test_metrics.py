@@ -1,0 +1,146 @@
+"""Diversity metrics (MATH §4) against exact and Monte Carlo references."""
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import modesim as ms
+from modesim.testing import policies, tasks
+
+
+def test_pass_at_k_exact_and_averaged_over_prompts():
+    p = np.array([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6]])
+    valid = [0, 1, 1]
+    got = ms.pass_at_k(p, valid, [1, 2, 4])
+    assert got.shape == (2, 3)
+    np.testing.assert_allclose(got[0], [0.4, 1 - 0.6**2, 1 - 0.6**4])
+    np.testing.assert_allclose(ms.pass_at_k(p, valid, [1, 2, 4], axis=0), got.mean(0))
+    assert ms.pass_at_k(p[0], valid, 1).shape == ()
+
+
+@given(st.integers(1, 60), st.integers(1, 10**6))
+def test_pass_at_k_is_stable_for_huge_k_and_tiny_mass(e, k):
+    """1 − (1 − q)^k for q = 10^-e and k up to 10^6 keeps full relative precision."""
+    q = 10.0**-e
+    p = np.array([q, 1 - q])
+    got = float(ms.pass_at_k(p, [1, 0], k))
+    ref = -math.expm1(k * math.log1p(-q))
+    assert got == pytest.approx(ref, rel=1e-12, abs=0)
+
+
+def test_pass_at_k_near_one_is_accurate():
+    p = np.array([1 - 1e-12, 1e-12])
+    got = ms.pass_at_k(p, [1, 0], [1, 10])
+    assert 1 - got[0] == pytest.approx(1e-12, rel=1e-3)
+    assert got[1] == 1.0
+
+
+@given(st.integers(1, 40), st.data())
+def test_unbiased_estimator_matches_exact_binomial_ratio(n, data):
+    c = data.draw(st.integers(0, n))
+    k = data.draw(st.integers(1, n))
+    exact = 1 - Fraction(math.comb(n - c, k), math.comb(n, k))
+    assert float(ms.pass_at_k_unbiased(n, c, k)) == pytest.approx(float(exact), abs=1e-12)
+
+
+def test_unbiased_estimator_is_unbiased_by_monte_carlo():
+    """E[estimator] = pass@k under binomial sampling (5-sigma bound on the MC mean)."""
+    rng = np.random.default_rng(0)
+    n, k, q = 20, 5, 0.15
+    c = rng.binomial(n, q, size=200_000)
+    est = ms.pass_at_k_unbiased(n, c, k)
+    se = est.std() / np.sqrt(est.size)
+    assert abs(est.mean() - (1 - (1 - q) ** k)) < 5 * se
+
+
+def test_unbiased_estimator_errors():
+    with pytest.raises(ValueError, match="c must be <= n"):
+        ms.pass_at_k_unbiased(3, 4, 1)
+    with pytest.raises(ValueError, match="k must be <= n"):
+        ms.pass_at_k_unbiased(3, 1, 4)
+    with pytest.raises(ValueError, match="n must hold"):
+        ms.pass_at_k_unbiased(2.5, 1, 1)
+
+
+def test_expected_distinct_against_monte_carlo():
+    rng = np.random.default_rng(1)
+    p = np.array([0.5, 0.3, 0.15, 0.05])
+    valid = np.array([1, 1, 0, 1], bool)
+    k = 6
+    draws = rng.choice(4, size=(100_000, k), p=p)
+    distinct = np.array([len(set(r) & {0, 1, 3}) for r in draws[:20000]])
+    se = distinct.std() / np.sqrt(distinct.size)
+    exact = ms.expected_distinct(p, valid, k)
+    assert abs(distinct.mean() - exact) < 5 * se
+    np.testing.assert_allclose(exact, sum(1 - (1 - p[i]) ** k for i in (0, 1, 3)))
+    assert ms.expected_distinct(p, valid, [1, 2]).shape == (2,)
+
+
+@given(tasks(min_valid=2))
+def test_entropy_family(task):
+    q = ms.conditional(task.base, task.valid)
+    H = ms.entropy(task.base, task.valid)
+    assert H == pytest.approx(-np.sum(q[q > 0] * np.log(q[q > 0])))
+    assert ms.effective_modes(task.base, task.valid) == pytest.approx(np.exp(H))
+    assert 1 - 1e-12 <= ms.effective_modes(task.base, task.valid) <= task.valid.sum() + 1e-9
+    assert ms.renyi_entropy(task.base, task.valid, order=1) == pytest.approx(H)
+    assert ms.renyi_entropy(task.base, task.valid, order=2) == pytest.approx(
+        -np.log(ms.simpson_index(task.base, task.valid))
+    )
+    assert ms.renyi_entropy(task.base, task.valid, order=np.inf) <= H + 1e-12
+    assert ms.renyi_entropy(task.base, task.valid, order=0) == pytest.approx(np.log(task.valid.sum()))
+
+
+def test_amplification_exponent():
+    before = np.array([0.5, 0.3, 0.2])
+    np.testing.assert_allclose(ms.amplification_exponent(before, before, [1, 1, 1]), 1.0)
+    sq = before**2 / (before**2).sum()
+    np.testing.assert_allclose(ms.amplification_exponent(before, sq, [1, 1, 1]), 2.0)
+    sd = ms.sd_optimum(ms.make_task(before))
+    assert ms.amplification_exponent(before, sd, [1, 1, 1]) > 1
+    with pytest.raises(ValueError, match="at least two valid modes"):
+        ms.amplification_exponent([0.5, 0.5], [0.5, 0.5], [1, 1])
+
+
+def test_kl_to_rl_target_and_ratio_table():
+    task = ms.make_task([0.5, 0.3, 0.2], [1, 1, 0])
+    assert ms.kl_to_rl_target(ms.kl_regularised_optimum(task, 0.3), task) == pytest.approx(0, abs=1e-14)
+    assert ms.kl_to_rl_target(ms.sd_optimum(task), task) > 0
+    modes, R = ms.ratio_table([0.5, 0.3, 0.2], [1, 1, 0])
+    assert modes.tolist() == [0, 1]
+    np.testing.assert_allclose(R, [[1, 5 / 3], [0.6, 1]])
+    _, R0 = ms.ratio_table([1.0, 0.0, 0.0], [1, 1, 1])
+    assert not np.any(np.isnan(R0)) and np.isinf(R0[0, 1])
+
+
+@given(policies())
+def test_metrics_never_return_nan(p):
+    valid = np.ones(p.size, bool)
+    for value in (
+        ms.pass_at_k(p, valid, [1, 10**6]),
+        ms.expected_distinct(p, valid, 3),
+        ms.entropy(p, valid),
+        ms.simpson_index(p, valid),
+    ):
+        assert not np.any(np.isnan(value))
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: ms.pass_at_k([0.5, 0.5], [1, 0], 0), "k must hold positive integers"),
+        (lambda: ms.pass_at_k([0.5, 0.5], [1, 0], 1.5), "k must hold"),
+        (lambda: ms.pass_at_k([0.5, 0.6], [1, 0], 1), "sum to 1"),
+        (lambda: ms.pass_at_k([0.5, 0.5], [0, 0], 1), "at least one mode"),
+        (lambda: ms.conditional([1.0, 0.0], [0, 1]), "zero probability on the valid set"),
+        (lambda: ms.renyi_entropy([0.5, 0.5], order=-1), "order must be"),
+        (lambda: ms.ratio_table([[0.5, 0.5]], [1, 1]), "one policy"),
+    ],
+)
+def test_bad_metric_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

@@ -1,0 +1,159 @@
+"""Teachers and demonstration sources (MATH §3.3) against brute force."""
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import modesim as ms
+from modesim.testing import alphas, kappas, policies, tasks
+
+
+def LOG(x):
+    with np.errstate(divide="ignore"):
+        return np.log(np.asarray(x, dtype=float))
+
+
+def brute_expectations(T, demo):
+    """E_d log T(y|d) and log E_d T(y|d) by summing over demonstrations."""
+    with np.errstate(divide="ignore"):
+        logT = np.log(T)
+    exp_log = sum(demo[d] * logT[d] for d in range(len(demo)) if demo[d] > 0)
+    return exp_log, np.log(demo @ T)
+
+
+@given(policies(), policies(), alphas())
+def test_copy_teacher_O_K_formulas_equal_brute_force(rho, demo, alpha):
+    if demo.size != rho.size:
+        demo = np.resize(demo, rho.size) / np.resize(demo, rho.size).sum()
+    teacher = ms.CopyTeacher(alpha)
+    T = teacher.matrix(np.log(rho))
+    np.testing.assert_allclose(T.sum(-1), 1.0)
+    el, lm = brute_expectations(T, demo)
+    np.testing.assert_allclose(teacher.expected_log(np.log(rho), demo), el, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(teacher.log_mixture(np.log(rho), demo), lm, rtol=1e-12, atol=1e-12)
+
+
+@given(policies(K=4), policies(K=4), kappas())
+def test_identity_tilt_teacher_O_K_formulas_equal_brute_force(rho, demo, kappa):
+    teacher = ms.TiltTeacher(kappa)
+    T = teacher.matrix(np.log(rho))
+    el, lm = brute_expectations(T, demo)
+    np.testing.assert_allclose(teacher.expected_log(np.log(rho), demo), el, rtol=1e-11, atol=1e-11)
+    np.testing.assert_allclose(teacher.log_mixture(np.log(rho), demo), lm, rtol=1e-11, atol=1e-11)
+
+
+def test_tilt_teacher_with_similarity_matrix():
+    rng = np.random.default_rng(0)
+    S = rng.random((4, 4))
+    rho = rng.dirichlet(np.ones(4))
+    demo = rng.dirichlet(np.ones(4))
+    teacher = ms.TiltTeacher(1.5, similarity=S)
+    T = rho * np.exp(1.5 * S)
+    T /= T.sum(-1, keepdims=True)
+    np.testing.assert_allclose(teacher.matrix(np.log(rho)), T)
+    el, lm = brute_expectations(T, demo)
+    np.testing.assert_allclose(teacher.expected_log(np.log(rho), demo), el, rtol=1e-12)
+    np.testing.assert_allclose(teacher.log_mixture(np.log(rho), demo), lm, rtol=1e-12)
+
+
+@given(policies(K=3), policies(K=3), alphas(), st.integers(1, 4))
+def test_multi_demo_teacher_equals_enumeration_of_demo_tuples(rho, demo, alpha, m):
+    """E over (d_1..d_m) i.i.d. of log((1 − α)ρ(y) + (α/m)#{j: d_j = y})."""
+    K = 3
+    expect = np.zeros(K)
+    for ds in itertools.product(range(K), repeat=m):
+        w = np.prod(demo[list(ds)])
+        counts = np.bincount(ds, minlength=K)
+        expect += w * np.log((1 - alpha) * rho + alpha * counts / m)
+    got = ms.MultiDemoTeacher(alpha, m).expected_log(np.log(rho), demo)
+    np.testing.assert_allclose(got, expect, rtol=1e-10, atol=1e-12)
+    if m == 1:
+        np.testing.assert_allclose(got, ms.CopyTeacher(alpha).expected_log(np.log(rho), demo))
+
+
+@given(policies(K=4), policies(K=4))
+def test_matrix_teacher_one_product_equals_brute_force(t_rows, demo):
+    rng = np.random.default_rng(int(t_rows[0] * 1e6))
+    T = rng.dirichlet(np.ones(4), size=4)
+    T[0, 1] = 0.0
+    T[0] /= T[0].sum()
+    teacher = ms.MatrixTeacher(T)
+    el, lm = brute_expectations(T, demo)
+    np.testing.assert_allclose(teacher.expected_log(np.zeros(4), demo), el, rtol=1e-12)
+    np.testing.assert_allclose(teacher.log_mixture(np.zeros(4), demo), lm, rtol=1e-12)
+    assert np.isneginf(teacher.expected_log(np.zeros(4), demo)[1])
+
+
+def test_matrix_teacher_zero_entry_with_unused_demo_is_harmless():
+    T = np.array([[1.0, 0.0], [0.5, 0.5]])
+    out = ms.MatrixTeacher(T).expected_log(np.zeros(2), np.array([0.0, 1.0]))
+    np.testing.assert_allclose(out, np.log([0.5, 0.5]))
+
+
+def test_callable_teacher_is_evaluated_on_the_teacher_base():
+    teacher = ms.MatrixTeacher(lambda log_rho: ms.CopyTeacher(0.3).matrix(log_rho))
+    rho, demo = np.log([0.5, 0.3, 0.2]), np.array([0.2, 0.3, 0.5])
+    np.testing.assert_allclose(
+        teacher.expected_log(rho, demo), ms.CopyTeacher(0.3).expected_log(rho, demo), atol=1e-12
+    )
+
+
+def test_copy_teacher_is_exact_for_zero_and_underflowing_probabilities():
+    teacher = ms.CopyTeacher(0.5)
+    log_rho = np.array([0.0, -np.inf, -800.0])  # ρ = (1, 0, e^-800): no NaN, no overflow
+    out = teacher.expected_log(log_rho, np.array([0.5, 0.0, 0.5]))
+    assert not np.any(np.isnan(out))
+    assert np.isneginf(out[1])
+    # mode 2: 0.5·log(0.5 e^-800) + 0.5·log(0.5 e^-800 + 0.5) ≈ 0.5·(log 0.5 − 800) + 0.5·log 0.5
+    assert out[2] == pytest.approx(np.log(0.5) - 400.0, rel=1e-12)
+    fixed = teacher.expected_log(np.array([0.0, -np.inf]), np.array([0.0, 1.0]))
+    assert fixed[1] == pytest.approx(np.log(0.5))
+
+
+@given(tasks(min_valid=1))
+def test_demonstration_sources_are_distributions_on_the_valid_set(task):
+    lr = task.log_base
+    for demos in (ms.ConditionedDemos(), ms.UniformDemos()):
+        D = demos.distribution(lr, task)
+        assert D.sum() == pytest.approx(1.0)
+        assert np.all(D[~task.valid] == 0)
+    np.testing.assert_allclose(
+        ms.ConditionedDemos().distribution(lr, task), ms.conditional(task.base, task.valid)
+    )
+    mode = int(np.flatnonzero(task.valid)[0])
+    D = ms.FixedDemo(mode).distribution(lr, task)
+    assert D[mode] == 1.0 and D.sum() == 1.0
+
+
+def test_demonstration_source_errors():
+    task = ms.make_task([0.5, 0.3, 0.2], [1, 1, 0])
+    with pytest.raises(ValueError, match="not valid"):
+        ms.FixedDemo(2).distribution(task.log_base, task)
+    with pytest.raises(ValueError, match="mode must be < K"):
+        ms.FixedDemo(5).distribution(task.log_base, task)
+    with pytest.raises(ValueError, match="invalid modes"):
+        ms.ExplicitDemos([0.5, 0.0, 0.5]).distribution(task.log_base, task)
+    with pytest.raises(ValueError, match="zero probability on the valid set"):
+        ms.ConditionedDemos().distribution(LOG([0.0, 0.0, 1.0]), task)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: ms.CopyTeacher(1.0), r"alpha must lie in \[0, 1\)"),
+        (lambda: ms.CopyTeacher(-0.1), "alpha"),
+        (lambda: ms.TiltTeacher(np.inf), "kappa must be"),
+        (lambda: ms.TiltTeacher(1.0, similarity=np.ones((2, 3))), "similarity must be"),
+        (lambda: ms.MultiDemoTeacher(0.5, 0), "m must be a positive integer"),
+        (lambda: ms.MatrixTeacher(np.ones((2, 2))), "sum to 1"),
+        (lambda: ms.MatrixTeacher(np.ones(3) / 3), "shape"),
+        (lambda: ms.FixedDemo(-1), "mode must be"),
+        (lambda: ms.ExplicitDemos([0.5, 0.6]), "sum to 1"),
+    ],
+)
+def test_bad_teacher_parameters(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
