@@ -229,27 +229,26 @@ def flow(
     from tqdm.auto import tqdm
 
     show = progress if progress is not None else lp0.size * t.size > 1e7
-    bar = tqdm(total=float(t[-1] - t[0]), disable=not show, desc="flow", leave=False)
     last = [t[0]]
 
-    def rhs(time, y):
-        lp = log_normalise(unpack(y))
-        g = rule.velocity(lp, task)
-        g = np.where(alive, g, 0.0)
-        dy = g - np.sum(np.exp(lp) * g, axis=-1, keepdims=True)
-        if time > last[0]:
-            bar.update(time - last[0])
-            last[0] = time
-        return np.where(alive, dy, 0.0).ravel()
+    with tqdm(total=float(t[-1] - t[0]), disable=not show, desc="flow", leave=False) as bar:
 
-    if t.size == 1:
-        ys = y0[:, None]
-    else:
-        sol = solve_ivp(rhs, (t[0], t[-1]), y0, method=method, t_eval=t, rtol=rtol, atol=atol)
-        bar.close()
-        if not sol.success:
-            raise RuntimeError(f"solve_ivp failed: {sol.message}")
-        ys = sol.y
+        def rhs(time, y):
+            lp = log_normalise(unpack(y))
+            g = np.where(alive, rule.velocity(lp, task), 0.0)
+            dy = g - np.sum(np.exp(lp) * g, axis=-1, keepdims=True)
+            if time > last[0]:
+                bar.update(time - last[0])
+                last[0] = time
+            return np.where(alive, dy, 0.0).ravel()
+
+        if t.size == 1:
+            ys = y0[:, None]
+        else:
+            sol = solve_ivp(rhs, (t[0], t[-1]), y0, method=method, t_eval=t, rtol=rtol, atol=atol)
+            if not sol.success:
+                raise RuntimeError(f"solve_ivp failed: {sol.message}")
+            ys = sol.y
     lps = np.stack([log_normalise(unpack(ys[:, i])) for i in range(ys.shape[1])])
     recs = {name: np.stack([np.asarray(fn(np.exp(lp), task)) for lp in lps]) for name, fn in fns.items()}
     return Trajectory(

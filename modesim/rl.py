@@ -123,7 +123,7 @@ class NaturalPG:
         return state.advance(log_normalise(state.log_policy - self.eta * (~task.valid)))
 
     def velocity(self, log_policy: np.ndarray, task: Task) -> np.ndarray:
-        return self.eta * task.reward + 0.0 * log_policy
+        return np.broadcast_to(self.eta * task.reward, np.shape(log_policy)).copy()
 
 
 @dataclass(frozen=True)
