@@ -104,7 +104,7 @@ def pass_at_k_unbiased(n, c, k) -> np.ndarray:
     log_ratio = (
         gammaln(safe_m + 1) - gammaln(safe_m - k_ + 1) - gammaln(n_ + 1) + gammaln(n_ - k_ + 1)
     )
-    return np.where(certain, 1.0, -np.expm1(log_ratio))
+    return np.where(certain, 1.0, -np.expm1(log_ratio)) + 0.0  # no -0.0 when c = 0
 
 
 def expected_distinct(policy, valid, k) -> np.ndarray:
@@ -114,7 +114,8 @@ def expected_distinct(policy, valid, k) -> np.ndarray:
     """
     p, v = _policy_mask(policy, valid)
     ks = _ks(k)
-    lp = np.log1p(-np.clip(p, 0.0, 1.0))
+    with np.errstate(divide="ignore"):
+        lp = np.log1p(-np.clip(p, 0.0, 1.0))
     lp = lp.reshape(lp.shape + (1,) * ks.ndim)
     per_mode = -np.expm1(ks * lp)
     vv = v.reshape(v.shape + (1,) * ks.ndim)

@@ -30,16 +30,21 @@ def tasks(
     min_K: int = 2,
     max_K: int = 6,
     min_valid: int = 1,
+    min_invalid: int = 0,
     all_valid: bool = False,
     distinct: float = 0.0,
     min_prob: float = 1e-3,
 ) -> Task:
     """A single task: base policy and a valid mask with at least ``min_valid`` valid modes.
 
-    ``distinct > 0`` requires the valid base probabilities to differ pairwise by at
-    least that relative margin (for strict statements such as S4).
+    ``min_invalid > 0`` forces at least that many invalid modes (so ``π0(C) < 1``); it
+    cannot be combined with ``all_valid``.  ``distinct > 0`` requires the valid base
+    probabilities to differ pairwise by at least that relative margin (for strict
+    statements such as S4).
     """
-    K = draw(st.integers(max(min_K, min_valid), max_K))
+    if all_valid and min_invalid:
+        raise ValueError(f"min_invalid={min_invalid} contradicts all_valid=True; allowed: min_invalid=0")
+    K = draw(st.integers(max(min_K, min_valid + min_invalid), max_K))
     p = draw(policies(K=K, min_prob=min_prob))
     if all_valid:
         valid = np.ones(K, dtype=bool)
@@ -49,6 +54,8 @@ def tasks(
         order = draw(st.permutations(range(K)))
         for i in order[:min_valid]:
             valid[i] = True
+        for i in order[min_valid : min_valid + min_invalid]:
+            valid[i] = False
     if distinct > 0:
         pv = np.sort(p[valid])
         if pv.size > 1 and np.any(pv[1:] < pv[:-1] * (1 + distinct)):

@@ -1,0 +1,121 @@
+"""A worked example: token entropy is not functional diversity (MATH §4, §7).
+
+In :func:`token_entropy_example` a prompt has three strategies (chains of concepts) that
+lead into a shared write-up, each step of which can be spelled with any of several
+interchangeable "synonym" tokens.  Self-distillation collapses the choice of strategy
+(the copy teacher amplifies the majority, MATH §3.4), but every demonstration passes
+through the write-up and uses each synonym equally often, so the teacher keeps them
+uniform: per-step entropy stays high while the number of distinct strategies (and of
+distinct concepts) visited in k rollouts falls to one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..dynamics import iterate
+from .graphs import PathGraph, PathTask, path_task
+from .paths import node_marginals, token_entropy
+from .rules import PathCopyTeacher, PathSelfDistillation
+
+__all__ = ["TokenEntropyExample", "token_entropy_example"]
+
+
+@dataclass(frozen=True, eq=False)
+class TokenEntropyExample:
+    """Result of :func:`token_entropy_example`; arrays have shape ``(rounds + 1,)``.
+
+    Attributes
+    ----------
+    task : PathTask
+    rounds : ndarray of int
+    token_entropy : ndarray
+        Average per-step entropy along rollouts (nats), :func:`token_entropy`.
+    distinct_strategies : ndarray
+        Expected number of distinct strategies (concept paths, synonyms ignored) in k
+        rollouts: ``Σ_s 1 − (1 − π(s))^k``.
+    distinct_concepts : ndarray
+        Expected number of distinct concept nodes (synonym nodes excluded) in k rollouts.
+    k : int
+    """
+
+    task: PathTask
+    rounds: np.ndarray
+    token_entropy: np.ndarray
+    distinct_strategies: np.ndarray
+    distinct_concepts: np.ndarray
+    k: int
+
+
+def _synonym_task(shares, length: int, writeup: int, synonyms: int):
+    """Start → strategy s (prob ``shares[s]``, a chain of ``length`` concepts) → a shared
+    write-up of ``writeup`` steps, each through one of ``synonyms`` equiprobable tokens."""
+    edges, weights = [], []
+    start, goal, joint = 0, 1, 2
+    nxt = 3
+    heads, concepts = [], [start, goal, joint]
+    for share in shares:
+        chain = list(range(nxt, nxt + length))
+        nxt += length
+        heads.append(chain[0])
+        concepts += chain
+        edges += [(start, chain[0])] + list(zip(chain, chain[1:] + [joint]))
+        weights += [share] + [1.0] * length
+    u = joint
+    for step in range(writeup):
+        v = goal if step == writeup - 1 else nxt
+        if v != goal:
+            concepts.append(v)
+            nxt += 1
+        for token in range(nxt, nxt + synonyms):
+            edges += [(u, token), (token, v)]
+            weights += [1.0, 1.0]
+        nxt += synonyms
+        u = v
+    graph = PathGraph.from_edges(edges, start, goal, n_nodes=nxt)
+    w = np.empty(graph.n_edges)
+    w[graph.edge_ids(*np.array(edges).T)] = weights
+    return path_task(graph, w), np.array(heads), np.array(concepts)
+
+
+def token_entropy_example(*, shares=(0.5, 0.3, 0.2), length: int = 3, writeup: int = 4,
+                          synonyms: int = 4, alpha: float = 0.5, rounds: int = 30,
+                          k: int = 8) -> TokenEntropyExample:
+    """Self-distillation keeps token entropy high while strategies collapse (MATH §4).
+
+    Runs ``rounds`` rounds of :class:`PathSelfDistillation` (copy teacher with strength
+    ``alpha``, current teacher base, demonstrations ``π_t(·|C)``, β = 0) on the synonym
+    task and records, exactly, the token entropy and the expected numbers of distinct
+    strategies and concepts in ``k`` rollouts.  With the defaults, over 30 rounds the token
+    entropy goes from 0.548 to 0.462 nats per step (84 % of it stays) while the distinct
+    strategies in 8 rollouts fall from 2.77 to 1.00 and the distinct concepts from 14.3
+    to 9.0.
+
+    Examples
+    --------
+    >>> ex = token_entropy_example()
+    >>> ex.token_entropy[[0, -1]].round(2).tolist(), ex.distinct_strategies[[0, -1]].round(2).tolist()
+    ([0.55, 0.46], [2.77, 1.0])
+    """
+    task, heads, concepts = _synonym_task(np.asarray(shares, dtype=np.float64), length, writeup, synonyms)
+
+    def distinct(nodes):
+        def metric(p, t):
+            with np.errstate(divide="ignore"):
+                miss = np.log1p(-np.minimum(node_marginals(p, t)[nodes], 1.0))
+            return -np.expm1(k * miss).sum()
+
+        return metric
+
+    tr = iterate(
+        PathSelfDistillation(teacher=PathCopyTeacher(alpha)),
+        task,
+        rounds,
+        metrics={"token": token_entropy, "strategies": distinct(heads),
+                 "concepts": distinct(concepts)},
+        record_policy=False,
+    )
+    return TokenEntropyExample(task, tr.times, tr.metrics["token"], tr.metrics["strategies"],
+                               tr.metrics["concepts"], k)

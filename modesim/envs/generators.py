@@ -1,0 +1,243 @@
+"""Seeded generators of path tasks and their out-of-distribution variants (MATH §5, §7).
+
+- :class:`LayeredDAG`: layered random DAGs with an exact number of valid paths and a
+  tunable base bias among them; distractor nodes lead only to dead ends.
+- :class:`ConceptGraph`: a "concept graph" (the paper's controlled task): concepts in a
+  random order of abstraction, edges to nearby concepts, some concepts dead ends, and a
+  base policy that prefers popular concepts.
+- ``spec.larger(factor)``: the same generator at a larger size (the "larger graphs" split).
+- :func:`harder`: block edges of the base policy's most probable valid path (the
+  "harder graphs" split), as an OOD blocked-edge mask of the task.
+
+A spec is a small frozen dataclass; ``spec.build(seed)`` returns a :class:`PathTask`.
+Seeds are ints or :class:`numpy.random.Generator`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .graphs import PathGraph, PathTask, path_task
+from .paths import count_paths, most_probable_path
+
+__all__ = ["LayeredDAG", "ConceptGraph", "harder"]
+
+
+def _positive_int(value, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+    return int(value)
+
+
+def _nonneg(value, name: str) -> float:
+    v = float(value)
+    if not (np.isfinite(v) and v >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
+    return v
+
+
+def _scale(value: int, factor: float) -> int:
+    return max(1, int(round(value * factor)))
+
+
+@dataclass(frozen=True)
+class LayeredDAG:
+    """Layered random DAG: start, ``n_layers`` layers of ``width`` nodes, one goal.
+
+    The valid paths form a tree from the start: ``n_paths − 1`` branchings placed at
+    random layers, so there are exactly ``n_paths`` valid paths, sharing prefixes.  The
+    remaining nodes are distractors whose edges lead only to distractors; distractors in
+    the last layer are dead ends.  Every non-final node has ``out_degree`` out-edges
+    (tree edges first, then edges to random distractors of the next layer).
+
+    Base policy: at a tree node, the tree children share ``1 − leak`` in proportion to
+    ``exp(−bias·j)`` for the j-th child, and the distractor edges share ``leak``;
+    distractors are uniform.  ``bias = 0`` treats branches alike; larger ``bias`` makes
+    the first branch of every split dominant.
+
+    Parameters
+    ----------
+    n_layers, width, n_paths, out_degree : int
+        ``n_paths <= width - 1`` (one slot per layer is kept for a distractor) and
+        ``out_degree >= 2``.
+    bias : float >= 0
+    leak : float in [0, 1)
+    """
+
+    n_layers: int = 6
+    width: int = 8
+    n_paths: int = 4
+    out_degree: int = 3
+    bias: float = 1.0
+    leak: float = 0.2
+
+    def __post_init__(self):
+        _positive_int(self.n_layers, "n_layers")
+        _positive_int(self.width, "width", 2)
+        _positive_int(self.out_degree, "out_degree", 2)
+        n_paths = _positive_int(self.n_paths, "n_paths")
+        if n_paths > self.width - 1:
+            raise ValueError(f"n_paths must be <= width - 1 = {self.width - 1}; got {n_paths}")
+        if n_paths > self.out_degree ** self.n_layers:
+            raise ValueError(
+                f"n_paths must be <= out_degree**n_layers = {self.out_degree ** self.n_layers}; "
+                f"got {n_paths}"
+            )
+        _nonneg(self.bias, "bias")
+        leak = float(self.leak)
+        if not 0.0 <= leak < 1.0:
+            raise ValueError(f"leak must lie in [0, 1); got {self.leak!r}")
+
+    def larger(self, factor: float = 2.0) -> LayeredDAG:
+        """The same generator with ``factor`` times the layers, width and valid paths."""
+        f = _nonneg(factor, "factor")
+        width = _scale(self.width, f)
+        return replace(self, n_layers=_scale(self.n_layers, f), width=max(width, 2),
+                       n_paths=min(_scale(self.n_paths, f), max(width, 2) - 1))
+
+    def build(self, seed=None) -> PathTask:
+        """Draw one task.  Nodes: 0 = start, then layer by layer, last = goal."""
+        rng = np.random.default_rng(seed)
+        L, W, K = self.n_layers, self.width, self.out_degree
+        goal = 1 + L * W
+        lanes_per_layer = self._lane_counts(rng)
+        src, dst, w = [], [], []
+        lanes, prev_distract = np.array([0]), np.zeros(0, dtype=np.int64)
+        for ell in range(L):
+            ids = 1 + ell * W + rng.permutation(W)
+            n_new = int(lanes_per_layer[ell + 1])
+            new_lanes, distract = ids[:n_new], ids[n_new:]
+            # Each lane keeps one child; the remaining branchings take random free slots.
+            slots = rng.choice(lanes.size * (K - 1), size=n_new - lanes.size, replace=False)
+            children = 1 + np.bincount(slots // (K - 1), minlength=lanes.size)
+            first = np.cumsum(children) - children
+            rank = np.arange(n_new) - np.repeat(first, children)
+            tree = np.exp(-self.bias * rank)
+            tree = tree / np.repeat(np.add.reduceat(tree, first), children)
+            extra = np.minimum(K - children, distract.size)
+            share = np.where(extra > 0, 1.0 - self.leak, 1.0)
+            src += [np.repeat(lanes, children), np.repeat(lanes, extra)]
+            dst += [new_lanes, _distinct_targets(rng, distract, extra)]
+            w += [tree * np.repeat(share, children),
+                  np.repeat(self.leak / np.maximum(extra, 1), extra)]
+            m = np.full(prev_distract.size, min(K, distract.size))
+            src.append(np.repeat(prev_distract, m))
+            dst.append(_distinct_targets(rng, distract, m))
+            w.append(np.ones(int(m.sum())))
+            lanes, prev_distract = new_lanes, distract
+        src.append(lanes)
+        dst.append(np.full(lanes.size, goal))
+        w.append(np.ones(lanes.size))
+        edges = np.stack([np.concatenate(src), np.concatenate(dst)], axis=1)
+        graph = PathGraph.from_edges(edges, 0, goal, n_nodes=goal + 1)
+        weights = np.empty(graph.n_edges)
+        weights[graph.edge_ids(edges[:, 0], edges[:, 1])] = np.concatenate(w)
+        return path_task(graph, weights)
+
+    def _lane_counts(self, rng) -> np.ndarray:
+        """Tree nodes per layer ``a_0 = 1, …, a_L = n_paths``: random branching layers.
+
+        Feasible: non-decreasing, ``a_{l+1} <= out_degree·a_l`` and ``a_l <= width − 1``.
+        """
+        L, K, n = self.n_layers, self.out_degree, self.n_paths
+        cum = np.r_[0, np.cumsum(np.bincount(rng.integers(0, L, size=n - 1), minlength=L))]
+        depth = np.arange(L + 1)
+        upper = np.minimum(np.minimum(float(K) ** depth, self.width - 1), n)
+        lower = np.ceil(n / float(K) ** (L - depth))
+        a = np.clip(1 + cum, lower, upper).astype(np.int64)
+        # Clipping to lower bounds keeps a_L = n reachable: K·lower_l >= lower_{l+1}.
+        for ell in range(L):
+            a[ell + 1] = min(a[ell + 1], K * a[ell])
+        return a
+
+
+def _distinct_targets(rng, pool: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """For each source, ``counts[i]`` distinct nodes of ``pool`` (a window of a shuffle)."""
+    if pool.size == 0 or counts.sum() == 0:
+        return np.zeros(0, dtype=np.int64)
+    shuffled = rng.permutation(pool)
+    begin = rng.integers(0, pool.size, size=counts.size)
+    offset = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    return shuffled[(np.repeat(begin, counts) + offset) % pool.size]
+
+
+@dataclass(frozen=True)
+class ConceptGraph:
+    """A concept graph: go from concept 0 to concept ``n_concepts − 1`` through related ones.
+
+    Concepts are numbered in a topological order; concept ``i`` links to up to
+    ``out_degree`` distinct concepts among the next ``window``; a fraction
+    ``dead_end_frac`` of the intermediate concepts lead nowhere (dead ends).  Each concept
+    has a popularity (Zipf with exponent ``popularity`` over a random ranking) and the
+    base policy moves to a linked concept with probability proportional to its
+    popularity.  Draws are repeated (from the same generator) until the goal is reachable.
+    """
+
+    n_concepts: int = 30
+    out_degree: int = 3
+    window: int = 6
+    dead_end_frac: float = 0.1
+    popularity: float = 1.0
+
+    def __post_init__(self):
+        _positive_int(self.n_concepts, "n_concepts", 3)
+        _positive_int(self.out_degree, "out_degree", 1)
+        _positive_int(self.window, "window", self.out_degree)
+        if not 0.0 <= float(self.dead_end_frac) < 1.0:
+            raise ValueError(f"dead_end_frac must lie in [0, 1); got {self.dead_end_frac!r}")
+        _nonneg(self.popularity, "popularity")
+
+    def larger(self, factor: float = 2.0) -> ConceptGraph:
+        """The same generator with ``factor`` times as many concepts."""
+        return replace(self, n_concepts=max(3, _scale(self.n_concepts, _nonneg(factor, "factor"))))
+
+    def build(self, seed=None, *, max_tries: int = 100) -> PathTask:
+        rng = np.random.default_rng(seed)
+        N, K, Wn = self.n_concepts, self.out_degree, self.window
+        for _ in range(max_tries):
+            offsets = np.argsort(rng.random((N, Wn)), axis=1)[:, :K] + 1
+            src = np.repeat(np.arange(N), K)
+            dst = (np.arange(N)[:, None] + offsets).ravel()
+            dead = np.zeros(N, dtype=bool)
+            dead[1:N - 1] = rng.random(N - 2) < self.dead_end_frac
+            keep = (dst < N) & ~dead[src] & (src != N - 1)
+            rank = rng.permutation(N)
+            weight = (rank + 1.0) ** (-self.popularity)
+            edges = np.stack([src[keep], dst[keep]], axis=1)
+            try:
+                graph = PathGraph.from_edges(edges, 0, N - 1, n_nodes=N)
+            except ValueError:
+                continue
+            return path_task(graph, weight[graph.dst])
+        raise ValueError(
+            f"no concept graph with a path to the goal in max_tries={max_tries} draws; "
+            "lower dead_end_frac or raise out_degree"
+        )
+
+
+def harder(task: PathTask, *, policy=None, n_edges: int = 1, name: str = "harder") -> PathTask:
+    """Add an OOD mask blocking edges of the most probable valid path (MATH §4, §7).
+
+    Blocks the last ``n_edges`` edges (nearest the goal) of the most probable valid path
+    under ``policy`` (default: the base policy), so that path and every path sharing those
+    edges become invalid under ``ood=name``.
+
+    Raises
+    ------
+    ValueError
+        If ``n_edges`` is not a positive integer, or if blocking leaves no valid path.
+    """
+    n_edges = _positive_int(n_edges, "n_edges")
+    g = task.graph
+    p = task.base if policy is None else policy
+    path = most_probable_path(p, task)
+    mask = np.zeros(g.n_edges, dtype=bool)
+    mask[g.path_edges(path)[-n_edges:]] = True
+    if count_paths(g, blocked=mask) == 0:
+        raise ValueError(
+            f"blocking the last n_edges={n_edges} edges of path {path} leaves no valid path; "
+            "use fewer edges or a graph with more paths"
+        )
+    return task.with_ood(**{name: mask})
