@@ -39,6 +39,19 @@ from .metrics import (
 )
 from .rl import KLRegularisedRL, NaturalPG, SoftmaxPG, filter_limit, kl_regularised_optimum
 from .rule import Rule, State, apply_map
+from .stochastic import (
+    Fan,
+    SampledRL,
+    SampledSD,
+    collapse_times,
+    fan,
+    fixation_probability,
+    mean_field,
+    mean_field_distance,
+    replicate,
+    sample_modes,
+    train,
+)
 from .task import Task, dirichlet_task, make_task, two_mode_task, zipf_task
 from .teachers import (
     ConditionedDemos,
@@ -54,6 +67,17 @@ from .teachers import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "train",
+    "sample_modes",
+    "replicate",
+    "mean_field_distance",
+    "mean_field",
+    "fixation_probability",
+    "fan",
+    "collapse_times",
+    "SampledSD",
+    "SampledRL",
+    "Fan",
     "BUILTIN_METRICS",
     "ConditionedDemos",
     "CopyTeacher",

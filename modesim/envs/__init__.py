@@ -9,6 +9,7 @@ measure it exactly by dynamic programming (:func:`path_pass_at_k`,
 (:func:`sample_paths`).
 """
 
+from .banks import BankComparison, bank_pass_at_k, prompt_bank, sd_vs_rl
 from .examples import TokenEntropyExample, token_entropy_example
 from .generators import ConceptGraph, LayeredDAG, harder
 from .graphs import PathGraph, PathTask, path_task
@@ -43,6 +44,10 @@ from .rules import (
 )
 
 __all__ = [
+    "BankComparison",
+    "bank_pass_at_k",
+    "prompt_bank",
+    "sd_vs_rl",
     "ConceptGraph",
     "FixedPath",
     "LayeredDAG",
