@@ -25,6 +25,7 @@ from .teachers import (
     TiltTeacher,
     UniformDemos,
 )
+from .theorems import _add_verify
 
 RULES = ("rl-kl", "rl-npg", "rl-pg", "sd")
 
@@ -196,7 +197,7 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_SUBCOMMANDS = [_add_run]
+_SUBCOMMANDS = [_add_run, _add_verify]
 
 
 def main(argv=None) -> int:
