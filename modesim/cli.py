@@ -44,6 +44,13 @@ def _ints(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers; got {text!r}") from None
 
 
+def _parse_suffix(text: str, flag: str, kind, form: str):
+    try:
+        return kind(text.split(":", 1)[1])
+    except ValueError:
+        raise ValueError(f"{flag} must look like {form}; got {text!r}") from None
+
+
 def build_rule(args):
     """The rule named by ``--rule`` and its options (used by ``run``)."""
     if args.rule == "rl-kl":
@@ -61,14 +68,14 @@ def build_rule(args):
     elif args.demos == "uniform":
         demos = UniformDemos()
     else:
-        demos = FixedDemo(int(args.demos.split(":", 1)[1]))
+        demos = FixedDemo(_parse_suffix(args.demos, "--demos", int, "fixed:N"))
     if args.teacher_base.startswith("ema:"):
-        base = EMA(float(args.teacher_base.split(":", 1)[1]))
+        base = EMA(_parse_suffix(args.teacher_base, "--teacher-base", float, "ema:TAU"))
     else:
         base = args.teacher_base
     return SelfDistillation(
         teacher=teacher, demos=demos, objective=args.objective, beta=args.beta,
-        eta=min(args.eta, 1.0), teacher_base=base, reference=args.reference,
+        eta=args.eta, teacher_base=base, reference=args.reference,
     )
 
 

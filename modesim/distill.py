@@ -47,25 +47,29 @@ def sd_target(
 ) -> np.ndarray:
     """Log of one round's self-distillation optimum (MATH §3.2), shape ``(..., K)``.
 
-    Reverse KL (on-policy, S1): minimise ``E_d KL(π‖T(·|d)) + β·KL(π‖π_ref)``::
+    Reverse KL (on-policy, S1; MATH §3.1's objective): minimise
+    ``E_d KL(π‖T(·|d)) + β·KL(π‖π_ref)``::
 
         log π*(y) = (E_{d~D} log T(y|d) + β·log π_ref(y)) / (1 + β) − log Z
 
-    Forward KL (S2): minimise ``E_d KL(T(·|d)‖π) + β·KL(π_ref‖π)``::
+    Forward KL (S2): minimise ``E_d KL(T(·|d)‖π) + β·KL(π_ref‖π)`` (both terms forward, as
+    SFT on teacher and reference samples would; MATH §3.1 states only the reverse case)::
 
         π*(y) = (E_{d~D} T(y|d) + β·π_ref(y)) / (1 + β)
 
     Here ``ρ`` is the teacher base, ``D`` the demonstration distribution built from it
     and ``π_ref`` the KL reference.
     """
-    demo = demos.distribution(log_rho, task)
+    beta = check_positive_scalar(beta, "beta", allow_zero=True)
     if objective == "reverse":
-        g = teacher.expected_log(log_rho, demo)
+        g = teacher.expected_log(log_rho, demos.distribution(log_rho, task))
         if beta > 0.0:
-            g = (g + beta * log_ref) / (1.0 + beta)
+            # Weights 1/(1+β) and β/(1+β) rather than (g + β·log π_ref)/(1+β): no overflow
+            # for huge β or very negative log π_ref.
+            g = g / (1.0 + beta) + (beta / (1.0 + beta)) * log_ref
         out = log_normalise(g)
     elif objective == "forward":
-        m = teacher.log_mixture(log_rho, demo)
+        m = teacher.log_mixture(log_rho, demos.log_distribution(log_rho, task))
         if beta > 0.0:
             m = np.logaddexp(m - np.log1p(beta), log_ref + np.log(beta / (1.0 + beta)))
         out = log_normalise(m)
@@ -187,9 +191,10 @@ class SelfDistillation:
             raise ValueError(f"reference must be 'base' or 'current'; got {self.reference!r}")
         for name in ("expected_log", "log_mixture"):
             if not hasattr(self.teacher, name):
-                raise ValueError(f"teacher must provide {name}(log_rho, demo); got {self.teacher!r}")
-        if not hasattr(self.demos, "distribution"):
-            raise ValueError(f"demos must provide distribution(log_rho, task); got {self.demos!r}")
+                raise ValueError(f"teacher must provide {name}(log_rho, ...); got {self.teacher!r}")
+        for name in ("distribution", "log_distribution"):
+            if not hasattr(self.demos, name):
+                raise ValueError(f"demos must provide {name}(log_rho, task); got {self.demos!r}")
 
     @property
     def memoryless(self) -> bool:
@@ -225,9 +230,12 @@ class SelfDistillation:
         if isinstance(self.teacher_base, EMA):
             tau = self.teacher_base.tau
             old = state.aux["teacher_log_base"]
-            dead = np.isneginf(old) | np.isneginf(new)
-            with np.errstate(invalid="ignore"):
-                mixed = log_normalise(np.where(dead, -np.inf, tau * old + (1.0 - tau) * new))
+            # A zero in the old teacher survives unless τ = 0; a zero in the new student
+            # enters unless τ = 1 (the frozen teacher must stay frozen).
+            dead = (np.isneginf(old) & (tau > 0)) | (np.isneginf(new) & (tau < 1))
+            finite_old = np.where(np.isneginf(old), 0.0, old)
+            finite_new = np.where(np.isneginf(new), 0.0, new)
+            mixed = log_normalise(np.where(dead, -np.inf, tau * finite_old + (1.0 - tau) * finite_new))
             return state.advance(new, teacher_log_base=mixed)
         return state.advance(new)
 

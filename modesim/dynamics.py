@@ -290,10 +290,12 @@ def _tangent_jacobian(F: Callable[[np.ndarray], np.ndarray], p: np.ndarray, h: f
         v = np.zeros(K)
         v[j], v[ref] = 1.0, -1.0
         B[:, c] = v
-        if p[j] > 0:
-            hj = min(h, 0.25 * p[j], 0.25 * p[ref])
+        if p[j] > 4 * h:
+            hj = min(h, 0.25 * p[ref])
             cols[:, c] = (F(p + hj * v) - F(p - hj * v)) / (2 * hj)
         else:
+            # At or next to the face p_j = 0 a central step would leave the simplex (or
+            # shrink below round-off): a second-order one-sided step into it instead.
             hj = min(h, 0.25 * p[ref])
             cols[:, c] = (-3 * f0 + 4 * F(p + hj * v) - F(p + 2 * hj * v)) / (2 * hj)
     V = tangent_basis(K)
@@ -314,8 +316,11 @@ def map_jacobian(rule, task: Task, policy, *, h: float = 1e-6) -> np.ndarray:
     """Tangent-space Jacobian of one round ``π ↦ π'`` at ``policy``, shape (K−1, K−1).
 
     A fixed point is stable when every eigenvalue has modulus < 1 (MATH §3.5 S6, S8).
+    ``h`` is the finite-difference step (central inside the face, second-order one-sided
+    toward modes with ``π_j ≤ 4h``).
     """
     p = _single(task, policy)
+    _check_step(h)
 
     def F(q):
         with np.errstate(divide="ignore"):
@@ -330,6 +335,7 @@ def flow_jacobian(rule, task: Task, policy, *, h: float = 1e-6) -> np.ndarray:
     A rest point is stable when every eigenvalue has negative real part.
     """
     p = _single(task, policy)
+    _check_step(h)
 
     def G(q):
         with np.errstate(divide="ignore"):
@@ -341,6 +347,11 @@ def flow_jacobian(rule, task: Task, policy, *, h: float = 1e-6) -> np.ndarray:
         return qq * (g - np.sum(qq * g))
 
     return _tangent_jacobian(G, p, h)
+
+
+def _check_step(h) -> None:
+    if not isinstance(h, (int, float, np.floating)) or not (0 < float(h) < 0.01):
+        raise ValueError(f"h must be a finite step in (0, 0.01); got {h!r}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -373,7 +384,9 @@ def fixed_points(
     ``log π_S = normalise([0, z])``, ``z ∈ R^{|S|−1}``, from the face's barycentre and
     ``starts`` seeded random points, so no solution lands off the simplex.  A solution
     counts when the round maps it to itself (``‖π' − π‖₁ < 1e-7``, which also rejects
-    faces the map leaves).  Faces where the rule is undefined (e.g. no valid mode, so
+    faces the map leaves).  Where a face is a continuum of rest points (e.g. the valid
+    face under ratio-preserving RL) the points returned are samples of it, marked
+    "neutral".  Faces where the rule is undefined (e.g. no valid mode, so
     no demonstration) are skipped.  Each point carries the eigenvalues of
     :func:`map_jacobian`.
 
@@ -382,6 +395,8 @@ def fixed_points(
     list of FixedPoint, sorted by support size then position.
     """
     _single(task, task.base, name="task.base")
+    if isinstance(starts, bool) or not isinstance(starts, (int, np.integer)) or starts < 0:
+        raise ValueError(f"starts must be a non-negative integer; got {starts!r}")
     apply_map(rule, task.log_base, task)  # rejects rules that are not maps on the simplex
     K = task.n_modes
     if K > 10:
@@ -452,7 +467,7 @@ def rounds_to_collapse(
         The round (0 if the base is already collapsed); ``-1`` where no collapse
         happened within ``max_rounds``.
     """
-    if not (0 < float(eps) < 1):
+    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating)) or not (0 < eps < 1):
         raise ValueError(f"eps must lie in (0, 1); got {eps!r}")
     if isinstance(max_rounds, bool) or not isinstance(max_rounds, (int, np.integer)) or max_rounds < 0:
         raise ValueError(f"max_rounds must be a non-negative integer; got {max_rounds!r}")

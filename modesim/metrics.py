@@ -8,9 +8,8 @@ value per batch entry, shape ``(...)``; functions of ``k`` append ``k``'s shape.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import gammaln
 
-from .simplex import _describe, as_mask, as_policy
+from .simplex import _describe, as_mask, as_policy, log_conditional, logsumexp_last
 from .task import Task
 
 __all__ = [
@@ -77,20 +76,39 @@ def pass_at_k(policy, valid, k, *, axis=None) -> np.ndarray:
     shaped = log_fail.reshape(log_fail.shape + (1,) * ks.ndim)
     out = -np.expm1(ks * shaped)
     if axis is not None:
-        out = out.mean(axis=axis)
+        nb = log_fail.ndim
+        axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+        if not all(isinstance(a, (int, np.integer)) and -nb <= a < nb for a in axes):
+            raise ValueError(
+                f"axis must name batch axes of the policy (between {-nb} and {nb - 1}; "
+                f"the policy has {nb} batch axes); got {axis!r}"
+            )
+        out = out.mean(axis=tuple(a % nb for a in axes))
     return out
 
 
 def pass_at_k_unbiased(n, c, k) -> np.ndarray:
     """Unbiased pass@k estimator from n samples with c correct (MATH §4).
 
-    ``1 − C(n − c, k)/C(n, k) = 1 − Π_{i=n−c+1}^{n} (1 − k/i)``, computed with log-gamma
-    functions; exactly 1 when ``n − c < k``.  Broadcasts over ``n``, ``c`` and ``k``.
+    ``1 − C(n − c, k)/C(n, k)``, from the product form with ``min(c, k)`` factors::
+
+        c ≤ k:  C(n−c, k)/C(n, k) = Π_{i=n−c+1}^{n} (1 − k/i)
+        c > k:  C(n−c, k)/C(n, k) = Π_{j=0}^{k−1} (1 − c/(n − j))
+
+    summed as ``log1p`` terms and returned as ``−expm1(·)``, so small estimates keep
+    full relative precision even for n = 10^9 (log-gamma differences do not).  Exactly 1
+    when ``n − c < k``.  Broadcasts over ``n``, ``c`` and ``k``; the cost is
+    O(max min(c, k)) vector operations.
     """
     n_, c_, k_ = (np.asarray(x) for x in (n, c, k))
     for name, x in (("n", n_), ("c", c_), ("k", k_)):
-        if not np.issubdtype(x.dtype, np.number) or np.any(x != np.floor(x)) or np.any(x < 0):
-            raise ValueError(f"{name} must hold non-negative integers; got {_describe(x)}")
+        if (
+            not np.issubdtype(x.dtype, np.number)
+            or not np.all(np.isfinite(x))
+            or np.any(x != np.floor(x))
+            or np.any(x < 0)
+        ):
+            raise ValueError(f"{name} must hold finite non-negative integers; got {_describe(x)}")
     if np.any(k_ < 1):
         raise ValueError(f"k must be >= 1; got {_describe(k_)}")
     if np.any(c_ > n_):
@@ -98,13 +116,21 @@ def pass_at_k_unbiased(n, c, k) -> np.ndarray:
     if np.any(k_ > n_):
         raise ValueError(f"k must be <= n; got k={_describe(k_)}, n={_describe(n_)}")
     n_, c_, k_ = np.broadcast_arrays(*(x.astype(np.float64) for x in (n_, c_, k_)))
-    m = n_ - c_
-    certain = m < k_
-    safe_m = np.where(certain, k_, m)
-    log_ratio = (
-        gammaln(safe_m + 1) - gammaln(safe_m - k_ + 1) - gammaln(n_ + 1) + gammaln(n_ - k_ + 1)
-    )
-    return np.where(certain, 1.0, -np.expm1(log_ratio)) + 0.0  # no -0.0 when c = 0
+    certain = n_ - c_ < k_
+    by_c = c_ <= k_
+    terms = np.where(certain, 0.0, np.minimum(c_, k_))
+    log_ratio = np.zeros(n_.shape)
+    chunk = max(1, 1_000_000 // max(1, n_.size))
+    j = 0
+    while j < terms.max(initial=0.0):
+        idx = np.arange(j, j + chunk, dtype=np.float64).reshape((-1,) + (1,) * n_.ndim)
+        active = idx < terms
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # c ≤ k: factor (1 − k/i) with i = n − c + 1 + j; c > k: (1 − c/(n − j)).
+            t = np.where(by_c, np.log1p(-k_ / (n_ - c_ + 1 + idx)), np.log1p(-c_ / (n_ - idx)))
+        log_ratio += np.where(active, t, 0.0).sum(axis=0)
+        j += chunk
+    return np.where(certain, 1.0, -np.expm1(log_ratio)) + 0.0  # + 0.0: no -0.0 when c = 0
 
 
 def expected_distinct(policy, valid, k) -> np.ndarray:
@@ -163,7 +189,10 @@ def renyi_entropy(policy, valid=None, *, order: float = 2.0) -> np.ndarray:
         return -np.log(q.max(axis=-1))
     if a == 0.0:
         return np.log((q > 0).sum(axis=-1).astype(np.float64))
-    return np.log(np.sum(np.where(q > 0, q, 0.0) ** a, axis=-1)) / (1.0 - a)
+    with np.errstate(divide="ignore"):
+        lq = np.log(q)
+    # log Σ q^a in log space: no underflow for large orders.
+    return logsumexp_last(np.where(q > 0, a * lq, -np.inf)) / (1.0 - a)
 
 
 def simpson_index(policy, valid=None) -> np.ndarray:
@@ -211,10 +240,9 @@ def kl_to_rl_target(policy, task: Task) -> np.ndarray:
     Ideal RL (R1–R3) keeps this at 0; self-distillation drives it up.
     """
     q = conditional(policy, task.valid)
-    q0 = np.exp(task.log_base) * task.valid
-    q0 = q0 / q0.sum(axis=-1, keepdims=True)
+    log_q0 = log_conditional(task.log_base, task.valid, name="base")
     with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(q > 0, q * (np.log(np.where(q > 0, q, 1.0)) - np.log(q0)), 0.0)
+        terms = np.where(q > 0, q * (np.log(np.where(q > 0, q, 1.0)) - log_q0), 0.0)
     return terms.sum(axis=-1)
 
 

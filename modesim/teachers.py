@@ -6,19 +6,23 @@ two expectations over demonstrations ``d ~ D``:
 
 - ``expected_log(log_rho, demo)``: ``E_{d~D}[log T(y|d)]`` (reverse-KL target, the
   geometric mean of the teachers, MATH §3.2 S1);
-- ``log_mixture(log_rho, demo)``: ``log E_{d~D}[T(y|d)]`` (forward-KL target, the
+- ``log_mixture(log_rho, log_demo)``: ``log E_{d~D}[T(y|d)]`` (forward-KL target, the
   arithmetic mean, MATH §3.2 S2);
 
 and ``matrix(log_rho)`` gives the whole row-stochastic ``T[..., d, y]`` for small K
 (tests, brute force).  The copy and identity-tilt teachers cost O(K) per call; teachers
 defined by a K × K matrix cost one matrix product.
 
-``log_rho`` is the teacher base as normalised log-probabilities; ``demo`` is the
-demonstration distribution ``D`` as probabilities (an expectation weight: entries below
-the float64 floor are negligible there, while ``ρ`` itself is kept in log space).
+``log_rho`` is the teacher base as normalised log-probabilities.  In ``expected_log`` the
+demonstration distribution ``D`` is an expectation *weight*, passed as probabilities
+(``demo``): an entry below the float64 floor contributes nothing there, and the
+probability form avoids numpy's slow ``exp(-inf)`` on every round.  In ``log_mixture``
+``D`` is mixed with ``ρ``, so it is passed in log space (``log_demo``) and tiny modes keep
+their exact weight.
 
 A **demonstration source** maps the teacher base to ``D`` (supported on the valid set
-C) via ``distribution(log_rho, task)``.
+C): ``distribution(log_rho, task)`` gives probabilities, ``log_distribution(log_rho,
+task)`` log-probabilities.
 
 Every method takes arrays of shape ``(..., K)`` with leading batch axes.
 """
@@ -84,8 +88,9 @@ class CopyTeacher:
         # g = log1p(ρ(1−α)/α) + log(α/(1−α)) − log ρ: no overflow for tiny ρ (log ρ stays
         # in log space), and the cancellation for ρ ≫ α only costs a few ulp of absolute
         # error in a log-probability, which is what matters.
+        shape = np.broadcast_shapes(np.shape(log_rho), np.shape(demo))
         with np.errstate(invalid="ignore"):
-            gain = np.exp(log_rho)
+            gain = np.exp(np.broadcast_to(log_rho, shape))
             gain *= (1.0 - a) / a
             np.log1p(gain, out=gain)
             gain += np.log(a / (1.0 - a))
@@ -100,12 +105,11 @@ class CopyTeacher:
             out = np.where(zero, np.where(demo == 1.0, np.log(a), -np.inf), out)
         return out
 
-    def log_mixture(self, log_rho: np.ndarray, demo: np.ndarray) -> np.ndarray:
+    def log_mixture(self, log_rho: np.ndarray, log_demo: np.ndarray) -> np.ndarray:
         a = self.alpha
         if a == 0.0:
             return np.array(log_rho, dtype=np.float64, copy=True)
-        with np.errstate(divide="ignore"):
-            return np.log((1.0 - a) * np.exp(log_rho) + a * demo)
+        return np.logaddexp(np.log1p(-a) + log_rho, np.log(a) + log_demo)
 
     def matrix(self, log_rho: np.ndarray) -> np.ndarray:
         rho = np.exp(log_rho)
@@ -127,7 +131,10 @@ class TiltTeacher:
     similarity: np.ndarray | None = None
 
     def __post_init__(self):
-        k = float(self.kappa)
+        try:
+            k = float(self.kappa)
+        except (TypeError, ValueError):
+            raise ValueError(f"kappa must be a finite real number; got {self.kappa!r}") from None
         if not np.isfinite(k):
             raise ValueError(f"kappa must be a finite real number; got {self.kappa!r}")
         object.__setattr__(self, "kappa", k)
@@ -141,9 +148,10 @@ class TiltTeacher:
             object.__setattr__(self, "similarity", s)
 
     def _log_norm(self, log_rho):
-        # log Z(d) = log((1 − ρ(d)) + ρ(d)·e^κ) for the identity similarity.
+        # log Z(d) = log((1 − ρ(d)) + ρ(d)·e^κ), with log(1 − ρ) = log(−expm1(log ρ)) so that
+        # ρ(d) ≈ 1 keeps its precision and no e^κ is ever formed.
         with np.errstate(divide="ignore"):
-            return np.logaddexp(np.log1p(-np.exp(log_rho)), log_rho + self.kappa)
+            return np.logaddexp(np.log(-np.expm1(log_rho)), log_rho + self.kappa)
 
     def expected_log(self, log_rho: np.ndarray, demo: np.ndarray) -> np.ndarray:
         if self.similarity is not None:
@@ -151,13 +159,24 @@ class TiltTeacher:
         mean_log_norm = np.sum(demo * self._log_norm(log_rho), axis=-1, keepdims=True)
         return log_rho + self.kappa * demo - mean_log_norm
 
-    def log_mixture(self, log_rho: np.ndarray, demo: np.ndarray) -> np.ndarray:
+    def log_mixture(self, log_rho: np.ndarray, log_demo: np.ndarray) -> np.ndarray:
+        """``log ρ(y) + log(Σ_{d≠y} D(d)/Z(d) + D(y)·e^κ/Z(y))``, all in log space.
+
+        The leave-one-out sum comes from prefix and suffix ``logaddexp`` accumulations,
+        so nothing is subtracted and the cost stays O(K).
+        """
         if self.similarity is not None:
-            return _matrix_log_mixture(self.log_matrix(log_rho), demo)
-        inv_norm = np.exp(-self._log_norm(log_rho))
-        base = np.sum(demo * inv_norm, axis=-1, keepdims=True)
-        with np.errstate(divide="ignore"):
-            return log_rho + np.log(base + demo * np.expm1(self.kappa) * inv_norm)
+            return _matrix_log_mixture(self.log_matrix(log_rho), log_demo)
+        log_rho, log_demo = np.broadcast_arrays(np.asarray(log_rho, float), np.asarray(log_demo, float))
+        log_norm = self._log_norm(log_rho)
+        A = log_demo - log_norm
+        pad = np.full(A.shape[:-1] + (1,), -np.inf)
+        prefix = np.logaddexp.accumulate(np.concatenate([pad, A[..., :-1]], axis=-1), axis=-1)
+        rev = A[..., ::-1]
+        suffix = np.logaddexp.accumulate(np.concatenate([pad, rev[..., :-1]], axis=-1), axis=-1)[..., ::-1]
+        others = np.logaddexp(prefix, suffix)
+        own = log_demo + self.kappa - log_norm
+        return log_rho + np.logaddexp(others, own)
 
     def log_matrix(self, log_rho: np.ndarray) -> np.ndarray:
         """``log T[..., d, y]``."""
@@ -193,8 +212,9 @@ class MultiDemoTeacher:
         a, m = self.alpha, int(self.m)
         if a == 0.0:
             return np.array(log_rho, dtype=np.float64, copy=True)
-        out = np.log1p(-a) + log_rho
-        extra = np.zeros_like(out)
+        shape = np.broadcast_shapes(np.shape(log_rho), np.shape(demo))
+        out = np.log1p(-a) + np.broadcast_to(log_rho, shape)
+        extra = np.zeros(shape)
         for n in range(1, m + 1):
             weight = binom.pmf(n, m, demo)
             with np.errstate(invalid="ignore"):
@@ -207,8 +227,8 @@ class MultiDemoTeacher:
             out = np.where(zero, np.where(demo == 1.0, np.log(a), -np.inf), out)
         return out
 
-    def log_mixture(self, log_rho: np.ndarray, demo: np.ndarray) -> np.ndarray:
-        return CopyTeacher(self.alpha).log_mixture(log_rho, demo)
+    def log_mixture(self, log_rho: np.ndarray, log_demo: np.ndarray) -> np.ndarray:
+        return CopyTeacher(self.alpha).log_mixture(log_rho, log_demo)
 
     def matrix(self, log_rho: np.ndarray) -> np.ndarray:
         """Teacher given a single repeated demonstration ``d_1 = … = d_m = d``."""
@@ -250,8 +270,8 @@ class MatrixTeacher:
     def expected_log(self, log_rho: np.ndarray, demo: np.ndarray) -> np.ndarray:
         return _matrix_expected_log(self.log_matrix(log_rho), demo)
 
-    def log_mixture(self, log_rho: np.ndarray, demo: np.ndarray) -> np.ndarray:
-        return _matrix_log_mixture(self.log_matrix(log_rho), demo)
+    def log_mixture(self, log_rho: np.ndarray, log_demo: np.ndarray) -> np.ndarray:
+        return _matrix_log_mixture(self.log_matrix(log_rho), log_demo)
 
 
 def _matrix_expected_log(log_T: np.ndarray, demo: np.ndarray) -> np.ndarray:
@@ -267,10 +287,8 @@ def _matrix_expected_log(log_T: np.ndarray, demo: np.ndarray) -> np.ndarray:
     return np.where(prod[..., K:] > 0, -np.inf, prod[..., :K])
 
 
-def _matrix_log_mixture(log_T: np.ndarray, demo: np.ndarray) -> np.ndarray:
+def _matrix_log_mixture(log_T: np.ndarray, log_demo: np.ndarray) -> np.ndarray:
     """``log Σ_d D(d)·T[d, y]`` computed in log space."""
-    with np.errstate(divide="ignore"):
-        log_demo = np.log(demo)
     return logsumexp_last(np.swapaxes(log_demo[..., :, None] + log_T, -1, -2))
 
 
@@ -298,6 +316,9 @@ class ConditionedDemos:
         rho /= mass
         return rho
 
+    def log_distribution(self, log_rho: np.ndarray, task: Task) -> np.ndarray:
+        return log_conditional(log_rho, task.valid, name="teacher base")
+
 
 @dataclass(frozen=True)
 class UniformDemos:
@@ -306,6 +327,10 @@ class UniformDemos:
     def distribution(self, log_rho: np.ndarray, task: Task) -> np.ndarray:
         v = np.broadcast_to(task.valid, np.broadcast_shapes(task.valid.shape, np.shape(log_rho)))
         return v / v.sum(axis=-1, keepdims=True)
+
+    def log_distribution(self, log_rho: np.ndarray, task: Task) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            return np.log(self.distribution(log_rho, task))
 
 
 @dataclass(frozen=True)
@@ -331,6 +356,10 @@ class FixedDemo:
         out[..., self.mode] = 1.0
         return out
 
+    def log_distribution(self, log_rho: np.ndarray, task: Task) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            return np.log(self.distribution(log_rho, task))
+
 
 @dataclass(frozen=True, eq=False)
 class ExplicitDemos:
@@ -350,3 +379,7 @@ class ExplicitDemos:
         if np.any((D > 0) & ~task.valid):
             raise ValueError("distribution puts mass on invalid modes; demonstrations must be valid")
         return D
+
+    def log_distribution(self, log_rho: np.ndarray, task: Task) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            return np.log(self.distribution(log_rho, task))

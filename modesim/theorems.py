@@ -524,7 +524,8 @@ def _check_s2(inst, impl, parts):
         out["forward_preserves"] = 1e-9 - float(np.max(np.abs(lp - task.log_base)))
     if "jensen" in parts:
         demo = _demo(task)
-        gap = teacher.expected_log(task.log_base, demo) - teacher.log_mixture(task.log_base, demo)
+        log_demo = ConditionedDemos().log_distribution(task.log_base, task)
+        gap = teacher.expected_log(task.log_base, demo) - teacher.log_mixture(task.log_base, log_demo)
         out["jensen"] = 1e-12 - float(np.max(gap))
     return out
 

@@ -41,8 +41,14 @@ def test_run_sd_options(capsys):
         "--objective", "forward", "--rounds", "2", "--k", "1,3",
     )
     assert list(out["rounds"][0]["pass_at_k"]) == ["1", "3"]
+    assert "TiltTeacher(kappa=-1.0" in out["rule_repr"] and "EMA(tau=0.5)" in out["rule_repr"]
+    assert "objective='forward'" in out["rule_repr"] and "UniformDemos" in out["rule_repr"]
+    anti = out["rounds"][-1]["policy"]
+    copy = run_json(capsys, "--base", "0.5,0.3,0.2", "--rounds", "2")["rounds"][-1]["policy"]
+    assert anti[0] < 0.5 < copy[0]  # the options change the dynamics, not just the label
     out = run_json(capsys, "--base", "0.5,0.3,0.2", "--demos", "fixed:1", "--demos-in-context", "3", "--rounds", "1")
-    assert len(out["rounds"]) == 2
+    assert "FixedDemo(mode=1)" in out["rule_repr"] and "m=3" in out["rule_repr"]
+    assert out["rounds"][1]["policy"][1] > 0.3
 
 
 def test_run_table_is_readable(capsys):
@@ -59,6 +65,9 @@ def test_run_table_is_readable(capsys):
         (["--base", "0.6,0.3,0.1", "--valid", "1,1"], "--valid has 2 entries"),
         (["--base", "0.6,0.4", "--alpha", "1.2"], "alpha must lie"),
         (["--base", "0.6,0.4", "--valid", "0,0"], "at least one mode"),
+        (["--base", "0.6,0.4", "--eta", "5"], "eta must lie in (0, 1]"),
+        (["--base", "0.6,0.4", "--teacher-base", "ema:abc"], "--teacher-base must look like ema:TAU"),
+        (["--base", "0.6,0.4", "--demos", "fixed:x"], "--demos must look like fixed:N"),
     ],
 )
 def test_run_bad_input_is_a_clear_error(capsys, args, match):

@@ -152,7 +152,8 @@ def test_S3_jensen_penalty(task, alpha):
     """β = 0, marginally consistent teacher: π_SD ∝ π0(y|C)·exp(−Δ(y)), Δ = log E T − E log T ≥ 0."""
     teacher = ms.CopyTeacher(alpha)
     demo = ms.ConditionedDemos().distribution(task.log_base, task)
-    delta = teacher.log_mixture(task.log_base, demo) - teacher.expected_log(task.log_base, demo)
+    log_demo = ms.ConditionedDemos().log_distribution(task.log_base, task)
+    delta = teacher.log_mixture(task.log_base, log_demo) - teacher.expected_log(task.log_base, demo)
     assert np.all(delta >= -1e-14)
     expected = task.base * np.exp(-delta)
     np.testing.assert_allclose(ms.sd_optimum(task, teacher=teacher), expected / expected.sum(), rtol=1e-10)
@@ -426,3 +427,17 @@ def test_bad_sd_parameters(kwargs, match):
 def test_ema_tau_out_of_range():
     with pytest.raises(ValueError, match=r"tau must lie in \[0, 1\]"):
         ms.EMA(1.5)
+
+
+def test_ema_tau_one_is_frozen_even_when_the_student_hits_zero():
+    T = np.array([[0.5, 0.5, 0.0], [0.5, 0.5, 0.0], [0.6, 0.2, 0.2]])
+    task = ms.make_task([0.4, 0.3, 0.3])
+    run = lambda base: ms.iterate(ms.SelfDistillation(teacher=ms.MatrixTeacher(T), teacher_base=base), task, 3).policy
+    np.testing.assert_allclose(run(ms.EMA(1.0)), run("frozen"), atol=1e-15)
+
+
+def test_sd_target_validates_beta_and_survives_huge_beta():
+    task = ms.make_task(P)
+    with pytest.raises(ValueError, match="beta must be"):
+        ms.sd_target(task.log_base, task.log_base, task, teacher=ms.CopyTeacher(), demos=ms.ConditionedDemos(), beta=float("nan"))
+    np.testing.assert_allclose(ms.sd_optimum(task, beta=1.7e308), P, atol=1e-12)

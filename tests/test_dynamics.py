@@ -143,7 +143,8 @@ def test_fixed_points_of_natural_pg_sit_on_the_valid_face():
     supports = {fp.support for fp in fps}
     assert (0, 1, 2) not in supports  # interior points keep moving toward C
     assert (2,) in supports
-    assert all(fp.stability == "neutral" for fp in fps if fp.support == (0, 1))
+    on_valid_face = [fp for fp in fps if fp.support == (0, 1)]
+    assert on_valid_face and all(fp.stability == "neutral" for fp in on_valid_face)
 
 
 def test_fixed_points_input_errors():
@@ -164,3 +165,23 @@ def test_rounds_to_collapse_batched():
     assert traj.policy[-1][0] > 1 - 1e-3 and traj.policy[-2][0] <= 1 - 1e-3
     with pytest.raises(ValueError, match="eps must lie"):
         ms.rounds_to_collapse(ms.SelfDistillation(), task, eps=2)
+
+
+@pytest.mark.parametrize("e", [1e-8, 1e-12, 1e-14])
+def test_jacobian_next_to_a_face_uses_one_sided_steps(e):
+    """Near a vertex the off-face eigenvalues stay (1 − α) = 0.5 (MATH S6)."""
+    task = ms.make_task(P)
+    p = np.array([1 - 2 * e, e, e])
+    ev = np.linalg.eigvals(ms.map_jacobian(ms.SelfDistillation(reference="current"), task, p))
+    np.testing.assert_allclose(np.sort(ev.real), [0.5, 0.5], atol=2e-4)
+
+
+@pytest.mark.parametrize("h", [0, -1e-6, float("nan"), 0.5, "x"])
+def test_jacobian_step_is_validated(h):
+    with pytest.raises(ValueError, match="h must be"):
+        ms.map_jacobian(ms.NaturalPG(), ms.make_task(P), P, h=h)
+
+
+def test_fixed_points_starts_is_validated():
+    with pytest.raises(ValueError, match="starts must be"):
+        ms.fixed_points(ms.NaturalPG(), ms.make_task(P), starts=-1)

@@ -144,3 +144,43 @@ def test_metrics_never_return_nan(p):
 def test_bad_metric_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize(
+    "n, c, k, exact",
+    [
+        (10**6, 1, 1, Fraction(1, 10**6)),
+        (10**7, 1, 1, Fraction(1, 10**7)),
+        (10**9, 1, 1, Fraction(1, 10**9)),
+        (10**6, 3, 2, 1 - Fraction(math.comb(10**6 - 3, 2), math.comb(10**6, 2))),
+        (10**5, 200, 50, 1 - Fraction(math.comb(10**5 - 200, 50), math.comb(10**5, 50))),
+    ],
+)
+def test_unbiased_estimator_keeps_relative_precision_for_large_n(n, c, k, exact):
+    assert float(ms.pass_at_k_unbiased(n, c, k)) == pytest.approx(float(exact), rel=1e-10)
+
+
+def test_unbiased_estimator_broadcasts_and_rejects_infinity():
+    got = ms.pass_at_k_unbiased(np.array([10, 20, 30]), np.array([[1], [2]]), 3)
+    exact = [[1 - math.comb(n - c, 3) / math.comb(n, 3) for n in (10, 20, 30)] for c in (1, 2)]
+    np.testing.assert_allclose(got, exact, rtol=1e-12)
+    with pytest.raises(ValueError, match="n must hold finite"):
+        ms.pass_at_k_unbiased(np.inf, 1, 1)
+
+
+def test_pass_at_k_axis_must_name_a_batch_axis():
+    p = np.array([[0.5, 0.5], [0.2, 0.8], [0.9, 0.1]])
+    np.testing.assert_allclose(ms.pass_at_k(p, [1, 0], [1, 2], axis=-1), ms.pass_at_k(p, [1, 0], [1, 2]).mean(0))
+    with pytest.raises(ValueError, match="axis must name batch axes"):
+        ms.pass_at_k([0.5, 0.5], [1, 0], [1, 2], axis=0)
+    with pytest.raises(ValueError, match="axis must name batch axes"):
+        ms.pass_at_k(p, [1, 0], [1, 2], axis=1)
+
+
+def test_renyi_entropy_of_large_order_does_not_underflow():
+    assert ms.renyi_entropy([0.5, 0.5], order=2000) == pytest.approx(np.log(2))
+
+
+def test_kl_to_rl_target_when_base_valid_mass_underflows():
+    task = ms.Task(np.array([-800.0, 0.0]), [True, False])
+    assert ms.kl_to_rl_target(np.array([0.5, 0.5]), task) == pytest.approx(0.0, abs=1e-15)

@@ -33,7 +33,7 @@ def test_copy_teacher_O_K_formulas_equal_brute_force(rho, demo, alpha):
     np.testing.assert_allclose(T.sum(-1), 1.0)
     el, lm = brute_expectations(T, demo)
     np.testing.assert_allclose(teacher.expected_log(np.log(rho), demo), el, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(teacher.log_mixture(np.log(rho), demo), lm, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(teacher.log_mixture(np.log(rho), np.log(demo)), lm, rtol=1e-12, atol=1e-12)
 
 
 @given(policies(K=4), policies(K=4), kappas())
@@ -42,7 +42,7 @@ def test_identity_tilt_teacher_O_K_formulas_equal_brute_force(rho, demo, kappa):
     T = teacher.matrix(np.log(rho))
     el, lm = brute_expectations(T, demo)
     np.testing.assert_allclose(teacher.expected_log(np.log(rho), demo), el, rtol=1e-11, atol=1e-11)
-    np.testing.assert_allclose(teacher.log_mixture(np.log(rho), demo), lm, rtol=1e-11, atol=1e-11)
+    np.testing.assert_allclose(teacher.log_mixture(np.log(rho), np.log(demo)), lm, rtol=1e-11, atol=1e-11)
 
 
 def test_tilt_teacher_with_similarity_matrix():
@@ -56,7 +56,7 @@ def test_tilt_teacher_with_similarity_matrix():
     np.testing.assert_allclose(teacher.matrix(np.log(rho)), T)
     el, lm = brute_expectations(T, demo)
     np.testing.assert_allclose(teacher.expected_log(np.log(rho), demo), el, rtol=1e-12)
-    np.testing.assert_allclose(teacher.log_mixture(np.log(rho), demo), lm, rtol=1e-12)
+    np.testing.assert_allclose(teacher.log_mixture(np.log(rho), np.log(demo)), lm, rtol=1e-12)
 
 
 @given(policies(K=3), policies(K=3), alphas(), st.integers(1, 4))
@@ -83,7 +83,7 @@ def test_matrix_teacher_one_product_equals_brute_force(t_rows, demo):
     teacher = ms.MatrixTeacher(T)
     el, lm = brute_expectations(T, demo)
     np.testing.assert_allclose(teacher.expected_log(np.zeros(4), demo), el, rtol=1e-12)
-    np.testing.assert_allclose(teacher.log_mixture(np.zeros(4), demo), lm, rtol=1e-12)
+    np.testing.assert_allclose(teacher.log_mixture(np.zeros(4), np.log(demo)), lm, rtol=1e-12)
     assert np.isneginf(teacher.expected_log(np.zeros(4), demo)[1])
 
 
@@ -116,8 +116,9 @@ def test_copy_teacher_is_exact_for_zero_and_underflowing_probabilities():
 @given(tasks(min_valid=1))
 def test_demonstration_sources_are_distributions_on_the_valid_set(task):
     lr = task.log_base
-    for demos in (ms.ConditionedDemos(), ms.UniformDemos()):
+    for demos in (ms.ConditionedDemos(), ms.UniformDemos(), ms.ExplicitDemos(ms.conditional(task.base, task.valid))):
         D = demos.distribution(lr, task)
+        np.testing.assert_allclose(np.exp(demos.log_distribution(lr, task)), D, rtol=1e-12)
         assert D.sum() == pytest.approx(1.0)
         assert np.all(D[~task.valid] == 0)
     np.testing.assert_allclose(
@@ -157,3 +158,51 @@ def test_demonstration_source_errors():
 def test_bad_teacher_parameters(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def _matrix_reference(teacher_matrix_log, demo):
+    """E_d log T and log E_d T from a log-space matrix (the slow, safe path)."""
+    return ms.teachers._matrix_expected_log(teacher_matrix_log, demo), ms.teachers._matrix_log_mixture(
+        teacher_matrix_log, LOG(demo)
+    )
+
+
+@pytest.mark.parametrize(
+    "log_rho, demo, kappa",
+    [
+        (np.array([-1e-17, np.log(1e-17)]), np.array([1.0, 0.0]), -100.0),
+        (np.array([-1e-17, np.log(1e-17)]), np.array([0.5, 0.5]), -40.0),
+        (np.log([0.6, 0.3, 0.1]), np.array([0.2, 0.3, 0.5]), 710.0),
+        (np.array([0.0, -800.0, -900.0]) - np.log1p(np.exp(-800.0)), np.array([0.2, 0.3, 0.5]), 3.0),
+    ],
+)
+def test_identity_tilt_fast_path_is_stable_at_extremes(log_rho, demo, kappa):
+    fast = ms.TiltTeacher(kappa)
+    slow = ms.TiltTeacher(kappa, similarity=np.eye(log_rho.size))
+    el, lm = fast.expected_log(log_rho, demo), fast.log_mixture(log_rho, LOG(demo))
+    ref_el, ref_lm = _matrix_reference(slow.log_matrix(log_rho), demo)
+    np.testing.assert_allclose(el, ref_el, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(lm, ref_lm, rtol=1e-10, atol=1e-14)
+
+
+def test_forward_target_keeps_underflowing_modes_alive():
+    """log E_d T for the copy teacher is formed in log space (MATH §1)."""
+    task = ms.Task(np.array([-800.0, np.log1p(-np.exp(-800.0)), -900.0]), [1, 1, 1])
+    out = ms.sd_optimum(task, objective="forward", log=True)
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(out, [-800.0, 0.0, -900.0], atol=1e-9)
+
+
+@pytest.mark.parametrize("teacher", [ms.CopyTeacher(0.5), ms.MultiDemoTeacher(0.5, 2), ms.TiltTeacher(1.0)])
+def test_batched_demonstrations_on_an_unbatched_task(teacher):
+    task = ms.make_task([0.6, 0.3, 0.1])
+    grid = np.array([[0.5, 0.5, 0.0], [0.2, 0.3, 0.5]])
+    out = ms.sd_optimum(task, teacher=teacher, demos=ms.ExplicitDemos(grid))
+    assert out.shape == (2, 3)
+    for i, row in enumerate(grid):
+        np.testing.assert_allclose(out[i], ms.sd_optimum(task, teacher=teacher, demos=ms.ExplicitDemos(row)))
+
+
+def test_tilt_kappa_must_be_a_number():
+    with pytest.raises(ValueError, match="kappa must be a finite real number"):
+        ms.TiltTeacher("x")
