@@ -131,6 +131,26 @@ def sd_optimum(
     return out if log else np.exp(out)
 
 
+def check_sd_options(rule) -> None:
+    """Validate the options every self-distillation rule shares (here and on paths).
+
+    Checks ``objective``, ``beta``, ``eta``, ``teacher_base`` and ``reference`` of a frozen
+    dataclass and stores ``beta``/``eta`` as floats.
+    """
+    if rule.objective not in ("reverse", "forward"):
+        raise ValueError(f"objective must be 'reverse' or 'forward'; got {rule.objective!r}")
+    object.__setattr__(rule, "beta", check_positive_scalar(rule.beta, "beta", allow_zero=True))
+    object.__setattr__(
+        rule, "eta", check_unit_interval(rule.eta, "eta", closed_low=False, closed_high=True)
+    )
+    if not (isinstance(rule.teacher_base, EMA) or rule.teacher_base in ("current", "frozen")):
+        raise ValueError(
+            f"teacher_base must be 'current', 'frozen' or EMA(tau); got {rule.teacher_base!r}"
+        )
+    if rule.reference not in ("base", "current"):
+        raise ValueError(f"reference must be 'base' or 'current'; got {rule.reference!r}")
+
+
 @dataclass(frozen=True)
 class SelfDistillation:
     """On-policy self-distillation with sampled demonstrations, one round per step.
@@ -176,19 +196,7 @@ class SelfDistillation:
     reference: str = "base"
 
     def __post_init__(self):
-        if self.objective not in ("reverse", "forward"):
-            raise ValueError(f"objective must be 'reverse' or 'forward'; got {self.objective!r}")
-        object.__setattr__(self, "beta", check_positive_scalar(self.beta, "beta", allow_zero=True))
-        object.__setattr__(
-            self, "eta", check_unit_interval(self.eta, "eta", closed_low=False, closed_high=True)
-        )
-        if not (isinstance(self.teacher_base, EMA) or self.teacher_base in ("current", "frozen")):
-            raise ValueError(
-                "teacher_base must be 'current', 'frozen' or EMA(tau); "
-                f"got {self.teacher_base!r}"
-            )
-        if self.reference not in ("base", "current"):
-            raise ValueError(f"reference must be 'base' or 'current'; got {self.reference!r}")
+        check_sd_options(self)
         for name in ("expected_log", "log_mixture"):
             if not hasattr(self.teacher, name):
                 raise ValueError(f"teacher must provide {name}(log_rho, ...); got {self.teacher!r}")

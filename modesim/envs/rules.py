@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..distill import EMA
+from ..distill import EMA, check_sd_options
 from ..rule import State
 from ..simplex import check_positive_scalar, check_unit_interval
 from ..teachers import ConditionedDemos, UniformDemos
@@ -302,18 +302,7 @@ class PathSelfDistillation:
     reference: str = "base"
 
     def __post_init__(self):
-        if self.objective not in ("reverse", "forward"):
-            raise ValueError(f"objective must be 'reverse' or 'forward'; got {self.objective!r}")
-        object.__setattr__(self, "beta", check_positive_scalar(self.beta, "beta", allow_zero=True))
-        object.__setattr__(
-            self, "eta", check_unit_interval(self.eta, "eta", closed_low=False, closed_high=True)
-        )
-        if not (isinstance(self.teacher_base, EMA) or self.teacher_base in ("current", "frozen")):
-            raise ValueError(
-                f"teacher_base must be 'current', 'frozen' or EMA(tau); got {self.teacher_base!r}"
-            )
-        if self.reference not in ("base", "current"):
-            raise ValueError(f"reference must be 'base' or 'current'; got {self.reference!r}")
+        check_sd_options(self)
         for name in ("edge_expected_log", "edge_mixture"):
             if not hasattr(self.teacher, name):
                 raise ValueError(
