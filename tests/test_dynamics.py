@@ -185,3 +185,14 @@ def test_jacobian_step_is_validated(h):
 def test_fixed_points_starts_is_validated():
     with pytest.raises(ValueError, match="starts must be"):
         ms.fixed_points(ms.NaturalPG(), ms.make_task(P), starts=-1)
+
+
+def test_fixed_points_on_a_continuum_are_all_neutral():
+    """Softmax PG rests on the whole valid face; solutions that run onto a smaller face
+    are snapped there, so no round-off Jacobian labels them unstable."""
+    fps = ms.fixed_points(ms.SoftmaxPG(5.0), ms.make_task([0.25, 0.15, 0.1, 0.5], [1, 1, 1, 0]))
+    on_valid = [fp for fp in fps if 3 not in fp.support]
+    assert len(on_valid) > 5 and all(fp.stability == "neutral" for fp in on_valid)
+    # At the wrong-answer vertex the gradient π_i(r_i − J) is O(ε) in the perturbation, so the
+    # linearisation is the identity: neutral (the escape is second order, MATH R4's slowness).
+    assert [fp.stability for fp in fps if fp.support == (3,)] == ["neutral"]
