@@ -13,6 +13,19 @@ from matplotlib.ticker import MaxNLocator
 
 from ._style import COLORS, get_ax
 
+
+def _label_axes(ax, *, xlabel=None, ylabel=None, title=None, legend=False):
+    """Set whichever of the labels, title and legend were asked for; return ``ax``."""
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    if legend:
+        ax.legend()
+    return ax
+
 __all__ = [
     "plot_rounds",
     "plot_curves",
@@ -98,15 +111,7 @@ def plot_curves(
         ax.set_xscale("log", base=2)
     if integer_x:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if xlabel:
-        ax.set_xlabel(xlabel)
-    if ylabel:
-        ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
-    if legend:
-        ax.legend()
-    return ax
+    return _label_axes(ax, xlabel=xlabel, ylabel=ylabel, title=title, legend=legend)
 
 
 def plot_pass_at_k(k, curves: Mapping[str, np.ndarray], *, colors=None, title=None, legend=True, ax=None):
@@ -194,13 +199,7 @@ def plot_heatmap(
     if colorbar:
         ax.figure.colorbar(mesh, ax=ax, label=label)
     ax.grid(False)
-    if xlabel:
-        ax.set_xlabel(xlabel)
-    if ylabel:
-        ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
-    return ax
+    return _label_axes(ax, xlabel=xlabel, ylabel=ylabel, title=title)
 
 
 def plot_fan(x, mean, bands=None, *, samples=None, color=None, label=None, ax=None):
@@ -263,10 +262,4 @@ def plot_bars(categories, groups: Mapping[str, np.ndarray], *, colors=None, ylab
         ax.bar(pos + (i - (n - 1) / 2) * width, v, width, label=label, **kw)
     ax.set_xticks(pos, cats)
     ax.grid(False, axis="x")
-    if ylabel:
-        ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
-    if legend:
-        ax.legend()
-    return ax
+    return _label_axes(ax, ylabel=ylabel, title=title, legend=legend)
