@@ -1,38 +1,64 @@
-"""Self-distillation with sampled demonstrations (SDSD): the ratio-amplifying side (MATH §3).
+"""Self-distillation with sampled demonstrations (SDSD): the ratio-amplifying side (theory §3).
 
-One rule, :class:`SelfDistillation`, composed from a teacher and a demonstration source
-(:mod:`modesim.teachers`), an objective, a KL strength β, a step size η and a teacher
-base.  The closed form of one round is :func:`sd_optimum`.
+One rule, :class:`SelfDistillation`, composed from a teacher (:mod:`modesim.teachers`), a
+demonstration source (:mod:`modesim.demos`), an objective, a KL strength β, a step size
+and a teacher base; the shared options live in :class:`modesim.rule.SDShell`.  The closed form
+of one round is :func:`sd_optimum` (and :func:`sd_target` for any teacher base).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 
 import numpy as np
 
-from .rl import _finite_diff
-from .rule import State
-from .simplex import check_positive_scalar, check_unit_interval, log_normalise
+from . import _checks as chk
+from ._compat import renamed_keyword
+from .demos import ConditionedDemos
+from .rule import (
+    EMA,
+    SDShell,
+    State,
+    combine_forward,
+    combine_reverse,
+    geometric_mix,
+    normalise_checked,
+    relaxation,
+)
+from .simplex import log_normalise
 from .task import Task
-from .teachers import ConditionedDemos, CopyTeacher
+from .teachers import CopyTeacher
 
 __all__ = ["SelfDistillation", "EMA", "sd_optimum", "sd_target"]
 
+_DISJOINT = ("the self-distillation target gives zero probability to every mode (the teacher "
+             "and the KL reference have disjoint supports)")
 
-@dataclass(frozen=True)
-class EMA:
-    """EMA teacher base: teacher logits ``θ̄ ← τ·θ̄ + (1 − τ)·θ`` after each round.
 
-    ``tau = 0`` is the current policy, ``tau = 1`` the frozen base (MATH §3.5).
-    """
+def _check_parts(teacher, demos) -> None:
+    for method in ("expected_log", "log_mixture"):
+        if not callable(getattr(teacher, method, None)):
+            raise ValueError(
+                f"teacher must be a modesim Teacher (or provide {method}(log_rho, ...)); "
+                f"got {chk.describe(teacher)}"
+            )
+    for method in ("distribution", "log_distribution"):
+        if not callable(getattr(demos, method, None)):
+            raise ValueError(
+                f"demos must be a demonstration source (ConditionedDemos(), UniformDemos(), "
+                f"FixedDemo(mode), ExplicitDemos(probs)); got {chk.describe(demos)}"
+            )
 
-    tau: float = 0.9
 
-    def __post_init__(self):
-        object.__setattr__(
-            self, "tau", check_unit_interval(self.tau, "tau", closed_low=True, closed_high=True)
-        )
+def _target(log_rho, log_ref, task, teacher, demos, objective, beta) -> np.ndarray:
+    """The kernel of :func:`sd_target` (inputs already validated)."""
+    if objective == "reverse":
+        g = teacher.expected_log(log_rho, demos.distribution(log_rho, task))
+        g = combine_reverse(g, log_ref, beta)
+    else:
+        m = teacher.log_mixture(log_rho, demos.log_distribution(log_rho, task))
+        g = combine_forward(m, log_ref, beta)
+    return normalise_checked(g, _DISJOINT)
 
 
 def sd_target(
@@ -43,44 +69,35 @@ def sd_target(
     teacher,
     demos,
     objective: str = "reverse",
-    beta: float = 0.0,
+    beta=0.0,
 ) -> np.ndarray:
-    """Log of one round's self-distillation optimum (MATH §3.2), shape ``(..., K)``.
+    """Log of one round's self-distillation optimum (theory §3.2), shape ``(..., K)``.
 
-    Reverse KL (on-policy, S1; MATH §3.1's objective): minimise
-    ``E_d KL(π‖T(·|d)) + β·KL(π‖π_ref)``::
+    Reverse KL (on-policy, theorem S1): minimise ``E_d KL(π‖T(·|d)) + β·KL(π‖π_ref)``::
 
         log π*(y) = (E_{d~D} log T(y|d) + β·log π_ref(y)) / (1 + β) − log Z
 
     Forward KL (S2): minimise ``E_d KL(T(·|d)‖π) + β·KL(π_ref‖π)`` (both terms forward, as
-    SFT on teacher and reference samples would; MATH §3.1 states only the reverse case)::
+    SFT on teacher and reference samples would)::
 
         π*(y) = (E_{d~D} T(y|d) + β·π_ref(y)) / (1 + β)
 
-    Here ``ρ`` is the teacher base, ``D`` the demonstration distribution built from it
-    and ``π_ref`` the KL reference.
+    ``ρ`` (``log_rho``) is the teacher base, ``D`` the demonstration law built from it and
+    ``π_ref`` (``log_ref``) the KL reference, all ``(..., K)`` log-probabilities.
+
+    Raises
+    ------
+    ValueError
+        On invalid inputs (named), or when the target has no positive entry.
     """
-    beta = check_positive_scalar(beta, "beta", allow_zero=True)
-    if objective == "reverse":
-        g = teacher.expected_log(log_rho, demos.distribution(log_rho, task))
-        if beta > 0.0:
-            # Weights 1/(1+β) and β/(1+β) rather than (g + β·log π_ref)/(1+β): no overflow
-            # for huge β or very negative log π_ref.
-            g = g / (1.0 + beta) + (beta / (1.0 + beta)) * log_ref
-        out = log_normalise(g)
-    elif objective == "forward":
-        m = teacher.log_mixture(log_rho, demos.log_distribution(log_rho, task))
-        if beta > 0.0:
-            m = np.logaddexp(m - np.log1p(beta), log_ref + np.log(beta / (1.0 + beta)))
-        out = log_normalise(m)
-    else:
-        raise ValueError(f"objective must be 'reverse' or 'forward'; got {objective!r}")
-    if np.any(np.isnan(out)):
-        raise ValueError(
-            "the self-distillation target gives zero probability to every mode "
-            "(the teacher and KL reference have disjoint supports)"
-        )
-    return out
+    _check_parts(teacher, demos)
+    chk.choice(objective, "objective", ("reverse", "forward"))
+    beta = chk.real(beta, "beta", low=0.0)
+    K = task.n_modes
+    lr = chk.log_probabilities(log_rho, "log_rho", n_modes=K)
+    lf = chk.log_probabilities(log_ref, "log_ref", n_modes=K)
+    demos.check(task)
+    return _target(lr, lf, task, teacher, demos, objective, beta)
 
 
 def sd_optimum(
@@ -89,31 +106,32 @@ def sd_optimum(
     teacher=None,
     demos=None,
     objective: str = "reverse",
-    beta: float = 0.0,
+    beta=0.0,
     log: bool = False,
 ) -> np.ndarray:
-    """Closed-form optimum of one self-distillation round from the base policy (MATH §3.2).
+    """Closed-form optimum of one self-distillation round from the base policy (theory §3.2).
 
     With the teacher base and the KL reference both ``π0``::
 
         π_SD(y) ∝ π0(y)·exp(Ī(y)/(1 + β)),   Ī(y) = E_{d~D}[log T(y|d) − log π0(y)]
 
-    for the reverse KL (Theorem S1; at β = 0 the normalised geometric mean of the
-    teachers), and the arithmetic mean for the forward KL (S2).
+    for the reverse KL (theorem S1; at β = 0 the normalised geometric mean of the
+    teachers), and the arithmetic mean for the forward KL (S2).  Parameters may be
+    arrays (a grid); they broadcast against the task's batch axes.
 
     Parameters
     ----------
     task : Task
-    teacher : teacher object, default ``CopyTeacher(0.5)``
+    teacher : Teacher, default ``CopyTeacher(0.5)``
     demos : demonstration source, default ``ConditionedDemos()`` (``D = π0(·|C)``)
     objective : {"reverse", "forward"}
-    beta : float >= 0
+    beta : float or array >= 0
     log : bool
         Return log-probabilities.
 
     Returns
     -------
-    ndarray, shape ``task.batch_shape + (K,)``
+    ndarray, shape ``broadcast(task.batch_shape, parameter shapes) + (K,)``
 
     Examples
     --------
@@ -127,133 +145,116 @@ def sd_optimum(
         objective=objective,
         beta=beta,
     )
-    out = rule.target(task.log_base, task.log_base, task)
+    lb = rule.init(task).log_policy
+    out = rule.target(lb, lb, task)
     return out if log else np.exp(out)
 
 
-def check_sd_options(rule) -> None:
-    """Validate the options every self-distillation rule shares (here and on paths).
-
-    Checks ``objective``, ``beta``, ``eta``, ``teacher_base`` and ``reference`` of a frozen
-    dataclass and stores ``beta``/``eta`` as floats.
-    """
-    if rule.objective not in ("reverse", "forward"):
-        raise ValueError(f"objective must be 'reverse' or 'forward'; got {rule.objective!r}")
-    object.__setattr__(rule, "beta", check_positive_scalar(rule.beta, "beta", allow_zero=True))
-    object.__setattr__(
-        rule, "eta", check_unit_interval(rule.eta, "eta", closed_low=False, closed_high=True)
-    )
-    if not (isinstance(rule.teacher_base, EMA) or rule.teacher_base in ("current", "frozen")):
-        raise ValueError(
-            f"teacher_base must be 'current', 'frozen' or EMA(tau); got {rule.teacher_base!r}"
-        )
-    if rule.reference not in ("base", "current"):
-        raise ValueError(f"reference must be 'base' or 'current'; got {rule.reference!r}")
-
-
 @dataclass(frozen=True)
-class SelfDistillation:
-    """On-policy self-distillation with sampled demonstrations, one round per step.
+class SelfDistillation(SDShell):
+    """On-policy self-distillation with sampled demonstrations, one round per step (theory §3).
 
-    Each round computes the optimum of MATH §3.2 and moves a step η toward it by
-    geometric interpolation (a mirror step in the KL geometry)::
+    Each round computes the optimum of theory §3.2 and moves a fraction ``step_size`` of the way
+    toward it by geometric interpolation (a mirror step in the KL geometry)::
 
-        log π_{t+1} = normalise((1 − η)·log π_t + η·log π*_t)
+        log π_{t+1} = normalise((1 − step_size)·log π_t + step_size·log π*_t)
 
     where ``π*_t`` = :func:`sd_target` with teacher base ``ρ_t`` and KL reference
-    ``π_ref``.  Iterating with ``teacher_base="current"``, ``reference="current"`` and
-    η = 1 is the compounding map of MATH §3.5:
-    ``π_{t+1} ∝ π_t·exp(Ī_{π_t}/(1 + β))``.
+    ``π_ref``.  With ``teacher_base="current"``, ``reference="current"`` and
+    ``step_size = 1`` this is the compounding map of theory §3.5:
+    ``π_{t+1} ∝ π_t·exp(Ī_{π_t}/(1 + β))``.  (``step_size = λ/(1 + λ)`` for a
+    mirror-descent learning rate λ on the round's objective.)
 
     Parameters
     ----------
-    teacher : teacher object
+    teacher : Teacher
         :class:`~modesim.CopyTeacher` (default α = 0.5), :class:`~modesim.TiltTeacher`,
-        :class:`~modesim.MultiDemoTeacher`, :class:`~modesim.MatrixTeacher` or anything
-        with ``expected_log`` and ``log_mixture``.
+        :class:`~modesim.MultiDemoTeacher`, :class:`~modesim.MatrixTeacher` or your own.
     demos : demonstration source
         :class:`~modesim.ConditionedDemos` (default), :class:`~modesim.UniformDemos`,
         :class:`~modesim.FixedDemo`, :class:`~modesim.ExplicitDemos`.
     objective : {"reverse", "forward"}
         Reverse KL (on-policy; geometric mean) or forward KL (arithmetic mean).
-    beta : float >= 0
+    beta : float or array >= 0
         Strength of the KL term to the reference.
-    eta : float in (0, 1]
-        Step size toward each round's optimum.
+    step_size : float or array in (0, 1]
+        Fraction of the way to each round's optimum.
     teacher_base : {"current", "frozen"} or EMA
         Teacher's own base ``ρ``: the current policy, the frozen ``π0``, or an
         :class:`EMA` of the student's logits.
     reference : {"base", "current"}
         KL reference: the frozen base ``π0`` or the current policy (trust region).
+    eta : deprecated
+        The old name of ``step_size``.
+
+    Examples
+    --------
+    >>> import modesim as ms
+    >>> rule = ms.SelfDistillation(ms.CopyTeacher(0.5))
+    >>> ms.iterate(rule, ms.make_task([0.6, 0.3, 0.1]), 5).policy[-1].round(3).tolist()
+    [0.847, 0.138, 0.014]
     """
 
     teacher: object = field(default_factory=lambda: CopyTeacher(0.5))
     demos: object = field(default_factory=ConditionedDemos)
     objective: str = "reverse"
     beta: float = 0.0
-    eta: float = 1.0
+    step_size: float = 1.0
     teacher_base: str | EMA = "current"
     reference: str = "base"
+    eta: InitVar[float | None] = None
 
-    def __post_init__(self):
-        check_sd_options(self)
-        for name in ("expected_log", "log_mixture"):
-            if not hasattr(self.teacher, name):
-                raise ValueError(f"teacher must provide {name}(log_rho, ...); got {self.teacher!r}")
-        for name in ("distribution", "log_distribution"):
-            if not hasattr(self.demos, name):
-                raise ValueError(f"demos must provide {name}(log_rho, task); got {self.demos!r}")
+    def __post_init__(self, eta):
+        step = renamed_keyword("SelfDistillation", "eta", "step_size", eta, self.step_size, 1.0)
+        self._check_shell()
+        object.__setattr__(self, "step_size", chk.real(step, "step_size", low=0.0, high=1.0, low_open=True))
+        _check_parts(self.teacher, self.demos)
 
     @property
-    def memoryless(self) -> bool:
-        """True when one round depends on the current policy only (a map on the simplex)."""
-        return not isinstance(self.teacher_base, EMA)
+    def _full_step(self) -> bool:
+        return not isinstance(self.step_size, np.ndarray) and self.step_size == 1.0
+
+    @property
+    def capabilities(self) -> frozenset:
+        return self._shell_capabilities() | {"deterministic", "target", "velocity"}
+
+    @property
+    def param_shape(self) -> tuple[int, ...]:
+        """Broadcast shape of the array-valued parameters (rule, teacher, demonstrations)."""
+        shapes = [chk.param_shape(*self._shell_params(), self.step_size),
+                  getattr(self.teacher, "param_shape", ()), getattr(self.demos, "param_shape", ())]
+        return np.broadcast_shapes(*shapes)
+
+    def _normalise(self, x: np.ndarray, task: Task) -> np.ndarray:
+        return log_normalise(x)
 
     def target(self, log_rho: np.ndarray, log_ref: np.ndarray, task: Task) -> np.ndarray:
-        """Log of this rule's one-round optimum for teacher base ``ρ`` and reference."""
-        return sd_target(
-            log_rho, log_ref, task,
-            teacher=self.teacher, demos=self.demos, objective=self.objective, beta=self.beta,
-        )
+        """Log of this rule's one-round optimum for teacher base ``ρ`` and reference ``π_ref``."""
+        return _target(log_rho, log_ref, task, self.teacher, self.demos, self.objective, self.beta)
 
     def init(self, task: Task) -> State:
-        if isinstance(self.teacher_base, EMA):
-            return State(task.log_base, aux={"teacher_log_base": task.log_base})
-        return State(task.log_base)
-
-    def _teacher_log_base(self, state: State, task: Task) -> np.ndarray:
-        if isinstance(self.teacher_base, EMA):
-            return state.aux["teacher_log_base"]
-        return state.log_policy if self.teacher_base == "current" else task.log_base
+        self.demos.check(task)
+        batch = chk.broadcast_batch(task.batch_shape, self.param_shape, type(self).__name__)
+        lb = np.broadcast_to(task.log_base, batch + (task.n_modes,))
+        return self._shell_init(lb)
 
     def step(self, state: State, task: Task) -> State:
         lp = state.log_policy
-        ref = task.log_base if self.reference == "base" else lp
-        target = self.target(self._teacher_log_base(state, task), ref, task)
-        if self.eta == 1.0:
-            new = target
-        else:
-            with np.errstate(invalid="ignore"):
-                new = log_normalise((1.0 - self.eta) * lp + self.eta * target)
-        if isinstance(self.teacher_base, EMA):
-            tau = self.teacher_base.tau
-            old = state.aux["teacher_log_base"]
-            # A zero in the old teacher survives unless τ = 0; a zero in the new student
-            # enters unless τ = 1 (the frozen teacher must stay frozen).
-            dead = (np.isneginf(old) & (tau > 0)) | (np.isneginf(new) & (tau < 1))
-            finite_old = np.where(np.isneginf(old), 0.0, old)
-            finite_new = np.where(np.isneginf(new), 0.0, new)
-            mixed = log_normalise(np.where(dead, -np.inf, tau * finite_old + (1.0 - tau) * finite_new))
-            return state.advance(new, teacher_log_base=mixed)
-        return state.advance(new)
+        target = self.target(self.teacher_log_base(state, task), self.reference_log(lp, task), task)
+        new = target if self._full_step else log_normalise(geometric_mix(lp, target, self.step_size))
+        return self._shell_advance(state, new, task)
 
-    def velocity(self, log_policy: np.ndarray, task: Task) -> np.ndarray:
-        """``g = η·(log π* − log π)``; the flow ``d log π/dt = g − E_π g`` (MATH §6).
+    def velocity(self, log_policy: np.ndarray, task: Task, *, teacher_log_base=None) -> np.ndarray:
+        """``g = step_size·(log π* − log π)``; the flow is ``d log π/dt = g − E_π g`` (theory §6).
 
-        Defined for ``teacher_base`` "current" or "frozen".
+        With an :class:`EMA` teacher the teacher base must be given (``teacher_log_base``);
+        :func:`~modesim.flow` integrates it as a second state.
         """
-        if isinstance(self.teacher_base, EMA):
-            raise ValueError("the continuous-time flow needs teacher_base 'current' or 'frozen', not EMA")
-        rho = log_policy if self.teacher_base == "current" else task.log_base
-        ref = task.log_base if self.reference == "base" else log_policy
-        return self.eta * _finite_diff(self.target(rho, ref, task), log_policy)
+        if self._ema:
+            if teacher_log_base is None:
+                raise ValueError("an EMA teacher's velocity needs teacher_log_base (the EMA state)")
+            rho = teacher_log_base
+        else:
+            rho = log_policy if self.teacher_base == "current" else task.log_base
+        ref = self.reference_log(log_policy, task)
+        return chk.col(self.step_size) * relaxation(self.target(rho, ref, task), log_policy)

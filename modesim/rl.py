@@ -1,172 +1,203 @@
-"""Reinforcement learning: the ratio-preserving side (MATH §2).
+"""Reinforcement learning: the ratio-preserving side (theory §2).
 
 Closed forms
-    :func:`kl_regularised_optimum` (MATH §2.1) and its β → 0 :func:`filter_limit`.
-Rules (``init``/``step``/``velocity``, see :mod:`modesim.rule`)
+    :func:`kl_regularised_optimum` (theory §2.1) and its β → 0 :func:`filter_limit`.
+Rules (see :mod:`modesim.rule` for the protocol)
     :class:`KLRegularisedRL` (round-wise KL-regularised optimum),
-    :class:`NaturalPG` (mirror descent / natural policy gradient, MATH §2.2 R3) and
-    :class:`SoftmaxPG` (exact vanilla policy gradient on logits, MATH §2.2 R4).
+    :class:`NaturalPG` (mirror descent / natural policy gradient, theorem R3) and
+    :class:`SoftmaxPG` (exact vanilla policy gradient on logits, R4).
+
+Every real parameter (β, the learning rate) may be an array broadcasting against the
+task's batch axes (theory §1).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass
 
 import numpy as np
 
-from .rule import State
-from .simplex import check_positive_scalar, log_conditional, log_mass, log_normalise
+from . import _checks as chk
+from ._compat import renamed_keyword
+from .rule import State, relaxation
+from .simplex import log_mass, log_normalise
 from .task import Task
 
-__all__ = [
-    "kl_regularised_optimum",
-    "filter_limit",
-    "KLRegularisedRL",
-    "NaturalPG",
-    "SoftmaxPG",
-]
+__all__ = ["kl_regularised_optimum", "filter_limit", "KLRegularisedRL", "NaturalPG", "SoftmaxPG"]
+
+_RL_CAPS = frozenset({"deterministic", "memoryless", "velocity"})
 
 
-def _log_kl_optimum(log_ref: np.ndarray, valid: np.ndarray, beta: float) -> np.ndarray:
-    if beta == 0.0:
-        return log_conditional(log_ref, valid, name="reference policy")
-    # π* ∝ π_ref·exp(r/β) written as a penalty −(1 − r)/β on invalid modes: no overflow.
-    with np.errstate(over="ignore"):
-        penalty = np.where(valid, 0.0, -1.0 / beta)
+def _log_kl_optimum(log_ref: np.ndarray, valid: np.ndarray, beta) -> np.ndarray:
+    # π* ∝ π_ref·exp(r/β) written as a penalty −(1 − r)/β on invalid modes: no overflow,
+    # and β = 0 gives −inf there, i.e. the filter π_ref(·|C).
+    with np.errstate(divide="ignore", over="ignore"):
+        penalty = np.where(valid, 0.0, -1.0 / chk.col(beta))
     return log_normalise(log_ref + penalty)
 
 
-def kl_regularised_optimum(task: Task, beta: float, *, log: bool = False) -> np.ndarray:
-    """KL-regularised RL optimum ``π*_β(y) ∝ π0(y)·exp(r(y)/β)`` (MATH §2.1).
+def _batch(rule, task: Task) -> np.ndarray:
+    batch = chk.broadcast_batch(task.batch_shape, rule.param_shape, type(rule).__name__)
+    return np.broadcast_to(task.log_base, batch + (task.n_modes,))
+
+
+def kl_regularised_optimum(task: Task, beta, *, log: bool = False) -> np.ndarray:
+    """KL-regularised RL optimum ``π*_β(y) ∝ π0(y)·exp(r(y)/β)`` (theory §2.1).
 
     Maximises ``E_π[r] − β·KL(π‖π0)``.  Ratios among valid modes (and among invalid
-    modes) equal the base ratios for every β > 0 (Theorem R1).  ``beta = 0`` returns the
-    filter limit ``π0(·|C)`` (R2).
+    modes) equal the base ratios for every β > 0 (theorem R1); ``beta = 0`` gives the
+    filter limit ``π0(·|C)`` (R2).  Source: the standard KL-regularised RL solution, as in
+    arXiv 2606.26091 §2.
 
     Parameters
     ----------
     task : Task
-    beta : float >= 0
+    beta : float or array >= 0
+        Broadcasts against the task's batch axes.
     log : bool
         Return log-probabilities instead of probabilities.
 
     Returns
     -------
-    ndarray, shape ``task.batch_shape + (K,)``
+    ndarray, shape ``broadcast(task.batch_shape, beta.shape) + (K,)``
+
+    Examples
+    --------
+    >>> import modesim as ms
+    >>> ms.kl_regularised_optimum(ms.make_task([0.5, 0.3, 0.2], [1, 1, 0]), 1.0).round(3).tolist()
+    [0.584, 0.35, 0.066]
     """
-    beta = check_positive_scalar(beta, "beta", allow_zero=True)
-    out = _log_kl_optimum(task.log_base, task.valid, beta)
+    beta = chk.real(beta, "beta", low=0.0)
+    batch = chk.broadcast_batch(task.batch_shape, chk.param_shape(beta), "kl_regularised_optimum")
+    out = _log_kl_optimum(np.broadcast_to(task.log_base, batch + (task.n_modes,)), task.valid, beta)
     return out if log else np.exp(out)
 
 
 def filter_limit(task: Task, *, log: bool = False) -> np.ndarray:
-    """β → 0 limit of the KL-regularised optimum: ``π0(·|C)`` (MATH §2.1, R2)."""
-    out = log_conditional(task.log_base, task.valid, name="base")
+    """β → 0 limit of the KL-regularised optimum: ``π0(·|C)`` (theory §2.1, R2)."""
+    out = _log_kl_optimum(task.log_base, task.valid, 0.0)
     return out if log else np.exp(out)
 
 
 @dataclass(frozen=True)
 class KLRegularisedRL:
-    """Each round returns the KL-regularised optimum against a reference (MATH §2.1–2.2).
+    """Each round returns the KL-regularised optimum against a reference (theory §2.1–2.2).
 
     ``π_{t+1}(y) ∝ π_ref(y)·exp(r(y)/β)`` with ``π_ref = π0`` (``reference="base"``: the
     ideal RL optimum, reached in one round and then fixed) or ``π_ref = π_t``
     (``reference="current"``: a trust-region sequence, identical to :class:`NaturalPG`
-    with ``η = 1/β``).  ``beta = 0`` gives the filter limit.
+    with ``lr = 1/β``).  ``beta = 0`` gives the filter limit.
     """
 
     beta: float = 0.1
     reference: str = "base"
 
-    def __post_init__(self):
-        object.__setattr__(self, "beta", check_positive_scalar(self.beta, "beta", allow_zero=True))
-        if self.reference not in ("base", "current"):
-            raise ValueError(
-                f"reference must be 'base' or 'current'; got {self.reference!r}"
-            )
+    capabilities = _RL_CAPS
 
-    memoryless = True
+    def __post_init__(self):
+        object.__setattr__(self, "beta", chk.real(self.beta, "beta", low=0.0))
+        chk.choice(self.reference, "reference", ("base", "current"))
+
+    @property
+    def param_shape(self) -> tuple[int, ...]:
+        return chk.param_shape(self.beta)
 
     def init(self, task: Task) -> State:
-        return State(task.log_base)
+        return State(_batch(self, task))
+
+    def _target(self, log_policy, task):
+        ref = task.log_base if self.reference == "base" else log_policy
+        return _log_kl_optimum(ref, task.valid, self.beta)
 
     def step(self, state: State, task: Task) -> State:
-        ref = task.log_base if self.reference == "base" else state.log_policy
-        return state.advance(_log_kl_optimum(ref, task.valid, self.beta))
+        return state.advance(self._target(state.log_policy, task))
 
-    def velocity(self, log_policy: np.ndarray, task: Task) -> np.ndarray:
+    def velocity(self, log_policy: np.ndarray, task: Task, *, teacher_log_base=None) -> np.ndarray:
         """``g = log π*(π) − log π``: relaxation toward each round's optimum."""
-        ref = task.log_base if self.reference == "base" else log_policy
-        return _finite_diff(_log_kl_optimum(ref, task.valid, self.beta), log_policy)
+        return relaxation(self._target(log_policy, task), log_policy)
 
 
 @dataclass(frozen=True)
 class NaturalPG:
-    """Natural policy gradient / mirror descent: ``π_{t+1} ∝ π_t·exp(η·r)`` (MATH §2.2).
+    """Natural policy gradient / mirror descent: ``π_{t+1} ∝ π_t·exp(lr·r)`` (theory §2.2).
 
-    Each step is the KL-regularised optimum with reference ``π_t`` and ``β = 1/η``, so
-    ``π_t(·|C) = π0(·|C)`` for every t while ``π_t(C) → 1`` (Theorem R3).
-    Continuous time: ``d log π_i/dt = η·(r_i − J)``, ``J = π(C)``.
+    Each step is the KL-regularised optimum with reference ``π_t`` and ``β = 1/lr``, so
+    ``π_t(·|C) = π0(·|C)`` for every t while ``π_t(C) → 1`` (theorem R3).
+    Continuous time: ``d log π_i/dt = lr·(r_i − J)``, ``J = π(C)``.
+
+    Parameters
+    ----------
+    lr : float or array > 0
+        Learning rate (``eta`` is its deprecated name).
+
+    Examples
+    --------
+    >>> import modesim as ms
+    >>> ms.iterate(ms.NaturalPG(1.0), ms.make_task([0.5, 0.3, 0.2], [1, 1, 0]), 1).policy[-1].round(3).tolist()
+    [0.584, 0.35, 0.066]
     """
 
-    eta: float = 1.0
-    memoryless = True
+    lr: float = 1.0
+    eta: InitVar[float | None] = None
 
-    def __post_init__(self):
-        object.__setattr__(self, "eta", check_positive_scalar(self.eta, "eta"))
+    capabilities = _RL_CAPS
+
+    def __post_init__(self, eta):
+        lr = renamed_keyword("NaturalPG", "eta", "lr", eta, self.lr, 1.0)
+        object.__setattr__(self, "lr", chk.real(lr, "lr", low=0.0, low_open=True))
+
+    @property
+    def param_shape(self) -> tuple[int, ...]:
+        return chk.param_shape(self.lr)
 
     def init(self, task: Task) -> State:
-        return State(task.log_base)
+        return State(_batch(self, task))
 
     def step(self, state: State, task: Task) -> State:
-        # −η(1 − r) rather than +η·r keeps valid logits fixed and cannot overflow.
-        return state.advance(log_normalise(state.log_policy - self.eta * (~task.valid)))
+        # −lr·(1 − r) rather than +lr·r keeps valid logits fixed and cannot overflow.
+        return state.advance(log_normalise(state.log_policy - chk.col(self.lr) * (~task.valid)))
 
-    def velocity(self, log_policy: np.ndarray, task: Task) -> np.ndarray:
-        return np.broadcast_to(self.eta * task.reward, np.shape(log_policy)).copy()
+    def velocity(self, log_policy: np.ndarray, task: Task, *, teacher_log_base=None) -> np.ndarray:
+        return np.broadcast_to(chk.col(self.lr) * task.reward, np.shape(log_policy)).copy()
 
 
 @dataclass(frozen=True)
 class SoftmaxPG:
-    """Vanilla softmax policy gradient with exact gradients (MATH §2.2, R4).
+    """Vanilla softmax policy gradient with exact gradients (theory §2.2, R4).
 
     Logits ``θ`` with ``π = softmax(θ)`` and ``J = π(C)``; one step is
-    ``θ_i ← θ_i + η·π_i·(r_i − J)``.  Continuous time: ``dθ_i/dt = η·π_i·(r_i − J)``.
+    ``θ_i ← θ_i + lr·π_i·(r_i − J)``.  Continuous time: ``dθ_i/dt = lr·π_i·(r_i − J)``.
     Not ratio preserving among valid modes: ``d/dt log(π_y/π_y') = (π_y − π_y')(1 − J)``.
-    The state stores normalised logits (``θ − logsumexp θ``), which gives the same
-    policy and gradient.
+    The state stores normalised logits (``θ − logsumexp θ``), which give the same policy
+    and gradient.
+
+    Parameters
+    ----------
+    lr : float or array > 0
+        Learning rate (``eta`` is its deprecated name).
     """
 
-    eta: float = 1.0
-    memoryless = True
+    lr: float = 1.0
+    eta: InitVar[float | None] = None
 
-    def __post_init__(self):
-        object.__setattr__(self, "eta", check_positive_scalar(self.eta, "eta"))
+    capabilities = _RL_CAPS
+
+    def __post_init__(self, eta):
+        lr = renamed_keyword("SoftmaxPG", "eta", "lr", eta, self.lr, 1.0)
+        object.__setattr__(self, "lr", chk.real(lr, "lr", low=0.0, low_open=True))
+
+    @property
+    def param_shape(self) -> tuple[int, ...]:
+        return chk.param_shape(self.lr)
 
     def init(self, task: Task) -> State:
-        return State(task.log_base)
+        return State(_batch(self, task))
 
     def step(self, state: State, task: Task) -> State:
-        return state.advance(
-            log_normalise(state.log_policy + self.velocity(state.log_policy, task))
-        )
+        lp = state.log_policy
+        return state.advance(log_normalise(lp + self.velocity(lp, task)))
 
-    def velocity(self, log_policy: np.ndarray, task: Task) -> np.ndarray:
+    def velocity(self, log_policy: np.ndarray, task: Task, *, teacher_log_base=None) -> np.ndarray:
         pi = np.exp(log_policy)
         J = np.exp(log_mass(log_policy, task.valid))[..., None]
-        return self.eta * pi * (task.reward - J)
-
-
-def _finite_diff(target: np.ndarray, log_policy: np.ndarray) -> np.ndarray:
-    """``target − log π``, with 0 where ``π = 0`` (a mode at zero stays at zero).
-
-    A target of zero for a mode the policy still holds would need an infinite
-    velocity; that has no flow, and it is reported rather than integrated.
-    """
-    alive = np.isfinite(log_policy)
-    if np.any(alive & np.isneginf(target)):
-        raise ValueError(
-            "the round's target gives zero probability to a mode the policy still holds; "
-            "its continuous-time flow is undefined (use iterate for this rule)"
-        )
-    return np.where(alive, target - np.where(alive, log_policy, 0.0), 0.0)
+        return chk.col(self.lr) * pi * (task.reward - J)

@@ -1,86 +1,344 @@
-"""The update-rule protocol shared by every method (DESIGN: policy, task, rule).
+"""The update-rule protocol, declared once, and the pieces every self-distillation rule shares.
 
-A rule is a small frozen object with ``init``/``step`` (in the spirit of optax)::
+**Protocol** (theory §2–§3, in the spirit of optax's ``init``/``update``)::
 
     state = rule.init(task)          # round 0: the base policy
     state = rule.step(state, task)   # one round of training
+    state.log_policy                 # the current policy, log-probabilities (..., K)
 
-and a ``velocity(log_policy, task)`` used by the continuous-time :func:`~modesim.flow`:
-the flow is ``d log π_i/dt = g_i − Σ_j π_j g_j`` with ``g = rule.velocity(...)``
-(replicator form, MATH §6).  ``State`` carries the policy as log-probabilities plus
-whatever else a rule needs (e.g. the logits of an EMA teacher) in ``aux``.
+A rule declares what else it can do in ``rule.capabilities``, a frozenset of the names in
+:data:`CAPABILITIES`.  Functions that need a capability call :func:`require`, which refuses
+a rule that does not declare it, and refuses a rule that declares a capability whose
+method it lacks:
+
+=================  =====================================================================
+``deterministic``  ``step`` is a deterministic function of the state and the task
+``memoryless``     the state holds nothing beyond the policy that changes the next round
+                   (no EMA teacher, no optimiser moments); with ``deterministic`` one
+                   round is a map on the simplex (:func:`apply_map`, fixed points,
+                   Jacobians)
+``velocity``       ``velocity(log_policy, task, *, teacher_log_base=None)``: the logit
+                   velocity ``g`` of the continuous-time flow or mean field
+                   ``d log π/dt = g − E_π g`` (theory §6)
+``target``         ``target(log_rho, log_ref, task)``: the closed-form optimum of one round
+``estimate``       ``estimate(state, task)``: one sampled update direction and which
+                   groups had no signal
+=================  =====================================================================
+
+**State** is a typed, picklable :class:`State` (a NamedTuple): the policy, the round and
+the optional pieces a rule may carry (EMA teacher, random key, silent-group counter,
+optimiser moments).
+
+**Self-distillation shell.**  :class:`SDShell` holds what the categorical, path and sampled
+self-distillation rules share (theory §3.1, §3.5): the teacher base (``"current"``,
+``"frozen"`` or :class:`EMA`), the KL reference and strength β, the objective and the EMA
+update; each rule supplies only its kernel (an exact target, a per-edge target, or a
+sampled gradient) and its normaliser.  :func:`geometric_mix` is the one place where two
+log-policies are interpolated (a step toward a target, an EMA), with one treatment of
+zero-probability modes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from types import MappingProxyType
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
+from . import _checks as chk
 from .simplex import log_normalise
-from .task import Task
 
-__all__ = ["State", "Rule", "apply_map"]
+__all__ = [
+    "State",
+    "Rule",
+    "CAPABILITIES",
+    "capabilities",
+    "require",
+    "apply_map",
+    "EMA",
+    "geometric_mix",
+    "combine_reverse",
+    "combine_forward",
+    "SDShell",
+    "relaxation",
+    "normalise_checked",
+]
+
+#: The capabilities a rule may declare, with what each promises.
+CAPABILITIES: dict[str, str] = {
+    "deterministic": "deterministic (step is a function of the state and the task alone)",
+    "memoryless": "memoryless (nothing in the state beyond the policy affects the next round)",
+    "velocity": "able to give a continuous-time velocity (velocity(log_policy, task))",
+    "target": "able to give its one-round closed-form optimum (target(log_rho, log_ref, task))",
+    "estimate": "able to give one sampled update direction (estimate(state, task))",
+}
+_METHODS = {"velocity": "velocity", "target": "target", "estimate": "estimate"}
 
 
-@dataclass(frozen=True, eq=False)
-class State:
-    """The state of a rule after ``round`` rounds.
+class State(NamedTuple):
+    """The state of a rule after ``round`` rounds (typed, immutable, picklable).
 
     Attributes
     ----------
     log_policy : ndarray, shape (..., K)
         Normalised log-probabilities of the current policy (``-inf`` for zero).
     round : int
-        Number of rounds taken since ``init``.
-    aux : mapping
-        Rule-specific extra state (e.g. ``"teacher_log_base"`` for an EMA teacher).
+        Rounds taken since ``init``.
+    teacher_log_base : ndarray, shape (..., K), or None
+        The teacher's own base ``ρ`` when it is not the current policy (EMA or frozen).
+    rng_key : ndarray of uint64, or None
+        Key of a sampled rule's random stream (round t draws from ``(key, t)``).
+    silent_groups : ndarray of int, shape (...), or None
+        Sampled rules: per batch entry, the rounds whose update had no signal.
+    optimiser : tuple of ndarrays, or None
+        Optimiser state of a sampled rule (e.g. Adam's moments), rule-specific.
     """
 
     log_policy: np.ndarray
     round: int = 0
-    aux: Mapping[str, np.ndarray] = field(default_factory=lambda: MappingProxyType({}))
+    teacher_log_base: np.ndarray | None = None
+    rng_key: np.ndarray | None = None
+    silent_groups: np.ndarray | None = None
+    optimiser: tuple | None = None
 
     @property
     def policy(self) -> np.ndarray:
         """Current policy as probabilities, shape ``(..., K)``."""
         return np.exp(self.log_policy)
 
-    def advance(self, log_policy: np.ndarray, **aux) -> State:
-        """The next state: ``round + 1``, a new policy and updated ``aux`` entries."""
-        merged = dict(self.aux)
-        merged.update(aux)
-        return replace(
-            self, log_policy=log_policy, round=self.round + 1, aux=MappingProxyType(merged)
-        )
+    def advance(self, log_policy: np.ndarray, **changes) -> State:
+        """The next state: ``round + 1``, a new policy and any changed fields."""
+        return self._replace(log_policy=log_policy, round=self.round + 1, **changes)
 
 
 @runtime_checkable
 class Rule(Protocol):
-    """Protocol every update rule follows (RL rules, self-distillation, path rules)."""
+    """What every update rule provides (RL, self-distillation, path and sampled rules).
 
-    def init(self, task: Task) -> State:
+    ``capabilities`` is a frozenset of names from :data:`CAPABILITIES`; declare only what
+    the rule implements (see the module docstring).
+    """
+
+    capabilities: frozenset
+
+    def init(self, task) -> State:
         """Round 0: the base policy and any auxiliary state."""
 
-    def step(self, state: State, task: Task) -> State:
+    def step(self, state: State, task) -> State:
         """One round of the update."""
 
 
-def apply_map(rule, log_policy: np.ndarray, task: Task) -> np.ndarray:
-    """One round of a *memoryless* rule as a map on log-policies: ``log π ↦ log π'``.
+def capabilities(rule) -> frozenset:
+    """The capabilities ``rule`` declares, after checking that each is backed by its method.
 
-    Used for fixed points and Jacobians.  Rules whose state holds more than the policy
-    (e.g. an EMA teacher) are not maps on the simplex and are rejected.
+    A rule without a ``capabilities`` attribute declares none (it can still be iterated).
+
+    Raises
+    ------
+    ValueError
+        If ``rule`` lacks ``init``/``step``, declares an unknown capability, or declares
+        one whose method it does not have.
     """
-    if not getattr(rule, "memoryless", False):
+    name = type(rule).__name__
+    for method in ("init", "step"):
+        if not callable(getattr(rule, method, None)):
+            raise ValueError(
+                f"rule must have init(task) and step(state, task) methods; {name} has no {method}() "
+                f"(did you pass the arguments in the wrong order?)"
+            )
+    caps = getattr(rule, "capabilities", frozenset())
+    if not isinstance(caps, (frozenset, set)):
+        raise ValueError(f"{name}.capabilities must be a frozenset of names; got {chk.describe(caps)}")
+    unknown = sorted(set(caps) - set(CAPABILITIES))
+    if unknown:
+        raise ValueError(f"{name} declares unknown capabilities {unknown}; known: {sorted(CAPABILITIES)}")
+    for cap, method in _METHODS.items():
+        if cap in caps and not callable(getattr(rule, method, None)):
+            raise ValueError(f"{name} declares the capability {cap!r} but has no {method}() method")
+    return frozenset(caps)
+
+
+def require(rule, caps, purpose: str) -> None:
+    """Refuse ``rule`` unless it declares every capability in ``caps`` (see :func:`capabilities`).
+
+    Raises
+    ------
+    ValueError
+        Naming ``purpose``, what it needs and what the rule declares.
+    """
+    have = capabilities(rule)
+    missing = [c for c in caps if c not in have]
+    if missing:
+        needs = " and ".join(CAPABILITIES[c] for c in missing)
         raise ValueError(
-            f"{type(rule).__name__} keeps state beyond the policy (e.g. an EMA or frozen "
-            "teacher); fixed points and Jacobians need a memoryless rule "
-            "(teacher_base='current')"
+            f"{purpose} needs a rule that is {needs}; {type(rule).__name__} declares "
+            f"{sorted(have) or 'no capabilities'}"
         )
+
+
+def apply_map(rule, log_policy, task) -> np.ndarray:
+    """One round of a deterministic, memoryless rule as a map on log-policies: ``log π ↦ log π'``.
+
+    Used for fixed points and Jacobians (theory §3.5).  ``log_policy`` is validated
+    (shape ``task.batch_shape + (K,)``, normalised, no NaN).
+    """
+    require(rule, ("deterministic", "memoryless"), "apply_map (a map on the simplex)")
+    lp = chk.log_probabilities(log_policy, "log_policy", n_modes=task.log_base.shape[-1])
     state = rule.init(task)
-    state = replace(state, log_policy=log_normalise(log_policy))
-    return rule.step(state, task).log_policy
+    if lp.shape != state.log_policy.shape:
+        raise ValueError(f"log_policy must have shape {state.log_policy.shape}; got {lp.shape}")
+    return rule.step(state._replace(log_policy=lp), task).log_policy
+
+
+# --------------------------------------------------------------- shared SD pieces
+
+
+@dataclass(frozen=True)
+class EMA:
+    """EMA teacher base: teacher logits ``θ̄ ← τ·θ̄ + (1 − τ)·θ`` after each round (theory §3.5).
+
+    ``tau = 0`` is the current policy, ``tau = 1`` the frozen base.  Public trainers use
+    τ = 0.95 (an EMA rate of 0.05 per step).  ``tau`` may be an array (a grid).
+    """
+
+    tau: float = 0.9
+
+    def __post_init__(self):
+        object.__setattr__(self, "tau", chk.real(self.tau, "tau", low=0.0, high=1.0))
+
+
+def geometric_mix(a: np.ndarray, b: np.ndarray, w) -> np.ndarray:
+    """``(1 − w)·a + w·b`` on log-probabilities (unnormalised), zero-probability modes kept.
+
+    A zero in ``a`` survives unless ``w = 1``; a zero in ``b`` enters unless ``w = 0``.
+    Used for a step toward a round's optimum (``a`` the policy, ``b`` the target, ``w``
+    the step) and for an EMA teacher (``a`` the new student, ``b`` the old teacher,
+    ``w = τ``).  ``w`` is a scalar or an array broadcasting against the batch axes.
+    """
+    if not isinstance(w, np.ndarray):
+        if w == 0.0:
+            return a
+        if w == 1.0:
+            return b
+    wc = chk.col(w)
+    dead = (np.isneginf(a) & (wc < 1.0)) | (np.isneginf(b) & (wc > 0.0))
+    fa = np.where(np.isneginf(a), 0.0, a)
+    fb = np.where(np.isneginf(b), 0.0, b)
+    return np.where(dead, -np.inf, (1.0 - wc) * fa + wc * fb)
+
+
+def combine_reverse(g: np.ndarray, log_ref: np.ndarray, beta) -> np.ndarray:
+    """``(g + β·log π_ref)/(1 + β)`` as ``g/(1+β) + (β/(1+β))·log π_ref`` (theory §3.2).
+
+    The weighted form cannot overflow for huge β or very negative ``log π_ref``; a
+    reference zero gives a zero unless β = 0.
+    """
+    if not isinstance(beta, np.ndarray) and beta == 0.0:
+        return g
+    w = chk.col(beta) / (1.0 + chk.col(beta))
+    with np.errstate(invalid="ignore"):
+        ref = w * log_ref
+    if isinstance(w, np.ndarray):
+        ref = np.where(w > 0.0, ref, 0.0)  # β = 0 entries ignore the reference (0·(−inf))
+    return g * (1.0 - w) + ref
+
+
+def combine_forward(log_m: np.ndarray, log_ref: np.ndarray, beta) -> np.ndarray:
+    """``log((M + β·π_ref)/(1 + β))`` for a log-mixture ``log_m`` (theory §3.2, S2)."""
+    if not isinstance(beta, np.ndarray) and beta == 0.0:
+        return log_m
+    b = chk.col(beta)
+    with np.errstate(divide="ignore"):
+        return np.logaddexp(log_m - np.log1p(b), log_ref + np.log(b / (1.0 + b)))
+
+
+class SDShell:
+    """Options and state handling shared by every self-distillation rule (theory §3.1, §3.5).
+
+    A subclass is a frozen dataclass with the fields ``teacher``, ``demos``, ``objective``,
+    ``beta``, ``teacher_base`` and ``reference``; it calls :meth:`_check_shell` in
+    ``__post_init__`` and implements ``_normalise(x, task)`` (its space's normaliser) and
+    its kernel.  The shell gives it ``init``, the teacher base and reference of a state,
+    the EMA update and its capabilities.
+    """
+
+    #: Objectives the rule accepts (a subclass may narrow or widen this).
+    OBJECTIVES: tuple[str, ...] = ("reverse", "forward")
+
+    def _check_shell(self) -> None:
+        chk.choice(self.objective, "objective", self.OBJECTIVES)
+        object.__setattr__(self, "beta", chk.real(self.beta, "beta", low=0.0))
+        if not (isinstance(self.teacher_base, EMA) or self.teacher_base in ("current", "frozen")):
+            raise ValueError(
+                f"teacher_base must be 'current', 'frozen' or EMA(tau); got {chk.describe(self.teacher_base)}"
+            )
+        chk.choice(self.reference, "reference", ("base", "current"))
+
+    @property
+    def _ema(self) -> bool:
+        return isinstance(self.teacher_base, EMA)
+
+    @property
+    def ema_tau(self):
+        """The EMA rate τ of the teacher base, or None when it is the current or frozen policy."""
+        return self.teacher_base.tau if self._ema else None
+
+    def _shell_params(self) -> tuple:
+        """Array-valued options of the shell (their shapes join the batch shape)."""
+        tau = (self.teacher_base.tau,) if self._ema else ()
+        return (self.beta, *tau)
+
+    def _shell_init(self, log_base: np.ndarray) -> State:
+        return State(log_base, teacher_log_base=log_base if self._ema else None)
+
+    def teacher_log_base(self, state: State, task) -> np.ndarray:
+        """The teacher's own base ``ρ`` in ``state``: current policy, ``π0`` or the EMA."""
+        if self._ema:
+            return state.teacher_log_base
+        return state.log_policy if self.teacher_base == "current" else task.log_base
+
+    def reference_log(self, state_log_policy: np.ndarray, task) -> np.ndarray:
+        """The KL reference ``π_ref``: the base ``π0`` or the current policy."""
+        return task.log_base if self.reference == "base" else state_log_policy
+
+    def _shell_advance(self, state: State, new: np.ndarray, task, **changes) -> State:
+        """The next state with policy ``new``; an EMA teacher moves toward it."""
+        if self._ema:
+            changes["teacher_log_base"] = self._normalise(
+                geometric_mix(new, state.teacher_log_base, self.teacher_base.tau), task
+            )
+        return state.advance(new, **changes)
+
+    def _shell_capabilities(self) -> frozenset:
+        return frozenset() if self._ema else frozenset({"memoryless"})
+
+
+def relaxation(target: np.ndarray, log_policy: np.ndarray) -> np.ndarray:
+    """``g = log π* − log π`` with 0 where ``π = 0``: the velocity toward a round's optimum.
+
+    A mode at zero stays at zero.  A target of zero for a mode the policy still holds
+    would need an infinite velocity; that flow does not exist and is reported.
+    """
+    alive = np.isfinite(log_policy)
+    if np.any(alive & np.isneginf(target)):
+        raise ValueError(
+            "the round's target gives zero probability to a mode the policy still holds; "
+            "its continuous-time flow is undefined (use iterate for this rule)"
+        )
+    return np.where(alive, target - np.where(alive, log_policy, 0.0), 0.0)
+
+
+def normalise_checked(g: np.ndarray, what: str) -> np.ndarray:
+    """:func:`~modesim.simplex.log_normalise` of a round's unnormalised target, in place when
+    possible; a row with no positive entry is an error (``what`` says why it happened)."""
+    from ._checks import bad_index
+    from .simplex import logsumexp_last
+
+    lse = logsumexp_last(g, keepdims=True)
+    dead = np.isneginf(lse[..., 0]) | np.isnan(lse[..., 0])
+    if np.any(dead):
+        raise ValueError(f"{what} at batch index {bad_index(dead)}")
+    if not (isinstance(g, np.ndarray) and g.flags.writeable and g.flags.owndata):
+        g = np.array(g, dtype=np.float64)
+    g -= lse
+    return np.minimum(g, 0.0, out=g)

@@ -1,9 +1,10 @@
-"""Validation and log-space helpers for batched categorical policies (MATH §1).
+"""Log-space arithmetic on batched categorical policies (theory §1).
 
-A policy is an array of shape ``(..., K)``: the last axis indexes modes and every
-leading axis is a batch axis (prompts, seeds, parameter grids).  Internally modesim
-stores log-probabilities so that entries down to ``1e-300`` and below survive; these
-helpers convert, validate and normalise in log space.
+A policy is an array of shape ``(..., K)``: the last axis indexes modes and every leading
+axis is a batch axis (prompts, seeds, parameter grids).  modesim stores log-probabilities
+so that entries down to ``1e-300`` and below survive.  These helpers assume valid input
+(validation lives in :mod:`modesim._checks`) and keep their outputs in range by
+construction: a normalised log-policy has no entry above 0, even by round-off.
 """
 
 from __future__ import annotations
@@ -11,128 +12,69 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
-    "as_log_policy",
-    "as_policy",
-    "as_mask",
-    "log_normalise",
     "logsumexp_last",
+    "log_normalise",
+    "log_normalise_inplace",
     "log_mass",
     "log_conditional",
-    "check_positive_scalar",
-    "check_unit_interval",
+    "log_complement",
+    "kl_terms",
+    "BLOCK",
 ]
 
-#: Tolerance on ``|sum(p) - 1|`` accepted by :func:`as_policy` before renormalising.
-SUM_TOLERANCE = 1e-6
+#: Elements processed per block by the large-array paths (keeps temporaries in cache).
+BLOCK = 1 << 16
 
 
-def _describe(value) -> str:
-    arr = np.asarray(value)
-    if arr.size <= 8:
-        return repr(arr.tolist()) if arr.ndim else repr(arr.item())
-    return f"array of shape {arr.shape}"
-
-
-def _bad_rows(mask: np.ndarray) -> str:
-    idx = np.argwhere(mask)
-    shown = ", ".join(str(tuple(int(i) for i in row)) for row in idx[:5])
-    more = "" if len(idx) <= 5 else f" and {len(idx) - 5} more"
-    return shown + more
-
-
-def as_policy(p, *, name: str = "policy") -> np.ndarray:
-    """Validate probabilities and return them as a float64 array of shape ``(..., K)``.
-
-    Entries must be finite and non-negative, and each row must sum to one within
-    ``SUM_TOLERANCE`` (1e-6); rows within that tolerance are renormalised exactly.
-
-    Raises
-    ------
-    ValueError
-        Naming ``name``, the offending value and what is allowed.
-    """
-    arr = np.asarray(p, dtype=np.float64)
-    if arr.ndim == 0 or arr.shape[-1] == 0:
-        raise ValueError(
-            f"{name} must be an array of shape (..., K) with K >= 1 modes; got {_describe(p)}"
-        )
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite; got {_describe(p)}")
-    if np.any(arr < 0):
-        raise ValueError(f"{name} must be non-negative; got {_describe(p)}")
-    total = arr.sum(axis=-1, keepdims=True)
-    off = np.abs(total - 1.0) > SUM_TOLERANCE
-    if np.any(off):
-        raise ValueError(
-            f"{name} must sum to 1 along the last axis (within {SUM_TOLERANCE:g}); "
-            f"sums are {_describe(total[..., 0])}"
-        )
-    return arr / total
-
-
-def as_log_policy(p, *, name: str = "policy") -> np.ndarray:
-    """Validate probabilities like :func:`as_policy` and return their logarithm.
-
-    Zero probabilities map to ``-inf``.
-    """
-    arr = as_policy(p, name=name)
-    with np.errstate(divide="ignore"):
-        return np.log(arr)
-
-
-def as_mask(mask, shape: tuple[int, ...], *, name: str = "valid") -> np.ndarray:
-    """Validate a boolean mode mask and broadcast it to ``shape``.
-
-    Accepts booleans or the integers 0/1.  Each row (last axis) must contain at least
-    one ``True``: an empty valid set has no correct answer to train towards.
-    """
-    arr = np.asarray(mask)
-    if arr.dtype != bool:
-        if not np.issubdtype(arr.dtype, np.number) or not np.all(np.isin(arr, (0, 1))):
-            raise ValueError(f"{name} must be a boolean mask (or 0/1); got {_describe(mask)}")
-        arr = arr.astype(bool)
-    try:
-        arr = np.broadcast_to(arr, shape)
-    except ValueError:
-        raise ValueError(
-            f"{name} of shape {arr.shape} does not broadcast to the policy shape {shape}"
-        ) from None
-    empty = ~arr.any(axis=-1)
-    if np.any(empty):
-        raise ValueError(
-            f"{name} must mark at least one mode as valid in every row; "
-            f"empty rows at batch index {_bad_rows(empty)}"
-        )
-    return arr
+def _exp_sum(x: np.ndarray) -> np.ndarray:
+    """``Σ exp x`` over the last axis, in blocks of the last axis when the array is large."""
+    K = x.shape[-1]
+    if x.size <= 4 * BLOCK or K <= BLOCK:
+        with np.errstate(over="ignore"):
+            return np.exp(x).sum(axis=-1, keepdims=True)
+    s = np.zeros(x.shape[:-1] + (1,))
+    with np.errstate(over="ignore"):
+        for i in range(0, K, BLOCK):
+            s += np.exp(x[..., i:i + BLOCK]).sum(axis=-1, keepdims=True)
+    return s
 
 
 def logsumexp_last(x: np.ndarray, *, keepdims: bool = False) -> np.ndarray:
     """``log Σ exp x`` over the last axis; rows of all ``-inf`` give ``-inf``.
 
-    The same shift-by-max algorithm as :func:`scipy.special.logsumexp`, specialised to
-    real input and the last axis (it runs on every round of every rule, and the
-    general routine is several times slower on a batch of short rows).
+    The shift-by-max algorithm of :func:`scipy.special.logsumexp`, specialised to real
+    input and the last axis, with a fast path that skips the shift whenever no row sum
+    overflows or comes near the underflow floor (entries lost to underflow are then
+    below 1e-28 of the sum).  Large rows are summed in blocks (no full-size temporary).
     """
     x = np.asarray(x, dtype=np.float64)
-    # Fast path without the shift: exact whenever no row sum overflows or gets near the
-    # underflow floor (entries lost to underflow are then < 1e-28 of the sum).
-    with np.errstate(over="ignore"):
-        s = np.exp(x).sum(axis=-1, keepdims=True)
+    s = _exp_sum(x)
     if np.all(s > 1e-280) and np.all(s < 1e280):
         out = np.log(s, out=s)
     else:
         m = x.max(axis=-1, keepdims=True)
         m[~np.isfinite(m)] = 0.0
-        s = np.exp(x - m).sum(axis=-1, keepdims=True)
+        s = _exp_sum(x - m)
         with np.errstate(divide="ignore"):
             out = np.log(s, out=s) + m
     return out if keepdims else out[..., 0]
 
 
 def log_normalise(logits: np.ndarray) -> np.ndarray:
-    """Return ``logits - logsumexp(logits, axis=-1)``: log-probabilities of ``softmax``."""
+    """``logits − logsumexp(logits)`` over the last axis, clamped at 0: log ``softmax``.
+
+    The clamp keeps a normalised log-policy at or below 0 even where round-off would put
+    its largest entry at ``+1e-17`` (theory §1: quantities stay in range by construction).
+    """
     logits = np.asarray(logits, dtype=np.float64)
-    return logits - logsumexp_last(logits, keepdims=True)
+    out = logits - logsumexp_last(logits, keepdims=True)
+    return np.minimum(out, 0.0, out=out)
+
+
+def log_normalise_inplace(x: np.ndarray) -> np.ndarray:
+    """:func:`log_normalise` written into ``x`` (which must be a writable float64 array)."""
+    x -= logsumexp_last(x, keepdims=True)
+    return np.minimum(x, 0.0, out=x)
 
 
 def log_mass(log_policy: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -140,8 +82,8 @@ def log_mass(log_policy: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return logsumexp_last(np.where(mask, log_policy, -np.inf))
 
 
-def log_conditional(log_policy: np.ndarray, mask: np.ndarray, *, name: str = "policy"):
-    """``log π(·|C)``: restrict to ``mask`` and renormalise in log space (MATH §1).
+def log_conditional(log_policy: np.ndarray, mask: np.ndarray, *, name: str = "policy") -> np.ndarray:
+    """``log π(·|C)``: restrict to ``mask`` and renormalise in log space (theory §1).
 
     ``log_policy`` must be normalised; when every mode is valid it is returned as is.
 
@@ -150,41 +92,69 @@ def log_conditional(log_policy: np.ndarray, mask: np.ndarray, *, name: str = "po
     ValueError
         If ``π(C) = 0`` in some row: the conditional distribution does not exist.
     """
-    if mask.all():
+    from ._checks import bad_index
+
+    if np.all(mask):
         return log_policy
     lm = log_mass(log_policy, mask)
     dead = np.isneginf(lm)
     if np.any(dead):
         raise ValueError(
-            f"{name} puts zero probability on the valid set at batch index "
-            f"{_bad_rows(dead) if dead.ndim else '()'}: π(·|C) is undefined "
-            "(no correct rollout can be sampled as a demonstration)"
+            f"{name} puts zero probability on the valid set at batch index {bad_index(dead)}: "
+            "π(·|C) is undefined (no correct rollout can be sampled as a demonstration)"
         )
-    return np.where(mask, log_policy - lm[..., None], -np.inf)
+    return np.minimum(np.where(mask, log_policy - lm[..., None], -np.inf), 0.0)
 
 
-def check_positive_scalar(value, name: str, *, allow_zero: bool = False) -> float:
-    """Return ``value`` as a float after checking it is finite and > 0 (or >= 0)."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number; got {value!r}") from None
-    ok = np.isfinite(v) and (v >= 0 if allow_zero else v > 0)
-    if not ok:
-        allowed = "a finite number >= 0" if allow_zero else "a finite number > 0"
-        raise ValueError(f"{name} must be {allowed}; got {value!r}")
-    return v
+def log_complement(log_p: np.ndarray) -> np.ndarray:
+    """``log(1 − p_y)`` for every mode of normalised log-probabilities, to full precision.
+
+    Where ``p_y ≤ 1/2`` this is ``log(−expm1(log p_y))``; the (at most one) mode of a row
+    with ``p_y > 1/2`` gets the log of the *other* modes' summed mass instead, so a mode
+    at ``1 − 1e-30`` gives ``log(1e-30)`` rather than ``log 0``.  Accepts inputs
+    normalised only to round-off (entries up to a few ulp above 0).
+    """
+    log_p = np.asarray(log_p, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        out = np.log(-np.expm1(np.minimum(log_p, 0.0)))
+    big = log_p > -np.log(2.0)
+    if np.any(big):
+        others = logsumexp_last(np.where(big, -np.inf, log_p), keepdims=True)
+        out = np.where(big, others, out)
+    return out
 
 
-def check_unit_interval(value, name: str, *, closed_low=True, closed_high=False) -> float:
-    """Return ``value`` as a float after checking it lies in the stated unit interval."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number; got {value!r}") from None
-    lo_ok = v >= 0 if closed_low else v > 0
-    hi_ok = v <= 1 if closed_high else v < 1
-    if not (np.isfinite(v) and lo_ok and hi_ok):
-        interval = ("[" if closed_low else "(") + "0, 1" + ("]" if closed_high else ")")
-        raise ValueError(f"{name} must lie in {interval}; got {value!r}")
-    return v
+def _psi_series(x: np.ndarray) -> np.ndarray:
+    """``ψ(x) = x·e^x − e^x + 1 = Σ_{n≥2} (n − 1)·x^n/n!`` for |x| ≤ 1/2 (Horner, 20 terms)."""
+    acc = np.zeros_like(x)
+    for n in range(21, 1, -1):
+        acc = acc * x + (n - 1) / _FACT[n]
+    return acc * x * x
+
+
+_FACT = [1.0]
+for _n in range(1, 23):
+    _FACT.append(_FACT[-1] * _n)
+
+
+def kl_terms(log_q: np.ndarray, log_p: np.ndarray) -> np.ndarray:
+    """Per-mode terms ``q·log(q/p) − q + p`` of ``KL(q‖p)``, each ≥ 0 and exactly 0 where q = p.
+
+    Written as ``p·ψ(x)`` or ``q·(x + e^{−x} − 1)`` with ``x = log q − log p`` and
+    ``ψ(x) = x e^x − e^x + 1`` summed as a series near 0, so two distributions 1e-9 apart
+    give their KL (~1e-18) to full relative precision; no term overflows for tiny ``p``.
+    ``q = 0`` gives ``p``; ``p = 0 < q`` gives ``+inf``.  Summed over modes of two
+    normalised distributions this is ``KL(q‖p)`` (the ``−q + p`` parts cancel in total).
+    """
+    log_q, log_p = np.broadcast_arrays(np.asarray(log_q, float), np.asarray(log_p, float))
+    qz, pz = np.isneginf(log_q), np.isneginf(log_p)
+    with np.errstate(invalid="ignore", over="ignore"):
+        x = np.where(qz | pz, 0.0, log_q - log_p)
+        small = np.abs(x) <= 0.5
+        out = np.exp(np.where(x > 0.5, log_q, log_p)) * np.where(
+            small, _psi_series(np.where(small, x, 0.0)),
+            np.where(x > 0.5, x + np.expm1(-x), x * np.exp(x) - np.expm1(x)),
+        )
+    out = np.where(qz, np.exp(log_p), out)
+    out = np.where(pz & ~qz, np.inf, out)
+    return np.maximum(out, 0.0)

@@ -1,8 +1,9 @@
-"""Tasks: a base policy ``π0`` and a valid mask ``C`` (MATH §1).
+"""Tasks: a base policy ``π0`` and a valid mask ``C`` (theory §1).
 
 A :class:`Task` is validated once, on construction.  Its base policy is stored as
 log-probabilities so that very small entries survive; ``task.base`` exposes
 probabilities.  Leading axes are batch axes (one task per prompt, seed or grid cell).
+Tasks are immutable (their arrays are read-only), pickle and deep-copy.
 """
 
 from __future__ import annotations
@@ -10,22 +11,48 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from types import MappingProxyType
 
 import numpy as np
 
-from .simplex import (
-    _bad_rows,
-    as_log_policy,
-    as_mask,
-    check_positive_scalar,
-    check_unit_interval,
-    log_mass,
-    log_normalise,
-    logsumexp_last,
-)
+from . import _checks as chk
+from .simplex import log_mass, log_normalise, logsumexp_last
 
-__all__ = ["Task", "make_task", "zipf_task", "dirichlet_task", "two_mode_task"]
+__all__ = ["Task", "FrozenDict", "make_task", "zipf_task", "dirichlet_task", "two_strategy_task"]
+
+
+class FrozenDict(Mapping):
+    """A read-only mapping that pickles (``types.MappingProxyType`` does not)."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data=()):
+        object.__setattr__(self, "_data", dict(data))
+
+    def __getitem__(self, key):
+        return self._data[key]
+
+    def __iter__(self):
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"FrozenDict({self._data!r})"
+
+    def __reduce__(self):
+        return (FrozenDict, (self._data,))
+
+    def __setattr__(self, name, value):
+        raise AttributeError("FrozenDict is read-only")
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a)
+    if a.flags.writeable:
+        a = a.copy() if a.base is not None else a
+        a.flags.writeable = False
+    return a
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,6 +71,11 @@ class Task:
         Named out-of-distribution valid sets, e.g. ``{"blocked": [0, 1, 1]}``.
 
     Use :func:`make_task` to build one from probabilities.
+
+    Examples
+    --------
+    >>> Task(np.log([0.5, 0.5]), [True, False])
+    Task(batch_shape=(), n_modes=2)
     """
 
     log_base: np.ndarray
@@ -51,36 +83,24 @@ class Task:
     ood: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self):
-        lb = np.asarray(self.log_base, dtype=np.float64)
-        if lb.ndim == 0 or lb.shape[-1] < 1:
-            raise ValueError(f"log_base must have shape (..., K); got shape {lb.shape}")
-        if np.any(np.isnan(lb)) or np.any(np.isposinf(lb)):
-            raise ValueError("log_base must not contain NaN or +inf")
-        lse = logsumexp_last(lb)
-        if np.any(np.isneginf(lse)):
-            raise ValueError("log_base has a row with no positive probability")
-        off = np.abs(np.expm1(lse)) > 1e-6
-        if np.any(off):
-            raise ValueError(
-                "log_base must be normalised (probabilities summing to 1 within 1e-6); "
-                f"rows at batch index {_bad_rows(off) if off.ndim else '()'} are not"
-            )
-        lb = lb - lse[..., None]
-        valid = as_mask(self.valid, lb.shape, name="valid")
+        lb = chk.log_probabilities(self.log_base, "log_base")
+        valid = chk.mask(self.valid, lb.shape, "valid")
         dead = np.isneginf(log_mass(lb, valid))
         if np.any(dead):
             raise ValueError(
-                "base policy gives zero probability to every valid mode at batch index "
-                f"{_bad_rows(dead) if dead.ndim else '()'}; allowed: π0(C) > 0"
+                "the base policy gives zero probability to every valid mode at batch index "
+                f"{chk.bad_index(dead)}; allowed: π0(C) > 0"
             )
+        if not isinstance(self.ood, Mapping):
+            raise ValueError(f"ood must be a mapping of names to masks; got {chk.describe(self.ood)}")
         ood = {}
-        for key, mask in dict(self.ood).items():
+        for key, m in self.ood.items():
             if not isinstance(key, str):
                 raise ValueError(f"ood keys must be strings; got {key!r}")
-            ood[key] = as_mask(mask, lb.shape, name=f"ood[{key!r}]")
-        object.__setattr__(self, "log_base", lb)
-        object.__setattr__(self, "valid", valid)
-        object.__setattr__(self, "ood", MappingProxyType(ood))
+            ood[key] = _readonly(chk.mask(m, lb.shape, f"the out-of-distribution mask {key!r}"))
+        object.__setattr__(self, "log_base", _readonly(lb))
+        object.__setattr__(self, "valid", _readonly(valid))
+        object.__setattr__(self, "ood", FrozenDict(ood))
 
     @property
     def base(self) -> np.ndarray:
@@ -100,25 +120,36 @@ class Task:
     @cached_property
     def log_valid(self) -> np.ndarray:
         """``log 1[y ∈ C]``: 0 on valid modes, ``-inf`` elsewhere (adding it masks a log-policy)."""
-        return np.where(self.valid, 0.0, -np.inf)
+        return _readonly(np.where(self.valid, 0.0, -np.inf))
 
     @cached_property
     def all_valid(self) -> bool:
         """True when every mode of every prompt is valid."""
         return bool(self.valid.all())
 
-    @property
+    @cached_property
     def reward(self) -> np.ndarray:
         """Reward ``r(y) = 1[y ∈ C]`` as float64, shape ``(..., K)``."""
-        return self.valid.astype(np.float64)
+        return _readonly(self.valid.astype(np.float64))
 
     def with_base(self, log_base: np.ndarray) -> Task:
         """The same valid and OOD masks with another (log) base policy."""
         return Task(log_base, self.valid, dict(self.ood))
 
+    def broadcast(self, batch_shape: tuple[int, ...]) -> Task:
+        """The task repeated over a larger batch shape (parameter grids, seeds)."""
+        shape = tuple(batch_shape) + (self.n_modes,)
+        if shape == self.log_base.shape:
+            return self
+        return Task(
+            np.broadcast_to(self.log_base, shape),
+            np.broadcast_to(self.valid, shape),
+            {k: np.broadcast_to(v, shape) for k, v in self.ood.items()},
+        )
+
     def __repr__(self) -> str:
         ood = f", ood={list(self.ood)}" if self.ood else ""
-        return f"Task(batch_shape={self.batch_shape}, K={self.n_modes}{ood})"
+        return f"Task(batch_shape={self.batch_shape}, n_modes={self.n_modes}{ood})"
 
 
 def make_task(base, valid=None, *, ood: Mapping | None = None) -> Task:
@@ -133,25 +164,37 @@ def make_task(base, valid=None, *, ood: Mapping | None = None) -> Task:
     ood : mapping of str to masks, optional
         Named out-of-distribution valid sets.
 
+    Raises
+    ------
+    ValueError
+        Naming the argument (``base``, ``valid`` or the OOD mask) and what is allowed.
+
     Examples
     --------
     >>> t = make_task([0.6, 0.3, 0.1], ood={"blocked": [0, 1, 1]})
     >>> t.base.round(2).tolist()
     [0.6, 0.3, 0.1]
     """
-    lb = as_log_policy(base, name="base")
+    p = chk.probabilities(base, "base")
+    with np.errstate(divide="ignore"):
+        lb = np.log(p)
     if valid is None:
         valid = np.ones(lb.shape, dtype=bool)
+    if ood is not None and not isinstance(ood, Mapping):
+        raise ValueError(f"ood must be a mapping of names to masks, e.g. {{'blocked': [0, 1, 1]}}; got {chk.describe(ood)}")
     return Task(lb, valid, dict(ood or {}))
 
 
 def zipf_task(K: int, s: float = 1.0, valid=None, *, ood: Mapping | None = None) -> Task:
-    """Zipf base policy ``π0(y) ∝ (y + 1)^(-s)`` over ``K`` modes.
+    """Zipf base policy ``π0(y) ∝ (y + 1)^(−s)`` over ``K`` modes (theory §1).
 
     ``s = 0`` is uniform; larger ``s`` is more skewed.  Computed in log space.
+
+    >>> zipf_task(3, 1.0).base.round(3).tolist()
+    [0.545, 0.273, 0.182]
     """
-    K = _check_k(K)
-    s = check_positive_scalar(s, "s", allow_zero=True)
+    K = chk.integer(K, "K", low=1)
+    s = chk.real(s, "s", low=0.0, allow_array=False)
     lb = log_normalise(-s * np.log(np.arange(1, K + 1, dtype=np.float64)))
     if valid is None:
         valid = np.ones(K, dtype=bool)
@@ -175,42 +218,41 @@ def dirichlet_task(
     Parameters
     ----------
     seed : int or numpy.random.Generator
-        Source of randomness (required for reproducibility; ``None`` draws fresh entropy).
+        Source of randomness (``None`` draws fresh entropy).
     batch_shape : tuple of int
         Leading shape: one independent base policy per batch entry.
     """
-    K = _check_k(K)
-    a = check_positive_scalar(concentration, "concentration")
-    rng = np.random.default_rng(seed)
+    K = chk.integer(K, "K", low=1)
+    a = chk.real(concentration, "concentration", low=0.0, low_open=True, allow_array=False)
+    rng = np.random.default_rng(chk.seed(seed))
+    if not isinstance(batch_shape, tuple) or not all(
+        isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0 for n in batch_shape
+    ):
+        raise ValueError(f"batch_shape must be a tuple of non-negative integers; got {chk.describe(batch_shape)}")
     shape = tuple(batch_shape) + (K,)
-    log_g = np.log(rng.standard_gamma(a + 1.0, size=shape)) + np.log(rng.random(shape)) / a
-    lb = log_normalise(log_g)
+    with np.errstate(divide="ignore"):
+        log_g = np.log(rng.standard_gamma(a + 1.0, size=shape)) + np.log(rng.random(shape)) / a
+    lb = log_normalise(np.where(np.isfinite(log_g), log_g, -745.0))
     if valid is None:
         valid = np.ones(shape, dtype=bool)
     return Task(lb, valid, dict(ood or {}))
 
 
-def two_mode_task(p: float = 0.7, *, valid_mass: float = 1.0) -> Task:
-    """Two equally correct modes with base shares ``p`` and ``1 - p``.
+def two_strategy_task(p: float = 0.7, *, valid_mass: float = 1.0) -> Task:
+    """Two equally correct strategies with base shares ``p`` and ``1 − p`` (theory §1).
 
-    With ``valid_mass < 1`` a third, invalid mode carries ``1 - valid_mass``.  The OOD
-    mask ``"mode0_blocked"`` keeps only mode 1 valid (the minority strategy), which is
-    where a diverse policy is needed.
+    With ``valid_mass < 1`` a third mode, a wrong answer, carries ``1 − valid_mass``.
+    The OOD mask ``"mode0_blocked"`` keeps only strategy 1 valid (the minority), which
+    is where a diverse policy is needed.
+
+    >>> two_strategy_task(0.7, valid_mass=0.5).base.tolist()
+    [0.35, 0.15, 0.5]
     """
-    p = check_unit_interval(p, "p", closed_low=False, closed_high=False)
-    q = check_unit_interval(valid_mass, "valid_mass", closed_low=False, closed_high=True)
+    p = chk.real(p, "p", low=0.0, high=1.0, low_open=True, high_open=True, allow_array=False)
+    q = chk.real(valid_mass, "valid_mass", low=0.0, high=1.0, low_open=True, allow_array=False)
     if q == 1.0:
-        base = [p, 1.0 - p]
-        valid = [True, True]
-        blocked = [False, True]
-    else:
-        base = [q * p, q * (1.0 - p), 1.0 - q]
-        valid = [True, True, False]
-        blocked = [False, True, False]
-    return make_task(base, valid, ood={"mode0_blocked": blocked})
-
-
-def _check_k(K) -> int:
-    if isinstance(K, bool) or not isinstance(K, (int, np.integer)) or K < 1:
-        raise ValueError(f"K must be a positive integer number of modes; got {K!r}")
-    return int(K)
+        return make_task([p, 1.0 - p], [True, True], ood={"mode0_blocked": [False, True]})
+    return make_task(
+        [q * p, q * (1.0 - p), 1.0 - q], [True, True, False],
+        ood={"mode0_blocked": [False, True, False]},
+    )

@@ -1,277 +1,117 @@
-"""Teachers conditioned on a demonstration, and demonstration sources (MATH §3.3).
+"""Teachers conditioned on demonstrations (theory §3.3).
 
 A **teacher** turns its own base policy ``ρ`` (frozen ``π0``, the current policy, or an
-EMA) and a demonstration ``d`` into ``T(y | d)``.  The self-distillation rule only needs
-two expectations over demonstrations ``d ~ D``:
+EMA) and a demonstration ``d`` into ``T(y | d)``.  Every teacher is a :class:`Teacher`:
+a subclass defines ``log_matrix(log_rho)`` (``log T[..., d, y]``) and inherits generic
+implementations of everything the rules need; the built-in teachers override them with
+O(K) kernels.  The protocol:
 
-- ``expected_log(log_rho, demo)``: ``E_{d~D}[log T(y|d)]`` (reverse-KL target, the
-  geometric mean of the teachers, MATH §3.2 S1);
-- ``log_mixture(log_rho, log_demo)``: ``log E_{d~D}[T(y|d)]`` (forward-KL target, the
-  arithmetic mean, MATH §3.2 S2);
+============================================  =====================================================
+``expected_log(log_rho, demo)``               ``E_{d~D}[log T(y|d)]``: reverse-KL target (geometric
+                                              mean of the teachers, theory §3.2 S1); ``demo`` = D
+                                              as probabilities (an expectation weight)
+``log_mixture(log_rho, log_demo)``            ``log E_{d~D}[T(y|d)]``: forward-KL target (arithmetic
+                                              mean, S2); ``log_demo`` = log D
+``log_prob(log_rho, demos, y)``               ``log T(y | d_1..d_m)`` for sampled demonstrations
+                                              ``demos`` (..., E, m) and modes ``y`` (..., E)
+``weighted_log_rows(log_rho, demos, w)``      ``Σ_n w_n·log T(·|d_n)`` over a group, (..., K)
+``log_matrix(log_rho)`` / ``matrix``          the whole ``T[..., d, y]`` (small K, brute force)
+``n_demos``                                   demonstrations in the teacher's context (m)
+``param_shape``                               broadcast shape of array-valued parameters
+============================================  =====================================================
 
-and ``matrix(log_rho)`` gives the whole row-stochastic ``T[..., d, y]`` for small K
-(tests, brute force).  The copy and identity-tilt teachers cost O(K) per call; teachers
-defined by a K × K matrix cost one matrix product.
-
-``log_rho`` is the teacher base as normalised log-probabilities.  In ``expected_log`` the
-demonstration distribution ``D`` is an expectation *weight*, passed as probabilities
-(``demo``): an entry below the float64 floor contributes nothing there, and the
-probability form avoids numpy's slow ``exp(-inf)`` on every round.  In ``log_mixture``
-``D`` is mixed with ``ρ``, so it is passed in log space (``log_demo``) and tiny modes keep
-their exact weight.
-
-A **demonstration source** maps the teacher base to ``D`` (supported on the valid set
-C): ``distribution(log_rho, task)`` gives probabilities, ``log_distribution(log_rho,
-task)`` log-probabilities.
-
-Every method takes arrays of shape ``(..., K)`` with leading batch axes.
+``log_rho`` is the teacher base as normalised log-probabilities of shape ``(..., K)``;
+every kernel accepts inputs normalised only to round-off (entries a few ulp above 0).
+Real parameters (α, κ) may be arrays broadcasting against the batch axes (theory §1).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import binom
 
-from .simplex import (
-    as_policy,
-    check_unit_interval,
-    log_conditional,
-    log_normalise,
-    logsumexp_last,
-)
-from .task import Task
+from . import _checks as chk
+from .simplex import log_complement, log_normalise, logsumexp_last
 
-__all__ = [
-    "CopyTeacher",
-    "TiltTeacher",
-    "MultiDemoTeacher",
-    "MatrixTeacher",
-    "ConditionedDemos",
-    "UniformDemos",
-    "FixedDemo",
-    "ExplicitDemos",
-]
+__all__ = ["gather", "scatter_add", "Teacher", "CopyTeacher", "TiltTeacher", "MultiDemoTeacher", "MatrixTeacher"]
 
 
-def _softplus_shift(log_c: float, log_rho: np.ndarray) -> np.ndarray:
-    """``log(1 + c/ρ)`` computed as ``softplus(log c − log ρ)``, exact for every ρ ≥ 0."""
-    return np.logaddexp(0.0, log_c - log_rho)
+def gather(x: np.ndarray, idx: np.ndarray, extra: int = 1) -> np.ndarray:
+    """``x[..., idx]`` per batch row: ``x`` (B..., K), ``idx`` (B..., *E) with ``extra`` = len(E).
+
+    ``x``'s batch axes broadcast against ``idx``'s; the result has ``idx``'s shape.
+    """
+    batch = idx.shape[: idx.ndim - extra]
+    x = np.broadcast_to(x, np.broadcast_shapes(batch, x.shape[:-1]) + x.shape[-1:])
+    idx = np.broadcast_to(idx, x.shape[:-1] + idx.shape[idx.ndim - extra:])
+    flat = idx.reshape(idx.shape[: idx.ndim - extra] + (-1,))
+    return np.take_along_axis(x, flat, axis=-1).reshape(idx.shape)
 
 
-# --------------------------------------------------------------------------- teachers
+def scatter_add(idx: np.ndarray, w: np.ndarray, K: int) -> np.ndarray:
+    """``out[..., k] = Σ_e w[..., e]·1[idx[..., e] = k]`` by one ``bincount`` over the batch.
+
+    ``idx`` and ``w`` have shape (B..., E); no (B..., E, K) one-hot is built.
+    """
+    batch = idx.shape[:-1]
+    B = int(np.prod(batch, dtype=np.int64))
+    rows = np.arange(B).reshape(batch + (1,)) * K
+    counts = np.bincount((rows + idx).ravel(), weights=np.broadcast_to(w, idx.shape).ravel(), minlength=B * K)
+    return counts.reshape(batch + (K,))
 
 
-@dataclass(frozen=True)
-class CopyTeacher:
-    """Copy teacher ``T(y|d) = (1 − α)·ρ(y) + α·1[y = d]`` (MATH §3.3).
+class Teacher:
+    """Base class of teachers: define ``log_matrix`` (and ``param_shape`` for array parameters).
 
-    The Dirichlet-predictive teacher: with demonstrations from ``ρ(·|C)`` and every mode
-    valid it is marginally consistent.  ``alpha = 0`` ignores the demonstration.
-
-    ``E_d log T(y|d) = log((1 − α)ρ(y)) + D(y)·log(1 + α/((1 − α)ρ(y)))`` (MATH §3.4):
-    O(K), stable for ρ(y) down to 0.
+    The generic methods below cost one K × K matrix per batch entry; subclasses override
+    them with faster kernels.  ``n_demos`` is 1 unless the teacher reads several
+    demonstrations at once.
     """
 
-    alpha: float = 0.5
+    n_demos: int = 1
 
-    def __post_init__(self):
-        object.__setattr__(self, "alpha", check_unit_interval(self.alpha, "alpha"))
-
-    def expected_log(self, log_rho: np.ndarray, demo: np.ndarray) -> np.ndarray:
-        a = self.alpha
-        if a == 0.0:
-            return np.array(log_rho, dtype=np.float64, copy=True)
-        # E log T = log((1−α)ρ) + D·g with g = log(1 + α/((1−α)ρ)), written as
-        # g = log1p(ρ(1−α)/α) + log(α/(1−α)) − log ρ: no overflow for tiny ρ (log ρ stays
-        # in log space), and the cancellation for ρ ≫ α only costs a few ulp of absolute
-        # error in a log-probability, which is what matters.
-        shape = np.broadcast_shapes(np.shape(log_rho), np.shape(demo))
-        with np.errstate(invalid="ignore"):
-            gain = np.exp(np.broadcast_to(log_rho, shape))
-            gain *= (1.0 - a) / a
-            np.log1p(gain, out=gain)
-            gain += np.log(a / (1.0 - a))
-            gain -= log_rho
-            gain *= demo
-            out = gain
-            out += log_rho
-            out += np.log1p(-a)
-        zero = np.isneginf(log_rho)
-        if np.any(zero):
-            # ρ(y) = 0: E log T = D(y)·log α + (1 − D(y))·log 0, finite only if D(y) = 1.
-            out = np.where(zero, np.where(demo == 1.0, np.log(a), -np.inf), out)
-        return out
-
-    def log_mixture(self, log_rho: np.ndarray, log_demo: np.ndarray) -> np.ndarray:
-        a = self.alpha
-        if a == 0.0:
-            return np.array(log_rho, dtype=np.float64, copy=True)
-        return np.logaddexp(np.log1p(-a) + log_rho, np.log(a) + log_demo)
-
-    def matrix(self, log_rho: np.ndarray) -> np.ndarray:
-        rho = np.exp(log_rho)
-        K = rho.shape[-1]
-        return (1.0 - self.alpha) * rho[..., None, :] + self.alpha * np.eye(K)
-
-
-@dataclass(frozen=True)
-class TiltTeacher:
-    """Tilt teacher ``T(y|d) ∝ ρ(y)·exp(κ·s(y, d))`` (MATH §3.3).
-
-    ``similarity=None`` is the identity ``s(y, d) = 1[y = d]`` and costs O(K):
-    ``log T(y|d) = log ρ(y) + κ·1[y = d] − log(1 + ρ(d)·(e^κ − 1))``.
-    A K × K ``similarity`` (``s[d, y]``, e.g. shared edges of two paths) builds the
-    matrix each round.  ``kappa < 0`` is an anti-copying teacher (MATH §3.4 S5).
-    """
-
-    kappa: float = 1.0
-    similarity: np.ndarray | None = None
-
-    def __post_init__(self):
-        try:
-            k = float(self.kappa)
-        except (TypeError, ValueError):
-            raise ValueError(f"kappa must be a finite real number; got {self.kappa!r}") from None
-        if not np.isfinite(k):
-            raise ValueError(f"kappa must be a finite real number; got {self.kappa!r}")
-        object.__setattr__(self, "kappa", k)
-        if self.similarity is not None:
-            s = np.asarray(self.similarity, dtype=np.float64)
-            if s.ndim != 2 or s.shape[0] != s.shape[1] or not np.all(np.isfinite(s)):
-                raise ValueError(
-                    "similarity must be a finite square matrix s[d, y]; got "
-                    f"shape {s.shape}"
-                )
-            object.__setattr__(self, "similarity", s)
-
-    def _log_norm(self, log_rho):
-        # log Z(d) = log((1 − ρ(d)) + ρ(d)·e^κ), with log(1 − ρ) = log(−expm1(log ρ)) so that
-        # ρ(d) ≈ 1 keeps its precision and no e^κ is ever formed.
-        with np.errstate(divide="ignore"):
-            return np.logaddexp(np.log(-np.expm1(log_rho)), log_rho + self.kappa)
-
-    def expected_log(self, log_rho: np.ndarray, demo: np.ndarray) -> np.ndarray:
-        if self.similarity is not None:
-            return _matrix_expected_log(self.log_matrix(log_rho), demo)
-        mean_log_norm = np.sum(demo * self._log_norm(log_rho), axis=-1, keepdims=True)
-        return log_rho + self.kappa * demo - mean_log_norm
-
-    def log_mixture(self, log_rho: np.ndarray, log_demo: np.ndarray) -> np.ndarray:
-        """``log ρ(y) + log(Σ_{d≠y} D(d)/Z(d) + D(y)·e^κ/Z(y))``, all in log space.
-
-        The leave-one-out sum comes from prefix and suffix ``logaddexp`` accumulations,
-        so nothing is subtracted and the cost stays O(K).
-        """
-        if self.similarity is not None:
-            return _matrix_log_mixture(self.log_matrix(log_rho), log_demo)
-        log_rho, log_demo = np.broadcast_arrays(np.asarray(log_rho, float), np.asarray(log_demo, float))
-        log_norm = self._log_norm(log_rho)
-        A = log_demo - log_norm
-        pad = np.full(A.shape[:-1] + (1,), -np.inf)
-        prefix = np.logaddexp.accumulate(np.concatenate([pad, A[..., :-1]], axis=-1), axis=-1)
-        rev = A[..., ::-1]
-        suffix = np.logaddexp.accumulate(np.concatenate([pad, rev[..., :-1]], axis=-1), axis=-1)[..., ::-1]
-        others = np.logaddexp(prefix, suffix)
-        own = log_demo + self.kappa - log_norm
-        return log_rho + np.logaddexp(others, own)
+    @property
+    def param_shape(self) -> tuple[int, ...]:
+        """Broadcast shape of the teacher's array-valued parameters (``()`` for scalars)."""
+        return ()
 
     def log_matrix(self, log_rho: np.ndarray) -> np.ndarray:
-        """``log T[..., d, y]``."""
-        K = log_rho.shape[-1]
-        s = np.eye(K) if self.similarity is None else self.similarity
-        if s.shape != (K, K):
-            raise ValueError(f"similarity has shape {s.shape}; the policy has K = {K} modes")
-        return log_normalise(log_rho[..., None, :] + self.kappa * s)
+        """``log T[..., d, y]``, shape ``(..., K, K)``."""
+        raise NotImplementedError(f"{type(self).__name__} must define log_matrix(log_rho)")
 
     def matrix(self, log_rho: np.ndarray) -> np.ndarray:
+        """``T[..., d, y]`` (rows are distributions over y)."""
         return np.exp(self.log_matrix(log_rho))
 
-
-@dataclass(frozen=True)
-class MultiDemoTeacher:
-    """Copy teacher with ``m`` demonstrations in context (MATH §3.3, the K_demo ablation).
-
-    ``T(y | d_1..d_m) = (1 − α)·ρ(y) + (α/m)·#{j : d_j = y}``, with ``d_j ~ D`` i.i.d.
-    The count of ``y`` among the demonstrations is Binomial(m, D(y)), so
-    ``E log T(y) = Σ_n Bin(n; m, D(y))·log((1 − α)ρ(y) + α n/m)``: O(K·m).
-    ``m = 1`` is :class:`CopyTeacher`.
-    """
-
-    alpha: float = 0.5
-    m: int = 3
-
-    def __post_init__(self):
-        object.__setattr__(self, "alpha", check_unit_interval(self.alpha, "alpha"))
-        if isinstance(self.m, bool) or not isinstance(self.m, (int, np.integer)) or self.m < 1:
-            raise ValueError(f"m must be a positive integer number of demonstrations; got {self.m!r}")
-
     def expected_log(self, log_rho: np.ndarray, demo: np.ndarray) -> np.ndarray:
-        a, m = self.alpha, int(self.m)
-        if a == 0.0:
-            return np.array(log_rho, dtype=np.float64, copy=True)
-        shape = np.broadcast_shapes(np.shape(log_rho), np.shape(demo))
-        out = np.log1p(-a) + np.broadcast_to(log_rho, shape)
-        extra = np.zeros(shape)
-        for n in range(1, m + 1):
-            weight = binom.pmf(n, m, demo)
-            with np.errstate(invalid="ignore"):
-                extra += weight * _softplus_shift(np.log(a * n / ((1.0 - a) * m)), log_rho)
-        with np.errstate(invalid="ignore"):
-            out = out + extra
-        zero = np.isneginf(log_rho)
-        if np.any(zero):
-            # Only all-demos-equal-y (probability D(y)^m) gives a finite log; finite iff D(y)=1.
-            out = np.where(zero, np.where(demo == 1.0, np.log(a), -np.inf), out)
-        return out
-
-    def log_mixture(self, log_rho: np.ndarray, log_demo: np.ndarray) -> np.ndarray:
-        return CopyTeacher(self.alpha).log_mixture(log_rho, log_demo)
-
-    def matrix(self, log_rho: np.ndarray) -> np.ndarray:
-        """Teacher given a single repeated demonstration ``d_1 = … = d_m = d``."""
-        return CopyTeacher(self.alpha).matrix(log_rho)
-
-
-@dataclass(frozen=True, eq=False)
-class MatrixTeacher:
-    """User-supplied teacher: a row-stochastic matrix ``T[d, y]`` or a callable (MATH §3.3).
-
-    ``T`` may be an array of shape ``(K, K)`` (or ``(..., K, K)`` matching the batch),
-    fixed regardless of the teacher base, or a callable ``log_rho ↦ T`` evaluated each
-    round.  Each expectation costs one matrix product.
-    """
-
-    T: np.ndarray | Callable[[np.ndarray], np.ndarray]
-
-    def __post_init__(self):
-        if not callable(self.T):
-            object.__setattr__(self, "T", self._check(self.T))
-
-    @staticmethod
-    def _check(T) -> np.ndarray:
-        T = np.asarray(T, dtype=np.float64)
-        if T.ndim < 2 or T.shape[-1] != T.shape[-2]:
-            raise ValueError(f"T must have shape (..., K, K) with T[d, y]; got shape {T.shape}")
-        return as_policy(T, name="T (each row T[d, :])")
-
-    def matrix(self, log_rho: np.ndarray) -> np.ndarray:
-        T = self._check(self.T(log_rho)) if callable(self.T) else self.T
-        if T.shape[-1] != log_rho.shape[-1]:
-            raise ValueError(f"T has K = {T.shape[-1]} modes; the policy has {log_rho.shape[-1]}")
-        return T
-
-    def log_matrix(self, log_rho: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore"):
-            return np.log(self.matrix(log_rho))
-
-    def expected_log(self, log_rho: np.ndarray, demo: np.ndarray) -> np.ndarray:
+        """``Σ_d D(d)·log T[d, y]``; a zero ``T[d, y]`` with ``D(d) > 0`` gives −inf."""
         return _matrix_expected_log(self.log_matrix(log_rho), demo)
 
     def log_mixture(self, log_rho: np.ndarray, log_demo: np.ndarray) -> np.ndarray:
-        return _matrix_log_mixture(self.log_matrix(log_rho), log_demo)
+        """``log Σ_d D(d)·T[d, y]`` in log space."""
+        lT = self.log_matrix(log_rho)
+        return logsumexp_last(np.swapaxes(log_demo[..., :, None] + lT, -1, -2))
+
+    def log_prob(self, log_rho: np.ndarray, demos: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """``log T(y | d)`` read from the matrix (``demos[..., 0]`` is the demonstration)."""
+        lT = self.log_matrix(log_rho)
+        K = lT.shape[-1]
+        d, y = np.broadcast_arrays(demos[..., 0], y)
+        return gather(lT.reshape(lT.shape[:-2] + (K * K,)), d * K + y)
+
+    def weighted_log_rows(self, log_rho: np.ndarray, demos: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """``Σ_n w_n·log T(·|d_n)`` for demonstrations ``demos`` (B..., N, m), weights (B..., N)."""
+        lT = self.log_matrix(log_rho)
+        K = lT.shape[-1]
+        batch = demos.shape[:-2]
+        lT = np.broadcast_to(lT, batch + (K, K))
+        rows = np.take_along_axis(lT, demos[..., :1], axis=-2)
+        zero = np.isneginf(rows)
+        out = np.sum(w[..., None] * np.where(zero, 0.0, rows), axis=-2)
+        return np.where(np.any(zero & (w[..., None] > 0), axis=-2), -np.inf, out)
 
 
 def _matrix_expected_log(log_T: np.ndarray, demo: np.ndarray) -> np.ndarray:
@@ -287,99 +127,285 @@ def _matrix_expected_log(log_T: np.ndarray, demo: np.ndarray) -> np.ndarray:
     return np.where(prod[..., K:] > 0, -np.inf, prod[..., :K])
 
 
-def _matrix_log_mixture(log_T: np.ndarray, log_demo: np.ndarray) -> np.ndarray:
-    """``log Σ_d D(d)·T[d, y]`` computed in log space."""
-    return logsumexp_last(np.swapaxes(log_demo[..., :, None] + log_T, -1, -2))
+# ------------------------------------------------------------------------ copy teacher
 
 
-# ------------------------------------------------------------- demonstration sources
-
-
-@dataclass(frozen=True)
-class ConditionedDemos:
-    """Self-generated demonstrations ``D = ρ(·|C)``: the teacher base's correct rollouts.
-
-    Raises ``ValueError`` when ``ρ(C) = 0``: there is no correct rollout to sample
-    (MATH §3.5 S6).
-    """
-
-    def distribution(self, log_rho: np.ndarray, task: Task) -> np.ndarray:
-        rho = np.exp(log_rho)
-        if task.all_valid:
-            return rho
-        rho *= task.valid
-        mass = rho.sum(axis=-1, keepdims=True)
-        if np.any(mass < 1e-280):
-            # Valid mass near the float floor: renormalise in log space instead (this
-            # also raises, naming the rows, where ρ(C) = 0).
-            return np.exp(log_conditional(log_rho, task.valid, name="teacher base"))
-        rho /= mass
-        return rho
-
-    def log_distribution(self, log_rho: np.ndarray, task: Task) -> np.ndarray:
-        return log_conditional(log_rho, task.valid, name="teacher base")
-
-
-@dataclass(frozen=True)
-class UniformDemos:
-    """Diverse external demonstrations: ``D`` uniform over the valid set C."""
-
-    def distribution(self, log_rho: np.ndarray, task: Task) -> np.ndarray:
-        v = np.broadcast_to(task.valid, np.broadcast_shapes(task.valid.shape, np.shape(log_rho)))
-        return v / v.sum(axis=-1, keepdims=True)
-
-    def log_distribution(self, log_rho: np.ndarray, task: Task) -> np.ndarray:
-        with np.errstate(divide="ignore"):
-            return np.log(self.distribution(log_rho, task))
-
-
-@dataclass(frozen=True)
-class FixedDemo:
-    """A single fixed reference demonstration (OPSD-style): ``D = δ_mode``.
-
-    ``mode`` must be valid in every prompt of the task.
-    """
-
-    mode: int
-
-    def __post_init__(self):
-        if isinstance(self.mode, bool) or not isinstance(self.mode, (int, np.integer)) or self.mode < 0:
-            raise ValueError(f"mode must be a non-negative integer; got {self.mode!r}")
-
-    def distribution(self, log_rho: np.ndarray, task: Task) -> np.ndarray:
-        K = task.n_modes
-        if self.mode >= K:
-            raise ValueError(f"mode must be < K = {K}; got {self.mode}")
-        if not np.all(task.valid[..., self.mode]):
-            raise ValueError(f"mode {self.mode} is not valid in every prompt; demonstrations must be valid")
-        out = np.zeros(np.broadcast_shapes(np.shape(log_rho), task.valid.shape))
-        out[..., self.mode] = 1.0
-        return out
-
-    def log_distribution(self, log_rho: np.ndarray, task: Task) -> np.ndarray:
-        with np.errstate(divide="ignore"):
-            return np.log(self.distribution(log_rho, task))
+def _check_alpha(alpha):
+    return chk.real(alpha, "alpha", low=0.0, high=1.0, high_open=True)
 
 
 @dataclass(frozen=True, eq=False)
-class ExplicitDemos:
-    """An explicit demonstration distribution ``D`` given as ``probs``, shape ``(..., K)``.
+class CopyTeacher(Teacher):
+    """Copy teacher ``T(y|d) = (1 − α)·ρ(y) + α·1[y = d]`` (theory §3.3).
 
-    ``D`` must be a distribution supported on the valid set; checked on use.
+    The Dirichlet-predictive teacher: with demonstrations from ``ρ(·|C)`` and every mode
+    valid it is marginally consistent.  ``alpha = 0`` ignores the demonstration; ``alpha``
+    may be an array (a grid of copy strengths).
+
+    ``E_d log T(y|d) = log((1 − α)ρ(y)) + D(y)·log(1 + α/((1 − α)ρ(y)))`` (theory §3.4):
+    O(K), exact for ρ(y) down to 0.
+
+    >>> CopyTeacher(0.5).expected_log(np.log([0.5, 0.5]), np.array([1.0, 0.0])).round(4).tolist()
+    [-0.2877, -1.3863]
     """
 
-    probs: np.ndarray
+    alpha: float = 0.5
 
     def __post_init__(self):
-        object.__setattr__(self, "probs", as_policy(self.probs, name="probs"))
+        object.__setattr__(self, "alpha", _check_alpha(self.alpha))
 
-    def distribution(self, log_rho: np.ndarray, task: Task) -> np.ndarray:
-        D = self.probs
-        D = np.broadcast_to(D, np.broadcast_shapes(D.shape, np.shape(log_rho)))
-        if np.any((D > 0) & ~task.valid):
-            raise ValueError("distribution puts mass on invalid modes; demonstrations must be valid")
-        return D
+    @property
+    def param_shape(self):
+        return chk.param_shape(self.alpha)
 
-    def log_distribution(self, log_rho: np.ndarray, task: Task) -> np.ndarray:
+    def _log_c(self):
+        """``log(α/(1 − α))`` (−inf where α = 0)."""
+        a = chk.col(self.alpha)
         with np.errstate(divide="ignore"):
-            return np.log(self.distribution(log_rho, task))
+            return np.log(a) - np.log1p(-a)
+
+    def expected_log(self, log_rho: np.ndarray, demo: np.ndarray) -> np.ndarray:
+        a = self.alpha
+        if not isinstance(a, np.ndarray) and a == 0.0:
+            return np.array(np.broadcast_to(log_rho, np.broadcast_shapes(np.shape(log_rho), np.shape(demo))))
+        ac = chk.col(a)
+        # E log T = log((1−α)ρ) + D·g with g = log(1 + α/((1−α)ρ)) written as
+        # log1p(ρ(1−α)/α) + log(α/(1−α)) − log ρ: no overflow for tiny ρ (log ρ stays in
+        # log space); the cancellation for ρ ≫ α costs a few ulp of absolute error.
+        shape = np.broadcast_shapes(np.shape(log_rho), np.shape(demo), np.shape(ac))
+        lr = np.broadcast_to(log_rho, shape)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            gain = np.exp(lr)
+            gain *= (1.0 - ac) / ac
+            np.log1p(gain, out=gain)
+            gain += self._log_c()
+            gain -= lr
+            if isinstance(a, np.ndarray):
+                gain = np.where(ac == 0.0, 0.0, gain)
+            gain *= demo
+            gain += lr
+            gain += np.log1p(-ac)
+        zero = np.isneginf(lr)
+        if np.any(zero):
+            # ρ(y) = 0: E log T = D(y)·log α + (1 − D(y))·log 0, finite only if D(y) = 1.
+            with np.errstate(divide="ignore"):
+                gain = np.where(zero, np.where(demo == 1.0, np.log(ac) + 0.0 * lr, -np.inf), gain)
+        return gain
+
+    def log_mixture(self, log_rho: np.ndarray, log_demo: np.ndarray) -> np.ndarray:
+        a = chk.col(self.alpha)
+        with np.errstate(divide="ignore"):
+            return np.logaddexp(np.log1p(-a) + log_rho, np.log(a) + log_demo)
+
+    def log_matrix(self, log_rho: np.ndarray) -> np.ndarray:
+        K = log_rho.shape[-1]
+        a = chk.col(chk.col(self.alpha))
+        with np.errstate(divide="ignore"):
+            return np.logaddexp(np.log1p(-a) + log_rho[..., None, :], np.log(a) + np.log(np.eye(K)))
+
+    def log_prob(self, log_rho: np.ndarray, demos: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """``log((1 − α)ρ(y) + α·#{j : d_j = y}/m)`` (m = ``n_demos``)."""
+        m = demos.shape[-1]
+        hits = (demos == y[..., None]).sum(-1)
+        a = chk.col(self.alpha)
+        with np.errstate(divide="ignore"):
+            return np.logaddexp(np.log1p(-a) + gather(log_rho, y), np.log(a * hits / m))
+
+    def weighted_log_rows(self, log_rho: np.ndarray, demos: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """Copy rows differ from ``(1 − α)ρ`` only at the demonstrated modes: O(N·m²)."""
+        K = log_rho.shape[-1]
+        m = demos.shape[-1]
+        total = w.sum(-1, keepdims=True)
+        dead = np.isneginf(log_rho)
+        a = chk.col(self.alpha)
+        base = np.log1p(-a) + np.where(dead, 0.0, log_rho)
+        hits = (demos[..., :, None] == demos[..., None, :]).sum(-1) if m > 1 else 1
+        at = gather(base, demos, extra=2)
+        ab = chk.col(a)
+        with np.errstate(divide="ignore"):
+            # Each distinct demonstrated mode is counted once: divide by its multiplicity.
+            gain = (np.logaddexp(at, np.log(ab * hits / m)) - at) / hits
+        flat = demos.reshape(demos.shape[:-2] + (-1,))
+        weights = (w[..., None] * gain).reshape(flat.shape)
+        out = total * base + scatter_add(flat, weights, K)
+        return np.where(dead, -np.inf, out)
+
+
+@dataclass(frozen=True, eq=False)
+class MultiDemoTeacher(CopyTeacher):
+    """Copy teacher with ``m`` demonstrations in context (theory §3.3, the K_demo ablation).
+
+    ``T(y | d_1..d_m) = (1 − α)·ρ(y) + (α/m)·#{j : d_j = y}``, with ``d_j ~ D`` i.i.d.
+    The count of ``y`` among the demonstrations is Binomial(m, D(y)), so
+    ``E log T(y) = Σ_n Bin(n; m, D(y))·log((1 − α)ρ(y) + α n/m)``: O(K·m).
+    ``m = 1`` is :class:`CopyTeacher`.  ``log_mixture`` and ``log_matrix`` are the copy
+    teacher's (the mixture does not depend on m; the matrix is the teacher given a single
+    repeated demonstration).
+    """
+
+    alpha: float = 0.5
+    m: int = 3
+
+    def __post_init__(self):
+        super().__post_init__()
+        object.__setattr__(self, "m", chk.integer(self.m, "m", low=1))
+
+    @property
+    def n_demos(self) -> int:
+        return self.m
+
+    def expected_log(self, log_rho: np.ndarray, demo: np.ndarray) -> np.ndarray:
+        m = self.m
+        if m == 1:
+            return super().expected_log(log_rho, demo)
+        a = chk.col(self.alpha)
+        shape = np.broadcast_shapes(np.shape(log_rho), np.shape(demo), np.shape(a))
+        lr = np.broadcast_to(np.minimum(log_rho, 0.0), shape)
+        D = np.clip(demo, 0.0, 1.0)
+        with np.errstate(divide="ignore"):
+            log_d, log_nd = np.log(D), np.log1p(-D)
+        out = np.log1p(-a) + lr
+        extra = np.zeros(shape)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_c = np.log(a) - np.log1p(-a)
+            for n in range(1, m + 1):
+                log_w = math.lgamma(m + 1) - math.lgamma(n + 1) - math.lgamma(m - n + 1)
+                log_w = log_w + n * log_d + np.where(m - n > 0, (m - n) * log_nd, 0.0)
+                term = np.logaddexp(0.0, log_c + math.log(n / m) - lr)
+                extra += np.where(np.isneginf(log_w), 0.0, np.exp(log_w) * term)
+            out = out + extra
+        zero = np.isneginf(lr)
+        if np.any(zero):
+            # Only all-demos-equal-y (probability D(y)^m) gives a finite log; finite iff D(y)=1.
+            with np.errstate(divide="ignore"):
+                out = np.where(zero, np.where(D == 1.0, np.log(a) + 0.0 * out, -np.inf), out)
+        return out
+
+
+# ------------------------------------------------------------------------ tilt teacher
+
+
+@dataclass(frozen=True, eq=False)
+class TiltTeacher(Teacher):
+    """Tilt teacher ``T(y|d) ∝ ρ(y)·exp(κ·s(y, d))`` (theory §3.3).
+
+    ``similarity=None`` is the identity ``s(y, d) = 1[y = d]`` and costs O(K):
+    ``log T(y|d) = log ρ(y) + κ·1[y = d] − log Z(d)``, ``Z(d) = 1 − ρ(d) + ρ(d)·e^κ``,
+    with ``log(1 − ρ(d))`` from the other modes' mass when ρ(d) > 1/2 (so a teacher base at
+    a vertex keeps full precision).  A K × K ``similarity`` (``s[d, y]``, e.g. shared edges
+    of two paths) builds the matrix each round.  ``kappa < 0`` is an anti-copying teacher
+    (theory §3.4 S5); ``kappa`` may be an array.
+    """
+
+    kappa: float = 1.0
+    similarity: np.ndarray | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "kappa", chk.real(self.kappa, "kappa"))
+        if self.similarity is not None:
+            s = np.asarray(self.similarity, dtype=np.float64) if not isinstance(self.similarity, str) else None
+            if s is None or s.ndim != 2 or s.shape[0] != s.shape[1] or not np.all(np.isfinite(s)):
+                raise ValueError(
+                    "similarity must be a finite square matrix s[d, y]; got "
+                    f"{chk.describe(self.similarity)}"
+                )
+            object.__setattr__(self, "similarity", s)
+
+    @property
+    def param_shape(self):
+        return chk.param_shape(self.kappa)
+
+    def log_norm(self, log_rho: np.ndarray) -> np.ndarray:
+        """``log Z(d) = log(1 − ρ(d) + ρ(d)·e^κ)`` for every d (identity similarity)."""
+        k = chk.col(self.kappa)
+        return np.logaddexp(log_complement(log_rho), np.minimum(log_rho, 0.0) + k)
+
+    def expected_log(self, log_rho: np.ndarray, demo: np.ndarray) -> np.ndarray:
+        if self.similarity is not None:
+            return super().expected_log(log_rho, demo)
+        ln = self.log_norm(log_rho)
+        mean_log_norm = np.sum(np.where(demo > 0, demo * ln, 0.0), axis=-1, keepdims=True)
+        return log_rho + chk.col(self.kappa) * demo - mean_log_norm
+
+    def log_mixture(self, log_rho: np.ndarray, log_demo: np.ndarray) -> np.ndarray:
+        """``log ρ(y) + log(Σ_{d≠y} D(d)/Z(d) + D(y)·e^κ/Z(y))``, all in log space.
+
+        The leave-one-out sum comes from prefix and suffix ``logaddexp`` accumulations,
+        so nothing is subtracted and the cost stays O(K).
+        """
+        if self.similarity is not None:
+            return super().log_mixture(log_rho, log_demo)
+        k = chk.col(self.kappa)
+        shape = np.broadcast_shapes(np.shape(log_rho), np.shape(log_demo), np.shape(k))
+        log_rho, log_demo = np.broadcast_to(log_rho, shape), np.broadcast_to(log_demo, shape)
+        log_norm = self.log_norm(log_rho)
+        A = log_demo - log_norm
+        pad = np.full(A.shape[:-1] + (1,), -np.inf)
+        prefix = np.logaddexp.accumulate(np.concatenate([pad, A[..., :-1]], axis=-1), axis=-1)
+        rev = A[..., ::-1]
+        suffix = np.logaddexp.accumulate(np.concatenate([pad, rev[..., :-1]], axis=-1), axis=-1)[..., ::-1]
+        others = np.logaddexp(prefix, suffix)
+        own = log_demo + k - log_norm
+        return log_rho + np.logaddexp(others, own)
+
+    def log_matrix(self, log_rho: np.ndarray) -> np.ndarray:
+        K = log_rho.shape[-1]
+        s = np.eye(K) if self.similarity is None else self.similarity
+        if s.shape != (K, K):
+            raise ValueError(f"similarity has shape {s.shape}; the policy has K = {K} modes")
+        k = chk.col(chk.col(self.kappa))
+        return log_normalise(log_rho[..., None, :] + k * s)
+
+    def log_prob(self, log_rho: np.ndarray, demos: np.ndarray, y: np.ndarray) -> np.ndarray:
+        if self.similarity is not None:
+            return super().log_prob(log_rho, demos, y)
+        d = demos[..., 0]
+        return gather(np.minimum(log_rho, 0.0), y) + chk.col(self.kappa) * (d == y) - gather(self.log_norm(log_rho), d)
+
+    def weighted_log_rows(self, log_rho: np.ndarray, demos: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """Identity-tilt rows differ from ``ρ`` only at the demonstration: O(N)."""
+        if self.similarity is not None:
+            return super().weighted_log_rows(log_rho, demos, w)
+        K = log_rho.shape[-1]
+        d = demos[..., 0]
+        dead = np.isneginf(log_rho)
+        total = w.sum(-1, keepdims=True)
+        norm = np.sum(w * gather(self.log_norm(log_rho), d), axis=-1, keepdims=True)
+        out = total * np.where(dead, 0.0, np.minimum(log_rho, 0.0)) + chk.col(self.kappa) * scatter_add(d, w, K) - norm
+        return np.where(dead, -np.inf, out)
+
+
+# ---------------------------------------------------------------------- matrix teacher
+
+
+@dataclass(frozen=True, eq=False)
+class MatrixTeacher(Teacher):
+    """User-supplied teacher: a row-stochastic matrix ``T[d, y]`` or a callable (theory §3.3).
+
+    ``T`` may be an array of shape ``(K, K)`` (or ``(..., K, K)`` matching the batch),
+    fixed regardless of the teacher base, or a callable ``log_rho ↦ T`` evaluated each
+    round (checked each call).  Each expectation costs one matrix product.
+    """
+
+    T: np.ndarray | Callable[[np.ndarray], np.ndarray]
+
+    def __post_init__(self):
+        if not callable(self.T):
+            object.__setattr__(self, "T", self._check(self.T))
+
+    @staticmethod
+    def _check(T) -> np.ndarray:
+        arr = np.asarray(T, dtype=np.float64) if not isinstance(T, str) else np.zeros(0)
+        if arr.ndim < 2 or arr.shape[-1] != arr.shape[-2]:
+            raise ValueError(f"T must have shape (..., K, K) with T[d, y]; got {chk.describe(T)}")
+        return chk.probabilities(arr, "T (each row T[d, :])")
+
+    def matrix(self, log_rho: np.ndarray) -> np.ndarray:
+        T = self._check(self.T(log_rho)) if callable(self.T) else self.T
+        if T.shape[-1] != log_rho.shape[-1]:
+            raise ValueError(f"T has K = {T.shape[-1]} modes; the policy has {log_rho.shape[-1]}")
+        return T
+
+    def log_matrix(self, log_rho: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            return np.log(self.matrix(log_rho))

@@ -1,0 +1,120 @@
+"""Demonstration sources: the law ``D`` of the demonstration a teacher is conditioned on (theory §3.3).
+
+A source maps the teacher base ``ρ`` to ``D`` (supported on the valid set C):
+``distribution(log_rho, task)`` gives probabilities (an expectation weight),
+``log_distribution(log_rho, task)`` log-probabilities.  ``check(task)`` is called once
+when a rule starts on a task (e.g. a fixed demonstration must be valid in every prompt).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _checks as chk
+from .simplex import log_conditional
+
+__all__ = ["DemoSource", "ConditionedDemos", "UniformDemos", "FixedDemo", "ExplicitDemos"]
+
+
+class DemoSource:
+    """Base class of demonstration sources (define ``distribution`` or ``log_distribution``)."""
+
+    param_shape: tuple[int, ...] = ()
+
+    def check(self, task) -> None:
+        """Validate the source against a task (called once per run)."""
+
+    def distribution(self, log_rho: np.ndarray, task) -> np.ndarray:
+        return np.exp(self.log_distribution(log_rho, task))
+
+    def log_distribution(self, log_rho: np.ndarray, task) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            return np.log(self.distribution(log_rho, task))
+
+
+@dataclass(frozen=True)
+class ConditionedDemos(DemoSource):
+    """Self-generated demonstrations ``D = ρ(·|C)``: the teacher base's correct rollouts.
+
+    Raises ``ValueError`` when ``ρ(C) = 0``: there is no correct rollout to sample
+    (theory §3.5 S6).
+    """
+
+    def distribution(self, log_rho: np.ndarray, task) -> np.ndarray:
+        if task.all_valid:
+            return np.exp(np.minimum(log_rho, 0.0))
+        return np.exp(log_conditional(log_rho, task.valid, name="the teacher base"))
+
+    def log_distribution(self, log_rho: np.ndarray, task) -> np.ndarray:
+        return log_conditional(log_rho, task.valid, name="the teacher base")
+
+
+@dataclass(frozen=True)
+class UniformDemos(DemoSource):
+    """Diverse external demonstrations: ``D`` uniform over the valid set C."""
+
+    def distribution(self, log_rho: np.ndarray, task) -> np.ndarray:
+        v = np.broadcast_to(task.valid, np.broadcast_shapes(task.valid.shape, np.shape(log_rho)))
+        return v / v.sum(axis=-1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class FixedDemo(DemoSource):
+    """A single fixed reference demonstration (OPSD-style): ``D = δ_mode``.
+
+    ``mode`` must be valid in every prompt of the task.
+    """
+
+    mode: int
+
+    def __post_init__(self):
+        object.__setattr__(self, "mode", chk.integer(self.mode, "mode", low=0))
+
+    def check(self, task) -> None:
+        K = task.n_modes
+        if self.mode >= K:
+            raise ValueError(f"mode must be < K = {K}; got {self.mode}")
+        if not np.all(task.valid[..., self.mode]):
+            raise ValueError(
+                f"mode must be valid in every prompt (demonstrations are correct rollouts); "
+                f"mode {self.mode} is invalid at batch index {chk.bad_index(~task.valid[..., self.mode])}"
+            )
+
+    def distribution(self, log_rho: np.ndarray, task) -> np.ndarray:
+        self.check(task)
+        out = np.zeros(np.broadcast_shapes(np.shape(log_rho), task.valid.shape))
+        out[..., self.mode] = 1.0
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class ExplicitDemos(DemoSource):
+    """An explicit demonstration distribution ``D`` given as ``probs``, shape ``(..., K)``.
+
+    ``D`` must be a distribution supported on the valid set (checked when a run starts).
+    """
+
+    probs: np.ndarray
+
+    def __post_init__(self):
+        object.__setattr__(self, "probs", chk.probabilities(self.probs, "probs"))
+
+    def check(self, task) -> None:
+        try:
+            D = np.broadcast_to(self.probs, np.broadcast_shapes(self.probs.shape, task.valid.shape))
+        except ValueError:
+            raise ValueError(
+                f"probs of shape {self.probs.shape} does not broadcast against the task's shape "
+                f"{task.valid.shape}"
+            ) from None
+        bad = np.any((D > 0) & ~task.valid, axis=-1)
+        if np.any(bad):
+            raise ValueError(
+                "probs puts mass on invalid modes (demonstrations must be correct rollouts) "
+                f"at batch index {chk.bad_index(bad)}"
+            )
+
+    def distribution(self, log_rho: np.ndarray, task) -> np.ndarray:
+        return np.broadcast_to(self.probs, np.broadcast_shapes(self.probs.shape, np.shape(log_rho)))
