@@ -123,8 +123,8 @@ def real(
             allowed = allowed.replace("a finite", "a")
         if arr.ndim:
             i = tuple(int(j) for j in np.argwhere(~ok)[0])
-            raise ValueError(f"{name} must be {allowed}; got {arr[i]!r} at index {i} of {name}")
-        raise ValueError(f"{name} must be {allowed}; got {value!r}")
+            raise ValueError(f"{name} must be {allowed}; got {float(arr[i])!r} at index {i} of {name}")
+        raise ValueError(f"{name} must be {allowed}; got {describe(value)}")
     if arr.ndim == 0:
         return float(arr)
     arr = np.array(arr, dtype=np.float64, copy=True)

@@ -67,7 +67,7 @@ __all__ = [
 #: The capabilities a rule may declare, with what each promises.
 CAPABILITIES: dict[str, str] = {
     "deterministic": "deterministic (step is a function of the state and the task alone)",
-    "memoryless": "memoryless (nothing in the state beyond the policy affects the next round)",
+    "memoryless": "memoryless (nothing in the state beyond the policy, such as an EMA teacher, affects the next round)",
     "velocity": "able to give a continuous-time velocity (velocity(log_policy, task))",
     "target": "able to give its one-round closed-form optimum (target(log_rho, log_ref, task))",
     "estimate": "able to give one sampled update direction (estimate(state, task))",

@@ -109,16 +109,19 @@ def log_conditional(log_policy: np.ndarray, mask: np.ndarray, *, name: str = "po
 def log_complement(log_p: np.ndarray) -> np.ndarray:
     """``log(1 − p_y)`` for every mode of normalised log-probabilities, to full precision.
 
-    Where ``p_y ≤ 1/2`` this is ``log(−expm1(log p_y))``; the (at most one) mode of a row
-    with ``p_y > 1/2`` gets the log of the *other* modes' summed mass instead, so a mode
+    Where ``p_y ≤ 1/2`` this is ``log1p(−p_y)``; the largest mode of a row, if it has
+    ``p_y > 1/2``, gets the log of the *other* modes' summed mass instead, so a mode
     at ``1 − 1e-30`` gives ``log(1e-30)`` rather than ``log 0``.  Accepts inputs
     normalised only to round-off (entries up to a few ulp above 0).
     """
     log_p = np.asarray(log_p, dtype=np.float64)
     with np.errstate(divide="ignore"):
-        out = np.log(-np.expm1(np.minimum(log_p, 0.0)))
+        out = np.log1p(-np.exp(np.minimum(log_p, 0.0)))
     big = log_p > -np.log(2.0)
     if np.any(big):
+        # Two entries can both sit at 1/2 + round-off: treat only each row's largest as big.
+        top = np.argmax(log_p, axis=-1)[..., None]
+        big &= np.arange(log_p.shape[-1]) == top
         others = logsumexp_last(np.where(big, -np.inf, log_p), keepdims=True)
         out = np.where(big, others, out)
     return out

@@ -189,7 +189,7 @@ class CopyTeacher(Teacher):
         if np.any(zero):
             # ρ(y) = 0: E log T = D(y)·log α + (1 − D(y))·log 0, finite only if D(y) = 1.
             with np.errstate(divide="ignore"):
-                gain = np.where(zero, np.where(demo == 1.0, np.log(ac) + 0.0 * lr, -np.inf), gain)
+                gain = np.where(zero, np.where(demo == 1.0, np.broadcast_to(np.log(ac), shape), -np.inf), gain)
         return gain
 
     def log_mixture(self, log_rho: np.ndarray, log_demo: np.ndarray) -> np.ndarray:
@@ -278,7 +278,7 @@ class MultiDemoTeacher(CopyTeacher):
         if np.any(zero):
             # Only all-demos-equal-y (probability D(y)^m) gives a finite log; finite iff D(y)=1.
             with np.errstate(divide="ignore"):
-                out = np.where(zero, np.where(D == 1.0, np.log(a) + 0.0 * out, -np.inf), out)
+                out = np.where(zero, np.where(D == 1.0, np.broadcast_to(np.log(a), shape), -np.inf), out)
         return out
 
 

@@ -1,4 +1,4 @@
-"""Self-distillation with sampled demonstrations (MATH §3): S1–S8 and the worked numbers.
+"""Self-distillation with sampled demonstrations (theory §3): S1–S8 and the worked numbers.
 
 Each property check is also run on a deliberately broken rule to show it can fail.
 """
@@ -20,7 +20,7 @@ P = [0.6, 0.3, 0.1]
 
 
 def compounding(alpha, beta=0.0):
-    """The map of MATH §3.5: current policy as teacher base, demo source and KL reference."""
+    """The map of theory §3.5: current policy as teacher base, demo source and KL reference."""
     return ms.SelfDistillation(
         teacher=ms.CopyTeacher(alpha), beta=beta, teacher_base="current", reference="current"
     )
@@ -39,7 +39,7 @@ def f_alpha_prime(p, alpha):
 
 
 def test_worked_numbers_one_and_five_rounds():
-    """MATH §3.4–3.5: (0.646, 0.278, 0.076) after one round, (0.847, 0.138, 0.014) after five."""
+    """theory §3.4–3.5: (0.646, 0.278, 0.076) after one round, (0.847, 0.138, 0.014) after five."""
     task = ms.make_task(P)
     np.testing.assert_allclose(ms.sd_optimum(task, teacher=ms.CopyTeacher(0.5)), [0.646, 0.278, 0.076], atol=1e-3)
     traj = ms.iterate(compounding(0.5), task, 5)
@@ -47,7 +47,7 @@ def test_worked_numbers_one_and_five_rounds():
 
 
 def test_worked_numbers_ood_pass_at_k():
-    """MATH §4: first mode blocked; base/RL 0.400/0.870/1.000, SD(5) 0.153/0.485/0.930."""
+    """theory §4: first mode blocked; base/RL 0.400/0.870/1.000, SD(5) 0.153/0.485/0.930."""
     task = ms.make_task(P, ood={"blocked": [0, 1, 1]})
     k = [1, 4, 16]
     rl = ms.iterate(ms.NaturalPG(1.0), task, 5).policy[-1]
@@ -58,7 +58,7 @@ def test_worked_numbers_ood_pass_at_k():
 
 
 def test_worked_number_S8_eigenvalue():
-    """MATH §3.5 S8: K = 3, α = 0.5, β = 0 gives λ = 1 + (log 4 − 3/4)/3 ≈ 1.212."""
+    """theory §3.5 S8: K = 3, α = 0.5, β = 0 gives λ = 1 + (log 4 − 3/4)/3 ≈ 1.212."""
     task = ms.make_task(P)
     J = ms.map_jacobian(compounding(0.5), task, np.full(3, 1 / 3))
     lam = 1 + (np.log(4) - 0.75) / 3
@@ -81,7 +81,7 @@ def sd_objective(theta, T, demo, beta, log_ref):
 @settings(max_examples=25, deadline=None)
 @given(policies(K=4), betas(0.0, 3.0), st.integers(0, 2**31 - 1))
 def test_S1_closed_form_is_the_minimiser(base, beta, seed):
-    """MATH §3.2 S1: (E_d log T + β log π0)/(1 + β), normalised, minimises the objective."""
+    """theory §3.2 S1: (E_d log T + β log π0)/(1 + β), normalised, minimises the objective."""
     rng = np.random.default_rng(seed)
     T = rng.dirichlet(np.ones(4), size=4)
     task = ms.make_task(base)
@@ -174,7 +174,7 @@ def amplification_margin(sd_policy, task):
 
 @given(tasks(min_valid=2, distinct=0.01), alphas(0.05, 0.95), betas(0.0, 5.0))
 def test_S4_copy_teacher_strictly_amplifies(task, alpha, beta):
-    """MATH §3.4 S4: π0(y) > π0(y') ⇒ π_SD(y)/π_SD(y') > π0(y)/π0(y') (any valid mass)."""
+    """theory §3.4 S4: π0(y) > π0(y') ⇒ π_SD(y)/π_SD(y') > π0(y)/π0(y') (any valid mass)."""
     sd = ms.sd_optimum(task, teacher=ms.CopyTeacher(alpha), beta=beta)
     assert amplification_margin(sd, task) > 0
 
@@ -192,7 +192,7 @@ def test_S4_formula_and_per_round_bound_when_all_modes_valid(task, alpha, beta):
 
 
 def test_S4_bound_fails_with_invalid_mass_counterexample():
-    """Correction to MATH S4 (ours): with π0(C) = Z < 1 the bound (1 − α)^{−1/(1+β)} fails.
+    """Correction to theorem S4 (ours): with π0(C) = Z < 1 the bound (1 − α)^{−1/(1+β)} fails.
 
     Base (0.5 − ε, ε, 0.5 invalid), α = 0.5: the ratio of the two valid modes grows by ≈ 3,
     above the stated bound 2.  The exact Ī is log(1 − α) + p·log(1 + α/((1 − α)π0(y))),
@@ -267,7 +267,7 @@ def test_S4_check_catches_a_broken_teacher():
 
 @given(tasks(min_valid=2, distinct=0.01), kappas(-5.0, -0.05))
 def test_S5_anti_copying_teacher_compresses(task, kappa):
-    """MATH §3.4 S5: with κ < 0 ratios among valid modes shrink."""
+    """theory §3.4 S5: with κ < 0 ratios among valid modes shrink."""
     sd = ms.sd_optimum(task, teacher=ms.TiltTeacher(kappa))
     assert amplification_margin(sd, task) < 0
 
@@ -284,7 +284,7 @@ def test_S5_copying_tilt_teacher_amplifies(task, kappa):
 @settings(max_examples=30, deadline=None)
 @given(tasks(min_valid=2, distinct=0.05, max_K=5), alphas(0.3, 0.9))
 def test_S6_iterates_converge_to_the_top_valid_vertex(task, alpha):
-    """MATH §3.5 S6: a unique most probable valid mode takes all the mass."""
+    """theory §3.5 S6: a unique most probable valid mode takes all the mass."""
     rule = compounding(alpha)
     final = ms.iterate(rule, task, 400, every=400).policy[-1]
     top = np.flatnonzero(task.valid)[np.argmax(task.base[task.valid])]
@@ -311,7 +311,7 @@ def test_S6_no_demonstration_is_an_error_not_a_nan():
 
 @given(tasks(min_valid=2, max_K=5), alphas(0.05, 0.95), betas(0.0, 3.0))
 def test_S7_entropy_strictly_decreases_unless_uniform(task, alpha, beta):
-    """MATH §3.5 S7: H(π_t(·|C)) falls each SD round; RL (R3) keeps it."""
+    """theory §3.5 S7: H(π_t(·|C)) falls each SD round; RL (R3) keeps it."""
     traj = ms.iterate(compounding(alpha, beta), task, 5)
     H = ms.entropy(traj.policy, task.valid)
     q0 = ms.conditional(task.base, task.valid)[task.valid]
@@ -355,7 +355,7 @@ def test_S8_check_catches_a_wrong_eigenvalue_formula():
 def test_step_size_interpolates_geometrically():
     task = ms.make_task(P)
     full = ms.sd_optimum(task, log=True)
-    half = ms.SelfDistillation(eta=0.5)
+    half = ms.SelfDistillation(step_size=0.5)
     got = half.step(half.init(task), task).log_policy
     np.testing.assert_allclose(got, log_normalise(0.5 * task.log_base + 0.5 * full), atol=1e-14)
 
@@ -388,7 +388,7 @@ def test_kl_to_base_slows_collapse():
 def test_batch_shape_contract(teacher, objective, batch):
     """Leading axes are batch axes: a batched round equals the round applied row by row."""
     task = ms.dirichlet_task(5, 1.0, seed=7, batch_shape=batch, valid=[1, 1, 0, 1, 1])
-    rule = ms.SelfDistillation(teacher=teacher, objective=objective, beta=0.3, eta=0.7)
+    rule = ms.SelfDistillation(teacher=teacher, objective=objective, beta=0.3, step_size=0.7)
     out = ms.iterate(rule, task, 3).policy
     assert out.shape == (4,) + batch + (5,)
     flat_base = task.base.reshape(-1, 5)
@@ -411,12 +411,13 @@ def test_large_k_round_with_underflowing_entries_has_no_nan():
     [
         ({"objective": "sideways"}, "objective must be"),
         ({"beta": -1}, "beta must be"),
-        ({"eta": 0}, r"eta must lie in \(0, 1\]"),
-        ({"eta": 1.5}, "eta must lie"),
+        ({"step_size": 0}, r"step_size must be in \(0, 1\]"),
+        ({"step_size": 1.5}, "step_size must be in"),
+        ({"step_size": [0.5, 1.5]}, r"got 1.5 at index \(1,\) of step_size"),
         ({"teacher_base": "mixed"}, "teacher_base must be"),
         ({"reference": "x"}, "reference must be"),
-        ({"teacher": object()}, "teacher must provide"),
-        ({"demos": object()}, "demos must provide"),
+        ({"teacher": object()}, "teacher must be a modesim Teacher"),
+        ({"demos": object()}, "demos must be a demonstration source"),
     ],
 )
 def test_bad_sd_parameters(kwargs, match):
@@ -425,7 +426,7 @@ def test_bad_sd_parameters(kwargs, match):
 
 
 def test_ema_tau_out_of_range():
-    with pytest.raises(ValueError, match=r"tau must lie in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"tau must be in \[0, 1\]"):
         ms.EMA(1.5)
 
 

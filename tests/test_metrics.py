@@ -1,4 +1,4 @@
-"""Diversity metrics (MATH §4) against exact and Monte Carlo references."""
+"""Diversity metrics (theory §4) against exact and Monte Carlo references."""
 
 import math
 from fractions import Fraction
@@ -132,10 +132,13 @@ def test_metrics_never_return_nan(p):
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda: ms.pass_at_k([0.5, 0.5], [1, 0], 0), "k must hold positive integers"),
+        (lambda: ms.pass_at_k([0.5, 0.5], [1, 0], 0), "k must hold finite positive integers"),
+        (lambda: ms.pass_at_k([0.5, 0.5], [1, 0], np.inf), "k must hold finite positive integers"),
+        (lambda: ms.pass_at_k([0.5, 0.5], [1, 0], 1, axis=1.5), "axis must name batch axes"),
+        (lambda: ms.expected_distinct([0.5, 0.5], [1, 0], np.inf), "k must hold finite"),
+        (lambda: ms.renyi_entropy([0.5, 0.5], order=None), "order must be a real number"),
         (lambda: ms.pass_at_k([0.5, 0.5], [1, 0], 1.5), "k must hold"),
         (lambda: ms.pass_at_k([0.5, 0.6], [1, 0], 1), "sum to 1"),
-        (lambda: ms.pass_at_k([0.5, 0.5], [0, 0], 1), "at least one mode"),
         (lambda: ms.conditional([1.0, 0.0], [0, 1]), "zero probability on the valid set"),
         (lambda: ms.renyi_entropy([0.5, 0.5], order=-1), "order must be"),
         (lambda: ms.ratio_table([[0.5, 0.5]], [1, 1]), "one policy"),
@@ -184,3 +187,57 @@ def test_renyi_entropy_of_large_order_does_not_underflow():
 def test_kl_to_rl_target_when_base_valid_mass_underflows():
     task = ms.Task(np.array([-800.0, 0.0]), [True, False])
     assert ms.kl_to_rl_target(np.array([0.5, 0.5]), task) == pytest.approx(0.0, abs=1e-15)
+
+
+# ----------------------------------------------------- issue 9 kinds 2, 6, 7 in metrics
+
+
+def test_kl_to_rl_target_is_never_negative_and_zero_at_the_base():
+    task = ms.make_task([0.6, 0.3, 0.1], valid=[1, 1, 0])
+    assert ms.kl_to_rl_target(task.base, task) == 0.0
+    traj = ms.iterate(ms.NaturalPG(1.0), task, 40, metrics=["kl_to_rl_target"])
+    kl = traj.metrics["kl_to_rl_target"]
+    assert np.all(kl >= 0.0) and np.all(kl < 1e-28)
+
+
+def test_kl_to_rl_target_nearby_distributions_to_relative_precision():
+    import mpmath as mp
+
+    mp.mp.dps = 50
+    task = ms.make_task([0.3, 0.7])
+    p = np.array([0.3 + 1e-9, 0.7 - 1e-9])
+    exact = sum(mp.mpf(a) * mp.log(mp.mpf(a) / mp.mpf(b)) for a, b in zip(p, [0.3, 0.7]))
+    assert ms.kl_to_rl_target(p, task) == pytest.approx(float(exact), rel=1e-6)
+
+
+def test_ratio_table_with_subnormal_entries_runs_clean():
+    p = np.array([1.0 - 2e-310, 1e-310, 1e-310])
+    modes, r = ms.ratio_table(p, [1, 1, 1])
+    assert r[0, 1] == np.inf or r[0, 1] > 1e308
+    assert r[1, 2] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("n, c, k", [(200, 37, 10), (10, 3, 5), (50, 50, 7), (10**6, 5, 3), (30, 0, 4), (9, 5, 5)])
+def test_unbiased_pass_at_k_equals_exact_fractions(n, c, k):
+    exact = 1 - Fraction(math.comb(n - c, k), math.comb(n, k))
+    assert ms.pass_at_k_unbiased(n, c, k) == pytest.approx(float(exact), rel=1e-13)
+
+
+def test_unbiased_pass_at_k_batched_equals_scalar_calls():
+    rng = np.random.default_rng(0)
+    n = rng.integers(1, 400, size=60)
+    c = (rng.random(60) * (n + 1)).astype(int)
+    k = np.minimum(rng.integers(1, 30, size=60), n)
+    batched = ms.pass_at_k_unbiased(n, c, k)
+    loop = [ms.pass_at_k_unbiased(int(a), int(b), int(d)) for a, b, d in zip(n, c, k)]
+    np.testing.assert_allclose(batched, loop, rtol=1e-13)
+    big = ms.pass_at_k_unbiased(np.array([200, 10**7]), np.array([37, 4 * 10**6]), 10)
+    assert big.shape == (2,) and big[1] == pytest.approx(1 - 0.6**10, rel=1e-5)
+
+
+@pytest.mark.parametrize("metric", [
+    lambda p: ms.entropy(p), lambda p: ms.effective_modes(p) - 1, lambda p: ms.renyi_entropy(p, order=3.0),
+])
+def test_entropies_of_a_point_mass_are_plus_zero(metric):
+    out = metric([1.0, 0.0, 0.0])
+    assert out == 0.0 and not np.signbit(out)

@@ -1,4 +1,4 @@
-"""The RL side (MATH §2): R1–R4, each also shown to catch a broken rule."""
+"""The RL side (theory §2): R1–R4, each also shown to catch a broken rule."""
 
 import math
 from fractions import Fraction
@@ -29,7 +29,7 @@ def ratio_deviation(policy, task):
 
 @given(tasks(min_valid=2), st.floats(0.01, 100.0))
 def test_R1_kl_optimum_preserves_ratios(task, beta):
-    """MATH §2.1 R1: π*_β(y)/π*_β(y') = π0(y)/π0(y') among valid (and among invalid) modes."""
+    """theory §2.1 R1: π*_β(y)/π*_β(y') = π0(y)/π0(y') among valid (and among invalid) modes."""
     assert ratio_deviation(ms.kl_regularised_optimum(task, beta), task) < 1e-12
 
 
@@ -80,7 +80,7 @@ def test_R1_closed_form_matches_a_generic_optimiser():
 
 @given(tasks(min_valid=1))
 def test_R2_filter_limit_and_monotone_valid_mass(task):
-    """MATH §2.1 R2: π*_β → π0(·|C) as β → 0, and π*_β(C) rises as β falls."""
+    """theory §2.1 R2: π*_β → π0(·|C) as β → 0, and π*_β(C) rises as β falls."""
     betas = np.geomspace(10.0, 1e-3, 25)
     mass = [np.where(task.valid, ms.kl_regularised_optimum(task, b), 0).sum() for b in betas]
     assert np.all(np.diff(mass) >= -1e-15)
@@ -105,7 +105,7 @@ def conditional_drift(rule, task, rounds=20):
 
 @given(tasks(min_valid=2), st.floats(0.1, 3.0))
 def test_R3_mirror_descent_keeps_conditional_and_fills_valid_set(task, eta):
-    """MATH §2.2 R3: π_t(·|C) = π0(·|C) for every t while π_t(C) → 1."""
+    """theory §2.2 R3: π_t(·|C) = π0(·|C) for every t while π_t(C) → 1."""
     drift, traj = conditional_drift(ms.NaturalPG(eta), task)
     assert drift < 1e-12
     mass = np.where(task.valid, traj.policy, 0).sum(-1)
@@ -120,7 +120,7 @@ def test_R3_mirror_descent_keeps_conditional_and_fills_valid_set(task, eta):
 def test_R3_kl_rl_with_current_reference_equals_npg():
     task = ms.make_task([0.4, 0.3, 0.2, 0.1], [1, 0, 1, 1])
     a = ms.iterate(ms.KLRegularisedRL(beta=0.5, reference="current"), task, 6).policy
-    b = ms.iterate(ms.NaturalPG(eta=2.0), task, 6).policy
+    b = ms.iterate(ms.NaturalPG(lr=2.0), task, 6).policy
     np.testing.assert_allclose(a, b, atol=1e-14)
 
 
@@ -131,7 +131,7 @@ def test_R3_check_catches_softmax_pg_and_a_broken_update():
 
     class Broken(ms.NaturalPG):
         def step(self, state, task):
-            return state.advance(log_normalise(1.05 * state.log_policy + self.eta * task.reward))
+            return state.advance(log_normalise(1.05 * state.log_policy + self.lr * task.reward))
 
     assert conditional_drift(Broken(1.0), task)[0] > 1e-3
 
@@ -140,7 +140,7 @@ def test_R3_check_catches_softmax_pg_and_a_broken_update():
 
 
 def test_R4_softmax_pg_flow_worked_numbers():
-    """MATH §2.2 R4: ratio π0/π1 ≈ 12 at t = 100 and ≈ 370 at t = 1e5."""
+    """theory §2.2 R4: ratio π0/π1 ≈ 12 at t = 100 and ≈ 370 at t = 1e5."""
     task = ms.make_task([0.3, 0.15, 0.05, 0.5], [1, 1, 1, 0])
     traj = ms.flow(ms.SoftmaxPG(), task, [0.0, 100.0, 1e5])
     ratio = traj.policy[:, 0] / traj.policy[:, 1]
@@ -152,7 +152,7 @@ def test_R4_softmax_pg_flow_worked_numbers():
 @settings(max_examples=40)
 @given(tasks(min_valid=2, distinct=0.05, max_K=5))
 def test_R4_log_ratio_velocity_formula(task):
-    """d/dt log(π_y/π_y') = (π_y − π_y')(1 − J) for valid y, y' (MATH §2.2)."""
+    """d/dt log(π_y/π_y') = (π_y − π_y')(1 − J) for valid y, y' (theory §2.2)."""
     rule = ms.SoftmaxPG()
     g = rule.velocity(task.log_base, task)
     p = task.base
@@ -176,8 +176,8 @@ def test_softmax_pg_discrete_step_matches_gradient_ascent_on_logits():
     "call, match",
     [
         (lambda: ms.kl_regularised_optimum(ms.make_task([0.5, 0.5]), -1), "beta must be"),
-        (lambda: ms.NaturalPG(0), "eta must be"),
-        (lambda: ms.SoftmaxPG(np.nan), "eta must be"),
+        (lambda: ms.NaturalPG(0), "lr must be"),
+        (lambda: ms.SoftmaxPG(np.nan), "lr must be"),
         (lambda: ms.KLRegularisedRL(1.0, reference="x"), "reference must be"),
     ],
 )

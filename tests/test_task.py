@@ -1,10 +1,10 @@
-"""Tasks and validation (MATH §1): constructors and every input error."""
+"""Tasks and validation (theory §1): constructors and every input error."""
 
 import numpy as np
 import pytest
 
 import modesim as ms
-from modesim.simplex import as_mask, as_policy, check_unit_interval
+from modesim import _checks as chk
 
 
 def test_make_task_defaults_all_valid_and_exposes_probabilities():
@@ -39,10 +39,10 @@ def test_dirichlet_task_is_seeded_and_never_underflows_to_zero():
     assert a.base.min() < 1e-30  # tiny entries are kept, in log space
 
 
-def test_two_mode_family():
-    t = ms.two_mode_task(0.7)
+def test_two_strategy_family():
+    t = ms.two_strategy_task(0.7)
     np.testing.assert_allclose(t.base, [0.7, 0.3])
-    t3 = ms.two_mode_task(0.7, valid_mass=0.5)
+    t3 = ms.two_strategy_task(0.7, valid_mass=0.5)
     np.testing.assert_allclose(t3.base, [0.35, 0.15, 0.5])
     assert t3.valid.tolist() == [True, True, False]
     assert t3.ood["mode0_blocked"].tolist() == [False, True, False]
@@ -61,12 +61,18 @@ def test_two_mode_family():
         (lambda: ms.make_task([0.5, 0.5], [1, 1, 0]), "does not broadcast"),
         (lambda: ms.make_task([0.5, 0.5], [2, 0]), "boolean mask"),
         (lambda: ms.make_task([1.0, 0.0], [0, 1]), "zero probability to every valid mode"),
-        (lambda: ms.make_task([0.5, 0.5], ood={"x": [0, 0]}), r"ood\['x'\]"),
-        (lambda: ms.zipf_task(0), "K must be a positive integer"),
+        (lambda: ms.make_task([0.5, 0.5], ood={"x": [0, 0]}), r"out-of-distribution mask 'x'"),
+        (lambda: ms.make_task([0.5, 0.5], ood=[[0, 1]]), "ood must be a mapping"),
+        (lambda: ms.zipf_task(0), "K must be an integer >= 1"),
+        (lambda: ms.zipf_task(2.5), "K must be an integer"),
         (lambda: ms.zipf_task(3, s=-1), "s must be"),
         (lambda: ms.dirichlet_task(3, 0.0, seed=0), "concentration must be"),
-        (lambda: ms.two_mode_task(1.0), r"p must lie in \(0, 1\)"),
-        (lambda: ms.two_mode_task(0.5, valid_mass=0.0), "valid_mass must lie"),
+        (lambda: ms.two_strategy_task(1.0), r"p must be in \(0, 1\)"),
+        (lambda: ms.two_strategy_task(0.5, valid_mass=0.0), r"valid_mass must be in \(0, 1\]"),
+        (lambda: ms.dirichlet_task(3, 1.0, seed="x"), "seed must be None"),
+        (lambda: ms.dirichlet_task(3, 1.0, seed=1.5), "seed must be None"),
+        (lambda: ms.dirichlet_task(3, 1.0, batch_shape=5), "batch_shape must be a tuple"),
+        (lambda: ms.make_task([[0.5, 0.5], [0.5]]), "rectangular array"),
         (lambda: ms.Task(np.array([0.0, 0.0]), [1, 1]), "normalised"),
         (lambda: ms.Task(np.array([np.nan, 0.0]), [1, 1]), "NaN"),
     ],
@@ -78,15 +84,44 @@ def test_bad_task_input_raises_a_clear_error(call, match):
 
 def test_error_messages_show_the_value():
     with pytest.raises(ValueError, match=r"\[0.6, 0.5, -0.1\]"):
-        as_policy([0.6, 0.5, -0.1], name="base")
-    with pytest.raises(ValueError, match=r"got 1.5"):
-        check_unit_interval(1.5, "alpha")
+        chk.probabilities([0.6, 0.5, -0.1], "base")
+    with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\); got 1.5"):
+        chk.real(1.5, "alpha", low=0.0, high=1.0, high_open=True)
+    with pytest.raises(ValueError, match=r"got 1.5 at index \(1,\) of alpha"):
+        chk.real([0.5, 1.5], "alpha", low=0.0, high=1.0, high_open=True)
     with pytest.raises(ValueError, match=r"batch index \(1,\)"):
-        as_mask([[1, 0], [0, 0]], (2, 2))
+        chk.mask([[1, 0], [0, 0]], (2, 2))
 
 
 def test_silent_renormalisation_only_within_documented_tolerance():
-    p = as_policy([0.5, 0.5 + 1e-9])
+    p = chk.probabilities([0.5, 0.5 + 1e-9])
     assert p.sum() == pytest.approx(1.0, abs=1e-15)
     with pytest.raises(ValueError):
-        as_policy([0.5, 0.5 + 1e-4])
+        chk.probabilities([0.5, 0.5 + 1e-4])
+
+
+def test_tasks_pickle_deep_copy_and_stay_read_only():
+    import copy
+    import pickle
+
+    t = ms.make_task([0.6, 0.3, 0.1], [1, 1, 0], ood={"b": [0, 1, 0]})
+    for u in (pickle.loads(pickle.dumps(t)), copy.deepcopy(t)):
+        np.testing.assert_array_equal(u.log_base, t.log_base)
+        assert u.ood["b"].tolist() == [False, True, False]
+    with pytest.raises(ValueError):
+        t.log_base[0] = 0.0
+    with pytest.raises(TypeError):
+        t.ood["c"] = [1, 1, 1]
+
+
+def test_log_base_normalised_only_to_round_off_is_renormalised_and_clamped():
+    lb = np.log([0.6, 0.3, 0.1]) + 1e-16
+    t = ms.Task(lb, [1, 1, 1])
+    assert np.all(t.log_base <= 0.0)
+    np.testing.assert_allclose(t.base.sum(), 1.0, rtol=1e-15)
+
+
+def test_two_mode_task_is_deprecated_but_works():
+    with pytest.warns(DeprecationWarning, match="two_strategy_task"):
+        t = ms.two_mode_task(0.7)
+    np.testing.assert_allclose(t.base, [0.7, 0.3])

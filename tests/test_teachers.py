@@ -1,4 +1,4 @@
-"""Teachers and demonstration sources (MATH §3.3) against brute force."""
+"""Teachers and demonstration sources (theory §3.3) against brute force."""
 
 import itertools
 
@@ -131,12 +131,14 @@ def test_demonstration_sources_are_distributions_on_the_valid_set(task):
 
 def test_demonstration_source_errors():
     task = ms.make_task([0.5, 0.3, 0.2], [1, 1, 0])
-    with pytest.raises(ValueError, match="not valid"):
+    with pytest.raises(ValueError, match="must be valid in every prompt"):
         ms.FixedDemo(2).distribution(task.log_base, task)
     with pytest.raises(ValueError, match="mode must be < K"):
         ms.FixedDemo(5).distribution(task.log_base, task)
     with pytest.raises(ValueError, match="invalid modes"):
-        ms.ExplicitDemos([0.5, 0.0, 0.5]).distribution(task.log_base, task)
+        ms.ExplicitDemos([0.5, 0.0, 0.5]).check(task)
+    with pytest.raises(ValueError, match="invalid modes"):  # checked once, when a run starts
+        ms.sd_optimum(task, demos=ms.ExplicitDemos([0.5, 0.0, 0.5]))
     with pytest.raises(ValueError, match="zero probability on the valid set"):
         ms.ConditionedDemos().distribution(LOG([0.0, 0.0, 1.0]), task)
 
@@ -144,11 +146,11 @@ def test_demonstration_source_errors():
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda: ms.CopyTeacher(1.0), r"alpha must lie in \[0, 1\)"),
+        (lambda: ms.CopyTeacher(1.0), r"alpha must be in \[0, 1\); got 1.0"),
         (lambda: ms.CopyTeacher(-0.1), "alpha"),
         (lambda: ms.TiltTeacher(np.inf), "kappa must be"),
         (lambda: ms.TiltTeacher(1.0, similarity=np.ones((2, 3))), "similarity must be"),
-        (lambda: ms.MultiDemoTeacher(0.5, 0), "m must be a positive integer"),
+        (lambda: ms.MultiDemoTeacher(0.5, 0), "m must be an integer >= 1"),
         (lambda: ms.MatrixTeacher(np.ones((2, 2))), "sum to 1"),
         (lambda: ms.MatrixTeacher(np.ones(3) / 3), "shape"),
         (lambda: ms.FixedDemo(-1), "mode must be"),
@@ -162,9 +164,12 @@ def test_bad_teacher_parameters(call, match):
 
 def _matrix_reference(teacher_matrix_log, demo):
     """E_d log T and log E_d T from a log-space matrix (the slow, safe path)."""
-    return ms.teachers._matrix_expected_log(teacher_matrix_log, demo), ms.teachers._matrix_log_mixture(
-        teacher_matrix_log, LOG(demo)
-    )
+    from scipy.special import logsumexp
+
+    finite = np.where(np.isneginf(teacher_matrix_log), 0.0, teacher_matrix_log)
+    el = (demo[:, None] * finite).sum(0)
+    el = np.where(((demo[:, None] > 0) & np.isneginf(teacher_matrix_log)).any(0), -np.inf, el)
+    return el, logsumexp(teacher_matrix_log + LOG(demo)[:, None], axis=0)
 
 
 @pytest.mark.parametrize(
@@ -186,7 +191,7 @@ def test_identity_tilt_fast_path_is_stable_at_extremes(log_rho, demo, kappa):
 
 
 def test_forward_target_keeps_underflowing_modes_alive():
-    """log E_d T for the copy teacher is formed in log space (MATH §1)."""
+    """log E_d T for the copy teacher is formed in log space (theory §1)."""
     task = ms.Task(np.array([-800.0, np.log1p(-np.exp(-800.0)), -900.0]), [1, 1, 1])
     out = ms.sd_optimum(task, objective="forward", log=True)
     assert np.all(np.isfinite(out))
@@ -204,5 +209,98 @@ def test_batched_demonstrations_on_an_unbatched_task(teacher):
 
 
 def test_tilt_kappa_must_be_a_number():
-    with pytest.raises(ValueError, match="kappa must be a finite real number"):
+    with pytest.raises(ValueError, match="kappa must be a"):
         ms.TiltTeacher("x")
+
+
+# ------------------------------------------------ issue 9 kind 1: round-off normalisation
+
+
+def _tilt_expected_log_mpmath(log_rho, demo, kappa):
+    """E_d log T(y|d) for the identity tilt, at 50 digits, from the definition."""
+    import mpmath as mp
+
+    mp.mp.dps = 50
+    rho = [mp.e ** mp.mpf(x) for x in log_rho]
+    total = mp.fsum(rho)
+    rho = [r / total for r in rho]
+    K = len(rho)
+    out = []
+    for y in range(K):
+        acc = mp.mpf(0)
+        for d in range(K):
+            Z = mp.fsum(rho[j] * mp.e ** (kappa * (j == d)) for j in range(K))
+            acc += mp.mpf(demo[d]) * (mp.log(rho[y]) + kappa * (y == d) - mp.log(Z))
+        out.append(float(acc))
+    return np.array(out)
+
+
+def test_tilt_teacher_accepts_a_log_policy_normalised_only_to_round_off():
+    """Issue 9 kind 1: a largest entry of +3.9e-31 used to give log of a negative number."""
+    log_rho = np.array([3.9e-31, -80.0, -90.0])
+    demo = np.array([0.6, 0.3, 0.1])
+    got = ms.TiltTeacher(6.0).expected_log(log_rho, demo)
+    # Log-probabilities: absolute error at round-off (relative error of the probability).
+    np.testing.assert_allclose(got, _tilt_expected_log_mpmath(log_rho, demo, 6.0), rtol=1e-13, atol=1e-14)
+    mix = ms.TiltTeacher(6.0).log_mixture(log_rho, np.log(demo))
+    assert np.all(np.isfinite(mix))
+
+
+def test_tilt_rule_near_a_vertex_equals_the_matrix_route():
+    task = ms.make_task([0.6, 0.3, 0.1])
+    fast = ms.iterate(ms.SelfDistillation(ms.TiltTeacher(6.0)), task, 8).policy[-1]
+    slow = ms.iterate(ms.SelfDistillation(ms.TiltTeacher(6.0, similarity=np.eye(3))), task, 8).policy[-1]
+    np.testing.assert_allclose(fast, slow, rtol=1e-9)
+    np.testing.assert_allclose(fast, [1.0, 1.24275533e-19, 8.26461476e-21], rtol=1e-6)
+
+
+def test_random_long_tilt_runs_never_die():
+    """300 random tasks, κ ∈ [−8, 8], 200 rounds, both objectives: every run stays finite."""
+    rng = np.random.default_rng(0)
+    task = ms.dirichlet_task(5, 0.5, seed=1, batch_shape=(300,))
+    kappa = rng.uniform(-8, 8, size=300)
+    for objective in ("reverse", "forward"):
+        rule = ms.SelfDistillation(ms.TiltTeacher(kappa), objective=objective)
+        final = ms.iterate(rule, task, 200, record_policy=False).final.log_policy
+        assert np.all(np.isfinite(np.exp(final))) and np.all(final <= 0.0)
+        np.testing.assert_allclose(np.exp(final).sum(-1), 1.0, rtol=1e-12)
+
+
+@pytest.mark.parametrize("teacher", [ms.CopyTeacher(0.5), ms.MultiDemoTeacher(0.5, 3), ms.TiltTeacher(-3.0)])
+def test_every_teacher_kernel_accepts_round_off_above_one(teacher):
+    log_rho = np.array([2e-16, -40.0, -50.0])
+    demo = np.array([1.0 + 2e-16, 1e-18, 0.0])
+    el = teacher.expected_log(log_rho, demo)
+    lm = teacher.log_mixture(log_rho, np.log(np.maximum(demo, 1e-300)))
+    assert np.all(np.isfinite(el)) and np.all(np.isfinite(lm))
+
+
+def test_multi_demo_teacher_matches_enumeration_over_demonstration_tuples():
+    """E log T(y | d_1..d_m) by summing over all K^m tuples, in exact arithmetic weights."""
+    rho = np.array([0.5, 0.3, 0.2])
+    D = np.array([0.6, 0.3, 0.1])
+    a, m = 0.4, 3
+    ref = np.zeros(3)
+    for tup in itertools.product(range(3), repeat=m):
+        w = np.prod(D[list(tup)])
+        counts = np.bincount(tup, minlength=3)
+        ref += w * np.log((1 - a) * rho + a * counts / m)
+    np.testing.assert_allclose(ms.MultiDemoTeacher(a, m).expected_log(np.log(rho), D), ref, rtol=1e-13)
+
+
+@pytest.mark.parametrize("make", [
+    lambda a: ms.CopyTeacher(a),
+    lambda a: ms.MultiDemoTeacher(a, 2),
+    lambda a: ms.TiltTeacher(4 * a - 2),
+])
+def test_array_parameters_equal_the_loop_over_scalars(make):
+    rng = np.random.default_rng(3)
+    log_rho = np.log(rng.dirichlet(np.ones(4), size=(5,)))
+    demo = rng.dirichlet(np.ones(4), size=(5,))
+    grid = np.array([0.0, 0.2, 0.7])[:, None]  # (3, 1) against a batch of 5
+    batched = make(grid).expected_log(log_rho, demo)
+    mixture = make(grid).log_mixture(log_rho, np.log(demo))
+    assert batched.shape == (3, 5, 4)
+    for i, a in enumerate(grid[:, 0]):
+        np.testing.assert_allclose(batched[i], make(float(a)).expected_log(log_rho, demo), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(mixture[i], make(float(a)).log_mixture(log_rho, np.log(demo)), rtol=1e-12, atol=1e-14)

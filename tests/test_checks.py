@@ -1,0 +1,80 @@
+"""The validation module: every check names the argument, shows the value, says what is allowed."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from modesim import _checks as chk
+
+
+@pytest.mark.parametrize("value, kwargs, match", [
+    ("x", {}, r"alpha must be a real number \(or an array of them\); got 'x'"),
+    (None, {}, "alpha must be a real number"),
+    (True, {}, "not a boolean"),
+    (np.nan, {}, "alpha must be a finite real number; got nan"),
+    (1.0, {"low": 0.0, "high": 1.0, "high_open": True}, r"alpha must be in \[0, 1\); got 1.0"),
+    ([0.1, 2.0], {"high": 1.0}, r"got 2.0 at index \(1,\) of alpha"),
+    ([[1, 2], [3]], {}, "rectangular|real number"),
+    ([0.5], {"allow_array": False}, "must be a single real number"),
+])
+def test_real_rejects_with_a_named_message(value, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        chk.real(value, "alpha", **kwargs)
+
+
+def test_real_returns_float_for_scalars_and_a_read_only_array_for_grids():
+    assert type(chk.real(np.float64(0.5), "a")) is float
+    arr = chk.real([0.1, 0.2], "a")
+    assert arr.dtype == np.float64 and not arr.flags.writeable
+    assert chk.real(np.inf, "order", allow_inf=True) == np.inf
+
+
+@pytest.mark.parametrize("value", [1.5, "3", True, None, np.float64(2.0)])
+def test_integer_rejects_non_integers(value):
+    with pytest.raises(ValueError, match="n must be an integer"):
+        chk.integer(value, "n")
+
+
+def test_integer_bounds_and_choice_and_seed():
+    assert chk.integer(np.int64(3), "n", low=1) == 3
+    with pytest.raises(ValueError, match=r"n must be an integer in \[1, 4\]; got 5"):
+        chk.integer(5, "n", low=1, high=4)
+    with pytest.raises(ValueError, match="objective must be one of 'reverse', 'forward'; got 'x'"):
+        chk.choice("x", "objective", ("reverse", "forward"))
+    with pytest.raises(ValueError, match="objective must be one of"):
+        chk.choice(["unhashable"], "objective", ("reverse",))
+    for bad in ("x", 1.5, -1, True):
+        with pytest.raises(ValueError, match="seed must be None, a non-negative integer"):
+            chk.seed(bad)
+    with pytest.raises(ValueError, match="rng must be a numpy.random.Generator"):
+        chk.generator(None)
+
+
+def test_probabilities_and_masks_and_ks():
+    with pytest.raises(ValueError, match="policy must have K = 3 modes"):
+        chk.probabilities([0.5, 0.5], n_modes=3)
+    with pytest.raises(ValueError, match=r"sum to 1 .* at batch index \(1,\)"):
+        chk.probabilities([[0.5, 0.5], [0.5, 0.6]])
+    with pytest.raises(ValueError, match="log_policy must not contain NaN"):
+        chk.log_probabilities([np.nan, 0.0])
+    with pytest.raises(ValueError, match="valid must be a boolean mask"):
+        chk.mask("abc", (3,))
+    for bad in (0, 1.5, np.inf, [], "2", True, [1, -1]):
+        with pytest.raises(ValueError, match="k must hold"):
+            chk.ks(bad)
+    with pytest.raises(ValueError, match="axis must name batch axes"):
+        chk.batch_axes(1.5, 2)
+
+
+def test_import_modesim_is_lean():
+    """issue 10: import modesim loads numpy and the core only (no scipy, matplotlib, hypothesis)."""
+    code = (
+        "import sys, time; t = time.perf_counter(); import modesim; dt = time.perf_counter() - t; "
+        "heavy = [m for m in ('scipy', 'matplotlib', 'hypothesis', 'networkx', 'xarray', 'dask', 'tqdm') "
+        "if m in sys.modules]; print(dt, heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split(" ", 1)
+    assert out[1].strip() == "[]"
+    assert float(out[0]) < 1.0  # the 0.25 s target is measured in benchmarks/
