@@ -44,7 +44,9 @@ class ConditionedDemos(DemoSource):
 
     def distribution(self, log_rho: np.ndarray, task) -> np.ndarray:
         if task.all_valid:
-            return np.exp(np.minimum(log_rho, 0.0))
+            # Weights only: an entry at 1 + 2e-16 from a log-policy normalised to round-off is
+            # harmless here (kernels that need D ≤ 1 clip it themselves).
+            return np.exp(log_rho)
         return np.exp(log_conditional(log_rho, task.valid, name="the teacher base"))
 
     def log_distribution(self, log_rho: np.ndarray, task) -> np.ndarray:

@@ -50,10 +50,23 @@ def _check_parts(teacher, demos) -> None:
             )
 
 
-def _target(log_rho, log_ref, task, teacher, demos, objective, beta) -> np.ndarray:
+def _takes_out(teacher) -> bool:
+    """Whether ``teacher.expected_log`` accepts ``out=`` (a teacher that writes its target into
+    the demonstration buffer keeps a round at one array of K; a user's override need not)."""
+    code = getattr(getattr(type(teacher), "expected_log", None), "__code__", None)
+    return code is not None and "out" in code.co_varnames[code.co_argcount:code.co_argcount + code.co_kwonlyargcount]
+
+
+def _target(log_rho, log_ref, task, teacher, demos, objective, beta, takes_out=None) -> np.ndarray:
     """The kernel of :func:`sd_target` (inputs already validated)."""
     if objective == "reverse":
-        g = teacher.expected_log(log_rho, demos.distribution(log_rho, task))
+        D = demos.distribution(log_rho, task)
+        if takes_out is None:
+            takes_out = _takes_out(teacher)
+        if takes_out and D.flags.writeable and D.flags.owndata:
+            g = teacher.expected_log(log_rho, D, out=D)  # the weights' buffer becomes the target
+        else:
+            g = teacher.expected_log(log_rho, D)
         g = combine_reverse(g, log_ref, beta)
     else:
         m = teacher.log_mixture(log_rho, demos.log_distribution(log_rho, task))
@@ -209,10 +222,8 @@ class SelfDistillation(SDShell):
         self._check_shell()
         object.__setattr__(self, "step_size", chk.real(step, "step_size", low=0.0, high=1.0, low_open=True))
         _check_parts(self.teacher, self.demos)
-
-    @property
-    def _full_step(self) -> bool:
-        return not isinstance(self.step_size, np.ndarray) and self.step_size == 1.0
+        object.__setattr__(self, "_takes_out", _takes_out(self.teacher))
+        object.__setattr__(self, "_full_step", not isinstance(self.step_size, np.ndarray) and self.step_size == 1.0)
 
     @property
     def capabilities(self) -> frozenset:
@@ -230,7 +241,8 @@ class SelfDistillation(SDShell):
 
     def target(self, log_rho: np.ndarray, log_ref: np.ndarray, task: Task) -> np.ndarray:
         """Log of this rule's one-round optimum for teacher base ``ρ`` and reference ``π_ref``."""
-        return _target(log_rho, log_ref, task, self.teacher, self.demos, self.objective, self.beta)
+        return _target(log_rho, log_ref, task, self.teacher, self.demos, self.objective, self.beta,
+                       self._takes_out)
 
     def init(self, task: Task) -> State:
         self.demos.check(task)

@@ -45,7 +45,10 @@ from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
+import math
+
 from . import _checks as chk
+from .simplex import exp_sum as _exp_sum_blocks
 from .simplex import log_normalise
 
 __all__ = [
@@ -108,7 +111,10 @@ class State(NamedTuple):
 
     def advance(self, log_policy: np.ndarray, **changes) -> State:
         """The next state: ``round + 1``, a new policy and any changed fields."""
-        return self._replace(log_policy=log_policy, round=self.round + 1, **changes)
+        if changes:
+            return self._replace(log_policy=log_policy, round=self.round + 1, **changes)
+        return State(log_policy, self.round + 1, self.teacher_log_base, self.rng_key,
+                     self.silent_groups, self.optimiser)
 
 
 @runtime_checkable
@@ -273,10 +279,10 @@ class SDShell:
                 f"teacher_base must be 'current', 'frozen' or EMA(tau); got {chk.describe(self.teacher_base)}"
             )
         chk.choice(self.reference, "reference", ("base", "current"))
-
-    @property
-    def _ema(self) -> bool:
-        return isinstance(self.teacher_base, EMA)
+        # Decided once: which base the teacher reads and which reference the KL term uses.
+        object.__setattr__(self, "_ema", isinstance(self.teacher_base, EMA))
+        object.__setattr__(self, "_current_teacher", self.teacher_base == "current")
+        object.__setattr__(self, "_base_reference", self.reference == "base")
 
     @property
     def ema_tau(self):
@@ -295,11 +301,11 @@ class SDShell:
         """The teacher's own base ``ρ`` in ``state``: current policy, ``π0`` or the EMA."""
         if self._ema:
             return state.teacher_log_base
-        return state.log_policy if self.teacher_base == "current" else task.log_base
+        return state.log_policy if self._current_teacher else task.log_base
 
     def reference_log(self, state_log_policy: np.ndarray, task) -> np.ndarray:
         """The KL reference ``π_ref``: the base ``π0`` or the current policy."""
-        return task.log_base if self.reference == "base" else state_log_policy
+        return task.log_base if self._base_reference else state_log_policy
 
     def _shell_advance(self, state: State, new: np.ndarray, task, **changes) -> State:
         """The next state with policy ``new``; an EMA teacher moves toward it."""
@@ -330,15 +336,17 @@ def relaxation(target: np.ndarray, log_policy: np.ndarray) -> np.ndarray:
 
 def normalise_checked(g: np.ndarray, what: str) -> np.ndarray:
     """:func:`~modesim.simplex.log_normalise` of a round's unnormalised target, in place when
-    possible; a row with no positive entry is an error (``what`` says why it happened)."""
-    from ._checks import bad_index
-    from .simplex import logsumexp_last
+    ``g`` owns its data; a row with no positive entry is an error (``what`` says why).
 
-    lse = logsumexp_last(g, keepdims=True)
-    dead = np.isneginf(lse[..., 0]) | np.isnan(lse[..., 0])
-    if np.any(dead):
-        raise ValueError(f"{what} at batch index {bad_index(dead)}")
-    if not (isinstance(g, np.ndarray) and g.flags.writeable and g.flags.owndata):
+    The shift by the row maximum is applied in place, so a round costs no full-size
+    temporary beyond ``g`` (the exponentials are summed in blocks for large rows).
+    """
+    if not (g.flags.writeable and g.flags.owndata):
         g = np.array(g, dtype=np.float64)
-    g -= lse
+    m = g.max(axis=-1, keepdims=True)
+    if not (math.isfinite(m.item()) if m.size == 1 else np.isfinite(m).all()):
+        dead = ~np.isfinite(m[..., 0])
+        raise ValueError(f"{what} at batch index {chk.bad_index(dead)}")
+    g -= m
+    g -= np.log(_exp_sum_blocks(g))
     return np.minimum(g, 0.0, out=g)

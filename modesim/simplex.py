@@ -9,6 +9,8 @@ construction: a normalised log-policy has no entry above 0, even by round-off.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 __all__ = [
@@ -20,44 +22,64 @@ __all__ = [
     "log_complement",
     "kl_terms",
     "BLOCK",
+    "blocks",
+    "exp_sum",
 ]
 
 #: Elements processed per block by the large-array paths (keeps temporaries in cache).
 BLOCK = 1 << 16
 
 
-def _exp_sum(x: np.ndarray) -> np.ndarray:
-    """``Σ exp x`` over the last axis, in blocks of the last axis when the array is large."""
-    K = x.shape[-1]
-    if x.size <= 4 * BLOCK or K <= BLOCK:
-        with np.errstate(over="ignore"):
-            return np.exp(x).sum(axis=-1, keepdims=True)
-    s = np.zeros(x.shape[:-1] + (1,))
-    with np.errstate(over="ignore"):
-        for i in range(0, K, BLOCK):
-            s += np.exp(x[..., i:i + BLOCK]).sum(axis=-1, keepdims=True)
-    return s
+def blocks(K: int, size: int):
+    """Slices of the last axis: one slice for small arrays, blocks of BLOCK for large rows."""
+    if size <= 4 * BLOCK or K <= BLOCK:
+        return (slice(None),)
+    return tuple(slice(i, i + BLOCK) for i in range(0, K, BLOCK))
 
 
 def logsumexp_last(x: np.ndarray, *, keepdims: bool = False) -> np.ndarray:
     """``log Σ exp x`` over the last axis; rows of all ``-inf`` give ``-inf``.
 
     The shift-by-max algorithm of :func:`scipy.special.logsumexp`, specialised to real
-    input and the last axis, with a fast path that skips the shift whenever no row sum
-    overflows or comes near the underflow floor (entries lost to underflow are then
-    below 1e-28 of the sum).  Large rows are summed in blocks (no full-size temporary).
+    input and the last axis (it runs in every round of every rule).  Large rows are summed
+    in blocks, so no full-size temporary is made.
     """
     x = np.asarray(x, dtype=np.float64)
-    s = _exp_sum(x)
-    if np.all(s > 1e-280) and np.all(s < 1e280):
-        out = np.log(s, out=s)
+    m = x.max(axis=-1, keepdims=True)
+    if not (math.isfinite(m.item()) if m.size == 1 else np.isfinite(m).all()):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            m0 = np.where(np.isfinite(m), m, 0.0)
+            s = _shifted_exp_sum(x, m0)
+            out = np.where(np.isnan(m), np.nan, np.where(m == np.inf, np.inf, np.log(s) + m0))
     else:
-        m = x.max(axis=-1, keepdims=True)
-        m[~np.isfinite(m)] = 0.0
-        s = _exp_sum(x - m)
-        with np.errstate(divide="ignore"):
-            out = np.log(s, out=s) + m
+        s = _shifted_exp_sum(x, m)
+        out = np.log(s, out=s)
+        out += m
     return out if keepdims else out[..., 0]
+
+
+def _shifted_exp_sum(x: np.ndarray, m: np.ndarray) -> np.ndarray:
+    parts = blocks(x.shape[-1], x.size)
+    if len(parts) == 1:
+        t = x - m
+        return np.exp(t, out=t).sum(axis=-1, keepdims=True)
+    s = np.zeros(m.shape)
+    for sl in parts:
+        t = x[..., sl] - m
+        s += np.exp(t, out=t).sum(axis=-1, keepdims=True)
+    return s
+
+
+def exp_sum(x: np.ndarray) -> np.ndarray:
+    """``Σ exp x`` over the last axis (keepdims), in blocks for large rows; ``x`` must not
+    overflow (e.g. already shifted by its row maximum)."""
+    parts = blocks(x.shape[-1], x.size)
+    if len(parts) == 1:
+        return np.exp(x).sum(axis=-1, keepdims=True)
+    s = np.zeros(x.shape[:-1] + (1,))
+    for sl in parts:
+        s += np.exp(x[..., sl]).sum(axis=-1, keepdims=True)
+    return s
 
 
 def log_normalise(logits: np.ndarray) -> np.ndarray:
@@ -72,7 +94,7 @@ def log_normalise(logits: np.ndarray) -> np.ndarray:
 
 
 def log_normalise_inplace(x: np.ndarray) -> np.ndarray:
-    """:func:`log_normalise` written into ``x`` (which must be a writable float64 array)."""
+    """:func:`log_normalise` written into ``x`` (a writable float64 array)."""
     x -= logsumexp_last(x, keepdims=True)
     return np.minimum(x, 0.0, out=x)
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _checks as chk
-from .simplex import log_complement, log_normalise, logsumexp_last
+from .simplex import BLOCK, blocks, log_complement, log_normalise, logsumexp_last
 
 __all__ = ["gather", "scatter_add", "Teacher", "CopyTeacher", "TiltTeacher", "MultiDemoTeacher", "MatrixTeacher"]
 
@@ -86,8 +86,12 @@ class Teacher:
         """``T[..., d, y]`` (rows are distributions over y)."""
         return np.exp(self.log_matrix(log_rho))
 
-    def expected_log(self, log_rho: np.ndarray, demo: np.ndarray) -> np.ndarray:
-        """``Σ_d D(d)·log T[d, y]``; a zero ``T[d, y]`` with ``D(d) > 0`` gives −inf."""
+    def expected_log(self, log_rho: np.ndarray, demo: np.ndarray, *, out=None) -> np.ndarray:
+        """``Σ_d D(d)·log T[d, y]``; a zero ``T[d, y]`` with ``D(d) > 0`` gives −inf.
+
+        ``out`` is a hint: an implementation may write its result there (it may be ``demo``
+        itself, so read each block of ``demo`` before writing it) or ignore it.
+        """
         return _matrix_expected_log(self.log_matrix(log_rho), demo)
 
     def log_mixture(self, log_rho: np.ndarray, log_demo: np.ndarray) -> np.ndarray:
@@ -143,7 +147,8 @@ class CopyTeacher(Teacher):
     may be an array (a grid of copy strengths).
 
     ``E_d log T(y|d) = log((1 − α)ρ(y)) + D(y)·log(1 + α/((1 − α)ρ(y)))`` (theory §3.4):
-    O(K), exact for ρ(y) down to 0.
+    O(K), exact for ρ(y) down to 0, computed in blocks of the mode axis (no full-size
+    temporaries; ``out`` may be ``demo`` itself).
 
     >>> CopyTeacher(0.5).expected_log(np.log([0.5, 0.5]), np.array([1.0, 0.0])).round(4).tolist()
     [-0.2877, -1.3863]
@@ -152,45 +157,89 @@ class CopyTeacher(Teacher):
     alpha: float = 0.5
 
     def __post_init__(self):
-        object.__setattr__(self, "alpha", _check_alpha(self.alpha))
+        a = _check_alpha(self.alpha)
+        object.__setattr__(self, "alpha", a)
+        ac = chk.col(a)
+        with np.errstate(divide="ignore"):
+            # (1 − α)/α, log(α/(1 − α)), log(1 − α), log α: constants of every round.
+            consts = ((1.0 - ac) / np.float64(ac), np.log(ac) - np.log1p(-ac), np.log1p(-ac), np.log(ac))
+        object.__setattr__(self, "_consts", consts)
 
     @property
     def param_shape(self):
         return chk.param_shape(self.alpha)
 
-    def _log_c(self):
-        """``log(α/(1 − α))`` (−inf where α = 0)."""
-        a = chk.col(self.alpha)
-        with np.errstate(divide="ignore"):
-            return np.log(a) - np.log1p(-a)
+    def expected_log(self, log_rho: np.ndarray, demo: np.ndarray, *, out=None) -> np.ndarray:
+        """``E_{d~D} log T(y|d)`` (theory §3.4); written into ``out`` when its shape fits."""
+        c1, log_c, log_1ma, log_a = self._consts
+        lr = np.asarray(log_rho, dtype=np.float64)
+        D = np.asarray(demo, dtype=np.float64)
+        if not isinstance(self.alpha, np.ndarray) and self.alpha == 0.0:
+            return np.array(np.broadcast_to(lr, np.broadcast_shapes(lr.shape, D.shape)))
+        if lr.shape != D.shape or isinstance(self.alpha, np.ndarray):
+            shape = np.broadcast_shapes(lr.shape, D.shape, np.shape(c1))
+            lr, D = np.broadcast_to(lr, shape), np.broadcast_to(D, shape)
+        shape = lr.shape
+        if out is None or out.shape != shape:
+            out = None
+        if lr.size <= 4 * BLOCK:
+            return self._small(lr, D, out)
+        # log1p(ρ(1−α)/α) + log(α/(1−α)) − log ρ = log(1 + α/((1−α)ρ)): no overflow for tiny
+        # ρ; for ρ ≫ α the cancellation costs a few ulp of absolute error in a log-probability.
+        with np.errstate(invalid="ignore", over="ignore"):
+            for sl in blocks(shape[-1], lr.size):
+                lb, db = lr[..., sl], D[..., sl]
+                t = np.exp(lb)
+                t *= c1
+                np.log1p(t, out=t)
+                t += log_c
+                t -= lb
+                t *= db
+                t += lb
+                t += log_1ma
+                if out is None and sl == slice(None):
+                    out = t
+                else:
+                    if out is None:
+                        out = np.empty(shape)
+                    out[..., sl] = t
+        if np.isnan(out).any():
+            out = self._fix_zeros(lr, D, out)
+        return out
 
-    def expected_log(self, log_rho: np.ndarray, demo: np.ndarray) -> np.ndarray:
-        a = self.alpha
-        if not isinstance(a, np.ndarray) and a == 0.0:
-            return np.array(np.broadcast_to(log_rho, np.broadcast_shapes(np.shape(log_rho), np.shape(demo))))
-        ac = chk.col(a)
-        # E log T = log((1−α)ρ) + D·g with g = log(1 + α/((1−α)ρ)) written as
-        # log1p(ρ(1−α)/α) + log(α/(1−α)) − log ρ: no overflow for tiny ρ (log ρ stays in
-        # log space); the cancellation for ρ ≫ α costs a few ulp of absolute error.
-        shape = np.broadcast_shapes(np.shape(log_rho), np.shape(demo), np.shape(ac))
-        lr = np.broadcast_to(log_rho, shape)
-        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            gain = np.exp(lr)
-            gain *= (1.0 - ac) / ac
-            np.log1p(gain, out=gain)
-            gain += self._log_c()
-            gain -= lr
-            if isinstance(a, np.ndarray):
-                gain = np.where(ac == 0.0, 0.0, gain)
-            gain *= demo
-            gain += lr
-            gain += np.log1p(-ac)
-        zero = np.isneginf(lr)
-        if np.any(zero):
-            # ρ(y) = 0: E log T = D(y)·log α + (1 − D(y))·log 0, finite only if D(y) = 1.
-            with np.errstate(divide="ignore"):
-                gain = np.where(zero, np.where(demo == 1.0, np.broadcast_to(np.log(ac), shape), -np.inf), gain)
-        return gain
+    def _small(self, lr, D, out):
+        """The same kernel in one block, without per-block bookkeeping (small rounds).
+
+        A teacher base without zeros (the common case) produces no inf·0, so no
+        ``errstate`` is needed on this path.
+        """
+        c1, log_c, log_1ma, log_a = self._consts
+        if lr.min() == -np.inf or isinstance(self.alpha, np.ndarray):
+            with np.errstate(invalid="ignore", over="ignore"):
+                t = self._kernel(lr, D)
+            return self._fix_zeros(lr, D, t) if np.isnan(t).any() else t
+        return self._kernel(lr, D)
+
+    def _kernel(self, lr, D):
+        c1, log_c, log_1ma, _ = self._consts
+        t = np.exp(lr)
+        t *= c1
+        np.log1p(t, out=t)
+        t += log_c
+        t -= lr
+        t *= D
+        t += lr
+        t += log_1ma
+        return t
+
+    def _fix_zeros(self, lr, D, out):
+        # ρ(y) = 0: E log T = D(y)·log α + (1 − D(y))·log 0, finite only if D(y) = 1; α = 0
+        # entries of a grid ignore the demonstration (log T = log ρ).
+        log_a = self._consts[3]
+        out = np.where(lr == -np.inf, np.where(D == 1.0, np.broadcast_to(log_a, lr.shape), -np.inf), out)
+        if isinstance(self.alpha, np.ndarray):
+            out = np.where(np.broadcast_to(chk.col(self.alpha) == 0.0, lr.shape), lr, out)
+        return out
 
     def log_mixture(self, log_rho: np.ndarray, log_demo: np.ndarray) -> np.ndarray:
         a = chk.col(self.alpha)
@@ -254,10 +303,10 @@ class MultiDemoTeacher(CopyTeacher):
     def n_demos(self) -> int:
         return self.m
 
-    def expected_log(self, log_rho: np.ndarray, demo: np.ndarray) -> np.ndarray:
+    def expected_log(self, log_rho: np.ndarray, demo: np.ndarray, *, out=None) -> np.ndarray:
         m = self.m
         if m == 1:
-            return super().expected_log(log_rho, demo)
+            return super().expected_log(log_rho, demo, out=out)
         a = chk.col(self.alpha)
         shape = np.broadcast_shapes(np.shape(log_rho), np.shape(demo), np.shape(a))
         lr = np.broadcast_to(np.minimum(log_rho, 0.0), shape)
@@ -320,7 +369,7 @@ class TiltTeacher(Teacher):
         k = chk.col(self.kappa)
         return np.logaddexp(log_complement(log_rho), np.minimum(log_rho, 0.0) + k)
 
-    def expected_log(self, log_rho: np.ndarray, demo: np.ndarray) -> np.ndarray:
+    def expected_log(self, log_rho: np.ndarray, demo: np.ndarray, *, out=None) -> np.ndarray:
         if self.similarity is not None:
             return super().expected_log(log_rho, demo)
         ln = self.log_norm(log_rho)
