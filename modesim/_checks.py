@@ -34,6 +34,7 @@ __all__ = [
     "param_shape",
     "broadcast_batch",
     "col",
+    "task",
     "one_of_types",
 ]
 
@@ -333,6 +334,16 @@ def broadcast_batch(task_shape: tuple[int, ...], params: tuple[int, ...], owner:
 def col(value):
     """A parameter ready to broadcast against a ``(..., K)`` array: ``p`` or ``p[..., None]``."""
     return value[..., None] if isinstance(value, np.ndarray) else value
+
+
+def task(value, name: str = "task"):
+    """A :class:`modesim.Task` (categorical policies over modes)."""
+    from .task import Task
+
+    if not isinstance(value, Task):
+        hint = " (the rule comes first)" if callable(getattr(value, "step", None)) else ""
+        raise ValueError(f"{name} must be a modesim.Task (see make_task); got {describe(value)}{hint}")
+    return value
 
 
 def one_of_types(value, name: str, types: tuple, what: str):

@@ -103,6 +103,7 @@ def sd_target(
     ValueError
         On invalid inputs (named), or when the target has no positive entry.
     """
+    chk.task(task)
     _check_parts(teacher, demos)
     chk.choice(objective, "objective", ("reverse", "forward"))
     beta = chk.real(beta, "beta", low=0.0)
@@ -152,6 +153,7 @@ def sd_optimum(
     >>> ms.sd_optimum(ms.make_task([0.6, 0.3, 0.1])).round(3).tolist()
     [0.646, 0.278, 0.076]
     """
+    chk.task(task)
     rule = SelfDistillation(
         teacher=teacher if teacher is not None else CopyTeacher(0.5),
         demos=demos if demos is not None else ConditionedDemos(),

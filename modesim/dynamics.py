@@ -102,7 +102,7 @@ def _progress(total: int, enabled: bool | None, work: float, desc: str):
 
 
 def _check_task(task, rule, fn: str) -> None:
-    if not hasattr(task, "log_base"):
+    if not hasattr(task, "log_base") or not hasattr(task, "batch_shape"):
         hint = " (the rule comes first: iterate(rule, task, rounds))" if hasattr(task, "step") else ""
         raise ValueError(f"{fn} takes a task (modesim.Task or a path task); got {chk.describe(task)}{hint}")
     capabilities(rule)
@@ -242,7 +242,7 @@ def flow(
     from scipy.integrate import solve_ivp
 
     t = _times(t_eval)
-    rtol = chk.real(rtol, "rtol", low=0.0, low_open=True, allow_array=False)
+    rtol = chk.real(rtol, "rtol", low=1e-13, allow_array=False)  # scipy's solvers floor it at 100ε
     atol = chk.real(atol, "atol", low=0.0, low_open=True, allow_array=False)
     chk.choice(method, "method", ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA"))
     fns = _resolve_metrics(metrics)

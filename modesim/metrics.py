@@ -305,6 +305,10 @@ def kl_divergence(p, q) -> np.ndarray:
     """
     p = chk.probabilities(p, "p")
     q = chk.probabilities(q, "q")
+    try:
+        np.broadcast_shapes(p.shape, q.shape)
+    except ValueError:
+        raise ValueError(f"p of shape {p.shape} and q of shape {q.shape} must broadcast (same K modes)") from None
     with np.errstate(divide="ignore"):
         return kl_terms(np.log(p), np.log(q)).sum(axis=-1)
 
@@ -315,6 +319,7 @@ def kl_to_rl_target(policy, task: Task) -> np.ndarray:
     Ideal RL (theorems R1–R3) keeps this at 0; self-distillation drives it up.  A sum of
     non-negative terms (``q·log(q/q0) − q + q0``), so it is never negative.
     """
+    chk.task(task)
     p, v = _policy_mask(policy, task.valid)
     with np.errstate(divide="ignore"):
         lq = log_conditional(np.log(p), v)

@@ -40,16 +40,14 @@ zero-probability modes.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
-import math
-
 from . import _checks as chk
 from .simplex import exp_sum as _exp_sum_blocks
-from .simplex import log_normalise
 
 __all__ = [
     "State",
@@ -241,12 +239,14 @@ def combine_reverse(g: np.ndarray, log_ref: np.ndarray, beta) -> np.ndarray:
     """
     if not isinstance(beta, np.ndarray) and beta == 0.0:
         return g
-    w = chk.col(beta) / (1.0 + chk.col(beta))
+    b = chk.col(beta)
+    inv = 1.0 / (1.0 + b)  # 1/(1+β), not 1 − β/(1+β), which rounds to 0 for β > 1e17
+    w = b * inv
     with np.errstate(invalid="ignore"):
         ref = w * log_ref
     if isinstance(w, np.ndarray):
         ref = np.where(w > 0.0, ref, 0.0)  # β = 0 entries ignore the reference (0·(−inf))
-    return g * (1.0 - w) + ref
+    return g * inv + ref
 
 
 def combine_forward(log_m: np.ndarray, log_ref: np.ndarray, beta) -> np.ndarray:

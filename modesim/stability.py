@@ -71,8 +71,7 @@ def _tangent_jacobian(F: Callable[[np.ndarray], np.ndarray], p: np.ndarray, h: f
 
 
 def _single(task: Task, policy, name="policy"):
-    if not isinstance(task, Task):
-        raise ValueError(f"task must be a modesim.Task; got {chk.describe(task)}")
+    chk.task(task)
     if task.batch_shape != ():
         raise ValueError(f"Jacobians and fixed points take an unbatched task; got batch shape {task.batch_shape}")
     return chk.probabilities(policy, name, n_modes=task.n_modes).reshape(-1)
@@ -186,6 +185,7 @@ def fixed_points(
         bad options (named).
     """
     require(rule, ("deterministic", "memoryless"), "fixed_points (a map on the simplex)")
+    chk.task(task)
     _single(task, task.base, name="task.base")
     starts = chk.integer(starts, "starts", low=0)
     tol = chk.real(tol, "tol", low=0.0, low_open=True, allow_array=False)

@@ -15,7 +15,7 @@ from functools import cached_property
 import numpy as np
 
 from . import _checks as chk
-from .simplex import log_mass, log_normalise, logsumexp_last
+from .simplex import log_mass, log_normalise
 
 __all__ = ["Task", "FrozenDict", "make_task", "zipf_task", "dirichlet_task", "two_strategy_task"]
 

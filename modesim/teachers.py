@@ -160,10 +160,13 @@ class CopyTeacher(Teacher):
         a = _check_alpha(self.alpha)
         object.__setattr__(self, "alpha", a)
         ac = chk.col(a)
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", over="ignore"):
             # (1 − α)/α, log(α/(1 − α)), log(1 − α), log α: constants of every round.
             consts = ((1.0 - ac) / np.float64(ac), np.log(ac) - np.log1p(-ac), np.log1p(-ac), np.log(ac))
         object.__setattr__(self, "_consts", consts)
+        # α below ~1e-308 overflows (1 − α)/α: such teachers use the softplus form.
+        tiny = np.asarray((ac > 0) & ~np.isfinite(consts[0]))
+        object.__setattr__(self, "_softplus", bool(tiny.any()))
 
     @property
     def param_shape(self):
@@ -188,15 +191,7 @@ class CopyTeacher(Teacher):
         # ρ; for ρ ≫ α the cancellation costs a few ulp of absolute error in a log-probability.
         with np.errstate(invalid="ignore", over="ignore"):
             for sl in blocks(shape[-1], lr.size):
-                lb, db = lr[..., sl], D[..., sl]
-                t = np.exp(lb)
-                t *= c1
-                np.log1p(t, out=t)
-                t += log_c
-                t -= lb
-                t *= db
-                t += lb
-                t += log_1ma
+                t = self._kernel(lr[..., sl], D[..., sl])
                 if out is None and sl == slice(None):
                     out = t
                 else:
@@ -222,6 +217,8 @@ class CopyTeacher(Teacher):
 
     def _kernel(self, lr, D):
         c1, log_c, log_1ma, _ = self._consts
+        if self._softplus:
+            return np.logaddexp(0.0, log_c - lr) * D + lr + log_1ma
         t = np.exp(lr)
         t *= c1
         np.log1p(t, out=t)

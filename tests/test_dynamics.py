@@ -2,10 +2,8 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
 
 import modesim as ms
-from modesim.testing import alphas, policies
 
 P = [0.6, 0.3, 0.1]
 

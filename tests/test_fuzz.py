@@ -1,0 +1,322 @@
+"""A seeded fuzz test of every public entry point (issue 9, "Done when").
+
+Each entry point is registered with a spec of its arguments.  Hypothesis then makes a few
+thousand calls, seeded and reproducible:
+
+- **valid calls** with extreme but legal values (probabilities down to 1e-300 and exact
+  zeros, log-policies normalised only to round-off, K = 1, β up to 1e300, α near 1, huge k):
+  the output must be finite where the quantity is finite and inside its documented range,
+  and no warning may be raised (warnings are errors in this suite);
+- **invalid calls** where exactly one argument is replaced by a member of an invalid class
+  (NaN, ±inf, negative, out of range, wrong type, wrong shape, bool for int, ragged lists):
+  the call must raise ``ValueError`` whose message names that argument.
+
+Adding an entry point: one ``register(...)`` line with the arguments' kinds (see ``KINDS``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import modesim as ms
+
+# ----------------------------------------------------------------- value generators
+
+
+def _extreme_policy(draw, K, batch=()):
+    kind = draw(st.sampled_from(["dirichlet", "tiny", "onehot", "zeros", "roundoff"]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    shape = batch + (K,)
+    if kind == "dirichlet":
+        p = rng.dirichlet(np.full(K, 0.5), size=batch or None)
+    elif kind == "tiny":
+        p = rng.dirichlet(np.ones(K), size=batch or None)
+        p = np.where(rng.random(shape) < 0.5, 1e-300, p)
+    elif kind == "onehot":
+        p = np.zeros(shape)
+        p[..., 0] = 1.0
+    elif kind == "zeros":
+        p = rng.dirichlet(np.ones(K), size=batch or None) * (rng.random(shape) < 0.6)
+        p[..., 0] += 1e-3
+    else:
+        p = rng.dirichlet(np.ones(K), size=batch or None) * (1 + 1e-15)
+    return p / p.sum(-1, keepdims=True) if kind != "roundoff" else p
+
+
+@st.composite
+def policies(draw, K=None, batch=()):
+    K = K or draw(st.integers(1, 6))
+    return _extreme_policy(draw, K, batch)
+
+
+@st.composite
+def tasks(draw):
+    K = draw(st.integers(1, 5))
+    p = _extreme_policy(draw, K)
+    valid = np.array(draw(st.lists(st.booleans(), min_size=K, max_size=K)))
+    valid[int(np.argmax(p))] = True
+    return ms.make_task(p, valid, ood={"b": valid})
+
+
+def _rules():
+    return st.sampled_from([
+        ms.NaturalPG(1.0), ms.SoftmaxPG(0.5), ms.KLRegularisedRL(1e-3), ms.KLRegularisedRL(0.0),
+        ms.SelfDistillation(), ms.SelfDistillation(ms.TiltTeacher(30.0), beta=1e300),
+        ms.SelfDistillation(ms.TiltTeacher(-20.0), objective="forward", step_size=0.3),
+        ms.SelfDistillation(ms.MultiDemoTeacher(0.999999, 3), teacher_base=ms.EMA(0.95), reference="current"),
+        ms.SelfDistillation(ms.CopyTeacher(0.0), demos=ms.UniformDemos(), teacher_base="frozen"),
+    ])
+
+
+#: Invalid values by class; each class is tried on every argument of a matching kind.
+INVALID_REAL = [float("nan"), float("inf"), -float("inf"), "x", None, True, [1.0, "a"], object()]
+INVALID_INT = [1.5, "3", None, True, -1, float("nan"), object()]
+INVALID_ARRAY = [None, "abc", [[0.5, 0.5], [1.0]], [0.5, float("nan")], object(), True]
+
+
+@dataclass
+class Kind:
+    """How to draw valid values of an argument and which invalid values to try."""
+
+    valid: st.SearchStrategy
+    invalid: list = field(default_factory=list)
+
+
+def real(lo=None, hi=None, lo_open=False, hi_open=False, extremes=()):
+    """Reals allowed in [lo, hi] (None: unbounded, fuzzed up to ±1e300 and the extremes)."""
+    lo_v = lo if lo is not None else -1e300
+    hi_v = hi if hi is not None else 1e300
+    pts = [x for x in (lo, hi, *extremes) if x is not None]
+    pts = [x for x in pts if not ((x == lo and lo_open) or (x == hi and hi_open))]
+    inner = st.floats(lo_v, hi_v, exclude_min=lo_open, exclude_max=hi_open, allow_nan=False, allow_infinity=False)
+    out_of_range = ([lo - max(1.0, abs(lo))] if lo is not None else [])
+    out_of_range += [hi + max(1.0, abs(hi))] if hi is not None else []
+    out_of_range += [lo] if lo is not None and lo_open else []
+    out_of_range += [hi] if hi is not None and hi_open else []
+    return Kind(st.one_of(st.sampled_from(pts), inner) if pts else inner, INVALID_REAL + out_of_range)
+
+
+def integer(lo, hi):
+    return Kind(st.integers(lo, hi), INVALID_INT + [lo - 1])
+
+
+KINDS = {
+    "policy": Kind(policies(), INVALID_ARRAY + [[0.5, -0.5, 1.0], [0.2, 0.2], [[0.1, 0.2]], 0.5, []]),
+    "task": Kind(tasks(), [None, [0.5, 0.5], "task", object()]),
+    "rule": Kind(_rules(), [None, "rule", object(), ms.make_task([0.5, 0.5])]),
+    "k": Kind(st.one_of(st.integers(1, 10**6), st.just([1, 2, 1000])),
+              [0, -1, 1.5, float("inf"), float("nan"), None, "x", True, [1, 0], []]),
+    "seed": Kind(st.one_of(st.none(), st.integers(0, 2**31), st.just(np.random.default_rng(0))),
+                 ["x", 1.5, -1, True, object()]),
+}
+
+
+@dataclass
+class Entry:
+    fn: object
+    args: dict  # name -> Kind (or a key of KINDS)
+    check: object = None  # check(out, kwargs) for valid calls
+    names: dict = field(default_factory=dict)  # argument -> word its error message must contain
+    prepare: object = None  # prepare(kwargs) -> kwargs: make drawn arguments consistent
+
+
+ENTRIES: dict[str, Entry] = {}
+
+
+def register(name, fn, *, check=None, names=None, prepare=None, **args):
+    ENTRIES[name] = Entry(fn, {k: KINDS[v] if isinstance(v, str) else v for k, v in args.items()},
+                          check, names or {}, prepare)
+
+
+def in_unit(out, _):
+    a = np.asarray(out, dtype=float)
+    assert np.all(np.isfinite(a)) and np.all((a >= 0) & (a <= 1))
+
+
+def finite(out, _):
+    assert np.all(np.isfinite(np.asarray(out, dtype=float)))
+
+
+def nonneg(out, _):
+    a = np.asarray(out, dtype=float)
+    assert np.all(a >= 0) and not np.any(np.isnan(a))
+
+
+def is_policy(out, _):
+    p = np.asarray(out, dtype=float)
+    assert np.all(np.isfinite(p)) and np.all(p >= 0)
+    np.testing.assert_allclose(p.sum(-1), 1.0, rtol=1e-12)
+
+
+def is_log_policy(out, _):
+    lp = np.asarray(out, dtype=float)
+    assert not np.any(np.isnan(lp)) and np.all(lp <= 0.0)
+    np.testing.assert_allclose(np.exp(lp).sum(-1), 1.0, rtol=1e-12)
+
+
+def _with_mask(kw):
+    """Give a drawn policy a matching valid mask (the argument under test stays as drawn)."""
+    p = np.asarray(kw.get("policy"), dtype=object)
+    if "valid" in kw and isinstance(kw["valid"], str) and kw["valid"] == "auto":
+        try:
+            K = np.asarray(kw["policy"], dtype=float).shape[-1]
+            kw["valid"] = np.arange(K) % 2 == 0
+        except (TypeError, ValueError, IndexError):
+            kw["valid"] = [True]
+    del p
+    return kw
+
+
+MASK = Kind(st.just("auto"), [None, "abc", [2, 0], [[1, 0, 1]] * 7, 0.5, object()])
+
+# ----------------------------------------------------------------- the core's entry points
+
+register("pass_at_k", ms.pass_at_k, policy="policy", valid=MASK, k="k", check=in_unit, prepare=_with_mask)
+register("expected_distinct", ms.expected_distinct, policy="policy", valid=MASK, k="k", check=nonneg,
+         prepare=_with_mask)
+register("pass_at_k_unbiased", ms.pass_at_k_unbiased,
+         n=integer(1, 10**6), c=integer(0, 10**6), k=integer(1, 10**6),
+         prepare=lambda kw: {**kw, **({"c": min(kw["c"], kw["n"]), "k": min(kw["k"], kw["n"])}
+                                      if all(type(kw[a]) is int and kw[a] >= 0 for a in "nck") else {})},
+         check=in_unit)
+register("entropy", ms.entropy, policy="policy", check=nonneg)
+register("effective_modes", ms.effective_modes, policy="policy", check=lambda o, _: np.all(np.asarray(o) >= 1))
+register("renyi_entropy", ms.renyi_entropy, policy="policy",
+         order=Kind(st.sampled_from([0.0, 0.5, 1.0, 2.0, 50.0, float("inf")]), ["x", None, -1.0, float("nan"), True]),
+         check=nonneg)
+register("simpson_index", ms.simpson_index, policy="policy", check=in_unit)
+register("kl_divergence", ms.kl_divergence, p="policy", q="policy", check=nonneg)
+register("kl_to_rl_target", ms.kl_to_rl_target, task="task", policy=Kind(st.just("base"), INVALID_ARRAY),
+         prepare=lambda kw: {**kw, "policy": kw["task"].base if isinstance(kw["policy"], str) and kw["policy"] == "base"
+                             and isinstance(kw["task"], ms.Task) else kw["policy"]},
+         check=nonneg)
+register("make_task", ms.make_task, base="policy", check=lambda o, _: isinstance(o, ms.Task))
+register("zipf_task", ms.zipf_task, K=integer(1, 10**5), s=real(0.0, None, extremes=(50.0,)), check=lambda o, _: is_policy(o.base, 0))
+register("dirichlet_task", ms.dirichlet_task, K=integer(1, 50), concentration=real(0.0, None, lo_open=True, extremes=(1e-3, 1e3)),
+         seed="seed", check=lambda o, _: is_policy(o.base, 0))
+register("two_strategy_task", ms.two_strategy_task, p=real(0.0, 1.0, lo_open=True, hi_open=True),
+         valid_mass=real(0.0, 1.0, lo_open=True), check=lambda o, _: is_policy(o.base, 0))
+register("kl_regularised_optimum", ms.kl_regularised_optimum, task="task", beta=real(0.0, None, extremes=(1e-300, 1e300)),
+         check=is_policy)
+register("sd_optimum", ms.sd_optimum, task="task", beta=real(0.0, None, extremes=(1e300,)),
+         teacher=Kind(st.sampled_from([ms.CopyTeacher(0.0), ms.CopyTeacher(0.999), ms.TiltTeacher(-50.0),
+                                       ms.TiltTeacher(50.0), ms.MultiDemoTeacher(0.5, 4)]),
+                      ["copy", object(), 0.5]),
+         check=is_policy)
+register("CopyTeacher", ms.CopyTeacher, alpha=real(0.0, 1.0, hi_open=True))
+register("TiltTeacher", ms.TiltTeacher, kappa=real(None, None, extremes=(-700.0, 700.0)))
+register("MultiDemoTeacher", ms.MultiDemoTeacher, alpha=real(0.0, 1.0, hi_open=True), m=integer(1, 8))
+register("EMA", ms.EMA, tau=real(0.0, 1.0))
+register("FixedDemo", ms.FixedDemo, mode=integer(0, 10))
+register("NaturalPG", ms.NaturalPG, lr=real(0.0, None, lo_open=True, extremes=(1e300,)))
+register("SoftmaxPG", ms.SoftmaxPG, lr=real(0.0, None, lo_open=True, extremes=(1e300,)))
+register("KLRegularisedRL", ms.KLRegularisedRL, beta=real(0.0, None, extremes=(1e300,)))
+register("SelfDistillation", ms.SelfDistillation, beta=real(0.0, None, extremes=(1e300,)), step_size=real(0.0, 1.0, lo_open=True),
+         objective=Kind(st.sampled_from(["reverse", "forward"]), ["sideways", None, 1, ["reverse"]]))
+register("iterate", ms.iterate, rule="rule", task="task", rounds=integer(0, 30), every=integer(1, 5),
+         check=lambda o, _: is_log_policy(o.final.log_policy, 0))
+register("flow", ms.flow, rule=Kind(st.sampled_from([ms.NaturalPG(1.0), ms.SoftmaxPG(1.0), ms.SelfDistillation(step_size=0.2)]),
+                                    [None, object(), "rule"]),
+         task="task", t_eval=Kind(st.sampled_from([[0.0, 1.0], [0.0, 0.5, 2.0]]),
+                                  [None, "x", [1.0, 0.0], [0.0, float("nan")], [], [[0.0, 1.0]]]),
+         rtol=real(1e-13, None, extremes=(1e-10, 1e-3)), check=lambda o, _: is_log_policy(o.final.log_policy, 0))
+register("rounds_to_collapse", ms.rounds_to_collapse, rule="rule", task="task",
+         eps=real(0.0, 1.0, lo_open=True, hi_open=True), max_rounds=integer(0, 50),
+         check=lambda o, _: np.all(np.asarray(o) >= -1))
+register("tangent_basis", ms.tangent_basis, K=integer(1, 50), check=finite)
+register("fixed_points", ms.fixed_points,
+         rule=Kind(st.sampled_from([ms.NaturalPG(1.0), ms.SelfDistillation()]), [None, object(), "x"]),
+         task=Kind(st.sampled_from([ms.make_task([0.5, 0.3, 0.2], [1, 1, 0]), ms.make_task([0.6, 0.4])]),
+                   [None, [0.5, 0.5], "task"]),
+         starts=integer(0, 2), tol=real(0.0, None, lo_open=True, extremes=(1e-12, 1e-6)), check=lambda o, _: all(np.isfinite(fp.policy).all() for fp in o))
+
+
+# ----------------------------------------------------------------- the fuzz loop
+
+
+def _draw_call(data, name):
+    entry = ENTRIES[name]
+    kwargs = {arg: data.draw(kind.valid, label=arg) for arg, kind in entry.args.items()}
+    bad = data.draw(st.sampled_from([None] + [a for a, k in entry.args.items() if k.invalid]), label="corrupt")
+    if bad is not None:
+        kwargs[bad] = data.draw(st.sampled_from(entry.args[bad].invalid), label=f"invalid {bad}")
+    if entry.prepare is not None:
+        kwargs = entry.prepare(dict(kwargs))
+    return entry, kwargs, bad
+
+
+def run_one(name, entry, kwargs, bad):
+    """One fuzz call; raises AssertionError if the entry point breaks its promise."""
+    if bad is None:
+        try:
+            out = entry.fn(**kwargs)
+        except ValueError as exc:
+            # A valid-looking draw may still be refused for a documented mathematical reason
+            # (e.g. no demonstration can be sampled): the message must say so.
+            assert _documented_refusal(str(exc)), f"{name}{kwargs}: unexpected refusal {exc}"
+            return
+        if entry.check is not None:
+            entry.check(out, kwargs)
+        return
+    word = entry.names.get(bad, bad)
+    try:
+        entry.fn(**kwargs)
+    except ValueError as exc:
+        message = str(exc)
+    except Exception as exc:  # noqa: BLE001 - any other exception type breaks the promise
+        raise AssertionError(f"{name}: corrupting {bad!r} with {kwargs[bad]!r} raised {type(exc).__name__}: {exc}") from exc
+    else:
+        raise AssertionError(f"{name}: corrupting {bad!r} with {kwargs[bad]!r} was accepted")
+    assert word in message, f"{name}: corrupting {bad!r} with {kwargs[bad]!r} gave a message without {word!r}: {message}"
+
+
+@settings(max_examples=2500, deadline=None, derandomize=True, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_fuzz_every_public_entry_point(data):
+    name = data.draw(st.sampled_from(sorted(ENTRIES)), label="entry point")
+    entry, kwargs, bad = _draw_call(data, name)
+    run_one(name, entry, kwargs, bad)
+
+
+REFUSALS = ("must broadcast (same K modes)", "zero probability", "disjoint supports", "undefined", "no correct rollout", "must be valid in every prompt",
+            "K = ", "too large")
+
+
+def _documented_refusal(message: str) -> bool:
+    return any(r in message for r in REFUSALS)
+
+
+def test_fuzz_registry_covers_the_core_api():
+    """Every public callable of the core is registered (or listed here with the reason it is not)."""
+    exempt = {
+        "Task", "State", "Rule", "Trajectory", "FixedPoint", "Teacher", "DemoSource",  # types
+        "capabilities", "require", "apply_map",  # protocol helpers, tested in test_rule.py
+        "ConditionedDemos", "UniformDemos", "ExplicitDemos", "MatrixTeacher",  # tested in test_teachers.py
+        "conditional", "amplification_exponent", "ratio_table", "sd_target", "filter_limit",
+        "map_jacobian", "flow_jacobian",
+    }
+    core = {n for n in ms.__all__ if n not in ms._LAZY and callable(getattr(ms, n)) and not n.isupper()}
+    missing = sorted(core - set(ENTRIES) - exempt)
+    assert not missing, f"register these entry points in tests/test_fuzz.py: {missing}"
+
+
+@pytest.mark.parametrize("kwargs, bad", [
+    ({"policy": [0.5, float("nan")], "valid": [1, 1], "k": 2}, "policy"),  # lets NaN through
+    ({"policy": [0.5, 0.5], "valid": [1, 1], "k": 1.5}, "k"),  # accepts a non-integer k
+    ({"policy": [0.5, 0.5], "valid": [1, 1], "k": 2}, None),  # out of range
+])
+def test_fuzz_checks_catch_a_bad_entry_point(kwargs, bad):
+    """Negative control: an entry point that validates nothing fails every fuzz check."""
+
+    def leaky(policy, valid, k):
+        return np.asarray(policy, dtype=float).sum() * np.asarray(k, dtype=float)
+
+    entry = Entry(leaky, {"policy": KINDS["policy"], "valid": MASK, "k": KINDS["k"]}, in_unit, {}, None)
+    with pytest.raises(AssertionError):
+        run_one("leaky", entry, kwargs, bad)
