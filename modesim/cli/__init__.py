@@ -78,12 +78,24 @@ def _silence_stdout() -> None:
         pass
 
 
+def _tolerant_streams() -> None:
+    """On a terminal that cannot show π or β, print a replacement character, not a traceback."""
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
+        if encoding and encoding != "utf8" and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="replace")
+            except (ValueError, OSError):  # pragma: no cover - a stream that refuses
+                pass
+
+
 def main(argv=None) -> int:
     """Run ``modesim`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status.
 
     Exit status: 0 success; 1 ``verify`` found a failure; 2 a usage error (bad flag or
     value, unreadable or unwritable file); 141 the output pipe was closed early.
     """
+    _tolerant_streams()
     parser = make_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -163,3 +163,11 @@ def test_negative_values_are_read_as_values():
     args = parser.parse_args(["run", "--base", "-0.2,0.7,0.5", "--kappa", "-1e-3", "--beta", "-.5"])
     assert (args.base, args.kappa, args.beta) == ("-0.2,0.7,0.5", -1e-3, -0.5)
     assert isinstance(parser, argparse.ArgumentParser)
+
+
+def test_a_terminal_without_unicode_gets_replacement_characters():
+    proc = subprocess.run([sys.executable, "-m", "modesim", "run", "--base", "0.6,0.4", "--rounds", "1"],
+                          capture_output=True, text=True, cwd=ROOT,
+                          env={**ENV, "PYTHONIOENCODING": "ascii"})
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert "H(?|C) nats" in proc.stdout
