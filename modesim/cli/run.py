@@ -11,6 +11,7 @@ import argparse
 import csv
 import json
 import sys
+import textwrap
 
 import numpy as np
 
@@ -253,7 +254,8 @@ def _mask_summary(mask) -> str:
 
 def add_parser(sub) -> argparse.ArgumentParser:
     """Register ``modesim run`` on the subparsers ``sub``."""
-    rules = "\n".join(f"  {name:7} {text}" for name, text in RULES.items())
+    rules = "\n".join(textwrap.fill(text, 84, initial_indent=f"  {name:7} ", subsequent_indent=" " * 10)
+                      for name, text in RULES.items())
     p = sub.add_parser(
         "run",
         help="iterate one post-training rule on one task and print each round (table, JSON or CSV)",
