@@ -32,7 +32,7 @@ def _log_kl_optimum(log_ref: np.ndarray, valid: np.ndarray, beta) -> np.ndarray:
     # π* ∝ π_ref·exp(r/β) written as a penalty −(1 − r)/β on invalid modes: no overflow,
     # and β = 0 gives −inf there, i.e. the filter π_ref(·|C).
     with np.errstate(divide="ignore", over="ignore"):
-        penalty = np.where(valid, 0.0, -1.0 / np.float64(chk.col(beta)))
+        penalty = np.where(valid, 0.0, np.divide(-1.0, chk.col(beta)))
     return log_normalise(log_ref + penalty)
 
 

@@ -1,11 +1,11 @@
-"""Symbolic derivations (sympy) of the closed forms in MATH §2–§3.
+"""Symbolic derivations (sympy) of the closed forms in theory §2–§3.
 
 Each function returns a :class:`Derivation`: the derived expression, its LaTeX, the
 identity sympy proved along the way (``proved``), intermediate steps, and a numeric
 evaluator (``numeric``, via :func:`sympy.lambdify`) that the tests compare against the
 numeric rules of :mod:`modesim` to 1e-9.
 
-- :func:`rl_stationarity`: π*(y) ∝ π0(y)·exp(r(y)/β) from the Lagrangian (MATH §2.1);
+- :func:`rl_stationarity`: π*(y) ∝ π0(y)·exp(r(y)/β) from the Lagrangian (theory §2.1);
 - :func:`rl_ratio`: π*(y)/π*(y') = π0(y)/π0(y'), Theorem R1 (§2.1);
 - :func:`sd_stationarity`: the Lagrange conditions of the SD objective solve to S1 (§3.2);
 - :func:`f_alpha`, :func:`f_alpha_prime`: f_α and f_α' = log(1 + u) − u/(1 + u) > 0 (§3.4–3.5);
@@ -26,6 +26,8 @@ from functools import cache, cached_property
 from types import MappingProxyType
 
 import sympy as sp
+
+from . import _checks as chk
 
 __all__ = [
     "Derivation",
@@ -109,12 +111,12 @@ def _is_zero(expr) -> bool:
     return sp.simplify(sp.expand_log(e, force=True)) == 0
 
 
-# ------------------------------------------------------------------ RL (MATH §2.1)
+# ------------------------------------------------------------------ RL (theory §2.1)
 
 
 @cache
 def rl_stationarity() -> Derivation:
-    """Stationary point of ``E_π[r] − β·KL(π‖π0)`` on the simplex (MATH §2.1).
+    """Stationary point of ``E_π[r] − β·KL(π‖π0)`` on the simplex (theory §2.1).
 
     Per mode the Lagrangian is ``π·r − β·π·(log π − log π0) − λ·π``; its derivative
     vanishes at ``π(y) = π0(y)·exp(r(y)/β)·exp(−1 − λ/β)``: the last factor is the same
@@ -139,7 +141,7 @@ def rl_stationarity() -> Derivation:
 
 @cache
 def rl_ratio() -> Derivation:
-    """R1: the ratio of the RL optimum between two valid modes (MATH §2.1).
+    """R1: the ratio of the RL optimum between two valid modes (theory §2.1).
 
     ``π*(y)/π*(y') = π0(y)·e^{1/β} / (π0(y')·e^{1/β}) = π0(y)/π0(y')``.
     ``numeric(pi0_y, pi0_y2, beta)``.
@@ -155,10 +157,9 @@ def rl_ratio() -> Derivation:
     )
 
 
-# ------------------------------------------------------------------ SD (MATH §3.2)
+# ------------------------------------------------------------------ SD (theory §3.2)
 
 
-@cache
 def sd_stationarity(K: int = 3) -> Derivation:
     """S1: solve the Lagrangian of the self-distillation objective for ``K`` modes.
 
@@ -172,6 +173,11 @@ def sd_stationarity(K: int = 3) -> Derivation:
     ``L = log π0``.  The second derivative ``(1 + β)/π > 0``: a minimum.
     ``numeric(G_0, …, G_{K−1}, L_0, …, L_{K−1}, beta)`` returns the K probabilities.
     """
+    return _sd_stationarity(chk.integer(K, "K", low=1))
+
+
+@cache
+def _sd_stationarity(K) -> Derivation:
     G = sp.symbols(f"G_0:{K}", real=True)
     L = sp.symbols(f"L_0:{K}", real=True)
     pi = sp.symbols(f"pi_0:{K}", positive=True)
@@ -197,12 +203,12 @@ def sd_stationarity(K: int = 3) -> Derivation:
     )
 
 
-# ------------------------------------------------------------------ copy teacher (MATH §3.4–3.5)
+# ------------------------------------------------------------------ copy teacher (theory §3.4–3.5)
 
 
 @cache
 def f_alpha() -> Derivation:
-    """``f_α(p) = p·log(1 + α/((1 − α)·p))`` (MATH §3.4).  ``numeric(p, alpha)``."""
+    """``f_α(p) = p·log(1 + α/((1 − α)·p))`` (theory §3.4).  ``numeric(p, alpha)``."""
     f = p * sp.log(1 + alpha / ((1 - alpha) * p))
     return Derivation("f_alpha", f, (p, alpha), "definition of f_α (S4)", True,
                       {"limit_p_to_0": sp.limit(f, p, 0, "+")})
@@ -234,9 +240,8 @@ def f_alpha_prime() -> Derivation:
     )
 
 
-@cache
 def copy_information(general: bool = False) -> Derivation:
-    """Expected pointwise information ``Ī(y)`` of the copy teacher on ``ρ = π0`` (MATH §3.4).
+    """Expected pointwise information ``Ī(y)`` of the copy teacher on ``ρ = π0`` (theory §3.4).
 
     With ``D = π0(·|C)``, ``p = D(y)`` and ``π0(y) = Z·p`` (``Z = π0(C)``)::
 
@@ -247,6 +252,11 @@ def copy_information(general: bool = False) -> Derivation:
     ``general=True`` the result keeps Z (S4b, our correction): S4's form is wrong when
     ``Z < 1``.  ``numeric(p, alpha)`` or ``numeric(p, Z, alpha)``.
     """
+    return _copy_information(chk.boolean(general, "general"))
+
+
+@cache
+def _copy_information(general) -> Derivation:
     zz = Z if general else sp.Integer(1)
     pi0 = zz * p
     derived = p * sp.log((1 - alpha) * pi0 + alpha) + (1 - p) * sp.log((1 - alpha) * pi0) - sp.log(pi0)
@@ -264,7 +274,7 @@ def copy_information(general: bool = False) -> Derivation:
 
 @cache
 def two_mode_map() -> Derivation:
-    """One compounding SD round on two valid modes (MATH §3.5): ``p ↦ p'``.
+    """One compounding SD round on two valid modes (theory §3.5): ``p ↦ p'``.
 
     ``π'(y) ∝ π(y)·exp(Ī(y)/(1 + β))`` with ``Ī = log(1 − α) + f_α`` (the constant
     cancels)::
@@ -284,9 +294,8 @@ def two_mode_map() -> Derivation:
     )
 
 
-@cache
 def s8_jacobian(K: int = 3) -> Derivation:
-    """S8 from the map: the Jacobian at the uniform point, all K modes valid (MATH §3.5).
+    """S8 from the map: the Jacobian at the uniform point, all K modes valid (theory §3.5).
 
     The map ``F_i(x) = x_i·g(x_i)/Σ_k x_k g(x_k)``, ``g = exp(f_α/(1 + β))``, is
     differentiated in the coordinates ``x_1..x_{K−1}`` (``x_K = 1 − Σ x``; eigenvalues do
@@ -294,8 +303,11 @@ def s8_jacobian(K: int = 3) -> Derivation:
     the Jacobian equals ``λ·I`` with ``λ = 1 + (1/K)·f_α'(1/K)/(1 + β)``.
     ``numeric(alpha, beta)`` gives λ.
     """
-    if not isinstance(K, int) or K < 2:
-        raise ValueError(f"K must be an integer >= 2; got {K!r}")
+    return _s8_jacobian(chk.integer(K, "K", low=2))
+
+
+@cache
+def _s8_jacobian(K) -> Derivation:
     xs = sp.symbols(f"x_1:{K}", positive=True)
     allx = [*xs, 1 - sum(xs)]
     f = f_alpha().expr
@@ -312,9 +324,8 @@ def s8_jacobian(K: int = 3) -> Derivation:
     )
 
 
-@cache
 def amplification_bound(general: bool = False) -> Derivation:
-    """Largest per-round multiplier of a ratio of valid modes (MATH §3.4; S4b if general).
+    """Largest per-round multiplier of a ratio of valid modes (theory §3.4; S4b if general).
 
     The log-ratio gain is ``(φ(p) − φ(p'))/(1 + β)`` with ``φ(p) = p·log(1 + c/p)``,
     ``c = α/((1 − α)Z)`` increasing in p; its supremum over ``0 < p' < p ≤ 1`` is
@@ -322,6 +333,11 @@ def amplification_bound(general: bool = False) -> Derivation:
     ``(1 + α/((1 − α)Z))^{1/(1+β)}``; ``Z = 1`` gives ``(1 − α)^{−1/(1+β)}`` (S4).
     ``numeric(alpha, beta)`` or ``numeric(alpha, Z, beta)``.
     """
+    return _amplification_bound(chk.boolean(general, "general"))
+
+
+@cache
+def _amplification_bound(general) -> Derivation:
     zz = Z if general else sp.Integer(1)
     phi = copy_information(True).expr.subs(Z, zz) - sp.log(1 - alpha)
     sup = phi.subs(p, 1) - sp.limit(phi, p, 0, "+")

@@ -137,8 +137,27 @@ def test_s8_eigenvalue_from_the_map(K, alpha, beta):
 
 def test_s8_worked_number_and_bad_K():
     assert sym.s8_jacobian(3).numeric(0.5, 0.0) == pytest.approx(1 + (np.log(4) - 0.75) / 3, rel=1e-12)
-    with pytest.raises(ValueError, match="K must be an integer >= 2"):
+    with pytest.raises(ValueError, match="K must be an integer >= 2; got 1"):
         sym.s8_jacobian(1)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: sym.s8_jacobian([3]), r"K must be an integer; got \[3\]"),
+        (lambda: sym.s8_jacobian(3.0), "K must be an integer; got 3.0"),
+        (lambda: sym.sd_stationarity(0), "K must be an integer >= 1; got 0"),
+        (lambda: sym.copy_information("yes"), "general must be True or False; got 'yes'"),
+        (lambda: sym.amplification_bound(None), "general must be True or False; got None"),
+    ],
+)
+def test_bad_arguments_are_named_errors_not_cache_errors(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_module_cites_the_theory_document():
+    assert "MATH" not in (sym.__doc__ or "") and "theory §" in sym.__doc__
 
 
 @FAST
