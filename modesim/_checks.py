@@ -20,6 +20,7 @@ import numpy as np
 __all__ = [
     "describe",
     "bad_index",
+    "at_index",
     "real",
     "integer",
     "choice",
@@ -55,6 +56,12 @@ def describe(value) -> str:
     if arr.size <= 8:
         return repr(arr.tolist()) if arr.ndim else repr(arr.item())
     return f"an array of shape {arr.shape}"
+
+
+def at_index(flags: np.ndarray) -> str:
+    """``" at batch index (0, 2), (3, 1) and 4 more"``, or ``""`` for an unbatched input."""
+    flags = np.asarray(flags)
+    return "" if flags.ndim == 0 else f" at batch index {bad_index(flags)}"
 
 
 def bad_index(flags: np.ndarray) -> str:
@@ -212,7 +219,7 @@ def probabilities(p, name: str = "policy", *, n_modes: int | None = None) -> np.
     total = arr.sum(axis=-1, keepdims=True)
     off = np.abs(total - 1.0) > SUM_TOLERANCE
     if np.any(off):
-        where = "" if off.ndim == 1 else f" at batch index {bad_index(off[..., 0])}"
+        where = at_index(off[..., 0])
         raise ValueError(
             f"{name} must sum to 1 along the last axis (within {SUM_TOLERANCE:g}); "
             f"sums are {describe(total[..., 0])}{where}"
@@ -238,12 +245,12 @@ def log_probabilities(lp, name: str = "log_policy", *, n_modes: int | None = Non
     lse = logsumexp_last(arr)
     dead = np.isneginf(lse)
     if np.any(dead):
-        raise ValueError(f"{name} has a row with no positive probability at batch index {bad_index(dead)}")
+        raise ValueError(f"{name} has a row with no positive probability{at_index(dead)}")
     off = np.abs(np.expm1(lse)) > SUM_TOLERANCE
     if np.any(off):
         raise ValueError(
             f"{name} must be normalised (probabilities summing to 1 within {SUM_TOLERANCE:g}); "
-            f"rows at batch index {bad_index(off)} are not"
+            f"rows{at_index(off)} are not"
         )
     return log_normalise(arr)
 
@@ -272,7 +279,7 @@ def mask(value, shape: tuple[int, ...], name: str = "valid", *, nonempty: bool =
         if np.any(empty):
             raise ValueError(
                 f"{name} must mark at least one mode as valid in every row; "
-                f"empty rows at batch index {bad_index(empty)}"
+                f"empty rows{at_index(empty)}"
             )
     return arr
 

@@ -81,7 +81,7 @@ class FixedDemo(DemoSource):
         if not np.all(task.valid[..., self.mode]):
             raise ValueError(
                 f"mode must be valid in every prompt (demonstrations are correct rollouts); "
-                f"mode {self.mode} is invalid at batch index {chk.bad_index(~task.valid[..., self.mode])}"
+                f"mode {self.mode} is invalid{chk.at_index(~task.valid[..., self.mode])}"
             )
 
     def distribution(self, log_rho: np.ndarray, task) -> np.ndarray:
@@ -114,8 +114,8 @@ class ExplicitDemos(DemoSource):
         bad = np.any((D > 0) & ~task.valid, axis=-1)
         if np.any(bad):
             raise ValueError(
-                "probs puts mass on invalid modes (demonstrations must be correct rollouts) "
-                f"at batch index {chk.bad_index(bad)}"
+                "probs puts mass on invalid modes (demonstrations must be correct rollouts)"
+                f"{chk.at_index(bad)}"
             )
 
     def distribution(self, log_rho: np.ndarray, task) -> np.ndarray:

@@ -199,8 +199,8 @@ def conditional(policy, valid) -> np.ndarray:
     mass = np.where(v, p, 0.0).sum(axis=-1, keepdims=True)
     if np.any(mass == 0):
         raise ValueError(
-            "policy puts zero probability on the valid set at batch index "
-            f"{chk.bad_index(mass[..., 0] == 0)}; π(·|C) is undefined"
+            "policy puts zero probability on the valid set"
+            f"{chk.at_index(mass[..., 0] == 0)}; π(·|C) is undefined"
         )
     return np.where(v, p, 0.0) / mass
 

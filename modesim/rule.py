@@ -346,7 +346,7 @@ def normalise_checked(g: np.ndarray, what: str) -> np.ndarray:
     m = g.max(axis=-1, keepdims=True)
     if not (math.isfinite(m.item()) if m.size == 1 else np.isfinite(m).all()):
         dead = ~np.isfinite(m[..., 0])
-        raise ValueError(f"{what} at batch index {chk.bad_index(dead)}")
+        raise ValueError(f"{what}{chk.at_index(dead)}")
     g -= m
     g -= np.log(_exp_sum_blocks(g))
     return np.minimum(g, 0.0, out=g)

@@ -114,7 +114,7 @@ def log_conditional(log_policy: np.ndarray, mask: np.ndarray, *, name: str = "po
     ValueError
         If ``π(C) = 0`` in some row: the conditional distribution does not exist.
     """
-    from ._checks import bad_index
+    from ._checks import at_index
 
     if np.all(mask):
         return log_policy
@@ -122,7 +122,7 @@ def log_conditional(log_policy: np.ndarray, mask: np.ndarray, *, name: str = "po
     dead = np.isneginf(lm)
     if np.any(dead):
         raise ValueError(
-            f"{name} puts zero probability on the valid set at batch index {bad_index(dead)}: "
+            f"{name} puts zero probability on the valid set{at_index(dead)}: "
             "π(·|C) is undefined (no correct rollout can be sampled as a demonstration)"
         )
     return np.minimum(np.where(mask, log_policy - lm[..., None], -np.inf), 0.0)

@@ -88,8 +88,8 @@ class Task:
         dead = np.isneginf(log_mass(lb, valid))
         if np.any(dead):
             raise ValueError(
-                "the base policy gives zero probability to every valid mode at batch index "
-                f"{chk.bad_index(dead)}; allowed: π0(C) > 0"
+                "the base policy gives zero probability to every valid mode "
+                f"{chk.at_index(dead)}; allowed: π0(C) > 0"
             )
         if not isinstance(self.ood, Mapping):
             raise ValueError(f"ood must be a mapping of names to masks; got {chk.describe(self.ood)}")
