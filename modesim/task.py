@@ -88,7 +88,7 @@ class Task:
         dead = np.isneginf(log_mass(lb, valid))
         if np.any(dead):
             raise ValueError(
-                "the base policy gives zero probability to every valid mode "
+                "the base policy gives zero probability to every valid mode"
                 f"{chk.at_index(dead)}; allowed: π0(C) > 0"
             )
         if not isinstance(self.ood, Mapping):
