@@ -59,6 +59,8 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 class Task:
     """A batch of prompts: base policy, valid mask and optional out-of-distribution masks.
 
+    Use :func:`make_task` to build one from probabilities.
+
     Parameters
     ----------
     log_base : ndarray, shape (..., K)
@@ -69,8 +71,6 @@ class Task:
         one valid mode of positive base probability.
     ood : mapping of str to bool arrays, optional
         Named out-of-distribution valid sets, e.g. ``{"blocked": [0, 1, 1]}``.
-
-    Use :func:`make_task` to build one from probabilities.
 
     Examples
     --------
