@@ -45,3 +45,19 @@ def test_readme_has_install_and_test_commands_matching_ci():
     install = re.search(r"Install: `([^`]+)`", text).group(1)
     test = re.search(r"Tests: `([^`]+)`", text).group(1)
     assert install in ci and test in ci
+
+
+def _commands():
+    text = README.read_text(encoding="utf-8")
+    first_screen = text[: text.index("## ")]
+    return [line for line in first_screen.splitlines() if line.startswith("python3 -m venv")]
+
+
+def test_the_first_screen_gives_exactly_two_commands_and_ci_runs_the_second():
+    """issue 10: one command installs and runs the main job, one installs the test extras and
+    runs the suite; .ci/run runs the second verbatim."""
+    main_job, tests = _commands()
+    assert "pip install -e ." in main_job and main_job.endswith("modesim figures")
+    assert '".[dev]"' in tests and tests.endswith("python -m pytest")
+    ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
+    assert tests in ci.splitlines()
