@@ -235,12 +235,14 @@ def combine_reverse(g: np.ndarray, log_ref: np.ndarray, beta) -> np.ndarray:
     """
     if not isinstance(beta, np.ndarray) and beta == 0.0:
         return g
-    w = chk.col(beta) / (1.0 + chk.col(beta))
+    b = chk.col(beta)
+    w = b / (1.0 + b)
     with np.errstate(invalid="ignore"):
         ref = w * log_ref
     if isinstance(w, np.ndarray):
         ref = np.where(w > 0.0, ref, 0.0)  # β = 0 entries ignore the reference (0·(−inf))
-    return g * (1.0 - w) + ref
+    # 1/(1 + β), not 1 − w: it stays positive for huge β, so a teacher zero stays a zero.
+    return g * (1.0 / (1.0 + b)) + ref
 
 
 def combine_forward(log_m: np.ndarray, log_ref: np.ndarray, beta) -> np.ndarray:
