@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _checks as chk
-from .dp import forward, normalise_paths
+from .dp import backward, forward, normalise_paths
 
 __all__ = ["PathDemoSource", "ConditionedPaths", "UniformPaths", "FixedPath"]
 
@@ -59,12 +59,23 @@ class ConditionedPaths(PathDemoSource):
     """
 
     def log_marginals(self, graph, log_rho: np.ndarray):
-        log_d = normalise_paths(
-            graph, log_rho, graph.log_goal,
-            what="the teacher base reaches a goal with probability 0: π(·|C) is undefined "
-                 "(no correct rollout can be sampled as a demonstration)",
-        )
-        return _chain_marginals(graph, log_d)
+        # m(u) = μ_ρ(u)·S(u)/S(start) and m(u → v) = μ_ρ(u)·ρ(v|u)·S(v)/S(start): one
+        # backward pass for S, one forward pass for μ_ρ.
+        log_S = backward(graph, log_rho, graph.log_goal)
+        log_S0 = log_S[..., graph.start]
+        if np.any(np.isneginf(log_S0)):
+            where = "" if np.ndim(log_S0) == 0 else f" at batch index {chk.bad_index(np.isneginf(log_S0))}"
+            raise ValueError(
+                "the teacher base reaches a goal with probability 0: π(·|C) is undefined "
+                f"(no correct rollout can be sampled as a demonstration){where}"
+            )
+        log_mu = forward(graph, log_rho)
+        log_m_node = log_mu + log_S
+        log_m_node -= log_S0[..., None]
+        log_m_edge = log_mu[..., graph.src] + log_rho
+        log_m_edge += log_S[..., graph.dst]
+        log_m_edge -= log_S0[..., None]
+        return np.minimum(log_m_node, 0.0, out=log_m_node), np.minimum(log_m_edge, 0.0, out=log_m_edge)
 
 
 _UNIFORM_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

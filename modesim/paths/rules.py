@@ -13,6 +13,11 @@ and becomes a per-node policy by the backward pass of theory §5.1
 
     V(u) = log Σ_v exp(s(u→v) + V(v)),    π(v|u) = exp(s(u→v) + V(v) − V(u)).
 
+RL on paths keeps the ratios among valid paths (R1, R3 hold verbatim).  Self-distillation
+with the per-step copy teacher amplifies them on fan graphs (S4), but not on general DAGs,
+where a path's gain depends on where it branches; and the forward-KL target is the per-step
+mixture, not the sequence-level one (theory §5.3).
+
 Real parameters (β, ``lr``, ``step_size``, the EMA rate, the teacher's α) may be arrays
 broadcasting against the task's batch axes (theory §1): a run's policy then has shape
 ``broadcast(task.batch_shape, rule.param_shape) + (E,)``.

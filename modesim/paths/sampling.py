@@ -118,6 +118,8 @@ def sample_paths(policy, task: PathTask, n: int, seed=None) -> Rollouts:
     n = chk.integer(n, "n", low=1)
     seed = chk.seed(seed)
     lp = task.log_policy_of(policy)
+    if task.batch_shape or any(np.ndim(m) > 1 for m in task.ood.values()):
+        raise ValueError(f"sample_paths needs an unbatched task; got batch shape {task.batch_shape}")
     if lp.ndim != 1:
         raise ValueError(f"policy must be one policy of shape ({task.n_edges},); got shape {lp.shape}")
     g = task.graph

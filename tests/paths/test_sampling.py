@@ -43,6 +43,8 @@ def test_bad_sampling_arguments_are_named():
         paths.sample_paths(task.base, task, 5, seed="x")
     with pytest.raises(ValueError, match=r"one policy of shape \(2,\)"):
         paths.sample_paths(np.full((2, 2), 0.5), task, 5)
+    with pytest.raises(ValueError, match=r"unbatched task; got batch shape \(2,\)"):
+        paths.sample_paths(task.base, paths.path_task(g, np.ones((2, 2))), 5)
     r = paths.sample_paths(task.base, task, 5, seed=0)
     with pytest.raises(ValueError, match="k must be <= n = 5"):
         r.pass_at_k(6)
