@@ -204,6 +204,15 @@ def test_rl_preserves_ratios_among_valid_paths_R1_R3(task, beta, lr):
         assert np.all(np.diff(masses) > 0)
 
 
+def test_the_ratio_preservation_check_fails_on_a_rule_that_does_not_preserve_ratios():
+    """Negative control for R1/R3 above: one SD round changes the valid-path ratios."""
+    task = paths.path_task(paths.PathGraph.from_edges([(0, 2), (0, 3), (0, 4), (2, 1), (3, 1)], 0, 1),
+                           [0.5, 0.3, 0.2, 1, 1])
+    p0 = valid_path_probs(task, task.base)
+    p1 = valid_path_probs(task, paths.path_sd_optimum(task))
+    assert np.max(np.abs(p1 / p1.sum() - p0 / p0.sum())) > 1e-3
+
+
 @settings(max_examples=80, deadline=None)
 @given(fan_tasks(), st.floats(0.05, 0.9), st.floats(0.0, 2.0))
 def test_self_distillation_amplifies_ratios_among_valid_paths_S4(task, alpha, beta):
