@@ -30,7 +30,8 @@ from matplotlib.figure import Figure
 from . import plot as mp
 from .distill import SelfDistillation, sd_optimum
 from .dynamics import fixed_points, iterate, map_jacobian
-from .envs import (
+from .metrics import amplification_exponent, conditional, effective_modes, pass_at_k
+from .paths import (
     LayeredDAG,
     PathCopyTeacher,
     PathNaturalPG,
@@ -39,12 +40,11 @@ from .envs import (
     expected_distinct_paths,
     harder,
     path_pass_at_k,
-    token_entropy_example,
 )
-from .metrics import amplification_exponent, conditional, effective_modes, pass_at_k
 from .rl import NaturalPG, SoftmaxPG
+from .scenarios import BLOCKED, prompt_bank, token_entropy_example
 from .stochastic import SampledRL, SampledSD, fan, fixation_probability, mean_field, train
-from .task import Task, dirichlet_task, make_task, zipf_task
+from .task import Task, make_task, zipf_task
 from .teachers import CopyTeacher, MultiDemoTeacher, TiltTeacher, UniformDemos
 
 __all__ = ["FigureResult", "FigureSpec", "FIGURES", "register", "build_figure", "save_figures"]
@@ -291,16 +291,14 @@ def phase_portraits(*, quick: bool = False) -> FigureResult:
 
 
 def _prompt_bank(n_prompts: int) -> Task:
-    """A bank of prompts: six modes (four correct), Dirichlet(1) base policies.
+    """A bank of prompts from :func:`modesim.scenarios.prompt_bank`: six modes, four correct,
+    valid mass between 0.3 and 0.95, valid shares halving from the favourite down.
 
     Out of distribution ("top_blocked"), each prompt's favourite correct mode under π0
     stops working.
     """
-    valid = np.array([1, 1, 1, 1, 0, 0], dtype=bool)
-    bank = dirichlet_task(6, 1.0, seed=0, batch_shape=(n_prompts,), valid=valid)
-    top = np.argmax(np.where(bank.valid, bank.log_base, -np.inf), axis=-1)
-    blocked = bank.valid & (np.arange(6) != top[:, None])
-    return Task(bank.log_base, bank.valid, {"top_blocked": blocked})
+    bank = prompt_bank(n_prompts, 6, n_valid=4, valid_mass=(0.3, 0.95), decay=0.5, seed=0)
+    return Task(bank.log_base, bank.valid, {"top_blocked": bank.ood[BLOCKED]})
 
 
 @register("pass_at_k", "pass@k against k for the base policy, RL and self-distillation after "
@@ -522,7 +520,7 @@ def ablations(*, quick: bool = False) -> FigureResult:
           "collapse, and on the harder graph (favourite path blocked) SD's pass@k stays near 0.")
 def paths(*, quick: bool = False) -> FigureResult:
     """The path environment (MATH §5) on a layered DAG with a "harder" split, and
-    :func:`modesim.envs.token_entropy_example` for token entropy against diversity."""
+    :func:`modesim.scenarios.token_entropy_example` for token entropy against diversity."""
     task = harder(LayeredDAG().build(seed=0))
     rounds = 12 if quick else 20
     k = 16

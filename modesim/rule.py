@@ -224,6 +224,8 @@ def geometric_mix(a: np.ndarray, b: np.ndarray, w) -> np.ndarray:
             return a
         if w == 1.0:
             return b
+        # 0 < w < 1: (1 − w)·(−inf) = −inf, so zeros survive without masks (no 0·inf).
+        return (1.0 - w) * a + w * b
     wc = chk.col(w)
     dead = (np.isneginf(a) & (wc < 1.0)) | (np.isneginf(b) & (wc > 0.0))
     fa = np.where(np.isneginf(a), 0.0, a)

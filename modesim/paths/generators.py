@@ -1,4 +1,4 @@
-"""Seeded generators of path tasks and their out-of-distribution variants (MATH §5, §7).
+"""Seeded generators of path tasks and their out-of-distribution variants (theory §5, §7).
 
 - :class:`LayeredDAG`: layered random DAGs with an exact number of valid paths and a
   tunable base bias among them; distractor nodes lead only to dead ends.
@@ -19,23 +19,19 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .. import _checks as chk
 from .graphs import PathGraph, PathTask, path_task
-from .paths import count_paths, most_probable_path
+from .metrics import count_paths, most_probable_path
 
 __all__ = ["LayeredDAG", "ConceptGraph", "harder"]
 
 
 def _positive_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    return int(value)
+    return chk.integer(value, name, low=minimum)
 
 
 def _nonneg(value, name: str) -> float:
-    v = float(value)
-    if not (np.isfinite(v) and v >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
-    return v
+    return chk.real(value, name, low=0.0, allow_array=False)
 
 
 def _scale(value: int, factor: float) -> int:
@@ -74,10 +70,9 @@ class LayeredDAG:
     leak: float = 0.2
 
     def __post_init__(self):
-        _positive_int(self.n_layers, "n_layers")
-        _positive_int(self.width, "width", 2)
-        _positive_int(self.out_degree, "out_degree", 2)
-        n_paths = _positive_int(self.n_paths, "n_paths")
+        for name, low in (("n_layers", 1), ("width", 2), ("out_degree", 2), ("n_paths", 1)):
+            object.__setattr__(self, name, _positive_int(getattr(self, name), name, low))
+        n_paths = self.n_paths
         if n_paths > self.width - 1:
             raise ValueError(f"n_paths must be <= width - 1 = {self.width - 1}; got {n_paths}")
         if n_paths > self.out_degree ** self.n_layers:
@@ -85,10 +80,9 @@ class LayeredDAG:
                 f"n_paths must be <= out_degree**n_layers = {self.out_degree ** self.n_layers}; "
                 f"got {n_paths}"
             )
-        _nonneg(self.bias, "bias")
-        leak = float(self.leak)
-        if not 0.0 <= leak < 1.0:
-            raise ValueError(f"leak must lie in [0, 1); got {self.leak!r}")
+        object.__setattr__(self, "bias", _nonneg(self.bias, "bias"))
+        object.__setattr__(self, "leak", chk.real(self.leak, "leak", low=0.0, high=1.0, high_open=True,
+                                                  allow_array=False))
 
     def larger(self, factor: float = 2.0) -> LayeredDAG:
         """The same generator with ``factor`` times the layers, width and valid paths."""
@@ -98,8 +92,11 @@ class LayeredDAG:
                        n_paths=min(_scale(self.n_paths, f), max(width, 2) - 1))
 
     def build(self, seed=None) -> PathTask:
-        """Draw one task.  Nodes: 0 = start, then layer by layer, last = goal."""
-        rng = np.random.default_rng(seed)
+        """Draw one task.  Nodes: 0 = start, then layer by layer, last = goal.
+
+        ``seed`` is None, a non-negative int or a :class:`numpy.random.Generator`.
+        """
+        rng = np.random.default_rng(chk.seed(seed))
         L, W, K = self.n_layers, self.width, self.out_degree
         goal = 1 + L * W
         lanes_per_layer = self._lane_counts(rng)
@@ -182,19 +179,24 @@ class ConceptGraph:
     popularity: float = 1.0
 
     def __post_init__(self):
-        _positive_int(self.n_concepts, "n_concepts", 3)
-        _positive_int(self.out_degree, "out_degree", 1)
-        _positive_int(self.window, "window", self.out_degree)
-        if not 0.0 <= float(self.dead_end_frac) < 1.0:
-            raise ValueError(f"dead_end_frac must lie in [0, 1); got {self.dead_end_frac!r}")
-        _nonneg(self.popularity, "popularity")
+        object.__setattr__(self, "n_concepts", _positive_int(self.n_concepts, "n_concepts", 3))
+        object.__setattr__(self, "out_degree", _positive_int(self.out_degree, "out_degree", 1))
+        object.__setattr__(self, "window", _positive_int(self.window, "window", self.out_degree))
+        object.__setattr__(self, "dead_end_frac", chk.real(
+            self.dead_end_frac, "dead_end_frac", low=0.0, high=1.0, high_open=True, allow_array=False))
+        object.__setattr__(self, "popularity", _nonneg(self.popularity, "popularity"))
 
     def larger(self, factor: float = 2.0) -> ConceptGraph:
         """The same generator with ``factor`` times as many concepts."""
         return replace(self, n_concepts=max(3, _scale(self.n_concepts, _nonneg(factor, "factor"))))
 
     def build(self, seed=None, *, max_tries: int = 100) -> PathTask:
-        rng = np.random.default_rng(seed)
+        """Draw one task (``seed``: None, a non-negative int or a Generator).
+
+        Raises ``ValueError`` when no draw in ``max_tries`` (an integer >= 1) reaches the goal.
+        """
+        rng = np.random.default_rng(chk.seed(seed))
+        max_tries = chk.integer(max_tries, "max_tries", low=1)
         N, K, Wn = self.n_concepts, self.out_degree, self.window
         for _ in range(max_tries):
             offsets = np.argsort(rng.random((N, Wn)), axis=1)[:, :K] + 1
@@ -218,7 +220,7 @@ class ConceptGraph:
 
 
 def harder(task: PathTask, *, policy=None, n_edges: int = 1, name: str = "harder") -> PathTask:
-    """Add an OOD mask blocking edges of the most probable valid path (MATH §4, §7).
+    """Add an OOD mask blocking edges of the most probable valid path (theory §4, §5, §7).
 
     Blocks the last ``n_edges`` edges (nearest the goal) of the most probable valid path
     under ``policy`` (default: the base policy), so that path and every path sharing those
@@ -230,6 +232,10 @@ def harder(task: PathTask, *, policy=None, n_edges: int = 1, name: str = "harder
         If ``n_edges`` is not a positive integer, or if blocking leaves no valid path.
     """
     n_edges = _positive_int(n_edges, "n_edges")
+    if not isinstance(task, PathTask):
+        raise ValueError(f"task must be a PathTask; got {chk.describe(task)}")
+    if not isinstance(name, str):
+        raise ValueError(f"name must be a string; got {chk.describe(name)}")
     g = task.graph
     p = task.base if policy is None else policy
     path = most_probable_path(p, task)

@@ -1,12 +1,15 @@
-"""A worked example: token entropy is not functional diversity (MATH §4, §7).
+"""A worked example: token entropy is not functional diversity (theory §4, §5.2).
 
 In :func:`token_entropy_example` a prompt has three strategies (chains of concepts) that
 lead into a shared write-up, each step of which can be spelled with any of several
 interchangeable "synonym" tokens.  Self-distillation collapses the choice of strategy
-(the copy teacher amplifies the majority, MATH §3.4), but every demonstration passes
+(the copy teacher amplifies the majority, theory §3.4), but every demonstration passes
 through the write-up and uses each synonym equally often, so the teacher keeps them
 uniform: per-step entropy stays high while the number of distinct strategies (and of
 distinct concepts) visited in k rollouts falls to one.
+
+The synonyms stay uniform only because they start exactly uniform (a symmetric point of
+the dynamics): a skew in the synonym probabilities is amplified like any other choice.
 """
 
 from __future__ import annotations
@@ -15,10 +18,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import _checks as chk
 from ..dynamics import iterate
-from .graphs import PathGraph, PathTask, path_task
-from .paths import node_marginals, token_entropy
-from .rules import PathCopyTeacher, PathSelfDistillation
+from ..paths import (
+    PathCopyTeacher,
+    PathGraph,
+    PathSelfDistillation,
+    PathTask,
+    hit_probability,
+    node_marginals,
+    path_task,
+    token_entropy,
+)
 
 __all__ = ["TokenEntropyExample", "token_entropy_example"]
 
@@ -32,7 +43,7 @@ class TokenEntropyExample:
     task : PathTask
     rounds : ndarray of int
     token_entropy : ndarray
-        Average per-step entropy along rollouts (nats), :func:`token_entropy`.
+        Average per-step entropy along rollouts (nats), :func:`~modesim.paths.token_entropy`.
     distinct_strategies : ndarray
         Expected number of distinct strategies (concept paths, synonyms ignored) in k
         rollouts: ``Σ_s 1 − (1 − π(s))^k``.
@@ -49,9 +60,19 @@ class TokenEntropyExample:
     k: int
 
 
-def _synonym_task(shares, length: int, writeup: int, synonyms: int):
-    """Start → strategy s (prob ``shares[s]``, a chain of ``length`` concepts) → a shared
-    write-up of ``writeup`` steps, each through one of ``synonyms`` equiprobable tokens."""
+def synonym_task(shares, length: int, writeup: int, synonyms: int):
+    """The task of :func:`token_entropy_example`, with its strategy heads and concept nodes.
+
+    Start → strategy s (probability ``shares[s]``, a chain of ``length`` concepts) → a
+    shared write-up of ``writeup`` steps, each through one of ``synonyms`` equiprobable
+    tokens.  Returns ``(task, heads, concepts)``.
+    """
+    shares = chk.probabilities(shares, "shares")
+    if shares.ndim != 1 or shares.size < 2:
+        raise ValueError(f"shares must be a 1-D distribution over two or more strategies; got {chk.describe(shares)}")
+    length = chk.integer(length, "length", low=1)
+    writeup = chk.integer(writeup, "writeup", low=1)
+    synonyms = chk.integer(synonyms, "synonyms", low=1)
     edges, weights = [], []
     start, goal, joint = 0, 1, 2
     nxt = 3
@@ -83,15 +104,15 @@ def _synonym_task(shares, length: int, writeup: int, synonyms: int):
 def token_entropy_example(*, shares=(0.5, 0.3, 0.2), length: int = 3, writeup: int = 4,
                           synonyms: int = 4, alpha: float = 0.5, rounds: int = 30,
                           k: int = 8) -> TokenEntropyExample:
-    """Self-distillation keeps token entropy high while strategies collapse (MATH §4).
+    """Self-distillation keeps token entropy high while strategies collapse (theory §4, §5.2).
 
-    Runs ``rounds`` rounds of :class:`PathSelfDistillation` (copy teacher with strength
-    ``alpha``, current teacher base, demonstrations ``π_t(·|C)``, β = 0) on the synonym
-    task and records, exactly, the token entropy and the expected numbers of distinct
-    strategies and concepts in ``k`` rollouts.  With the defaults, over 30 rounds the token
-    entropy goes from 0.548 to 0.462 nats per step (84 % of it stays) while the distinct
-    strategies in 8 rollouts fall from 2.77 to 1.00 and the distinct concepts from 14.3
-    to 9.0.
+    Runs ``rounds`` rounds of :class:`~modesim.paths.PathSelfDistillation` (copy teacher
+    with strength ``alpha``, current teacher base, demonstrations ``π_t(·|C)``, β = 0) on
+    the synonym task and records, exactly, the token entropy and the expected numbers of
+    distinct strategies and concepts in ``k`` rollouts.  With the defaults, over 30 rounds
+    the token entropy goes from 0.548 to 0.462 nats per step (84 % of it stays) while the
+    distinct strategies in 8 rollouts fall from 2.77 to 1.00 and the distinct concepts
+    from 14.3 to 9.0.
 
     Examples
     --------
@@ -99,13 +120,16 @@ def token_entropy_example(*, shares=(0.5, 0.3, 0.2), length: int = 3, writeup: i
     >>> ex.token_entropy[[0, -1]].round(2).tolist(), ex.distinct_strategies[[0, -1]].round(2).tolist()
     ([0.55, 0.46], [2.77, 1.0])
     """
-    task, heads, concepts = _synonym_task(np.asarray(shares, dtype=np.float64), length, writeup, synonyms)
+    task, heads, concepts = synonym_task(shares, length, writeup, synonyms)
+    rounds = chk.integer(rounds, "rounds", low=0)
+    k = chk.integer(k, "k", low=1)
+    ks = np.asarray(float(k))
 
     def distinct(nodes):
         def metric(p, t):
             with np.errstate(divide="ignore"):
-                miss = np.log1p(-np.minimum(node_marginals(p, t)[nodes], 1.0))
-            return -np.expm1(k * miss).sum()
+                log_q = np.log(node_marginals(p, t)[..., nodes])
+            return hit_probability(log_q, ks).sum(axis=-1)
 
         return metric
 
@@ -113,8 +137,7 @@ def token_entropy_example(*, shares=(0.5, 0.3, 0.2), length: int = 3, writeup: i
         PathSelfDistillation(teacher=PathCopyTeacher(alpha)),
         task,
         rounds,
-        metrics={"token": token_entropy, "strategies": distinct(heads),
-                 "concepts": distinct(concepts)},
+        metrics={"token": token_entropy, "strategies": distinct(heads), "concepts": distinct(concepts)},
         record_policy=False,
     )
     return TokenEntropyExample(task, tr.times, tr.metrics["token"], tr.metrics["strategies"],

@@ -1,4 +1,4 @@
-"""Hypothesis strategies for path tasks (shared by tests and ``verify``), MATH §5.
+"""Hypothesis strategies for path tasks (shared by tests and ``verify``), theory §5.
 
 Small graphs only: the checks they feed compare dynamic programming with enumeration.
 Edge weights stay in [0.05, 1] so that round-off, not the statement, never decides.
@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from .graphs import PathGraph, PathTask, path_task
-from .paths import count_paths
+from .metrics import count_paths
 
 __all__ = ["path_tasks", "fan_tasks"]
 
@@ -44,7 +44,7 @@ def path_tasks(draw, *, max_nodes: int = 8, with_ood: bool = True) -> PathTask:
 @st.composite
 def fan_tasks(draw, *, max_strategies: int = 5) -> PathTask:
     """Start → 2..``max_strategies`` strategies, each a deterministic chain of 1–4 nodes
-    to the goal, plus one dead end: the categorical setting of MATH §3.4 drawn as paths."""
+    to the goal, plus one dead end: the categorical setting of theory §3.4 drawn as paths."""
     K = draw(st.integers(2, max_strategies))
     lengths = draw(st.lists(st.integers(1, 4), min_size=K, max_size=K))
     edges, nxt = [(0, 2)], 3

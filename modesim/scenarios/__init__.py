@@ -1,0 +1,25 @@
+"""Scenarios: prompt banks, the SD-vs-RL comparison and worked examples (theory §4, §7).
+
+==================  ===================================================================
+``banks``           :func:`prompt_bank` (the one bank builder) and :func:`bank_pass_at_k`
+``sd_vs_rl``        :func:`sd_vs_rl`: sampled GRPO against sampled-demonstration SD on a
+                    bank, as a :class:`BankComparison`
+``token_entropy``   :func:`token_entropy_example`: token entropy stays high while the
+                    strategies of a path task collapse
+==================  ===================================================================
+"""
+
+from .banks import BLOCKED, bank_pass_at_k, prompt_bank
+from .sd_vs_rl import BankComparison, sd_vs_rl
+from .token_entropy import TokenEntropyExample, synonym_task, token_entropy_example
+
+__all__ = [
+    "BLOCKED",
+    "BankComparison",
+    "TokenEntropyExample",
+    "bank_pass_at_k",
+    "prompt_bank",
+    "sd_vs_rl",
+    "synonym_task",
+    "token_entropy_example",
+]
