@@ -187,6 +187,7 @@ def apply_map(rule, log_policy, task) -> np.ndarray:
     (shape ``task.batch_shape + (K,)``, normalised, no NaN).
     """
     require(rule, ("deterministic", "memoryless"), "apply_map (a map on the simplex)")
+    chk.task(task)  # categorical tasks only: a path policy's edge axis is not a simplex
     lp = chk.log_probabilities(log_policy, "log_policy", n_modes=task.log_base.shape[-1])
     state = rule.init(task)
     if lp.shape != state.log_policy.shape:
