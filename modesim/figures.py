@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 
 from . import plot as mp
 from .distill import SelfDistillation, sd_optimum
-from .dynamics import fixed_points, iterate, map_jacobian
+from .dynamics import fixed_points, flow, iterate, map_jacobian
 from .envs import (
     LayeredDAG,
     PathCopyTeacher,
@@ -41,9 +41,16 @@ from .envs import (
     path_pass_at_k,
     token_entropy_example,
 )
-from .metrics import amplification_exponent, conditional, effective_modes, pass_at_k
+from .metrics import (
+    amplification_exponent,
+    conditional,
+    effective_modes,
+    fan,
+    fixation_probability,
+    pass_at_k,
+)
 from .rl import NaturalPG, SoftmaxPG
-from .stochastic import SampledRL, SampledSD, fan, fixation_probability, mean_field, train
+from .sampled import SampledRL, SampledSD, train
 from .task import Task, dirichlet_task, make_task, zipf_task
 from .teachers import CopyTeacher, MultiDemoTeacher, TiltTeacher, UniformDemos
 
@@ -583,7 +590,7 @@ def paths(*, quick: bool = False) -> FigureResult:
           "fans of the favourite answer's probability across seeds with the mean-field limit, "
           "effective number of correct answers, and how often each answer fixes, GRPO vs SD.")
 def training(*, quick: bool = False) -> FigureResult:
-    """:mod:`modesim.stochastic`: GRPO against sampled-demo SD across seeds (fans, mean
+    """:mod:`modesim.sampled`: GRPO against sampled-demo SD across seeds (fans, mean
     field, effective modes, fixation probabilities)."""
     task = _demo_task()
     steps, seeds, every = (150, 24, 10) if quick else (600, 400, 10)
@@ -597,7 +604,7 @@ def training(*, quick: bool = False) -> FigureResult:
         data[f"{label}_fan_mean"] = band.mean
         data[f"{label}_fan_bands"] = band.bands
         data[f"{label}_runs"] = traj.policy[:, :12, 0].T
-        data[f"{label}_mean_field"] = mean_field(rule, task, traj.times.astype(float)).policy[:, 0]
+        data[f"{label}_mean_field"] = flow(rule, task, traj.times.astype(float)).policy[:, 0]
         data[f"{label}_effective_modes"] = effective_modes(traj.policy, task.valid).mean(axis=1)
         data[f"{label}_fixation"] = fixation_probability(traj.policy[-1], eps=1e-2)
     colors = {"GRPO": mp.COLORS["grpo"], "SD": mp.COLORS["sd"]}
