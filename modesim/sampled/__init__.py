@@ -28,7 +28,7 @@ theory §2.3, §3.6, §6):
   the chance a rollout has a demonstration: a Euclidean gradient flow on logits, not the
   natural-gradient flow of :class:`modesim.SelfDistillation`; the two share interior rest
   points when β = 0 or ``P_N = 1``, while with group demonstrations and β > 0 the KL weight
-  is effectively ``β/P_N(J)`` (theory §9).
+  is effectively ``β/P_N(J)`` (theory §3.6, §6).
 
 Randomness: one stream per batch entry, a pure function of (seed, entry, round); chunks of a
 batch reproduce the whole bit for bit (:mod:`modesim.sampled.sampling`).

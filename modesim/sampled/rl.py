@@ -4,7 +4,8 @@
 (optionally diversity-weighted) reward, forms advantages and takes one stochastic-gradient
 step on the logits.  Its mean field (:meth:`SampledRL.velocity`, integrated by
 :func:`modesim.flow`) is the exact softmax policy gradient for REINFORCE and RLOO, and the
-same orbit on a J-dependent clock ``s_N(J)`` for GRPO (theory §2.3, §9 "§2.2 mean field").
+same orbit on a J-dependent clock ``s_N(J)`` for GRPO (theory §2.3 "GRPO clock", a
+correction to the first account listed in theory §9).
 """
 
 from __future__ import annotations

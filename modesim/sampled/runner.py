@@ -57,7 +57,8 @@ def train(
     (:mod:`modesim.sampled.sampling`).  So ``train(..., n_seeds=3, first_seed=2)`` equals,
     bit for bit, seeds 2–4 of ``train(..., n_seeds=10)``, and a sweep engine that splits
     seeds (or prompts, through ``offset``) into chunks reproduces one large run exactly,
-    whatever the number of workers.
+    whatever the number of workers.  (This needs an int ``seed`` in the rule: a Generator
+    is drawn from at every ``init``, so each chunk would get a new root key.)
 
     Parameters
     ----------

@@ -58,10 +58,11 @@ class SampledSD(SDShell):
     its own (stop-gradient) base ``ρ`` (``teacher_base``); then
     ``θ ← θ − lr·(ĝ + β·∇_θ KL(π_θ‖π_ref))`` with the exact KL gradient, and an EMA teacher
     base moves toward the new student (``θ̄ ← τ·θ̄ + (1 − τ)·θ``,
-    :func:`modesim.rule.geometric_mix`).  This is the design of arXiv 2606.26091 §3 and of
-    the public SDPO/OPSD trainers (reverse KL to a demonstration-conditioned EMA teacher),
-    on a tabular policy; their other conventions (JSD objective, loss averaged over the
-    rollouts with a demonstration, Adam) are theory §8.2.
+    :func:`modesim.rule.geometric_mix`).  This is the training design reported in
+    arXiv 2606.26091 (per-token reverse KL to a stop-gradient EMA teacher conditioned on a
+    correct rollout of a group of N = 8; theory §3.1) on a tabular policy; the conventions
+    of the public self-distillation trainers (SDPO, OPSD: a JSD objective, the loss
+    averaged over the rollouts with a demonstration, Adam) are theory §8 and issue 12.
 
     Demonstrations (``demos``):
 
@@ -326,8 +327,9 @@ class SampledSD(SDShell):
             _check_support((summed == -np.inf) & (lp > -np.inf))
             grad = kl_logit_grad(lp, summed / np.where(frac > 0.0, frac, 1.0), pi)
             grad *= frac
-        if _any_nonzero(self.beta) and self.reference == "base":
-            grad += chk.col(self.beta) * kl_logit_grad(lp, task.log_base, pi)
+        ref = self.reference_log(lp, task)
+        if _any_nonzero(self.beta) and ref is not lp:  # KL(π‖π) has zero gradient at π
+            grad += chk.col(self.beta) * kl_logit_grad(lp, ref, pi)
         np.negative(grad, out=grad)
         return grad, ~has.any(-1)
 
@@ -350,7 +352,8 @@ class SampledSD(SDShell):
         directly (exactly 0 when every mode is valid).  Given that event the demonstration
         is independent of the scored rollout and distributed as ``D``, so both estimators
         are unbiased for this.  This is a Euclidean gradient flow on the logits, not the
-        natural-gradient flow of :class:`~modesim.SelfDistillation` (theory §9, "§6").
+        natural-gradient flow of :class:`~modesim.SelfDistillation` (theory §6, "Euclidean
+        versus natural-gradient self-distillation").
 
         ``teacher_log_base`` is needed with an :class:`~modesim.EMA` teacher base (the EMA
         state; :func:`modesim.flow` supplies it) unless τ is 0 or 1.
@@ -387,7 +390,8 @@ class SampledSD(SDShell):
             demo = self.demos.distribution(rho, task)
             chance = 1.0
         g = chance * kl_logit_grad(lp, self.teacher.expected_log(rho, demo))
-        if _any_nonzero(self.beta) and self.reference == "base":
-            g = g + chk.col(self.beta) * kl_logit_grad(lp, task.log_base)
+        ref = self.reference_log(lp, task)
+        if _any_nonzero(self.beta) and ref is not lp:
+            g = g + chk.col(self.beta) * kl_logit_grad(lp, ref)
         return _full(-chk.col(self.lr) * g, lp, self.param_shape)
 

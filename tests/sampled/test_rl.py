@@ -55,7 +55,7 @@ def test_unbiasedness_check_catches_a_biased_estimator():
     assert not ok and z > 10
 
 
-def test_reinforce_and_rloo_mean_field_is_softmax_policy_gradient():
+def test_reinforce_mean_field_is_softmax_policy_gradient():
     # theory §2.3: E[r(y)(e_y − π)] = π ⊙ (r − J), the exact softmax PG (R4's flow).
     task = ms.dirichlet_task(6, 0.7, seed=0, batch_shape=(5,), valid=np.arange(6) % 2 == 0)
     for est in ("reinforce", "rloo"):
@@ -75,7 +75,7 @@ def _enumerated_update(rule, task):
 
 
 @pytest.mark.parametrize("estimator, N", [("grpo", 4), ("grpo", 5), ("rloo", 4), ("reinforce", 3)])
-def test_mean_field_equals_enumeration_of_all_groups(estimator, N):
+def test_grpo_speed_matches_brute_force_enumeration(estimator, N):
     # GRPO: the expectation over all K^N groups is s_N(J)·π ⊙ (r − J) (theory §2.3).
     task = ms.make_task([0.5, 0.2, 0.3], [True, True, False])
     rule = SampledRL(estimator, n_rollouts=N)
@@ -118,12 +118,16 @@ def test_grpo_velocity_for_large_groups_matches_exact_arithmetic():
 
 
 def test_float_binomial_formula_is_the_broken_control():
-    # The formula written with float binomials overflows: the check above would fail on it.
-    n, J, eps = 1030, 0.8, 1e-6
-    with np.errstate(over="ignore", invalid="ignore"):
-        terms = [float(comb(n, c)) if comb(n, c) < 2**1023 else np.inf for c in range(1, n)]
-        old = sum(t * J ** (c - 1) * (1 - J) ** (n - c - 1) * 0.25 for c, t in enumerate(terms, 1))
-    assert not np.isfinite(old)
+    # The first version's formula, C(N, c) as a float times powers of J, gives NaN at
+    # N = 1030 (inf·0): the exact-arithmetic check above fails on it.
+    from scipy.special import comb as float_comb
+
+    n, J = 1030, 0.8
+    c = np.arange(1, n)
+    v = (c / n) * (1 - c / n)
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        old = np.sum(float_comb(n, c) * J ** (c - 1) * (1 - J) ** (n - c - 1) * v / (np.sqrt(v) + 1e-6))
+    assert np.isnan(old)
 
 
 @pytest.mark.parametrize("J", [0.0, 1e-300, 1e-9, 0.3, 0.8, 1 - 1e-12, 1.0])
@@ -151,6 +155,17 @@ def test_grpo_speed_equals_exact_rationals_for_small_groups():
     exact = float(rational) + float(irrational) * np.sqrt(3.0)
     s = grpo_speed(np.array(np.log(3 / 7)), np.array(np.log(4 / 7)), n, 1e-300)
     np.testing.assert_allclose(s, exact, rtol=1e-14)
+
+
+def test_worked_numbers_grpo_clock_n8_and_its_symmetry():
+    # theory §2.3: s_8(0.5) = 1.8557, s_8(0.1) = s_8(0.9) = 2.3277; s_N(J) = s_N(1 − J).
+    def s8(J):
+        return float(grpo_speed(np.array(np.log(J)), np.array(np.log1p(-J)), 8, 1e-6))
+
+    assert round(s8(0.5), 4) == 1.8557
+    assert round(s8(0.1), 4) == round(s8(0.9), 4) == 2.3277
+    for J in (0.01, 0.3, 0.45):
+        assert s8(J) == pytest.approx(s8(1 - J), rel=1e-13)
 
 
 def test_grpo_mean_field_with_2048_rollouts_is_finite():

@@ -236,6 +236,37 @@ def test_bad_input_raises_value_error_naming_argument_and_value(call, match):
         call()
 
 
+def test_batch_shapes_and_zero_probability_modes():
+    task = ms.make_task([[0.5, 0.0, 0.3, 0.2], [0.1, 0.2, 0.3, 0.4]], [[1, 1, 0, 1], [1, 0, 1, 0]])
+    rules = (
+        SampledRL(beta=0.1, seed=0),
+        SampledSD(estimator="full", beta=0.1, teacher_base=ms.EMA(0.5), seed=0),
+        SampledSD(ms.TiltTeacher(1.0), estimator="full", teacher_base=ms.EMA(0.5), seed=0),
+        SampledSD(ms.TiltTeacher(1.0, similarity=np.eye(4)), estimator="full", seed=0),
+        SampledSD(ms.TiltTeacher(1.0, similarity=np.eye(4)), baseline="loo", seed=0),
+    )
+    for rule in rules:
+        traj = train(rule, task, 20, n_seeds=3, every=5)
+        assert traj.log_policy.shape == (5, 3, 2, 4)
+        assert np.all(np.isneginf(traj.log_policy[..., 0, 1]))
+        assert not np.any(np.isnan(traj.log_policy))
+        assert traj.final.silent_groups.shape == (3, 2)
+
+
+def test_groups_without_a_correct_rollout_give_no_signal_and_are_counted():
+    task = ms.make_task([1e-30, 1.0 - 1e-30], [True, False])
+    for rule in (SampledSD(seed=0), SampledSD(estimator="full", seed=0), SampledRL(seed=0)):
+        traj = train(rule, task, 25, n_seeds=3)
+        np.testing.assert_array_equal(traj.final.silent_groups, np.full(3, 25))
+        np.testing.assert_array_equal(traj.log_policy[-1], np.broadcast_to(task.log_base, (3, 2)))
+
+
+def test_deprecated_top_level_mean_field_still_works():
+    with pytest.warns(DeprecationWarning, match="mean_field is deprecated"):
+        traj = ms.mean_field(SampledRL("reinforce", lr=0.5), R4, [0.0, 10.0])
+    assert traj.policy.shape == (2, 4)
+
+
 def test_train_works_for_deterministic_rules_too():
     traj = train(ms.NaturalPG(1.0), R4, 3, n_seeds=2)
     np.testing.assert_array_equal(traj.log_policy[:, 0], traj.log_policy[:, 1])
@@ -312,3 +343,44 @@ def test_module_level_names():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert ms.train is train and ms.SampledSD is SampledSD and ms.replicate is replicate
+
+
+@st.composite
+def extreme_tasks(draw):
+    """Tasks with entries down to 1e-300 and exact zeros (at least one valid positive mode)."""
+    K = draw(st.integers(2, 5))
+    w = np.array(draw(st.lists(st.sampled_from([0.0, 1e-300, 1e-150, 1e-20, 1e-3, 0.3, 1.0]), min_size=K, max_size=K)))
+    valid = np.array(draw(st.lists(st.booleans(), min_size=K, max_size=K)))
+    i = draw(st.integers(0, K - 1))
+    w[i], valid[i] = max(w[i], 1e-3), True
+    return ms.make_task(w / w.sum(), valid)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    task=extreme_tasks(),
+    lr=st.sampled_from([1e-6, 0.5, 50.0, 1e3]),
+    beta=st.sampled_from([0.0, 1e-3, 1e3]),
+    tau=st.sampled_from([0.0, 0.5, 1.0]),
+    which=st.integers(0, 6),
+)
+def test_valid_extremes_run_clean_and_stay_in_range(task, lr, beta, tau, which):
+    # Issue 9 kinds 1, 2, 6: valid extremes give finite, normalised policies, zero modes stay
+    # zero, and nothing warns (warnings are errors in this suite).
+    rule = [
+        SampledRL("grpo", lr=lr, beta=beta, diversity_bonus=2.0, n_rollouts=5, seed=1),
+        SampledRL("rloo", lr=lr, beta=beta, n_rollouts=3, seed=1),
+        SampledSD(ms.CopyTeacher(0.999), lr=lr, beta=beta, teacher_base=ms.EMA(tau), seed=1),
+        SampledSD(ms.TiltTeacher(30.0), lr=lr, beta=beta, teacher_base=ms.EMA(tau), baseline="loo", seed=1),
+        SampledSD(ms.TiltTeacher(-30.0), lr=lr, beta=beta, estimator="full", exclude_self=False, seed=1),
+        SampledSD(ms.MultiDemoTeacher(0.5, 3), demos=ms.UniformDemos(), lr=lr, beta=beta, seed=1),
+        SampledSD(demos=ms.ConditionedDemos(), estimator="full", lr=lr, beta=beta, teacher_base="frozen", seed=1),
+    ][which]
+    traj = train(rule, task, 6, n_seeds=3)
+    lp = traj.log_policy
+    assert not np.any(np.isnan(lp)) and np.all(lp <= 0.0)
+    assert np.all(np.isneginf(lp) == np.isneginf(task.log_base))
+    np.testing.assert_allclose(np.exp(lp).sum(-1), 1.0, rtol=1e-13)
+    if "velocity" in rule.capabilities:
+        v = rule.velocity(task.log_base, task, teacher_log_base=task.log_base)
+        assert np.all(np.isfinite(v))

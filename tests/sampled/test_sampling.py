@@ -143,7 +143,8 @@ def test_mask_count_and_binary_search_agree_and_match_the_definition(K, zeros, s
     u[0, :3] = [0.0, 1.0 - 2.0**-53, 0.5]
     cdf = np.cumsum(p, axis=-1)
     thr = cdf[:, :-1] / cdf[:, -1:]
-    u[1, : min(7, K - 1)] = thr[1, : min(7, K - 1)]  # a draw exactly on a threshold
+    on = thr[1, : min(7, K - 1)]
+    u[1, : on.size] = np.where(on < 1.0, on, 0.5)  # draws exactly on a threshold (u < 1 always)
     expected = (u[..., :, None] >= thr[..., None, :]).sum(-1)
     fast = inverse_cdf(p, u)
     old = S.MASK_K
