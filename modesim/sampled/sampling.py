@@ -11,7 +11,8 @@ sweep engine built on the rules:
 1. ``step`` is pure: the same state gives the same next state.
 2. **Slicing commutes with stepping**: every array of the state has the batch shape, and
    each entry's update depends only on that entry's row (policy, key, teacher base,
-   parameters); so stepping a slice of the state (with the matching slice of the task)
+   parameters; every reduction is taken row by row, never batch-wide); so stepping a slice
+   of the state (with the matching slice of the task, and of array-valued parameters)
    gives, bit for bit, the same slice of the stepped whole.
 3. **Chunks**: a run over part of a task (prompts ``p0 ≤ p < p1``, seeds ``s0 ≤ s < s1``)
    reproduces the corresponding entries of the full run exactly when it is started with
@@ -59,6 +60,7 @@ __all__ = [
     "count_true",
     "score_mean",
     "kl_logit_grad",
+    "centred_grad",
     "normalise_rows",
     "row_sum",
     "take",
@@ -283,6 +285,16 @@ def kl_logit_grad(log_p: np.ndarray, log_q: np.ndarray, pi: np.ndarray | None = 
     """
     with np.errstate(invalid="ignore"):
         d = np.subtract(log_p, log_q)
+    return centred_grad(d, log_p, pi)
+
+
+def centred_grad(d: np.ndarray, log_p: np.ndarray, pi: np.ndarray | None = None) -> np.ndarray:
+    """``π ⊙ (d − Σ_y π(y) d(y))``, with ``d`` set to 0 (in place) where ``π = 0``.
+
+    The logit gradient of any objective whose gradient in ``log π`` is ``d``; linear in
+    ``d``, so weighted sums of KL terms are one call: ``Σ_i w_i ∇KL(π‖q_i)`` is
+    ``centred_grad(Σ_i w_i (log π − log q_i))``.
+    """
     dead = ~np.isfinite(log_p)
     if dead.any():
         d[np.broadcast_to(dead, d.shape)] = 0.0

@@ -22,12 +22,15 @@ from ..task import Task
 from ..teachers import CopyTeacher
 from .rl import _full
 from .sampling import (
+    all_true,
+    centred_grad,
     entry_keys,
     inverse_cdf,
     kl_logit_grad,
     normalise_rows,
     root_key,
     round_uniforms,
+    row_sum,
     score_mean,
     take,
 )
@@ -318,20 +321,27 @@ class SampledSD(SDShell):
                 cross_t = self.teacher.log_prob(rho, dd, yy).reshape(shape)
                 _check_support((cross_t == -np.inf) & has[..., None])
                 cross = lp_y[..., None, :] - cross_t
-                excess -= (cross.sum(-1) - excess) / (n - 1)
+                excess -= (row_sum(cross)[..., 0] - excess) / (n - 1)
             grad = score_mean(y, np.where(has, excess, 0.0), pi)
+            ref = self.reference_log(lp, task)
+            if _any_nonzero(self.beta) and ref is not lp:  # KL(π‖π) has zero gradient at π
+                grad += chk.col(self.beta) * kl_logit_grad(lp, ref, pi)
         else:
             w = has / n
-            frac = w.sum(-1, keepdims=True)
+            frac = row_sum(w)
             summed = self.teacher.weighted_log_rows(rho, demos, w)
             _check_support((summed == -np.inf) & (lp > -np.inf))
-            grad = kl_logit_grad(lp, summed / np.where(frac > 0.0, frac, 1.0), pi)
-            grad *= frac
-        ref = self.reference_log(lp, task)
-        if _any_nonzero(self.beta) and ref is not lp:  # KL(π‖π) has zero gradient at π
-            grad += chk.col(self.beta) * kl_logit_grad(lp, ref, pi)
+            # Σ_n w_n ∇KL(π‖T_n) + β ∇KL(π‖π_ref) as one centred gradient (linear in log π − log q):
+            # the log-space direction is frac·log π − Σ_n w_n log T_n + β (log π − log π_ref).
+            with np.errstate(invalid="ignore"):
+                d = frac * lp
+                d -= summed
+                ref = self.reference_log(lp, task)
+                if _any_nonzero(self.beta) and ref is not lp:
+                    d += chk.col(self.beta) * (lp - ref)
+            grad = centred_grad(d, lp, pi)
         np.negative(grad, out=grad)
-        return grad, ~has.any(-1)
+        return grad, all_true(~has)
 
     def step(self, state: State, task: Task) -> State:
         direction, silent = self.estimate(state, task)
