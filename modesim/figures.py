@@ -28,9 +28,17 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from . import plot as mp
+from .demos import UniformDemos
 from .distill import SelfDistillation, sd_optimum
-from .dynamics import fixed_points, iterate, map_jacobian
-from .metrics import amplification_exponent, conditional, effective_modes, pass_at_k
+from .dynamics import flow, iterate
+from .metrics import (
+    amplification_exponent,
+    conditional,
+    effective_modes,
+    fan,
+    fixation_probability,
+    pass_at_k,
+)
 from .paths import (
     LayeredDAG,
     PathCopyTeacher,
@@ -42,10 +50,11 @@ from .paths import (
     path_pass_at_k,
 )
 from .rl import NaturalPG, SoftmaxPG
+from .sampled import SampledRL, SampledSD, train
 from .scenarios import BLOCKED, prompt_bank, token_entropy_example
-from .stochastic import SampledRL, SampledSD, fan, fixation_probability, mean_field, train
+from .stability import fixed_points, map_jacobian
 from .task import Task, make_task, zipf_task
-from .teachers import CopyTeacher, MultiDemoTeacher, TiltTeacher, UniformDemos
+from .teachers import CopyTeacher, MultiDemoTeacher, TiltTeacher
 
 __all__ = ["FigureResult", "FigureSpec", "FIGURES", "register", "build_figure", "save_figures"]
 
@@ -174,7 +183,7 @@ def mode_probabilities(*, quick: bool = False) -> FigureResult:
     """Natural-PG RL (MATH §2.2, R3) against copy-teacher SD (§3.5, S6, S7) on the running example."""
     task = _demo_task()
     rounds = 4 if quick else 12
-    rl = iterate(NaturalPG(eta=1.0), task, rounds)
+    rl = iterate(NaturalPG(lr=1.0), task, rounds)
     sd = iterate(_sd(), task, rounds)
     data = {
         "rounds": rl.times,
@@ -251,8 +260,8 @@ def phase_portraits(*, quick: bool = False) -> FigureResult:
     grid = mp.simplex_grid(12 if quick else 28)
     m = 0.5
     panels = {
-        "npg": (NaturalPG(eta=1.0), m, 2 if quick else 10, False),
-        "softmax_pg": (SoftmaxPG(eta=5.0), m, 20 if quick else 200, False),
+        "npg": (NaturalPG(lr=1.0), m, 2 if quick else 10, False),
+        "softmax_pg": (SoftmaxPG(lr=5.0), m, 20 if quick else 200, False),
         "sd_copy": (_sd(), 0.0, 4 if quick else 12, True),
         "sd_anti": (_sd(teacher=TiltTeacher(kappa=-1.0)), 0.0, 4 if quick else 12, True),
     }
@@ -312,7 +321,7 @@ def pass_at_k_figure(*, quick: bool = False) -> FigureResult:
     k = 2 ** np.arange(0, 7 if quick else 11)
     policies = {
         "base": task.base,
-        "RL": iterate(NaturalPG(eta=1.0), task, rounds, record_policy=False).final.policy,
+        "RL": iterate(NaturalPG(lr=1.0), task, rounds, record_policy=False).final.policy,
         "SD": iterate(_sd(), task, rounds, record_policy=False).final.policy,
     }
     data = {"k": k}
@@ -449,7 +458,7 @@ def ablations(*, quick: bool = False) -> FigureResult:
     rounds = 6 if quick else 30
     betas = np.array([0.03, 0.3, 3.0]) if quick else np.geomspace(0.01, 30.0, 15)
     data: dict[str, np.ndarray] = {"rounds": np.arange(rounds + 1), "betas": betas}
-    data["RL"] = _effective_modes_over_rounds(NaturalPG(eta=1.0), task, rounds)
+    data["RL"] = _effective_modes_over_rounds(NaturalPG(lr=1.0), task, rounds)
     for m in (1, 3, 8):
         data[f"demos_m{m}"] = _effective_modes_over_rounds(
             _sd(teacher=MultiDemoTeacher(_ALPHA, m)), task, rounds)
@@ -529,7 +538,7 @@ def paths(*, quick: bool = False) -> FigureResult:
         "distinct_concepts": lambda p, t: expected_distinct_concepts(p, t, k, valid_only=True),
     }
     runs = {
-        "RL": iterate(PathNaturalPG(eta=1.0), task, rounds, metrics=metrics),
+        "RL": iterate(PathNaturalPG(lr=1.0), task, rounds, metrics=metrics),
         "SD": iterate(PathSelfDistillation(teacher=PathCopyTeacher(_ALPHA)), task, rounds,
                       metrics=metrics),
     }
@@ -581,7 +590,7 @@ def paths(*, quick: bool = False) -> FigureResult:
           "fans of the favourite answer's probability across seeds with the mean-field limit, "
           "effective number of correct answers, and how often each answer fixes, GRPO vs SD.")
 def training(*, quick: bool = False) -> FigureResult:
-    """:mod:`modesim.stochastic`: GRPO against sampled-demo SD across seeds (fans, mean
+    """:mod:`modesim.sampled`: GRPO against sampled-demo SD across seeds (fans, mean
     field, effective modes, fixation probabilities)."""
     task = _demo_task()
     steps, seeds, every = (150, 24, 10) if quick else (600, 400, 10)
@@ -595,7 +604,7 @@ def training(*, quick: bool = False) -> FigureResult:
         data[f"{label}_fan_mean"] = band.mean
         data[f"{label}_fan_bands"] = band.bands
         data[f"{label}_runs"] = traj.policy[:, :12, 0].T
-        data[f"{label}_mean_field"] = mean_field(rule, task, traj.times.astype(float)).policy[:, 0]
+        data[f"{label}_mean_field"] = flow(rule, task, traj.times.astype(float)).policy[:, 0]
         data[f"{label}_effective_modes"] = effective_modes(traj.policy, task.valid).mean(axis=1)
         data[f"{label}_fixation"] = fixation_probability(traj.policy[-1], eps=1e-2)
     colors = {"GRPO": mp.COLORS["grpo"], "SD": mp.COLORS["sd"]}

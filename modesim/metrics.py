@@ -10,6 +10,7 @@ quantity with a known range stays in it by construction (pass@k in [0, 1], entro
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,6 +31,10 @@ __all__ = [
     "kl_divergence",
     "kl_to_rl_target",
     "ratio_table",
+    "fixation_probability",
+    "collapse_times",
+    "Fan",
+    "fan",
 ]
 
 
@@ -351,3 +356,128 @@ def ratio_table(policy, valid) -> tuple[np.ndarray, np.ndarray]:
     both = zero[:, None] & zero[None, :]
     ratios = np.where(zero[None, :] & ~zero[:, None], np.inf, ratios)
     return modes, np.where(both, 1.0, ratios)
+
+
+# ------------------------------------------------------------------ outcomes across seeds
+# Statistics of many finite-sample runs (modesim.sampled.train): which mode fixes, when a
+# run collapses, and the spread of a mode's probability over time (theory §2.3, §3.6, §4).
+
+
+def _unit_eps(eps) -> float:
+    return chk.real(eps, "eps", low=0.0, high=1.0, low_open=True, high_open=True, allow_array=False)
+
+
+def fixation_probability(policy, *, eps: float = 1e-3, axis=0) -> np.ndarray:
+    """Fraction of seeds in which each mode has fixed: ``mean_seeds 1[π(y) > 1 − eps]`` (theory §4).
+
+    Parameters
+    ----------
+    policy : array_like, shape (..., K)
+        Final policies with a seed axis (e.g. ``traj.policy[-1]`` from :func:`modesim.train`).
+    eps : float in (0, 1)
+    axis : int or tuple of int
+        The seed (batch) axis or axes to average over.
+
+    Returns
+    -------
+    ndarray in [0, 1], shape of ``policy`` without ``axis``; summed over modes at most 1.
+
+    Raises
+    ------
+    ValueError
+        Naming ``policy`` (NaN, negative, rows not summing to 1), ``eps`` or ``axis``.
+
+    >>> fixation_probability([[0.9999, 0.0001], [0.5, 0.5]]).tolist()
+    [0.5, 0.0]
+    """
+    p = chk.probabilities(policy, "policy")
+    eps = _unit_eps(eps)
+    if p.ndim < 2:
+        raise ValueError(f"policy must have a seed axis before the modes (shape (n_seeds, ..., K)); got shape {p.shape}")
+    axes = chk.batch_axes(axis, p.ndim - 1, "axis")
+    return np.mean(p > 1.0 - eps, axis=axes)
+
+
+def collapse_times(trajectory, valid=None, *, eps: float = 1e-3) -> np.ndarray:
+    """First recorded time at which one (valid) mode holds more than ``1 − eps``, per run (theory §4).
+
+    Parameters
+    ----------
+    trajectory : Trajectory
+        Recorded with ``record_policy=True`` (e.g. from :func:`modesim.train`).
+    valid : bool array broadcastable to the policies (..., K), optional
+        Only these modes count; every row must mark at least one.
+    eps : float in (0, 1)
+
+    Returns
+    -------
+    ndarray of float, shape = the trajectory's batch shape
+        The time (a step index for :func:`modesim.train`), ``-1`` where no collapse was
+        recorded.
+
+    Raises
+    ------
+    ValueError
+        For a trajectory without policies, a mask that marks no mode in some row, or bad
+        ``eps``.
+    """
+    eps = _unit_eps(eps)
+    lp = getattr(trajectory, "log_policy", None)
+    if lp is None or not hasattr(trajectory, "times"):
+        raise ValueError(
+            "trajectory must be a modesim Trajectory recorded with record_policy=True; "
+            f"got {chk.describe(trajectory)}"
+        )
+    if valid is not None:
+        v = chk.mask(valid, lp.shape[1:], "valid")
+        lp = np.where(v, lp, -np.inf)
+    hit = lp.max(-1) > np.log1p(-eps)
+    first = np.argmax(hit, axis=0)
+    return np.where(hit.any(axis=0), np.asarray(trajectory.times, dtype=np.float64)[first], -1.0)
+
+
+@dataclass(frozen=True, eq=False)
+class Fan:
+    """Quantile bands of a quantity across seeds over time (theory §4).
+
+    Attributes
+    ----------
+    times : ndarray, shape (T,)
+    levels : ndarray, shape (L,)
+        Quantile levels, e.g. (0.05, 0.25, 0.5, 0.75, 0.95).
+    bands : ndarray, shape (L, T, ...)
+        ``bands[i, t]`` = the ``levels[i]`` quantile at time ``t`` (remaining batch axes kept).
+    mean : ndarray, shape (T, ...)
+    """
+
+    times: np.ndarray
+    levels: np.ndarray
+    bands: np.ndarray
+    mean: np.ndarray
+
+
+def fan(trajectory, mode: int, *, levels=(0.05, 0.25, 0.5, 0.75, 0.95), seed_axis: int = 0) -> Fan:
+    """The fan of ``π_t(mode)`` across seeds: quantile bands at every recorded time (theory §4).
+
+    ``seed_axis`` indexes the trajectory's batch axes (0 for :func:`modesim.train`).
+
+    Raises
+    ------
+    ValueError
+        Naming ``trajectory``, ``mode``, ``levels`` or ``seed_axis``.
+    """
+    lp = getattr(trajectory, "log_policy", None)
+    if lp is None or not hasattr(trajectory, "times"):
+        raise ValueError(
+            "trajectory must be a modesim Trajectory recorded with record_policy=True; "
+            f"got {chk.describe(trajectory)}"
+        )
+    K = lp.shape[-1]
+    mode = chk.integer(mode, "mode", low=0, high=K - 1)
+    q = chk.real(levels, "levels", low=0.0, high=1.0)
+    q = np.atleast_1d(q)
+    if q.ndim != 1 or q.size == 0:
+        raise ValueError(f"levels must be a 1-D array of quantile levels in [0, 1]; got {chk.describe(levels)}")
+    axis = chk.integer(seed_axis, "seed_axis", low=0, high=lp.ndim - 3) + 1
+    x = np.exp(lp[..., mode])
+    return Fan(times=trajectory.times, levels=q, bands=np.quantile(x, q, axis=axis), mean=x.mean(axis=axis))
