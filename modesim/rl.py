@@ -65,7 +65,7 @@ def kl_regularised_optimum(task: Task, beta, *, log: bool = False) -> np.ndarray
     --------
     >>> import modesim as ms
     >>> ms.kl_regularised_optimum(ms.make_task([0.5, 0.3, 0.2], [1, 1, 0]), 1.0).round(3).tolist()
-    [0.584, 0.35, 0.066]
+    [0.572, 0.343, 0.084]
     """
     chk.task(task)
     beta = chk.real(beta, "beta", low=0.0)
@@ -136,7 +136,7 @@ class NaturalPG:
     --------
     >>> import modesim as ms
     >>> ms.iterate(ms.NaturalPG(1.0), ms.make_task([0.5, 0.3, 0.2], [1, 1, 0]), 1).policy[-1].round(3).tolist()
-    [0.584, 0.35, 0.066]
+    [0.572, 0.343, 0.084]
     """
 
     lr: float = 1.0

@@ -30,9 +30,13 @@ __all__ = [
 BLOCK = 1 << 16
 
 
-def blocks(K: int, size: int):
-    """Slices of the last axis: one slice for small arrays, blocks of BLOCK for large rows."""
-    if size <= 4 * BLOCK or K <= BLOCK:
+def blocks(K: int, size: int = 0):
+    """Slices of the last axis: one slice for rows up to 4·BLOCK modes, blocks of BLOCK above.
+
+    The choice depends on the row length only, never on the batch size, so a row's result
+    is the same bits whatever batch it is computed in (chunked sweeps reproduce whole runs).
+    """
+    if K <= 4 * BLOCK:
         return (slice(None),)
     return tuple(slice(i, i + BLOCK) for i in range(0, K, BLOCK))
 

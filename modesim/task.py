@@ -245,7 +245,7 @@ def two_strategy_task(p: float = 0.7, *, valid_mass: float = 1.0) -> Task:
     The OOD mask ``"mode0_blocked"`` keeps only strategy 1 valid (the minority), which
     is where a diverse policy is needed.
 
-    >>> two_strategy_task(0.7, valid_mass=0.5).base.tolist()
+    >>> two_strategy_task(0.7, valid_mass=0.5).base.round(3).tolist()
     [0.35, 0.15, 0.5]
     """
     p = chk.real(p, "p", low=0.0, high=1.0, low_open=True, high_open=True, allow_array=False)

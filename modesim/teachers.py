@@ -185,7 +185,7 @@ class CopyTeacher(Teacher):
         shape = lr.shape
         if out is None or out.shape != shape:
             out = None
-        if lr.size <= 4 * BLOCK:
+        if shape[-1] <= 4 * BLOCK:
             return self._small(lr, D, out)
         # log1p(ρ(1−α)/α) + log(α/(1−α)) − log ρ = log(1 + α/((1−α)ρ)): no overflow for tiny
         # ρ; for ρ ≫ α the cancellation costs a few ulp of absolute error in a log-probability.

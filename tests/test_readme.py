@@ -39,14 +39,6 @@ def test_readme_examples_are_found():
     assert all(expected for _, expected in examples())
 
 
-def test_readme_has_install_and_test_commands_matching_ci():
-    text = README.read_text(encoding="utf-8")
-    ci = (README.parent / ".ci" / "run").read_text()
-    install = re.search(r"Install: `([^`]+)`", text).group(1)
-    test = re.search(r"Tests: `([^`]+)`", text).group(1)
-    assert install in ci and test in ci
-
-
 def _commands():
     text = README.read_text(encoding="utf-8")
     first_screen = text[: text.index("## ")]

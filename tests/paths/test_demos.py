@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from path_reference import path_probs
 
 from modesim import paths
 from modesim.paths.testing import path_tasks
+
+from .path_reference import path_probs
 
 
 def marginals_of(task, D):

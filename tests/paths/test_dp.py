@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from path_reference import LOG, node_softmax, node_sums, path_probs
 
 from modesim import paths
 from modesim.paths import dp
 from modesim.paths.testing import path_tasks
+
+from .path_reference import LOG, node_softmax, node_sums, path_probs
 
 
 @settings(max_examples=80, deadline=None)

@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from path_reference import path_probs, rollouts
 
 import modesim as ms
 from modesim import paths
 from modesim.paths.testing import path_tasks
+
+from .path_reference import path_probs, rollouts
 
 
 @settings(max_examples=60, deadline=None)

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from path_reference import path_probs
 
 from modesim import paths
+
+from .path_reference import path_probs
 
 
 @settings(max_examples=25, deadline=None)

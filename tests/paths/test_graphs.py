@@ -5,9 +5,10 @@ import pickle
 import networkx as nx
 import numpy as np
 import pytest
-from path_reference import LOG, node_sums
 
 from modesim import paths
+
+from .path_reference import LOG, node_sums
 
 
 def test_builders_agree_and_networkx_labels_survive():

@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from path_reference import blocked_valid, path_probs
 
 import modesim as ms
 from modesim import paths
 from modesim.paths.testing import path_tasks
+
+from .path_reference import blocked_valid, path_probs
 
 
 @settings(max_examples=120, deadline=None)

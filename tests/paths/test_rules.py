@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from path_reference import (
+
+import modesim as ms
+from modesim import paths
+from modesim.paths.testing import fan_tasks, path_tasks
+
+from .path_reference import (
     LOG,
     copy_matrix,
     edge_policy_from_paths,
@@ -17,10 +22,6 @@ from path_reference import (
     node_sums,
     path_probs,
 )
-
-import modesim as ms
-from modesim import paths
-from modesim.paths.testing import fan_tasks, path_tasks
 
 
 def valid_path_probs(task, policy):

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from path_reference import LOG, path_probs
 
 from modesim import paths
 from modesim.paths.testing import path_tasks
+
+from .path_reference import LOG, path_probs
 
 
 def brute_expectations(task, log_rho, alpha):
