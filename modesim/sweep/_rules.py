@@ -42,7 +42,7 @@ def type_name(cls: type) -> str:
         try:
             if getattr(modesim, name) is cls:
                 return name
-        except ImportError:  # a lazily exported submodule that is not installed
+        except (ImportError, AttributeError):  # a lazy export whose module is not available
             pass
     return f"{cls.__module__}:{cls.__qualname__}"
 
@@ -120,11 +120,33 @@ def describe(obj):
     return {"repr": _safe_repr(obj)}
 
 
+def _known_types() -> list[str]:
+    """The modesim classes a configuration can name: rules, teachers, demonstration sources, EMA."""
+    import modesim
+
+    from ..demos import DemoSource
+    from ..rule import EMA, Rule
+    from ..teachers import Teacher
+
+    out = []
+    for name in modesim.__all__:
+        if not name[:1].isupper():
+            continue
+        try:
+            obj = getattr(modesim, name)
+        except (ImportError, AttributeError):  # a lazy export whose module is not available
+            continue
+        if isinstance(obj, type) and (_is_rule(obj) or issubclass(obj, (Teacher, DemoSource, EMA))) \
+                and obj not in (Teacher, DemoSource, Rule):
+            out.append(name)
+    return sorted(out)
+
+
 def _resolve_type(name, where: str) -> type:
     import modesim
 
     if not isinstance(name, str) or not name:
-        raise ValueError(f"{where}.type must name a class (e.g. 'SelfDistillation', 'CopyTeacher' or 'package.module:Class'); got {chk.describe(name)}")
+        raise ValueError(f"{where}.type: must name a class (e.g. 'SelfDistillation', 'CopyTeacher' or 'package.module:Class'); got {chk.describe(name)}")
     if ":" in name:
         module, _, qual = name.partition(":")
         try:
@@ -132,19 +154,19 @@ def _resolve_type(name, where: str) -> type:
             for part in qual.split("."):
                 obj = getattr(obj, part)
         except (ImportError, AttributeError) as exc:
-            raise ValueError(f"{where}.type {name!r} cannot be imported ({exc})") from None
+            raise ValueError(f"{where}.type: {name!r} cannot be imported ({exc})") from None
     else:
         obj = None
         if name in modesim.__all__:
             try:
                 obj = getattr(modesim, name)
-            except ImportError as exc:
-                raise ValueError(f"{where}.type {name!r} needs a module that is not available ({exc})") from None
+            except (ImportError, AttributeError) as exc:
+                raise ValueError(f"{where}.type: {name!r} needs a module that is not available ({exc})") from None
         if not isinstance(obj, type):
-            known = sorted(n for n in modesim.__all__ if n[:1].isupper() and n not in ("BUILTIN_METRICS", "CAPABILITIES"))
-            raise ValueError(f"{where}.type {name!r} is not a modesim class; modesim classes: {', '.join(known)} (or 'package.module:Class')")
+            raise ValueError(f"{where}.type: {name!r} is not a modesim class; modesim classes: "
+                             f"{', '.join(_known_types())} (or 'package.module:Class')")
     if not isinstance(obj, type):
-        raise ValueError(f"{where}.type {name!r} is not a class")
+        raise ValueError(f"{where}.type: {name!r} is not a class")
     return obj
 
 

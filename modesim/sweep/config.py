@@ -245,8 +245,11 @@ def parse_config(text: str, *, name: str = "<config>", base_dir=".") -> Config:
 
     def fail(key: str, message: str) -> ValueError:
         parts = _split_key(key)
-        line = _find_line(lines, parts[:-1], parts[-1])
-        for cut in range(len(parts) - 1, 0, -1):  # else the table's header, or its key
+        first = re.match(r"[A-Za-z_]\w*", message)
+        line = _find_line(lines, parts, first.group(0)) if first else None  # "alpha must be ..."
+        if line is None:
+            line = _find_line(lines, parts[:-1], parts[-1]) or _header_line(lines, parts)
+        for cut in range(len(parts) - 1, 0, -1):  # else the enclosing table
             if line is not None:
                 break
             line = _header_line(lines, parts[:cut]) or _find_line(lines, parts[:cut - 1], parts[cut - 1])

@@ -190,11 +190,12 @@ def _task_and_labels(task, prompts):
 
 
 def _diagnose(spec, axes, base: dict, exc: Exception) -> ValueError:
-    """A ValueError naming the grid entry and value the rule refuses.
+    """A ValueError naming the grid entry and value the rule refuses (``exc`` came from
+    building the rule at ``base``, one value per axis, or with whole batched axes).
 
-    ``base`` (name → one value per axis) failed to build with ``exc``.  If some axis takes
-    another value and the rule builds, that axis's value in ``base`` is the culprit;
-    otherwise each axis's values are tried with the others at ``base``.
+    If ``base`` itself fails and some axis taking another value makes the rule build, that
+    axis's value in ``base`` is the culprit; otherwise each axis's values are tried with
+    the others at ``base``.
     """
     def fails(params):
         try:
@@ -207,11 +208,13 @@ def _diagnose(spec, axes, base: dict, exc: Exception) -> ValueError:
         label = a.coord[i].item() if hasattr(a.coord[i], "item") else a.coord[i]
         return ValueError(f"grid[{a.name!r}] value {label!r} (index {i}) is refused by the rule: {err}")
 
-    for a in axes:
-        i0 = next(i for i, v in enumerate(a.values) if v is base[a.name])
-        for i, v in enumerate(a.values):
-            if i != i0 and fails({**base, a.name: v}) is None:
-                return named(a, i0, exc)
+    base_err = fails(base)
+    if base_err is not None:
+        for a in axes:
+            i0 = next(i for i, v in enumerate(a.values) if v is base[a.name])
+            for i, v in enumerate(a.values):
+                if i != i0 and fails({**base, a.name: v}) is None:
+                    return named(a, i0, base_err)
     for a in axes:
         for i, v in enumerate(a.values):
             err = fails({**base, a.name: v})

@@ -194,6 +194,8 @@ def test_point_seeds_are_the_documented_seed_sequence():
     (_sd, {"alpha": [0.2, 1.5], "objective": ["reverse"], "beta": [0.0]}, r"grid\['alpha'\] value 1.5 \(index 1\) is refused by the rule: alpha must be in \[0, 1\)"),
     (_sd, {"alpha": [0.2], "objective": ["reverse", "sideways"], "beta": [0.0]}, r"grid\['objective'\] value 'sideways' \(index 1\) is refused .*objective must be one of"),
     (_sd, {"alpha": [0.2], "objective": ["reverse"], "beta": [-1.0, 0.0]}, r"grid\['beta'\] value -1.0 \(index 0\)"),
+    (_sd, {"alpha": [1.5, 0.2], "objective": ["reverse"], "beta": [0.0]}, r"grid\['alpha'\] value 1.5 \(index 0\)"),
+    (_sd, {"alpha": [0.2, 0.3], "objective": ["sideways", "reverse"], "beta": [0.0, 1.0]}, r"grid\['objective'\] value 'sideways' \(index 0\)"),
     (ms.SelfDistillation(), {"teacher.alfa": [0.1]}, r"grid entry 'teacher.alfa': CopyTeacher has no field 'alfa' \(fields: alpha\)"),
     (ms.SelfDistillation(), {"demos.mode": [1]}, r"ConditionedDemos has no field 'mode'"),
     (_sd, {"alpha": [0.1], "gamma": [1.0]}, r"refused the grid's keywords"),
