@@ -399,7 +399,7 @@ def rollout_bank(
     valid = np.zeros((P, K), dtype=bool)
     counts = np.zeros((P, K), dtype=np.int64)
     labels = np.full((P, K), PAD_LABEL, dtype=object)
-    for i, (pid, items, n, n1, p0, log_seen) in enumerate(rows):
+    for i, (_, items, _, _, p0, log_seen) in enumerate(rows):
         c = np.array([v[0] for _, v in items], dtype=np.int64)
         log_base[i, : c.size] = np.log(c) + log_seen
         valid[i, : c.size] = [v[1] for _, v in items]

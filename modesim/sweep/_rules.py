@@ -64,7 +64,7 @@ def code_digest(fn) -> str:
 
     code = getattr(fn, "__code__", None)
     if code is None:
-        call = getattr(type(fn), "__call__", None)
+        call = next((k.__dict__["__call__"] for k in type(fn).__mro__ if "__call__" in k.__dict__), None)
         code = getattr(call, "__code__", None)
         h.update(type_name(type(fn)).encode())
         if dataclasses.is_dataclass(fn):

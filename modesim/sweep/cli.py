@@ -40,7 +40,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     where.add_argument("--scheduler", metavar="ADDRESS", help="address of a running Dask scheduler (e.g. tcp://host:8786)")
     where.add_argument("--workers", type=int, metavar="N", help="start a local Dask cluster of N worker processes")
     p.add_argument("--overwrite", action="store_true", help="replace a store at --out that holds a different sweep")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bar (there is none when stderr is not a terminal)")
     p.set_defaults(func=run, progress=True)
     return p
 
@@ -71,7 +72,7 @@ def run(args) -> int:
     with executor.cluster(args.scheduler, args.workers) as client:
         try:
             ds = sweep(**conf.kwargs, out=args.out, overwrite=args.overwrite, client=client,
-                       progress=bool(args.progress))
+                       progress=bool(args.progress) and sys.stderr.isatty())
         except ValueError as exc:
             raise conf.explain(exc) from None
     print(_summary(ds, args.out))

@@ -6,11 +6,11 @@ import pytest
 @pytest.fixture(scope="session")
 def dask_client():
     import cloudpickle
-    from distributed import Client, LocalCluster
+
+    from modesim.sweep.executor import cluster
 
     from . import support
 
     cloudpickle.register_pickle_by_value(support)  # workers need not import the tests
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    with cluster(workers=2) as client:  # the command line's --workers 2
         yield client

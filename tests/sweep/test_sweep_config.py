@@ -40,6 +40,16 @@ def test_the_example_config_is_the_sweep_it_says():
     assert dict(ds.sizes) == {"teacher.alpha": 10, "beta": 5, "objective": 2, "round": 2, "k": 3, "mode": 4}
 
 
+def test_the_rollouts_example_reads_a_per_sample_log():
+    conf = load_config(ROOT / "examples" / "rollouts.toml")
+    bank = conf.kwargs["task"]
+    assert bank.n_prompts == 6 and int(bank.n_samples.sum()) == 192
+    ds = ms.sweep(**{**conf.kwargs, "rounds": 2, "every": 1})
+    assert ds.prompt.values.tolist() == ["0", "1", "2", "3", "4", "5"]
+    assert (ds.cluster.isel(mode=-1) == "<unseen>").all()
+    assert (ds.pass_at_k.sel(k=8).diff("round") >= 0).all()  # SD on a bank raises valid mass here
+
+
 def test_value_forms_and_nested_names():
     conf = _parse(HEAD + """
     [grid]
