@@ -11,6 +11,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, is_dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -331,7 +332,8 @@ def sweep(
         Write the results to a Zarr store chunk by chunk (resumable: run the same sweep
         again to finish an interrupted one) or, for ``.nc``, to netCDF at the end.
     overwrite : bool
-        Replace a store at ``out`` that holds a different sweep.
+        Replace a store at ``out`` that holds a different sweep (or an existing netCDF file);
+        a path that is not a Zarr store is never deleted.
     chunks : None, int or mapping of name to int
         Chunk sizes along batched grid entries (None: automatic, from the grid and the task
         alone).  A sampled rule runs one grid point per chunk.
@@ -429,6 +431,8 @@ def sweep(
     for name in variables:
         if name in grid_dims or name in prompt_dims or name in RESERVED or name in ("log_base", "valid", "cluster"):
             raise ValueError(f"metric name {name!r} clashes with a dimension or variable of the results; rename it")
+        if "/" in name:
+            raise ValueError(f"metric name {name!r} must not contain '/' (it names an array in the store)")
     coords = {a.name: (a.name, a.coord) for a in axes}
     if sampled:
         coords["seed"] = ("seed", np.arange(n_seeds, dtype=np.int64))
@@ -445,8 +449,10 @@ def sweep(
     }
     description = {
         "modesim_version": modesim.__version__,
-        **spec.describe(first if not sampled else {a.name: a.values[0] for a in axes}),
-        "grid": {a.name: {"values": _rules.describe(list(a.values)), "batched": a.batched} for a in axes},
+        **spec.describe(first),
+        "grid": {a.name: {"values": _rules.describe(list(a.values)), "batched": a.batched,
+                          **({"labels": a.coord.tolist()} if a.coord.tolist() != list(a.values) else {})}
+                 for a in axes},
         "task": {"batch_shape": list(task.batch_shape), "n_modes": K, "sha256": _task_digest(task)},
         "prompts": {n: _rules.describe(c.tolist()) for n, c in prompt_coords.items()},
         "rounds": rounds,
@@ -481,6 +487,8 @@ def sweep(
 
     # ----------------------------------------------------------- chunks (resuming: the store's)
     zarr_out = out is not None and not storage.is_netcdf(out)
+    if out is not None and not zarr_out and Path(out).exists() and not overwrite:
+        raise ValueError(f"out {str(out)!r} exists; pass overwrite=True to replace it, or choose another path")
     if zarr_out and chunks is None and not overwrite:
         chunks = storage.stored_layout(out, fingerprint)
     layout = _grid.make_layout(

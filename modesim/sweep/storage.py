@@ -25,7 +25,6 @@ has no cheap region writes here, so it is not resumable).
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -147,7 +146,14 @@ def load_sweep(path, *, allow_incomplete: bool = False):
     if not p.exists():
         raise ValueError(f"path {str(path)!r} does not exist")
     if is_netcdf(p):
-        return xr.open_dataset(p)
+        try:
+            ds = xr.open_dataset(p)
+        except (OSError, ValueError, TypeError) as exc:
+            raise ValueError(f"path {str(path)!r} cannot be read as netCDF ({exc})") from None
+        if FINGERPRINT not in ds.attrs:
+            ds.close()
+            raise ValueError(f"path {str(path)!r} is a netCDF file but not a modesim sweep (no fingerprint attribute)")
+        return ds
     if not _is_zarr(p):
         raise ValueError(f"path {str(path)!r} is neither a Zarr store nor a netCDF file")
     ds = xr.open_zarr(str(p), chunks=None, zarr_format=2)
@@ -167,4 +173,4 @@ def load_sweep(path, *, allow_incomplete: bool = False):
 
 def layout_json(chunks: tuple[int, ...], names: tuple[str, ...]) -> dict:
     """The chunk layout as stored in the marker's attributes (a JSON-able mapping)."""
-    return json.loads(json.dumps({n: int(c) for n, c in zip(names, chunks)}))
+    return {n: int(c) for n, c in zip(names, chunks)}

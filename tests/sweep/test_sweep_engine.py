@@ -220,6 +220,7 @@ def test_bad_grids_are_named_before_anything_runs(rule, grid, match):
     ({"metrics": ["entropyy"]}, r"unknown metric 'entropyy'"),
     ({"metrics": {"teacher.alpha": "entropy"}}, r"metric name 'teacher.alpha' clashes"),
     ({"metrics": ["pass_at_k"], "k": [0, 2]}, r"k must hold finite positive integers"),
+    ({"metrics": {"a/b": "entropy"}}, r"metric name 'a/b' must not contain '/'"),
     ({"metrics": {"bad": lambda p, t: p.sum()}}, r"metric 'bad' returned shape \(\) per round; .*shape \(2, 2\)"),
     ({"chunks": {"objective": 2}}, r"chunks\['objective'\] must be 1"),
     ({"chunks": {"gamma": 2}}, r"chunks names 'gamma', which is not a grid entry"),

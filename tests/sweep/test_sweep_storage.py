@@ -38,6 +38,9 @@ def test_netcdf_output(tmp_path):
     ds = ms.sweep(RULE, BANK, GRID, **KW, out=tmp_path / "s.nc")
     xr.testing.assert_identical(ds, memory)
     xr.testing.assert_allclose(ms.load_sweep(tmp_path / "s.nc").load(), memory, rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"s.nc' exists; pass overwrite=True"):
+        ms.sweep(RULE, BANK, GRID, **KW, out=tmp_path / "s.nc")
+    ms.sweep(RULE, BANK, GRID, **KW, out=tmp_path / "s.nc", overwrite=True)
 
 
 def test_running_a_finished_sweep_again_computes_nothing(tmp_path, monkeypatch):
@@ -101,9 +104,16 @@ def test_a_store_is_never_overwritten_by_another_sweep(tmp_path):
         ms.load_sweep(other)
 
 
-@pytest.mark.parametrize("path, match", [("missing.zarr", "does not exist"), ("file.txt", "neither a Zarr store nor a netCDF")])
+@pytest.mark.parametrize("path, match", [
+    ("missing.zarr", "does not exist"),
+    ("file.txt", "neither a Zarr store nor a netCDF"),
+    ("junk.nc", "cannot be read as netCDF"),
+    ("plain.nc", "is a netCDF file but not a modesim sweep"),
+])
 def test_load_sweep_names_a_bad_path(tmp_path, path, match):
     (tmp_path / "file.txt").write_text("x")
+    (tmp_path / "junk.nc").write_text("not netCDF")
+    xr.Dataset({"x": ("a", np.arange(3.0))}).to_netcdf(tmp_path / "plain.nc")
     with pytest.raises(ValueError, match=match):
         ms.load_sweep(tmp_path / path)
 
