@@ -85,7 +85,10 @@ class Trajectory:
         ValueError
             If ``dims`` does not give one distinct name per batch axis.
         """
-        import xarray as xr
+        try:
+            import xarray as xr
+        except ImportError as exc:
+            raise ImportError("Trajectory.to_xarray needs xarray: pip install 'modesim[sweep]'") from exc
 
         time = "round" if np.issubdtype(np.asarray(self.times).dtype, np.integer) else "time"
         batch = self.final.log_policy.shape[:-1]

@@ -3,8 +3,9 @@
 ``ms.sweep(rule, task, grid, rounds=...)`` runs a rule over a grid of settings and returns
 an :class:`xarray.Dataset` (:func:`modesim.sweep.sweep`; the package itself is callable, so
 ``ms.sweep(...)`` works whichever was imported first); ``ms.load_sweep(path)`` reads a
-stored one back.  Importing
-this package imports xarray (``pip install modesim[sweep]``); ``import modesim`` does not.
+stored one back.  Running a
+sweep needs xarray, zarr and dask (``pip install 'modesim[sweep]'``); ``import modesim`` and
+``import modesim.sweep`` import none of them.
 
 **Grids as batch axes** (theory §1, parameter grids).  Every real-valued grid entry (α, β,
 κ, τ, a learning rate, a step size) is passed to the rule as an array on its own leading

@@ -371,6 +371,7 @@ def sweep(
     """
     import modesim
 
+    storage.require("xarray", "zarr", "dask")
     rounds = chk.integer(rounds, "rounds", low=0)
     every = chk.integer(every, "every", low=1)
     record_policy = chk.boolean(record_policy, "record_policy")

@@ -37,6 +37,19 @@ MARKER_DIM = "_sweep_chunk"
 FINGERPRINT = "fingerprint"
 
 
+def require(*modules: str) -> None:
+    """Import ``modules`` (xarray, zarr, dask, ...) or say how to install them."""
+    import importlib
+
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise ImportError(
+                f"modesim sweeps need {name} (xarray, zarr and dask[distributed]): pip install 'modesim[sweep]'"
+            ) from exc
+
+
 def is_netcdf(path) -> bool:
     """Whether ``path`` names a netCDF file (``.nc``, ``.nc4``, ``.netcdf``)."""
     return Path(path).suffix.lower() in (".nc", ".nc4", ".netcdf")
@@ -137,6 +150,7 @@ def load_sweep(path, *, allow_incomplete: bool = False):
     ValueError
         If ``path`` does not exist, is not a sweep, or is unfinished.
     """
+    require("xarray")
     import xarray as xr
 
     from .. import _checks as chk

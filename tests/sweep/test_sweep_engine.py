@@ -296,3 +296,11 @@ def test_ms_sweep_is_callable_whatever_was_imported_first(first):
 def test_progress_bar_over_chunks(capsys):
     ms.sweep(_sd, BANK, _grid(), rounds=1, chunks=1, metrics=["valid_mass"], progress=True)
     assert "sweep" in capsys.readouterr().err
+
+
+def test_a_missing_dependency_says_how_to_install_it():
+    code = ("import sys; sys.modules['zarr'] = None\nimport modesim as ms\n"
+            "try:\n    ms.sweep(ms.NaturalPG(), ms.make_task([0.5, 0.5]), {}, rounds=1)\n"
+            "except ImportError as e:\n    print(e)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "modesim sweeps need zarr (xarray, zarr and dask[distributed]): pip install 'modesim[sweep]'"
