@@ -7,8 +7,10 @@ per sweep chunk along the grid dimensions, whole along the others.  Besides the 
 store holds a marker array ``_sweep_done`` (dimension ``_sweep_chunk``, one bool per sweep
 chunk, the chunk layout in its attributes).
 
-**Writing.** :func:`prepare` writes the template (coordinates, static variables, attributes,
-the marker all False; result arrays only as metadata, read back as NaN until written).
+**Writing.** :func:`prepare` writes the template (coordinates, static variables, attributes;
+result arrays only as metadata, read back as NaN until written) and then the marker, all
+False (a store with a marker has its whole template; a store of the same sweep without one
+was interrupted while being created and is made again).
 After each chunk the engine writes the chunk's results into their region and *then* sets
 the chunk's marker (:func:`write_chunk`), so a process killed at any moment leaves every
 marked chunk complete.
@@ -60,12 +62,13 @@ def _is_zarr(path: Path) -> bool:
 
 
 def _open_attrs(path: Path):
+    """``(group attributes, (done flags, stored layout))``; Nones for what is not there."""
     import zarr
 
     try:
         group = zarr.open_group(str(path), mode="r")
     except Exception:  # noqa: BLE001 - any unreadable store is "not a sweep store"
-        return None, None
+        return None, (None, None)
     attrs = dict(group.attrs)
     done, layout = None, None
     if MARKER in group:
@@ -80,10 +83,10 @@ def stored_layout(path, fingerprint: str) -> dict | None:
     path = Path(path)
     if not _is_zarr(path):
         return None
-    attrs, marker = _open_attrs(path)
-    if attrs is None or attrs.get(FINGERPRINT) != fingerprint or marker[0] is None:
+    attrs, (done, layout) = _open_attrs(path)
+    if attrs is None or attrs.get(FINGERPRINT) != fingerprint or done is None:
         return None
-    return marker[1]
+    return layout
 
 
 def prepare(path, template, *, layout: dict, n_chunks: int, overwrite: bool) -> np.ndarray:
@@ -101,26 +104,26 @@ def prepare(path, template, *, layout: dict, n_chunks: int, overwrite: bool) -> 
     path = Path(path)
     fingerprint = template.attrs[FINGERPRINT]
     if path.exists():
-        attrs, marker = _open_attrs(path) if _is_zarr(path) else (None, None)
-        same = attrs is not None and attrs.get(FINGERPRINT) == fingerprint and marker[0] is not None
-        if same and not overwrite:
-            done, stored = marker
+        if not _is_zarr(path):
+            raise ValueError(f"out {str(path)!r} exists and is not a Zarr store; choose another path (it is never deleted)")
+        attrs, (done, stored) = _open_attrs(path)
+        ours = attrs is not None and attrs.get(FINGERPRINT) == fingerprint
+        if ours and done is not None and not overwrite:
             if stored != layout or done.size != n_chunks:
                 raise ValueError(
                     f"out {str(path)!r} holds this sweep cut into other chunks ({stored}); pass chunks=None "
                     f"(the store's) to resume it, or overwrite=True to start again"
                 )
             return done
-        if not _is_zarr(path):
-            raise ValueError(f"out {str(path)!r} exists and is not a Zarr store; choose another path (it is never deleted)")
-        if not overwrite:
+        if not (overwrite or ours):  # ours without a marker: its template was never finished
             what = "a different sweep" if attrs and FINGERPRINT in attrs else "a Zarr store that is not a modesim sweep"
             raise ValueError(f"out {str(path)!r} holds {what}; pass overwrite=True to replace it, or choose another path")
         shutil.rmtree(path)
     marker = template[MARKER].copy()
     marker.attrs = {"chunks": layout}
-    template = template.assign({MARKER: marker})
-    template.to_zarr(str(path), mode="w", compute=False, zarr_format=2, consolidated=True)
+    template.drop_vars(MARKER).to_zarr(str(path), mode="w", compute=False, zarr_format=2, consolidated=True)
+    # The marker last: a store with a marker has its whole template.
+    type(template)({MARKER: marker}, attrs=template.attrs).to_zarr(str(path), mode="a", zarr_format=2, consolidated=True)
     return np.zeros(n_chunks, dtype=bool)
 
 
@@ -173,16 +176,21 @@ def load_sweep(path, *, allow_incomplete: bool = False):
     ds = xr.open_zarr(str(p), chunks=None, zarr_format=2)
     if FINGERPRINT not in ds.attrs:
         raise ValueError(f"path {str(path)!r} is a Zarr store but not a modesim sweep (no fingerprint attribute)")
-    if MARKER in ds:
-        done = np.asarray(ds[MARKER].values, dtype=bool)
-        if not done.all() and not allow_incomplete:
+    if MARKER not in ds:
+        if not allow_incomplete:
             raise ValueError(
-                f"{str(path)!r} holds an unfinished sweep: {int(done.sum())} of {done.size} chunks are done; "
-                f"run the same sweep again with out={str(path)!r} to finish it (or pass allow_incomplete=True "
-                "to read it with NaN where chunks are missing)"
+                f"{str(path)!r} holds an unfinished sweep (interrupted while the store was created); run "
+                f"the same sweep again with out={str(path)!r}"
             )
-        ds = ds.drop_vars(MARKER)
-    return ds
+        return ds
+    done = np.asarray(ds[MARKER].values, dtype=bool)
+    if not done.all() and not allow_incomplete:
+        raise ValueError(
+            f"{str(path)!r} holds an unfinished sweep: {int(done.sum())} of {done.size} chunks are done; "
+            f"run the same sweep again with out={str(path)!r} to finish it (or pass allow_incomplete=True "
+            "to read it with NaN where chunks are missing)"
+        )
+    return ds.drop_vars(MARKER)
 
 
 def layout_json(chunks: tuple[int, ...], names: tuple[str, ...]) -> dict:

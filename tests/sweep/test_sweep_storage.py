@@ -160,3 +160,27 @@ def test_a_killed_sweep_process_resumes_to_the_same_dataset(tmp_path, monkeypatc
     resumed = ms.sweep(*args, **KILLED_KW, out=out)
     assert len(ran) == 6 - finished
     xr.testing.assert_identical(resumed, ms.sweep(*args, **KILLED_KW))
+
+
+def test_a_store_whose_creation_was_interrupted_is_made_again(tmp_path, monkeypatch):
+    out = tmp_path / "s.zarr"
+    real = xr.Dataset.to_zarr
+
+    def dies_before_the_marker(self, *args, **kwargs):
+        if storage.MARKER in self:
+            raise KeyboardInterrupt
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(xr.Dataset, "to_zarr", dies_before_the_marker)
+    with pytest.raises(KeyboardInterrupt):
+        ms.sweep(RULE, BANK, GRID, **KW, out=out)
+    monkeypatch.setattr(xr.Dataset, "to_zarr", real)
+    with pytest.raises(ValueError, match=r"holds an unfinished sweep \(interrupted while the store was created\)"):
+        ms.load_sweep(out)
+    xr.testing.assert_identical(ms.sweep(RULE, BANK, GRID, **KW, out=out), ms.sweep(RULE, BANK, GRID, **KW))
+    with pytest.raises(ValueError, match="holds a different sweep"):  # another sweep's unfinished template is kept
+        monkeypatch.setattr(xr.Dataset, "to_zarr", dies_before_the_marker)
+        with pytest.raises(KeyboardInterrupt):
+            ms.sweep(RULE, BANK, GRID, **{**KW, "rounds": 2}, out=tmp_path / "t.zarr")
+        monkeypatch.setattr(xr.Dataset, "to_zarr", real)
+        ms.sweep(RULE, BANK, GRID, **KW, out=tmp_path / "t.zarr")
