@@ -156,10 +156,14 @@ def test_a_finite_sample_sweep_on_two_workers(benchmark, cluster):
     grid = {"lr": np.linspace(0.1, 1.6, 16)}
     kw = {"rounds": 500, "every": 50, "seed": 0, "n_seeds": 2000, "metrics": ["valid_mass"], "progress": False}
     before = _parallel_capacity(client)
-    t_one, here = _timed(lambda: ms.sweep(NoisyPG(), TASK, grid, **kw))
-    there = benchmark.pedantic(lambda: ms.sweep(NoisyPG(), TASK, grid, **kw, client=client), rounds=1, iterations=1)
-    t_two = benchmark.stats.stats.min
-    capacity = max(before, _parallel_capacity(client))  # the load of other processes comes and goes
+    t_one = t_two = np.inf
+    for _ in range(2):  # interleaved, best of two: the load of other processes comes and goes
+        t, here = _timed(lambda: ms.sweep(NoisyPG(), TASK, grid, **kw))
+        t_one = min(t_one, t)
+        t, there = _timed(lambda: ms.sweep(NoisyPG(), TASK, grid, **kw, client=client))
+        t_two = min(t_two, t)
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    capacity = max(before, _parallel_capacity(client))
     np.testing.assert_array_equal(there.valid_mass.values, here.valid_mass.values)
     speedup = t_one / t_two
     benchmark.extra_info.update(one_process_s=t_one, two_workers_s=t_two, speedup=speedup, cluster_start_s=startup,

@@ -11,7 +11,7 @@ from .. import _checks as chk
 from ..dynamics import BUILTIN_METRICS
 from ..metrics import log_failure, pass_at_k_from_log_failure
 
-__all__ = ["PassAtK", "DistinctAtK", "K_METRICS", "DEFAULT_METRICS", "resolve"]
+__all__ = ["PassAtK", "DistinctAtK", "K_METRICS", "DEFAULT_METRICS", "resolve", "functions"]
 
 #: Metrics recorded when ``metrics`` is not given.
 DEFAULT_METRICS = ("valid_mass", "effective_modes", "pass_at_k")
@@ -45,8 +45,9 @@ K_METRICS = {"pass_at_k": PassAtK, "distinct_at_k": DistinctAtK}
 
 
 def resolve(metrics, k):
-    """``(functions, with_k, ks)``: name → callable(policy, task), the names that carry a
-    ``k`` axis, and the k values (int64; empty when no metric needs them).
+    """``(metrics, with_k, ks)``: name → a built-in's name or a callable(policy, task) (see
+    :func:`functions`), the names that carry a ``k`` axis, and the k values (int64; empty
+    when no metric needs them).
 
     Raises
     ------
@@ -80,7 +81,7 @@ def resolve(metrics, k):
                 fns[name] = K_METRICS[fn](ks)
                 with_k.add(name)
             elif fn in BUILTIN_METRICS:
-                fns[name] = BUILTIN_METRICS[fn]
+                fns[name] = fn  # by name (resolved where the chunk runs; plans pickle without cloudpickle)
             else:
                 raise ValueError(f"metrics names an unknown metric {fn!r}; known: {', '.join(known)} (or pass a callable (policy, task) -> array)")
         elif callable(fn):
@@ -88,3 +89,8 @@ def resolve(metrics, k):
         else:
             raise ValueError(f"metrics[{name!r}] must be a metric name or a callable (policy, task) -> array; got {chk.describe(fn)}")
     return fns, frozenset(with_k), ks
+
+
+def functions(metrics: dict) -> dict:
+    """Name → callable(policy, task), built-in names looked up in :data:`BUILTIN_METRICS`."""
+    return {name: BUILTIN_METRICS[fn] if isinstance(fn, str) else fn for name, fn in metrics.items()}

@@ -127,7 +127,7 @@ def run_chunk(plan: Plan, index: int) -> dict:
         if plan.sampled:
             rule = replace(rule, seed=point_seed(plan.seed, plan.layout.point_index(region)))
             task = task.broadcast((plan.n_seeds,) + task.batch_shape)
-        traj = iterate(rule, task, plan.rounds, every=plan.every, metrics=plan.fns,
+        traj = iterate(rule, task, plan.rounds, every=plan.every, metrics=_metrics.functions(plan.fns),
                        record_policy=plan.record_policy, progress=False)
         run_batch = traj.final.log_policy.shape[:-1]
         out = {name: _arrange(plan, region, arr, run_batch, name, 1 if name in plan.with_k else 0)
