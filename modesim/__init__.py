@@ -12,8 +12,8 @@ mathematics is in ``docs/theory.md`` (cited as "theory §…" throughout).
 [0.646, 0.278, 0.076]
 
 ``import modesim`` loads only numpy and the core; the submodules ``plot``, ``figures``,
-``paths``, ``sampled``, ``scenarios``, ``sweep``, ``theorems``, ``symbolic`` and
-``testing`` (and the names they export here) load on first use.
+``paths``, ``sampled``, ``scenarios``, ``sweep``, ``rollouts``, ``theorems``, ``symbolic``
+and ``testing`` (and the names they export here) load on first use.
 """
 
 from __future__ import annotations
@@ -59,10 +59,11 @@ _LAZY = {
     "Fan": "modesim.metrics",
     "sweep": "modesim.sweep",
     "load_sweep": "modesim.sweep",
+    "rollout_bank": "modesim.rollouts",
 }
 _SUBMODULES = (
     "plot", "figures", "paths", "sampled", "scenarios", "sweep", "theorems", "symbolic",
-    "testing", "cli",
+    "testing", "cli", "rollouts",
 )
 #: Deprecated names (kept for one release): name -> (module, attribute, replacement).
 _DEPRECATED = {
@@ -150,6 +151,7 @@ __all__ = [
     "renyi_entropy",
     "replicate",
     "require",
+    "rollout_bank",
     "rounds_to_collapse",
     "sample_modes",
     "sd_optimum",

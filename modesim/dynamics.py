@@ -65,6 +65,77 @@ class Trajectory:
             raise ValueError("this trajectory was recorded with record_policy=False")
         return np.exp(self.log_policy)
 
+    def to_xarray(self, dims=None, *, coords=None):
+        """The trajectory as an :class:`xarray.Dataset` (needs ``pip install modesim[sweep]``).
+
+        Dimensions: ``round`` (integer times, from :func:`iterate`) or ``time`` (from
+        :func:`flow`), then the batch dimensions, then ``mode`` for ``log_policy``; one
+        variable per metric (a metric with extra trailing axes gets dimensions
+        ``<name>_dim_0``, …).  Coordinates: the times, ``mode = 0..K−1``, and ``coords``.
+
+        Parameters
+        ----------
+        dims : str or sequence of str, optional
+            Names of the batch dimensions (default ``batch_0``, ``batch_1``, …).
+        coords : mapping, optional
+            Extra coordinates, e.g. ``{"beta": betas}`` for a batch dimension named ``beta``.
+
+        Raises
+        ------
+        ValueError
+            If ``dims`` does not give one distinct name per batch axis.
+        """
+        try:
+            import xarray as xr
+        except ImportError as exc:
+            raise ImportError("Trajectory.to_xarray needs xarray: pip install 'modesim[sweep]'") from exc
+
+        time = "round" if np.issubdtype(np.asarray(self.times).dtype, np.integer) else "time"
+        batch = self.final.log_policy.shape[:-1]
+        if dims is None:
+            dims = tuple(f"batch_{i}" for i in range(len(batch)))
+        elif isinstance(dims, str):
+            dims = (dims,)
+        dims = tuple(dims)
+        if len(dims) != len(batch) or len(set(dims)) != len(dims) or not all(isinstance(d, str) for d in dims):
+            raise ValueError(
+                f"dims must give {len(batch)} distinct name(s), one per batch axis (batch shape {batch}); "
+                f"got {chk.describe(dims)}"
+            )
+        data = {}
+        if self.log_policy is not None:
+            data["log_policy"] = ((time, *dims, "mode"), self.log_policy)
+        for name, arr in self.metrics.items():
+            extra = tuple(f"{name}_dim_{i}" for i in range(arr.ndim - 1 - len(batch)))
+            data[name] = ((time, *dims, *extra), arr)
+        base = {time: np.asarray(self.times), "mode": np.arange(self.final.log_policy.shape[-1])}
+        return xr.Dataset(data, coords={**base, **dict(coords or {})}, attrs={"final_round": int(self.final.round)})
+
+    def to_dataframe(self, dims=None, *, coords=None, what: str = "metrics"):
+        """A tidy :class:`pandas.DataFrame`: one row per time and batch entry (and mode).
+
+        ``what="metrics"``: columns ``round``/``time``, the batch dimensions and one column
+        per metric (a metric with a trailing axis adds its dimension as a column).
+        ``what="policy"``: columns ``round``/``time``, the batch dimensions, ``mode`` and
+        ``policy`` (probabilities).  ``dims`` and ``coords`` as in :meth:`to_xarray`
+        (batch dimensions without coordinates are numbered from 0).
+
+        Raises
+        ------
+        ValueError
+            If ``what`` is not ``"metrics"`` or ``"policy"``, or the trajectory recorded no
+            metrics (or no policy) to tabulate.
+        """
+        chk.choice(what, "what", ("metrics", "policy"))
+        ds = self.to_xarray(dims, coords=coords)
+        if what == "policy":
+            if self.log_policy is None:
+                raise ValueError("this trajectory was recorded with record_policy=False; to_dataframe(what='policy') needs the policies")
+            return np.exp(ds["log_policy"]).rename("policy").to_dataframe().reset_index()
+        if not self.metrics:
+            raise ValueError("this trajectory recorded no metrics (pass metrics= to iterate or flow); use what='policy' for the policies")
+        return ds[list(self.metrics)].to_dataframe().reset_index()
+
 
 def _resolve_metrics(metrics) -> dict[str, Callable]:
     if metrics is None:
