@@ -126,12 +126,12 @@ class NoisyPG:
 def cluster():
     import cloudpickle
 
-    from modesim.sweep.executor import cluster as local_cluster
+    from modesim.sweeps.executor import cluster as local_cluster
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     start = time.perf_counter()
     with local_cluster(workers=2) as client:
-        client.run(lambda: __import__("modesim.sweep"))
+        client.run(lambda: __import__("modesim.sweeps"))
         yield client, time.perf_counter() - start
 
 

@@ -12,7 +12,7 @@ mathematics is in ``docs/theory.md`` (cited as "theory §…" throughout).
 [0.646, 0.278, 0.076]
 
 ``import modesim`` loads only numpy and the core; the submodules ``plot``, ``figures``,
-``paths``, ``sampled``, ``scenarios``, ``sweep``, ``rollouts``, ``theorems``, ``symbolic``
+``paths``, ``sampled``, ``scenarios``, ``sweeps``, ``rollouts``, ``theorems``, ``symbolic``
 and ``testing`` (and the names they export here) load on first use.
 """
 
@@ -57,12 +57,12 @@ _LAZY = {
     "collapse_times": "modesim.metrics",
     "fan": "modesim.metrics",
     "Fan": "modesim.metrics",
-    "sweep": "modesim.sweep",
-    "load_sweep": "modesim.sweep",
+    "sweep": "modesim.sweeps",
+    "load_sweep": "modesim.sweeps",
     "rollout_bank": "modesim.rollouts",
 }
 _SUBMODULES = (
-    "plot", "figures", "paths", "sampled", "scenarios", "sweep", "theorems", "symbolic",
+    "plot", "figures", "paths", "sampled", "scenarios", "sweeps", "theorems", "symbolic",
     "testing", "cli", "rollouts",
 )
 #: Deprecated names (kept for one release): name -> (module, attribute, replacement).

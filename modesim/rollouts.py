@@ -5,7 +5,7 @@ equivalent answers it belongs to) and whether it was correct.  :func:`rollout_ba
 such records (CSV, JSONL, or an iterable of mappings) into a :class:`RolloutBank`: a
 :class:`~modesim.Task` with one row per prompt, whose modes are that prompt's answer
 clusters, so that "what would self-distillation and RL do to *my* model's pass@k?" is one
-:func:`modesim.sweep` or :func:`modesim.iterate` call::
+:func:`modesim.sweeps` or :func:`modesim.iterate` call::
 
     bank = ms.rollouts.rollout_bank("samples.jsonl")
     ds = ms.sweep(ms.SelfDistillation(ms.CopyTeacher(0.5)), bank,

@@ -30,7 +30,7 @@ import sys
 __all__ = ["SUBCOMMANDS", "make_parser", "main"]
 
 #: Subcommand modules of this package, in ``modesim --help`` order.
-SUBCOMMANDS: tuple[str, ...] = ("run", "verify", "figures")
+SUBCOMMANDS: tuple[str, ...] = ("run", "verify", "figures", "sweep")
 
 
 class _Parser(argparse.ArgumentParser):

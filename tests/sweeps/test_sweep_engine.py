@@ -13,7 +13,7 @@ import pytest
 import xarray as xr
 
 import modesim as ms
-from modesim.sweep import engine, executor, point_seed
+from modesim.sweeps import engine, executor, point_seed
 
 from .support import NoisyPG
 
@@ -292,7 +292,7 @@ def test_import_modesim_does_not_import_the_sweep_dependencies():
     assert out.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("first", ["import modesim.sweep", "import modesim.sweep.config", "pass"])
+@pytest.mark.parametrize("first", ["import modesim.sweeps", "import modesim.sweeps.config", "pass"])
 def test_ms_sweep_is_callable_whatever_was_imported_first(first):
     code = (f"{first}\nimport modesim as ms\n"
             "ds = ms.sweep(ms.NaturalPG(1.0), ms.make_task([0.5, 0.5], [1, 0]), {'lr': [1.0, 2.0]}, rounds=1, "

@@ -1,5 +1,5 @@
 """``modesim sweep CONFIG.toml --out PATH``: the entry points the ``modesim`` command wires in
-(``add_parser``, ``run``) and ``python -m modesim.sweep``."""
+(``add_parser``, ``run``) and ``python -m modesim.sweeps``."""
 
 import argparse
 import os
@@ -11,8 +11,8 @@ import pytest
 import xarray as xr
 
 import modesim as ms
-from modesim.sweep import cli
-from modesim.sweep.config import load_config
+from modesim.sweeps import cli
+from modesim.sweeps.config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "sweep.toml"
@@ -62,11 +62,11 @@ def test_errors_name_the_config_line(tmp_path):
 
 def test_python_dash_m_prints_one_line_and_exits_2_on_a_mistake(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    missing = subprocess.run([sys.executable, "-m", "modesim.sweep", str(tmp_path / "none.toml"), "--out", str(tmp_path / "o.zarr")],
+    missing = subprocess.run([sys.executable, "-m", "modesim.sweeps", str(tmp_path / "none.toml"), "--out", str(tmp_path / "o.zarr")],
                              capture_output=True, text=True, cwd=ROOT, env=env)
     assert missing.returncode == 2
     assert missing.stderr.strip().splitlines() == [f"modesim sweep: error: cannot read the configuration {str(tmp_path / 'none.toml')!r}: No such file or directory"]
-    helped = subprocess.run([sys.executable, "-m", "modesim.sweep", "--help"], capture_output=True, text=True, cwd=ROOT, env=env)
+    helped = subprocess.run([sys.executable, "-m", "modesim.sweeps", "--help"], capture_output=True, text=True, cwd=ROOT, env=env)
     assert helped.returncode == 0 and "--scheduler ADDRESS" in helped.stdout and "resumes" in helped.stdout
 
 

@@ -143,7 +143,7 @@ def load_sweep(path, *, allow_incomplete: bool = False):
     Parameters
     ----------
     path : str or path
-        A Zarr store written by :func:`modesim.sweep` (``out=``), or a netCDF file.
+        A Zarr store written by :func:`modesim.sweeps` (``out=``), or a netCDF file.
     allow_incomplete : bool
         Read a sweep that was interrupted: unfinished chunks read as NaN.  By default an
         unfinished sweep is an error (run the same sweep again to finish it).

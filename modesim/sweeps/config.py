@@ -61,7 +61,7 @@ TASK_SOURCES = ("base", "zipf", "dirichlet", "rollouts")
 
 
 class Config:
-    """A parsed configuration: :attr:`kwargs` for :func:`modesim.sweep` and :meth:`line`
+    """A parsed configuration: :attr:`kwargs` for :func:`modesim.sweeps` and :meth:`line`
     to find where a key is written."""
 
     def __init__(self, kwargs: dict, text: str, name: str):

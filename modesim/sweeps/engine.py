@@ -1,6 +1,6 @@
 """The sweep engine: a grid of settings run as batched chunks, labelled results (theory §1).
 
-See :func:`sweep` for the call and :mod:`modesim.sweep` for the model (grids, chunks,
+See :func:`sweep` for the call and :mod:`modesim.sweeps` for the model (grids, chunks,
 random keys, storage, execution).
 """
 

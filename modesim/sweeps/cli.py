@@ -4,7 +4,7 @@
 sets ``func=run``; :func:`run` runs it and returns the exit status, raising
 :class:`ValueError` for a user's mistake (a bad configuration names the file, key and
 line) so that the caller prints one line.  :func:`main` is the stand-alone entry point
-(``python -m modesim.sweep ...``) with that error handling.
+(``python -m modesim.sweeps ...``) with that error handling.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ the end instead (not resumable).  Read the results with modesim.load_sweep(PATH)
 
 Chunks run in this process unless --scheduler (an existing Dask scheduler) or --workers
 (a local cluster of N single-threaded processes) is given; results are identical either
-way.  The TOML format is documented in modesim/sweep/config.py; examples/sweep.toml in the
+way.  The TOML format is documented in modesim/sweeps/config.py; examples/sweep.toml in the
 repository is a complete example."""
 
 
@@ -80,7 +80,7 @@ def run(args) -> int:
 
 
 def main(argv=None) -> int:
-    """``python -m modesim.sweep``: parse ``argv``, run, print one line on an error (status 2)."""
+    """``python -m modesim.sweeps``: parse ``argv``, run, print one line on an error (status 2)."""
     parser = argparse.ArgumentParser(prog="modesim")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_parser(sub)

@@ -199,7 +199,7 @@ def make_layout(axes, chunks, *, point_state: int, point_record: int, sampled: b
     :data:`RECORD_TARGET` values), an int (the chunk size of every batched axis) or a
     mapping of batched grid names to chunk sizes.  Axes run one value at a time always
     have chunk size 1; a sampled rule runs one grid point per chunk (its random key is the
-    point's, see :mod:`modesim.sweep`).  The layout depends only on the grid and these
+    point's, see :mod:`modesim.sweeps`).  The layout depends only on the grid and these
     sizes, never on the executor.
     """
     shape = tuple(len(a) for a in axes)

@@ -1,11 +1,10 @@
 """Sweeps: parameter grids as batch axes, labelled results on disk, and Dask when one machine is not enough.
 
 ``ms.sweep(rule, task, grid, rounds=...)`` runs a rule over a grid of settings and returns
-an :class:`xarray.Dataset` (:func:`modesim.sweep.sweep`; the package itself is callable, so
-``ms.sweep(...)`` works whichever was imported first); ``ms.load_sweep(path)`` reads a
+an :class:`xarray.Dataset` (:func:`modesim.sweeps.sweep`); ``ms.load_sweep(path)`` reads a
 stored one back.  Running a
 sweep needs xarray, zarr and dask (``pip install 'modesim[sweep]'``); ``import modesim`` and
-``import modesim.sweep`` import none of them.
+``import modesim.sweeps`` import none of them.
 
 **Grids as batch axes** (theory §1, parameter grids).  Every real-valued grid entry (α, β,
 κ, τ, a learning rate, a step size) is passed to the rule as an array on its own leading
@@ -27,36 +26,21 @@ tests check bit for bit.
 ``capabilities``) must be a dataclass with a ``seed`` field.  Grid point ``i`` (flat index,
 row-major over the grid dimensions) runs with ``dataclasses.replace(rule, seed=s_i)``,
 ``s_i = SeedSequence(seed, spawn_key=(i,)).generate_state(1, uint64)[0]``
-(:func:`~modesim.sweep.engine.point_seed`), on the task replicated ``n_seeds`` times along
+(:func:`~modesim.sweeps.engine.point_seed`), on the task replicated ``n_seeds`` times along
 a leading ``seed`` axis; each chunk is one grid point.  So the random stream of every run
 is a function of the sweep seed and the point's place in the grid alone: results are
 identical whatever the number of workers or the order in which chunks run.
 
-**Storage** (:mod:`modesim.sweep.storage`): a Zarr store written chunk by chunk, resumable
-after a kill; netCDF at the end.  **Execution** (:mod:`modesim.sweep.executor`): in this
+**Storage** (:mod:`modesim.sweeps.storage`): a Zarr store written chunk by chunk, resumable
+after a kill; netCDF at the end.  **Execution** (:mod:`modesim.sweeps.executor`): in this
 process by default; ``client=`` a :class:`distributed.Client` runs chunks as Dask tasks.
-**Configuration files and the command line**: :mod:`modesim.sweep.config`,
-:mod:`modesim.sweep.cli` (``modesim sweep CONFIG.toml --out results.zarr``).
+**Configuration files and the command line**: :mod:`modesim.sweeps.config`,
+:mod:`modesim.sweeps.cli` (``modesim sweep CONFIG.toml --out results.zarr``).
 """
 
 from __future__ import annotations
-
-import sys
-import types
 
 from .engine import point_seed, recorded_rounds, sweep
 from .storage import load_sweep
 
 __all__ = ["sweep", "load_sweep", "point_seed", "recorded_rounds"]
-
-
-class _CallableModule(types.ModuleType):
-    """``ms.sweep(...)`` calls :func:`sweep` even after ``import modesim.sweep`` has bound the
-    name ``modesim.sweep`` to this package (Python binds a package to its parent's attribute
-    on first import, which would otherwise shadow the function ``modesim`` exports)."""
-
-    def __call__(self, *args, **kwargs):
-        return sweep(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

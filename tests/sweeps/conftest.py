@@ -7,7 +7,7 @@ import pytest
 def dask_client():
     import cloudpickle
 
-    from modesim.sweep.executor import cluster
+    from modesim.sweeps.executor import cluster
 
     from . import support
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import modesim as ms
-from modesim.sweep.config import load_config, parse_config
+from modesim.sweeps.config import load_config, parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

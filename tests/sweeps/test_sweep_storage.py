@@ -14,7 +14,7 @@ import xarray as xr
 import zarr
 
 import modesim as ms
-from modesim.sweep import engine, storage
+from modesim.sweeps import engine, storage
 
 BANK = ms.make_task([[0.5, 0.3, 0.15, 0.05], [0.25, 0.25, 0.4, 0.1]], [[1, 1, 1, 0], [1, 1, 0, 1]])
 RULE = ms.SelfDistillation(ms.CopyTeacher(0.5))

@@ -1,7 +1,0 @@
-"""``python -m modesim.sweep CONFIG.toml --out results.zarr``: the sweep command on its own."""
-
-import sys
-
-from .cli import main
-
-sys.exit(main())
