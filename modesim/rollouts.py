@@ -217,7 +217,7 @@ def read_rollouts(source, *, format: str | None = None, prompt: str = "prompt_id
         raise ValueError("format applies to files only; records in memory need no format")
     if isinstance(source, (bytes, Mapping)) or not isinstance(source, Iterable):
         raise ValueError(f"source must be a file path or an iterable of records (mappings); got {chk.describe(source)}")
-    return [_record(r, f"record {i}", keys) for i, r in enumerate(source)]
+    return [_record(r, f"source record {i}", keys) for i, r in enumerate(source)]
 
 
 @dataclass(frozen=True, eq=False)

@@ -326,6 +326,28 @@ register("prompt_bank", SC.prompt_bank, n_prompts=integer(1, 20), n_modes=intege
                                       and kw["n_valid"] >= 2 else {})})
 
 
+# ----------------------------------------------------------------- sweeps and rollouts
+
+RECORDS = [{"prompt_id": p, "answer": a, "correct": c}
+           for p, a, c in [("q1", "x", True), ("q1", "y", True), ("q1", "x", True), ("q1", "z", False),
+                           ("q2", "u", True), ("q2", "v", False)]]
+
+register("sweep", ms.sweep,
+         rule=Kind(st.sampled_from([ms.NaturalPG(1.0), ms.SelfDistillation()]), [None, "rule", object()]),
+         task="task",
+         grid=Kind(st.sampled_from([{"beta": [0.0, 1e300]}, {"beta": [0.5]}]),
+                   [{"beta": [float("nan")]}, {"beta": "x"}, {"beta": []}, "beta", [0.5]]),
+         rounds=integer(0, 3),
+         prepare=lambda kw: {**kw, "grid": ({"lr": [0.1, 1e300]} if isinstance(kw["rule"], ms.NaturalPG)
+                                            and isinstance(kw["grid"], dict) and kw["grid"].get("beta") in ([0.0, 1e300], [0.5])
+                                            else kw["grid"])},
+         names={"grid": "grid"}, check=lambda o, _: all(np.isfinite(o[v]).all() for v in o.data_vars))
+register("rollout_bank", ms.rollout_bank, source=Kind(st.just(RECORDS), [None, 3, [{"prompt_id": "q"}], [[1, 2]]]),
+         pseudocount=real(0.0, None, lo_open=True, extremes=(1e6,)),
+         unseen=Kind(st.sampled_from(["good-turing", "additive", 0.0, 0.5]), ["nope", -1.0, 2.0, None]),
+         check=lambda o, _: is_policy(o.task.base, 0))
+
+
 # ----------------------------------------------------------------- the fuzz loop
 
 
