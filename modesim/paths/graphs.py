@@ -403,7 +403,8 @@ class PathTask:
     """A path-finding prompt: graph, base policy per edge and OOD blocked-edge masks.
 
     The counterpart of :class:`modesim.Task` for path environments (theory §5): the modes
-    are the complete rollouts, the valid set is the rollouts that end at a goal.
+    are the complete rollouts, the valid set is the rollouts that end at a goal.  Use
+    :func:`path_task` to build one from weights.
 
     Parameters
     ----------
@@ -414,8 +415,6 @@ class PathTask:
     ood : mapping of str to bool arrays broadcastable to (..., E)
         Named blocked-edge masks (e.g. ``{"harder": mask}``); under a mask a rollout is
         valid only if it reaches a goal without using a blocked edge.
-
-    Use :func:`path_task` to build one from weights.
     """
 
     graph: PathGraph

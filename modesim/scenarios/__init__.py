@@ -10,7 +10,7 @@
 """
 
 from .banks import BLOCKED, bank_pass_at_k, prompt_bank
-from .sd_vs_rl import BankComparison, sd_vs_rl
+from .bank_comparison import BankComparison, sd_vs_rl
 from .token_entropy import TokenEntropyExample, synonym_task, token_entropy_example
 
 __all__ = [
