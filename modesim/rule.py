@@ -268,11 +268,24 @@ class SDShell:
     the EMA update and its capabilities.
     """
 
-    #: Objectives the rule accepts (a subclass may narrow or widen this).
+    #: Objectives the rule accepts (a subclass may narrow or widen this).  A subclass that
+    #: accepts ``"jsd"`` has a ``jsd_weight`` field (λ, default None = 0.5), checked here.
     OBJECTIVES: tuple[str, ...] = ("reverse", "forward")
 
     def _check_shell(self) -> None:
         chk.choice(self.objective, "objective", self.OBJECTIVES)
+        if hasattr(self, "jsd_weight"):
+            if self.objective == "jsd":
+                lam = 0.5 if self.jsd_weight is None else self.jsd_weight
+                # [1e-8, 1 − 1e-8]: nearer the endpoints the JSD is a scaled forward/reverse KL
+                # to 1e-8 (theory §8.1; modesim.distill.JSD_MIN).
+                object.__setattr__(self, "jsd_weight", chk.real(lam, "jsd_weight", low=1e-8, high=1.0 - 1e-8))
+            elif self.jsd_weight is not None:
+                raise ValueError(
+                    f"jsd_weight is the mixing weight of objective='jsd'; with objective="
+                    f"{self.objective!r} it is unused (got jsd_weight={chk.describe(self.jsd_weight)}); "
+                    f"allowed: None"
+                )
         object.__setattr__(self, "beta", chk.real(self.beta, "beta", low=0.0))
         if not (isinstance(self.teacher_base, EMA) or self.teacher_base in ("current", "frozen")):
             raise ValueError(
@@ -292,7 +305,8 @@ class SDShell:
     def _shell_params(self) -> tuple:
         """Array-valued options of the shell (their shapes join the batch shape)."""
         tau = (self.teacher_base.tau,) if self._ema else ()
-        return (self.beta, *tau)
+        jsd = (self.jsd_weight,) if self.objective == "jsd" else ()
+        return (self.beta, *tau, *jsd)
 
     def _shell_init(self, log_base: np.ndarray) -> State:
         return State(log_base, teacher_log_base=log_base if self._ema else None)
