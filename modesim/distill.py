@@ -23,7 +23,9 @@ from ._compat import renamed_keyword
 from .demos import ConditionedDemos
 from .rule import (
     EMA,
+    JSD_MIN,
     SDShell,
+    check_jsd_weight,
     State,
     combine_forward,
     combine_reverse,
@@ -394,6 +396,7 @@ def jsd_divergence(log_t, log_s, jsd_weight=0.5) -> np.ndarray:
     lc = chk.col(lam)
     with np.errstate(divide="ignore"):
         lm = np.logaddexp(np.log(lc) + lt, np.log1p(-lc) + ls)
+    lm = np.where(lt == ls, lt, lm)  # M = T = S exactly: every term is an exact 0
     return lam * kl_terms(lt, lm).sum(-1) + (1.0 - lam) * kl_terms(ls, lm).sum(-1)
 
 
@@ -429,14 +432,7 @@ def jsd_score(log_policy, log_teacher, jsd_weight=0.5) -> np.ndarray:
     return np.where(np.isneginf(lp) & np.isneginf(lm), 0.0, g)
 
 
-#: The JSD objective's mixing weight λ is taken in [JSD_MIN, 1 − JSD_MIN]: closer to 0 or 1 the
-#: divergence is λ·KL(T‖π) or (1 − λ)·KL(π‖T) to within a relative 1e-8 (use the forward or
-#: reverse objective), and the solve would divide quantities of order λ that underflow.
-JSD_MIN = 1e-8
-
-
-def _check_jsd_weight(value):
-    return chk.real(value, "jsd_weight", low=JSD_MIN, high=1.0 - JSD_MIN)
+_check_jsd_weight = check_jsd_weight
 
 
 def _log1p_ratio(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
