@@ -498,6 +498,40 @@ def _jsd_eval(Tp, wom, p, f, f1, f2, precise) -> None:
     np.negative(f, out=f)
 
 
+def _log_newton(step, f, nu, u, Tp, lc, wom, beta_c, lref, shape) -> None:
+    """Replace large downward Halley steps by Newton steps on ``log(−φ)`` (in place).
+
+    A mode far above its solution (the student holds e^(tens or hundreds) times the
+    teacher's mass) sits in φ's exponential regime, ``φ ≈ −A·e^{−u}``, where a Halley step
+    moves only ~2 nats (and a Newton step overshoots without bound when φ' underflows);
+    ``log(−φ)`` is linear there, so Newton on it lands on the root in one step.  Where a
+    tiny β term dominates −φ the log-step may overshoot to the left, into φ's linear
+    regime, from which the next (Halley) step is exact.  Everything is in log space:
+    ``log(−φ)`` and ``log φ'`` are log-sums of ``log w + log softplus(x)`` and
+    ``log w + log σ(x)``, ``x = log(λT/(1 − λ)) − u`` (no underflow for any depth).
+    """
+    N = u.size
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        x = (np.log(Tp) if lc is None else lc) - u.reshape(1, N)
+        sp = np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+        log_sp = np.where(x < -35.0, x, np.log(sp))                 # log softplus(x)
+        log_sig = x - sp                                            # log σ(x)
+        log_w = np.log(wom)
+        lneg = logsumexp_last((log_w + log_sp).T).reshape(shape)    # log((1 − λ)Σ w L)
+        lf1 = logsumexp_last((log_w + log_sig).T).reshape(shape)    # log((1 − λ)Σ w σ)
+        if beta_c is not None:
+            B = beta_c * (u - lref)                                 # φ = −e^{lneg} + B
+            ok = B < np.exp(lneg)
+            lneg = np.where(B <= 0, np.logaddexp(lneg, np.log(-B)), lneg + np.log1p(-B * np.exp(-lneg)))
+            lf1 = np.logaddexp(lf1, np.log(beta_c))
+        else:
+            ok = True
+        ok = ok & (nu < 0) & (step < -1.0)
+        cand = -(np.log(-nu) - lneg) * np.exp(lneg - lf1)
+        use = ok & np.isfinite(cand) & (cand < 0)
+    np.copyto(step, cand, where=use)
+
+
 def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
     """The JSD round's optimum (theory §8.1, J1), normalised log-probabilities (..., K).
 
@@ -589,10 +623,8 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
     if dead is not None:
         u = np.where(dead, -np.inf, u)
     u = np.array(np.broadcast_to(u, shape))
+    u -= logsumexp_last(u, keepdims=True)  # in log space: every entry of the start may underflow
     p = np.exp(u)
-    total = p.sum(axis=-1, keepdims=True)
-    u -= np.log(total)
-    p /= total
     f, f1, f2 = np.empty(shape), np.empty(shape), np.empty(shape)
     precise = bool(np.min(lam) < _JSD_FORWARD_START)
 
@@ -619,22 +651,41 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
             f1 += beta_c
         if dead is not None:
             f1[dead] = 1.0
+        # φ''/φ' ∈ [−1, 0]; where φ' underflows (the student holds ~e^700 times the teacher's
+        # mass, β ≈ 0) it is −1 and φ' is floored, which keeps the Halley step finite.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            np.divide(f2, f1, out=f2)
+        f2[~(f1 > 0.0)] = 1.0
+        np.maximum(f1, 1e-300, out=f1)
         q = p / f1
         nu = np.sum(q * f, axis=-1, keepdims=True)
         nu /= q.sum(axis=-1, keepdims=True)
+        far = (nu - f) < -f1               # modes more than a nat above their root for this ν
+        if far.any():
+            # Their linearisation is worthless (they end with negligible mass): ν from the rest.
+            q[far] = 0.0
+            qs = q.sum(axis=-1, keepdims=True)
+            nu = np.where(qs > 0, np.sum(q * f, axis=-1, keepdims=True) / np.where(qs > 0, qs, 1.0), nu)
+        fs = f.copy()
         newton = np.subtract(nu, f, out=f)
         newton /= f1                        # Newton step (ν − φ)/φ'
         # Halley: δ = newton/(1 + φ''·newton/(2φ')), the denominator kept ≥ 1/2.
-        step = np.divide(f2, f1, out=f2)
-        step *= newton
+        step = np.multiply(f2, newton, out=f2)
         np.subtract(1.0, 0.5 * step, out=step)
         np.maximum(step, 0.5, out=step)
         np.divide(newton, step, out=step)
+        if float(step.min()) < -1.0:
+            _log_newton(step, fs, nu, us, Tp, lc, wom, beta_c if has_beta else None, safe_lref, shape)
         u += step
-        np.exp(u, out=p)
+        with np.errstate(over="ignore"):
+            np.exp(u, out=p)
         total = p.sum(axis=-1, keepdims=True)
-        u -= np.log(total)
-        p /= total
+        if np.all(total > 0.0) and np.all(total < np.inf):
+            u -= np.log(total)
+            p /= total
+        else:  # every entry of a row under- or overflowed: normalise in log space
+            u -= logsumexp_last(u, keepdims=True)
+            np.exp(u, out=p)
         if dead is not None:
             step[dead] = 0.0
         big = float(np.abs(step).max())
