@@ -182,8 +182,9 @@ def collapsed_rest_point(task: Task, alpha, beta, *, tol: float = 1e-13) -> np.n
     π0, step 1).  Newton's method on log π (analytic Jacobian, damped, batched) solves the
     exact rest-point condition ``β·log(π_y/π0(y)) − D_y·log(1 + α/((1 − α)π_y)) = const``,
     ``Σπ = 1``, starting from the K1 prediction ``π_y/π_t = (π0(y)/π0(t))·(1 − α)^(1/β)``.
-    Depths far below 1e-300 stay in log space.  This branch exists for β below a
-    threshold that depends on α and π0; above it (no collapse) the solve raises.
+    Depths far below 1e-300 stay in log space.  Where the branch continues to a mild rest
+    point near π0 (large β, a clear top mode) that point is returned; where Newton does not
+    converge or the top mode ends below 1/2 (no collapse to report) the call is refused.
 
     Parameters
     ----------
