@@ -452,53 +452,68 @@ def _log1p_ratio(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 #: Below this λ the solve starts from the forward target and keeps log(1 + r) to a few ulp.
 _JSD_FORWARD_START = 0.1
-#: Elements of a (J, block) slab evaluated at once (cache-resident temporaries).
+#: Elements of a (rows, J, columns) block evaluated at once (cache-resident temporaries).
 _JSD_BLOCK = 1 << 14
+
+
+def _dot_points(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``Σ_j a[..., j, :]·b[..., j, :]`` without a (..., J, K) temporary."""
+    if a.shape[-2] == 2:
+        out = a[..., 0, :] * b[..., 0, :]
+        out += a[..., 1, :] * b[..., 1, :]
+        return out
+    return np.einsum("...jk,...jk->...k", a, b)
 
 
 def _jsd_eval(Tp, wom, p, f, f1, f2, precise) -> None:
     """``f = −Σ_j wom·log(1 + r)``, ``f1 = Σ_j wom·σ``, ``f2 = Σ_j wom·σ(1 − σ)`` with
-    ``r = Tp/p``, ``σ = r/(1 + r)``; ``Tp``, ``wom`` (J, N), ``p`` and the outputs (N,).
+    ``r = Tp/p``, ``σ = r/(1 + r)``; ``Tp``, ``wom`` (R, J, K), ``p`` and the outputs (R, K).
 
-    Evaluated in slabs of columns so the (J, slab) temporaries stay in cache.  ``log(1 + r)``
-    is ``log1p`` on small inputs and otherwise ``log(1 + r)`` corrected by the rounding
-    error of ``1 + r`` (Goldberg; a few ulp, about twice as fast as numpy's ``log1p``); with
-    ``precise=False`` (every λ ≥ 0.05 and β ≥ 0.01, where φ' is bounded below) the absolute
-    error ε of ``log(1 + r)`` moves u by at most ε/φ' and the correction is skipped.
+    Evaluated in blocks of rows (or of columns, for long rows) so that the temporaries stay
+    in cache and no full-size array is allocated.  ``log(1 + r)`` is ``log1p`` on small
+    blocks and otherwise ``log(1 + r)`` corrected by the rounding error of ``1 + r``
+    (Goldberg; a few ulp, about twice as fast as numpy's ``log1p``); with ``precise=False``
+    (every λ ≥ 0.1: φ' is bounded below at the solution) the correction is skipped, its
+    absolute error ε moving u by at most ε/φ'.
     """
-    J, N = Tp.shape
-    step = max(1, _JSD_BLOCK // J)
-    for a in range(0, N, step):
-        b = min(N, a + step)
-        r = Tp[:, a:b] / p[a:b]
-        one = r + 1.0
-        if r.size <= _JSD_SMALL:
-            L = np.log1p(r)
-        elif not precise:
-            L = np.log(one)
-        else:
-            L = np.log(one)
-            err = one - 1.0
-            err -= r
-            err /= one
-            L -= err
-        L *= wom[:, a:b]
-        r /= one
-        r *= wom[:, a:b]
-        if J == 2:
-            np.add(L[0], L[1], out=f[a:b])
-            np.add(r[0], r[1], out=f1[a:b])
+    R, J, K = Tp.shape
+    if J * K <= _JSD_BLOCK:
+        rb, kb = max(1, _JSD_BLOCK // (J * K)), K
+    else:
+        rb, kb = 1, max(1, _JSD_BLOCK // J)
+    for r0 in range(0, R, rb):
+        rs = slice(r0, min(R, r0 + rb))
+        for c0 in range(0, K, kb):
+            cs = slice(c0, min(K, c0 + kb))
+            r = Tp[rs, :, cs] / p[rs, None, cs]
+            one = r + 1.0
+            if r.size <= 1024:
+                L = np.log1p(r)
+            else:
+                L = np.log(one)
+                if precise:
+                    err = one - 1.0
+                    err -= r
+                    err /= one
+                    L -= err
+            w = wom[rs, :, cs]
+            L *= w
             r /= one
-            np.add(r[0], r[1], out=f2[a:b])
-        else:
-            L.sum(axis=0, out=f[a:b])
-            r.sum(axis=0, out=f1[a:b])
-            r /= one
-            r.sum(axis=0, out=f2[a:b])
+            r *= w
+            if J == 2:  # a reduction over a short middle axis is slow: add the two rows
+                np.add(L[:, 0], L[:, 1], out=f[rs, cs])
+                np.add(r[:, 0], r[:, 1], out=f1[rs, cs])
+                r /= one
+                np.add(r[:, 0], r[:, 1], out=f2[rs, cs])
+            else:
+                L.sum(axis=-2, out=f[rs, cs])
+                r.sum(axis=-2, out=f1[rs, cs])
+                r /= one
+                r.sum(axis=-2, out=f2[rs, cs])
     np.negative(f, out=f)
 
 
-def _log_newton(step, f, nu, u, Tp, lc, wom, beta_c, lref, shape) -> None:
+def _log_newton(step, f, nu, u, Tp, lc, wom, beta_c, lref) -> None:
     """Replace large downward Halley steps by Newton steps on ``log(−φ)`` (in place).
 
     A mode far above its solution (the student holds e^(tens or hundreds) times the
@@ -509,16 +524,16 @@ def _log_newton(step, f, nu, u, Tp, lc, wom, beta_c, lref, shape) -> None:
     regime, from which the next (Halley) step is exact.  Everything is in log space:
     ``log(−φ)`` and ``log φ'`` are log-sums of ``log w + log softplus(x)`` and
     ``log w + log σ(x)``, ``x = log(λT/(1 − λ)) − u`` (no underflow for any depth).
+    ``Tp``/``lc``/``wom`` are (R, J, K); the rest (R, K).
     """
-    N = u.size
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        x = (np.log(Tp) if lc is None else lc) - u.reshape(1, N)
+        x = (np.log(Tp) if lc is None else lc) - u[:, None, :]
         sp = np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
         log_sp = np.where(x < -35.0, x, np.log(sp))                 # log softplus(x)
         log_sig = x - sp                                            # log σ(x)
         log_w = np.log(wom)
-        lneg = logsumexp_last((log_w + log_sp).T).reshape(shape)    # log((1 − λ)Σ w L)
-        lf1 = logsumexp_last((log_w + log_sig).T).reshape(shape)    # log((1 − λ)Σ w σ)
+        lneg = logsumexp_last(np.swapaxes(log_w + log_sp, -1, -2))  # log((1 − λ)Σ w L)
+        lf1 = logsumexp_last(np.swapaxes(log_w + log_sig, -1, -2))  # log((1 − λ)Σ w σ)
         if beta_c is not None:
             B = beta_c * (u - lref)                                 # φ = −e^{lneg} + B
             ok = B < np.exp(lneg)
@@ -532,25 +547,34 @@ def _log_newton(step, f, nu, u, Tp, lc, wom, beta_c, lref, shape) -> None:
     np.copyto(step, cand, where=use)
 
 
+def _owned(a: np.ndarray, shape: tuple) -> np.ndarray:
+    """``a`` as a C-contiguous float64 array of ``shape`` that may be overwritten: ``a`` itself
+    when it is a writeable array it owns (a fresh result of ``demo_law``), else a copy."""
+    if a.shape == shape and a.dtype == np.float64 and a.flags.writeable and a.flags.owndata and a.flags.c_contiguous:
+        return a
+    return np.array(np.broadcast_to(a, shape), dtype=np.float64)
+
+
 def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
     """The JSD round's optimum (theory §8.1, J1), normalised log-probabilities (..., K).
 
     Minimises ``F(π) = E_d JSD_λ(T(·|d)‖π) + β·KL(π‖π_ref)`` for the demonstration law
-    ``(weights, log_values)`` (each (..., J, K), :meth:`~modesim.Teacher.demo_law`).  The
-    stationarity conditions are separable given a multiplier ν: ``φ_y(u_y) = ν`` with
-    ``u = log π`` and::
+    ``(weights, log_values)`` (each (..., J, K), :meth:`~modesim.Teacher.demo_law`; writeable
+    arrays the caller owns are reused as buffers).  The stationarity conditions are
+    separable given a multiplier ν: ``φ_y(u_y) = ν`` with ``u = log π`` and::
 
         φ_y(u) = −(1 − λ)·Σ_j w_{jy}·log(1 + r_{jy}) + β·(u − log π_ref(y)),
         r_{jy} = λ·T_{jy}/((1 − λ)·e^u),
 
     increasing and concave in u (φ' = (1 − λ)·Σ_j w·r/(1 + r) + β, φ'' = −(1 − λ)·Σ_j
     w·r/(1 + r)²).  Each iteration evaluates φ, φ', φ'' at every mode, takes ν from the
-    linearised constraint ``Σ_y π_y·(ν − φ_y)/φ'_y = 0``, a Halley step per mode and
-    renormalises (one exp pass); it stops after a step below 1e-7 (the next error is below
-    ~1e-14).  The start is the reverse-KL (geometric-mean) target for λ ≥ 0.1 and the
-    forward (arithmetic-mean) one below, the exact limits as λ → 1 and λ → 0 (a blend of
-    the two starts no better and costs one more pass).  ``r`` is formed as
-    ``(λT/(1 − λ))·(1/π)`` while every exponent is within ±650, else from logs.
+    linearised constraint ``Σ_y π_y·(ν − φ_y)/φ'_y = 0`` (leaving out modes more than a nat
+    above their root), a Halley step per mode (a Newton step on log(−φ) for modes far above
+    their root) and renormalises (one exp pass); it stops after a step below 1e-7 (the next
+    error is below ~1e-14).  The start is the reverse-KL (geometric-mean) target for
+    λ ≥ 0.1 and the forward (arithmetic-mean) one below, the exact limits as λ → 1 and
+    λ → 0.  ``r`` is formed as ``(λT/(1 − λ))·(1/π)`` while every exponent is within ±650,
+    else from logs.
 
     Modes the optimum leaves at zero: β > 0 and π_ref(y) = 0 (infinite KL), or β = 0 and
     the teacher never holds y.
@@ -562,7 +586,6 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
     J = np.broadcast_shapes(w.shape[-2:], lT.shape[-2:])[0]
     batch = np.broadcast_shapes(w.shape[:-2], lT.shape[:-2], lref.shape[:-1], np.shape(beta), np.shape(lam))
     shape, R = batch + (K,), int(np.prod(batch, dtype=np.int64))
-    N = R * K
     has_beta = not (not isinstance(beta, np.ndarray) and beta == 0.0)
     lam_c, beta_c = chk.col(lam), chk.col(beta)
     om = 1.0 - lam_c
@@ -571,40 +594,32 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
     any_ref_zero = has_beta and bool(ref_zero.any())
     safe_lref = np.where(ref_zero, 0.0, lref) if any_ref_zero else lref
 
-    # The law as contiguous (J, N) slabs: wom = (1 − λ)·w and lc = log(λT/(1 − λ)).
-    w3 = np.broadcast_to(w, batch + (J, K)).reshape(R, J, K)
-    wom = np.empty((J, N))
-    np.copyto(wom.reshape(J, R, K), w3.transpose(1, 0, 2))
-    Tp = np.empty((J, N))
-    odds3 = np.broadcast_to(log_odds, batch + (1,)).reshape(1, R, 1)
-    np.add(np.broadcast_to(lT, batch + (J, K)).reshape(R, J, K).transpose(1, 0, 2), odds3,
-           out=Tp.reshape(J, R, K))
-    lo = float(Tp.min())
+    # The law as (R, J, K) buffers: w (later (1 − λ)·w) and log T (later λT/(1 − λ)).
+    w3 = _owned(w, batch + (J, K)).reshape(R, J, K)
+    A = _owned(lT, batch + (J, K)).reshape(R, J, K)
+    with np.errstate(invalid="ignore"):
+        g = _dot_points(w3, A)                              # E_d log T (nan from 0·(−inf))
+        if np.isnan(g).any():
+            g = _dot_points(w3, np.where(w3 > 0, A, 0.0))
+    g = g.reshape(shape)
+    odds3 = np.broadcast_to(log_odds, batch + (1,)).reshape(R, 1, 1)
+    A += odds3                                              # log(λT/(1 − λ))
+    lo = float(A.min())
     if lo == -np.inf:
-        lo = float(np.min(np.where(np.isneginf(Tp), np.inf, Tp)))
-    ratio_ok = lo > -_JSD_RATIO_RANGE and float(Tp.max()) < _JSD_RATIO_RANGE
-
-    # Start: λ·(reverse target) + (1 − λ)·(forward target).
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        g = np.sum(w3 * np.broadcast_to(lT, batch + (J, K)).reshape(R, J, K), axis=-2)  # E_d log T
-        if np.isnan(g).any():                               # 0·(−inf) of an unused point
-            g = np.sum(np.where(w3 > 0, w3 * lT.reshape(-1, J, K) if lT.size == R * J * K else
-                                w3 * np.broadcast_to(lT, batch + (J, K)).reshape(R, J, K), 0.0), axis=-2)
-        g = g.reshape(shape)
+        lo = float(np.min(np.where(np.isneginf(A), np.inf, A)))
+    ratio_ok = lo > -_JSD_RATIO_RANGE and float(A.max()) < _JSD_RATIO_RANGE
+    with np.errstate(divide="ignore"):
         if ratio_ok:
-            lc = None
-            np.exp(Tp, out=Tp)                              # λT/(1 − λ)
-            m = (wom * Tp).sum(axis=0).reshape(shape)       # (λ/(1 − λ))·E_d T
-            with np.errstate(divide="ignore"):
-                log_m = np.log(m) - log_odds                # log E_d T
+            lc, Tp = None, np.exp(A, out=A)                 # λT/(1 − λ), in place
+            m = _dot_points(w3, Tp).reshape(shape)          # (λ/(1 − λ))·E_d T
+            held = m > 0.0
+            log_m = None                                    # formed below only if needed
         else:
-            lc = Tp
-            Tp = None
-            log_m = logsumexp_last(np.swapaxes(lT + np.log(w), -1, -2))
-            log_m = np.broadcast_to(log_m, shape)
-    wom *= np.broadcast_to(om, batch + (1,)).reshape(1, R, 1).repeat(K, axis=-1).reshape(1, N) \
-        if isinstance(lam, np.ndarray) else om
-    held = log_m > -np.inf
+            lc, Tp = A, None
+            log_m = logsumexp_last(np.swapaxes(A + np.log(w3), -1, -2)).reshape(shape)
+            held = log_m > -np.inf
+    wom = w3
+    wom *= np.broadcast_to(om, batch + (1,)).reshape(R, 1, 1)
     dead = None
     if any_ref_zero or not held.all():
         dead = np.broadcast_to(np.where(beta_c > 0, ref_zero, ~held) if has_beta else ~held, shape)
@@ -615,7 +630,9 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
     rev = combine_reverse(g, lref, beta)
     near_forward = lam_c < _JSD_FORWARD_START
     if np.any(near_forward) or not np.isfinite(rev).all():
-        fwd = combine_forward(log_m, lref, beta)
+        with np.errstate(divide="ignore"):
+            log_m = np.log(m) if log_m is None else log_m
+        fwd = combine_forward(log_m - log_odds, lref, beta)           # log E_d T, mixed with π_ref
         with np.errstate(invalid="ignore"):
             u = np.where(near_forward | ~np.isfinite(rev), fwd, rev)
     else:
@@ -623,60 +640,88 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
     if dead is not None:
         u = np.where(dead, -np.inf, u)
     u = np.array(np.broadcast_to(u, shape))
-    u -= logsumexp_last(u, keepdims=True)  # in log space: every entry of the start may underflow
+    # Normalise with one exp pass, shifted by the row maximum (every entry may underflow).
+    top = u.max(axis=-1, keepdims=True)
+    u -= top
     p = np.exp(u)
-    f, f1, f2 = np.empty(shape), np.empty(shape), np.empty(shape)
+    total = p.sum(axis=-1, keepdims=True)
+    u -= np.log(total)
+    p /= total
+    # Work buffers of the loop (no allocation per iteration at full size).
+    f, f1, f2, q, t1 = (np.empty(shape) for _ in range(5))
+    f_r, f1_r, f2_r = f.reshape(R, K), f1.reshape(R, K), f2.reshape(R, K)
     precise = bool(np.min(lam) < _JSD_FORWARD_START)
+    beta_rows = None if not has_beta else np.broadcast_to(beta_c, batch + (1,)).reshape(R, 1)
 
     big = np.inf
     for _ in range(_JSD_MAX_ITER):
         us = u if dead is None else np.where(dead, 0.0, u)
         if ratio_ok and float(us.min()) > -_JSD_RATIO_RANGE:
-            _jsd_eval(Tp, wom, (p if dead is None else np.where(dead, 1.0, p)).reshape(N),
-                      f.reshape(N), f1.reshape(N), f2.reshape(N), precise)
+            _jsd_eval(Tp, wom, (p if dead is None else np.where(dead, 1.0, p)).reshape(R, K),
+                      f_r, f1_r, f2_r, precise)
         else:
-            lcx = lc if lc is not None else np.log(Tp)
-            x = lcx - us.reshape(1, N)
             with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+                x = (lc if lc is not None else np.log(Tp)) - us.reshape(R, 1, K)
                 t = np.exp(-np.abs(x))
                 L = np.maximum(x, 0.0) + np.log1p(t)
-                s = np.where(x >= 0, 1.0 / (1.0 + t), t / (1.0 + t))
-            f[...] = -(wom * L).sum(axis=0).reshape(shape)
-            ws = wom * s
-            f1[...] = ws.sum(axis=0).reshape(shape)
-            ws *= 1.0 - s
-            f2[...] = ws.sum(axis=0).reshape(shape)
+                sg = np.where(x >= 0, 1.0 / (1.0 + t), t / (1.0 + t))
+            np.negative((wom * L).sum(axis=-2), out=f_r)
+            ws = wom * sg
+            ws.sum(axis=-2, out=f1_r)
+            ws *= 1.0 - sg
+            ws.sum(axis=-2, out=f2_r)
         if has_beta:
-            f += beta_c * (us - safe_lref)
+            np.subtract(us, safe_lref, out=t1)
+            t1 *= beta_c
+            f += t1
             f1 += beta_c
         if dead is not None:
             f1[dead] = 1.0
         # φ''/φ' ∈ [−1, 0]; where φ' underflows (the student holds ~e^700 times the teacher's
         # mass, β ≈ 0) it is −1 and φ' is floored, which keeps the Halley step finite.
-        with np.errstate(invalid="ignore", divide="ignore"):
-            np.divide(f2, f1, out=f2)
-        f2[~(f1 > 0.0)] = 1.0
-        np.maximum(f1, 1e-300, out=f1)
-        q = p / f1
-        nu = np.sum(q * f, axis=-1, keepdims=True)
+        if float(f1.min()) > 0.0:
+            f2 /= f1
+        else:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                f2 /= f1
+            f2[~(f1 > 0.0)] = 1.0
+            np.maximum(f1, 1e-300, out=f1)
+        np.divide(p, f1, out=q)
+        np.multiply(q, f, out=t1)
+        nu = t1.sum(axis=-1, keepdims=True)
         nu /= q.sum(axis=-1, keepdims=True)
-        far = (nu - f) < -f1               # modes more than a nat above their root for this ν
-        if far.any():
-            # Their linearisation is worthless (they end with negligible mass): ν from the rest.
+        newton = np.subtract(nu, f, out=t1)
+        newton /= f1                        # Newton step (ν − φ)/φ'
+        if float(newton.min()) < -1.0:
+            # Modes more than a nat above their root: their linearisation is worthless (they
+            # end with negligible mass), so ν comes from the rest.
+            far = newton < -1.0
             q[far] = 0.0
             qs = q.sum(axis=-1, keepdims=True)
             nu = np.where(qs > 0, np.sum(q * f, axis=-1, keepdims=True) / np.where(qs > 0, qs, 1.0), nu)
-        fs = f.copy()
-        newton = np.subtract(nu, f, out=f)
-        newton /= f1                        # Newton step (ν − φ)/φ'
+            np.subtract(nu, f, out=newton)
+            newton /= f1
         # Halley: δ = newton/(1 + φ''·newton/(2φ')), the denominator kept ≥ 1/2.
         step = np.multiply(f2, newton, out=f2)
-        np.subtract(1.0, 0.5 * step, out=step)
+        step *= -0.5
+        step += 1.0
         np.maximum(step, 0.5, out=step)
         np.divide(newton, step, out=step)
         if float(step.min()) < -1.0:
-            _log_newton(step, fs, nu, us, Tp, lc, wom, beta_c if has_beta else None, safe_lref, shape)
+            _log_newton(step.reshape(R, K), f.reshape(R, K), nu.reshape(R, 1), us.reshape(R, K), Tp, lc,
+                        wom, beta_rows, np.broadcast_to(safe_lref, shape).reshape(R, K))
         u += step
+        if dead is not None:
+            step[dead] = 0.0
+        big = max(float(step.max()), -float(step.min()))
+        if big < _JSD_STEP_TOL:
+            # Last step: Σ π·e^δ = Σ π·(1 + δ) to a relative δ²/2 < 5e-15, without an exp pass.
+            step *= p
+            u -= np.log1p(step.sum(axis=-1, keepdims=True) / p.sum(axis=-1, keepdims=True)) + np.log(
+                p.sum(axis=-1, keepdims=True))
+            return np.minimum(u, 0.0, out=u)
+        if not np.isfinite(big):
+            break
         with np.errstate(over="ignore"):
             np.exp(u, out=p)
         total = p.sum(axis=-1, keepdims=True)
@@ -686,13 +731,6 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
         else:  # every entry of a row under- or overflowed: normalise in log space
             u -= logsumexp_last(u, keepdims=True)
             np.exp(u, out=p)
-        if dead is not None:
-            step[dead] = 0.0
-        big = float(np.abs(step).max())
-        if big < _JSD_STEP_TOL:
-            return np.minimum(u, 0.0, out=u)
-        if not np.isfinite(big):
-            break
     raise RuntimeError(
         "the JSD round's optimum did not converge (please report this input to modesim); "
         f"largest last step {big:.3g}"

@@ -140,6 +140,10 @@ class Teacher:
         weight ``D(d)`` and value ``T[d, y]`` read from :meth:`log_matrix` (theory §8.1).
         Costs K² per batch entry.
 
+        Ownership: a *writeable* array returned here is handed over to the caller (the JSD
+        solve uses it as a work buffer); an override that returns arrays it keeps must
+        return read-only views of them (as this one does, via ``np.broadcast_to``).
+
         Raises
         ------
         ValueError
@@ -333,13 +337,16 @@ class CopyTeacher(Teacher):
         values, weights = np.empty(law), np.empty(law)
         hit, rest = values[..., 0, :], values[..., 1, :]
         with np.errstate(divide="ignore"):
-            np.add(np.log1p(-a), np.minimum(lr, 0.0), out=rest)
+            np.minimum(lr, 0.0, out=rest)
+            rest += np.log1p(-a)
             # (1 − α)ρ(y) + α ≥ α: no underflow, so the sum is formed directly.
             np.exp(rest, out=hit)
             hit += a
             np.log(hit, out=hit)
-        np.minimum(np.maximum(D, 0.0), 1.0, out=weights[..., 0, :])
-        np.subtract(1.0, weights[..., 0, :], out=weights[..., 1, :])
+        w0 = weights[..., 0, :]
+        np.maximum(D, 0.0, out=w0)
+        np.minimum(w0, 1.0, out=w0)
+        np.subtract(1.0, w0, out=weights[..., 1, :])
         return weights, values
 
 
