@@ -28,6 +28,14 @@ modes the uniform point is a rest point whose tangent Jacobian is ``λ·I`` with
 a supercritical pitchfork).  For a non-uniform base the bifurcation is imperfect: the
 branch that starts at π0 moves continuously toward the top vertex as β falls.
 
+**The JSD objective** (theory §8.4, K3).  With ``objective="jsd"`` and weight λ the rest
+points are *exactly* those of the reverse-KL round with copy strength ``λα`` and KL strength
+``β/(1 − λ)``: the JSD round's stationarity condition at π* = π is
+``β·log(π_y/π0(y)) − (1 − λ)·D_y·log(1 + λα/((1 − λα)π_y)) = const``.  So the depth is
+``(1 − λα)^((1 − λ)/β)`` and every function here takes ``jsd_weight=λ``.  At the trainers'
+λ = 0.5 and β = 0.04 this is mild (π_2/π_1 ≈ 0.19 from (0.6, 0.4) at α = 0.5, against
+2e-8 for the reverse objective); β_c(0.5; 1e-2) falls from 0.15 to 0.031.
+
 Practitioners use β between 0 and 0.04 (TRL's GRPO default 0, verl 0.001, DeepSeek-R1
 0.001; :data:`PRACTICE_BETA`): at α ≥ 0.2 that is collapse to depth below 0.8^25 ≈ 4e-3.
 
@@ -42,6 +50,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _checks as chk
+from .rule import check_jsd_weight
 from .simplex import log_normalise, logsumexp_last
 from .task import Task, make_task
 
@@ -71,8 +80,22 @@ MIN_BETA = 1e-6
 _MAX_K = 256
 
 
-def critical_kl_strength(alpha, tol=1e-2):
+def _effective(alpha, beta, jsd_weight):
+    """(α, β) of the reverse-KL round whose rest points are the JSD round's (theory §8.4, K3)."""
+    if jsd_weight is None:
+        return alpha, beta
+    lam = check_jsd_weight(jsd_weight)
+    a = np.asarray(alpha) * lam
+    b = None if beta is None else np.asarray(beta) / (1.0 - np.asarray(lam))
+    a = float(a) if np.ndim(a) == 0 else a
+    b = b if b is None or np.ndim(b) else float(b)
+    return a, b
+
+
+def critical_kl_strength(alpha, tol=1e-2, *, jsd_weight=None):
     """``β_c(α; δ) = log(1 − α)/log δ``: below it the rest point's depth (1 − α)^(1/β) < δ (theory §8.4).
+
+    With ``jsd_weight=λ`` (the JSD objective, K3): ``β_c = (1 − λ)·log(1 − λα)/log δ``.
 
     The depth of collapse of the compounding copy-teacher round with KL to π0 is
     ``π_y/π_t ≈ (π0(y)/π0(t))·(1 − α)^(1/β)`` (K1); this is the β at which the factor
@@ -100,23 +123,28 @@ def critical_kl_strength(alpha, tol=1e-2):
     """
     a = chk.real(alpha, "alpha", low=0.0, high=1.0, low_open=True, high_open=True)
     d = chk.real(tol, "tol", low=0.0, high=1.0, low_open=True, high_open=True)
-    out = np.log1p(-np.asarray(a)) / np.log(np.asarray(d))
+    scale = 1.0
+    if jsd_weight is not None:
+        lam = check_jsd_weight(jsd_weight)
+        a, scale = np.asarray(a) * lam, 1.0 - np.asarray(lam)
+    out = scale * np.log1p(-np.asarray(a)) / np.log(np.asarray(d))
     return float(out) if np.ndim(out) == 0 else out
 
 
-def uniform_instability_threshold(K, alpha):
+def uniform_instability_threshold(K, alpha, *, jsd_weight=None):
     """``β* = f_α'(1/K)/K``: the uniform point over K valid modes is unstable iff β < β* (theory §8.4, K2).
 
     For a uniform base π0 over K valid modes the compounding copy-teacher round with KL
     to π0 has the uniform point as a rest point with tangent Jacobian
     ``((1 + f_α'(1/K)/K)/(1 + β))·I``; ``f_α'(p) = log(1 + u) − u/(1 + u)``,
     ``u = α/((1 − α)p)``.  At β = β* a supercritical pitchfork (K = 2) creates the
-    collapsed branches.
+    collapsed branches.  With ``jsd_weight=λ`` (K3): ``β* = (1 − λ)·f_{λα}'(1/K)/K``.
 
     Parameters
     ----------
     K : int >= 2
     alpha : float or array in [0, 1)
+    jsd_weight : float or array in [1e-8, 1 − 1e-8], optional
 
     Raises
     ------
@@ -129,7 +157,12 @@ def uniform_instability_threshold(K, alpha):
     from .theorems.formulas import f_alpha_prime
 
     K = chk.integer(K, "K", low=2)
-    out = f_alpha_prime(1.0 / K, alpha) / K
+    a = chk.real(alpha, "alpha", low=0.0, high=1.0, high_open=True)
+    scale = 1.0
+    if jsd_weight is not None:
+        lam = check_jsd_weight(jsd_weight)
+        a, scale = np.asarray(a) * lam, 1.0 - np.asarray(lam)
+    out = scale * f_alpha_prime(1.0 / K, a) / K
     return float(out) if np.ndim(out) == 0 else out
 
 
@@ -174,7 +207,7 @@ def _residual(u, l0, valid, kappa, beta):
     return R, Dv, L, sig
 
 
-def collapsed_rest_point(task: Task, alpha, beta, *, tol: float = 1e-13) -> np.ndarray:
+def collapsed_rest_point(task: Task, alpha, beta, *, jsd_weight=None, tol: float = 1e-13) -> np.ndarray:
     """The rest point near the vertex of the top valid mode (theory §8.4, K1), log-probabilities.
 
     Setting: ``SelfDistillation(CopyTeacher(α), beta=β, teacher_base="current",
@@ -191,6 +224,8 @@ def collapsed_rest_point(task: Task, alpha, beta, *, tol: float = 1e-13) -> np.n
     task : Task (batched allowed; every entry of π0 > 0, K ≤ 256)
     alpha : float or array in (0, 1)
     beta : float or array >= 1e-6
+    jsd_weight : float or array in [1e-8, 1 − 1e-8], optional
+        The JSD objective's λ: its rest points are the reverse round's with ``(λα, β/(1 − λ))`` (K3).
     tol : float > 0
         Tolerance on each log-probability (relative to ``1 + |log π|``).
 
@@ -204,6 +239,7 @@ def collapsed_rest_point(task: Task, alpha, beta, *, tol: float = 1e-13) -> np.n
         Bad inputs (named), or no collapsed rest point near the prediction (β too large).
     """
     a, b = _check_setting(task, alpha, beta)
+    a, b = _effective(a, b, jsd_weight)
     tol = chk.real(tol, "tol", low=0.0, low_open=True, allow_array=False)
     K = task.n_modes
     shape = chk.broadcast_batch(task.batch_shape, chk.param_shape(a, b), "collapsed_rest_point") + (K,)
@@ -279,7 +315,7 @@ class CollapseDepth(NamedTuple):
     ood_pass_at_k: np.ndarray
 
 
-def collapse_depth(task: Task, alpha, beta, *, k=(1, 16)) -> CollapseDepth:
+def collapse_depth(task: Task, alpha, beta, *, k=(1, 16), jsd_weight=None) -> CollapseDepth:
     """Depth of collapse at the rest point of compounding copy-teacher SD with KL to π0 (theory §8.4, K1).
 
     Computes the exact collapsed rest point (:func:`collapsed_rest_point`) and compares it
@@ -293,6 +329,8 @@ def collapse_depth(task: Task, alpha, beta, *, k=(1, 16)) -> CollapseDepth:
     alpha : float or array in (0, 1)
     beta : float or array >= 1e-6
     k : int or sequence of int >= 1
+    jsd_weight : float or array in [1e-8, 1 − 1e-8], optional
+        The JSD objective (K3): the prediction becomes ``(1 − λα)^((1 − λ)/β)``.
 
     Returns
     -------
@@ -311,7 +349,7 @@ def collapse_depth(task: Task, alpha, beta, *, k=(1, 16)) -> CollapseDepth:
     from .metrics import pass_at_k_from_log_failure
 
     ks = chk.ks(k)
-    lp = collapsed_rest_point(task, alpha, beta)
+    lp = collapsed_rest_point(task, alpha, beta, jsd_weight=jsd_weight)
     l0 = np.broadcast_to(task.log_base, lp.shape)
     valid = np.broadcast_to(task.valid, lp.shape)
     top = np.argmax(np.where(valid, l0, -np.inf), axis=-1)
@@ -319,7 +357,8 @@ def collapse_depth(task: Task, alpha, beta, *, k=(1, 16)) -> CollapseDepth:
     lt = np.take_along_axis(lp, top[..., None], axis=-1)
     log_depth = logsumexp_last(np.where(onehot, -np.inf, lp)) - lt[..., 0]
     l0t = np.take_along_axis(l0, top[..., None], axis=-1)[..., 0]
-    a, b = np.asarray(chk.real(alpha, "alpha")), np.asarray(chk.real(beta, "beta"))
+    a, b = _effective(chk.real(alpha, "alpha"), chk.real(beta, "beta"), jsd_weight)
+    a, b = np.asarray(a), np.asarray(b)
     log_pred = np.log1p(-a) / b + logsumexp_last(np.where(onehot, -np.inf, l0)) - l0t
     ood = valid & ~onehot
     from .simplex import log_complement

@@ -237,3 +237,38 @@ def test_collapse_regime_data():
     np.testing.assert_allclose(R.log10_depth[:, :2], R.log10_predicted[:, :2], atol=1e-9)
     np.testing.assert_allclose(R.critical_beta, critical_kl_strength(alpha), rtol=1e-15)
     np.testing.assert_allclose(R.instability_beta, uniform_instability_threshold(2, alpha), rtol=1e-15)
+
+
+# ------------------------------------------------------------ K3: the JSD objective
+
+
+@pytest.mark.parametrize("lam, beta", [(0.5, 0.01), (0.9, 0.01), (0.5, 0.04), (0.3, 0.02)])
+def test_K3_jsd_rest_point_is_where_the_iterated_jsd_rule_goes(lam, beta):
+    """The JSD round's rest point is the reverse round's with (λα, β/(1 − λ)); the JSD rule
+    iterated from π0 reaches it."""
+    task = ms.make_task([0.6, 0.3, 0.1])
+    u = collapsed_rest_point(task, 0.5, beta, jsd_weight=lam)
+    np.testing.assert_allclose(u, collapsed_rest_point(task, 0.5 * lam, beta / (1 - lam)), rtol=1e-14)
+    r = ms.SelfDistillation(ms.CopyTeacher(0.5), beta=beta, objective="jsd", jsd_weight=lam,
+                            teacher_base="current", reference="base")
+    rounds = int(60 * (1 - lam) / beta)
+    lp = ms.iterate(r, task, rounds, every=rounds, record_policy=False).final.log_policy
+    np.testing.assert_allclose(lp, u, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(ms.apply_map(r, u, task), u, rtol=1e-12, atol=1e-12)
+
+
+def test_K3_the_trainers_jsd_collapses_far_less_at_the_same_beta():
+    """At λ = 0.5, α = 0.5, β = 0.04 (SDPO's default objective at the top of the practical β
+    range) the minority keeps π_2/π_1 ≈ 0.185, against 2e-8 for the reverse objective; the
+    critical strengths fall to (1 − λ)·log(1 − λα)/log δ."""
+    task = ms.make_task([0.6, 0.4])
+    jsd = collapse_depth(task, 0.5, 0.04, jsd_weight=0.5)
+    rev = collapse_depth(task, 0.5, 0.04)
+    assert np.exp(jsd.log_depth) == pytest.approx(0.18534, rel=1e-4)
+    assert np.exp(rev.log_depth) == pytest.approx(1.98682e-8, rel=1e-4)
+    assert critical_kl_strength(0.5, jsd_weight=0.5) == pytest.approx(0.5 * np.log(0.75) / np.log(0.01), rel=1e-14)
+    assert critical_kl_strength(0.2, jsd_weight=0.5) == pytest.approx(0.011439, rel=1e-4)
+    assert uniform_instability_threshold(2, 0.5, jsd_weight=0.5) == pytest.approx(
+        0.5 * uniform_instability_threshold(2, 0.25), rel=1e-14)
+    deep = collapse_depth(task, 0.5, 0.002, jsd_weight=0.5)
+    assert deep.log_depth == pytest.approx(float(deep.log_predicted), abs=1e-9)

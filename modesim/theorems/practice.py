@@ -1,5 +1,5 @@
 """Registered statements of theory §8 (practice): the JSD objective (J1 J2, §8.1), teachers
-that channel their own bias (B1–B3, §8.3) and the critical KL strength (K1 K2, §8.4), with
+that channel their own bias (B1–B3, §8.3) and the critical KL strength (K1 K3 K2, §8.4), with
 their negative controls.  Checks are in :mod:`modesim.theorems.practice_checks`.
 """
 
@@ -14,6 +14,7 @@ from .engine import Control, Instance, Theorem, instances
 from .formulas import f_alpha_prime
 from .practice_checks import (
     COLLAPSE_IMPL,
+    JSD_COLLAPSE_IMPL,
     JSD_IMPL,
     POWER_IMPL,
     anti_copy_jsd,
@@ -24,10 +25,13 @@ from .practice_checks import (
     check_j2,
     check_k1,
     check_k2,
+    check_k3,
     collapse_rule,
+    jsd_collapse_rule,
     jsd_round,
     power_copy_round,
     reference_current_rule,
+    reverse_collapse_rule,
     reverse_round,
     tilt_rule,
 )
@@ -47,6 +51,14 @@ def _k2_instance(K, alpha, m):
 
 
 _K2_MULT = st.one_of(st.floats(0.5, 0.95), st.floats(1.05, 2.0))
+
+
+def _k3_instance(task, alpha, lam, beta_eff):
+    return Instance(task, {"alpha": alpha, "beta": beta_eff * (1.0 - lam), "lam": lam})
+
+
+_K3 = st.builds(_k3_instance, tasks(max_K=5, min_prob=0.02, distinct=0.05), alphas(0.6, 0.95),
+                st.floats(0.5, 0.9), st.floats(0.005, 0.02))
 _POWER = "from modesim.bias_teachers import PowerCopyTeacher\n"
 
 THEOREMS: tuple[Theorem, ...] = (
@@ -184,6 +196,29 @@ THEOREMS: tuple[Theorem, ...] = (
         _check=check_k1,
     ),
     Theorem(
+        id="K3",
+        statement="With the JSD objective (weight λ) the rest points of that round are exactly those "
+                  "of the reverse-KL round with copy strength λα and KL strength β/(1 − λ); the "
+                  "collapsed one has π_y/π_t = (π0(y)/π0(t))(1 − λα)^((1 − λ)/β)(1 + o(1)).",
+        latex=r"\beta\log\frac{\pi_y}{\pi_0(y)}-(1-\lambda)D_y\log\Big(1+\frac{\lambda\alpha}{(1-\lambda\alpha)\pi_y}\Big)"
+              r"=\mathrm{const}\ \Rightarrow\ \frac{\pi_y}{\pi_t}\approx\frac{\pi_0(y)}{\pi_0(t)}(1-\lambda\alpha)^{(1-\lambda)/\beta}",
+        assumptions=("copy teacher α ∈ [0.6, 0.95] on the current policy, D = π(·|C)",
+                     "JSD weight λ ∈ [0.5, 0.9], KL to π0 with β/(1 − λ) ∈ [0.005, 0.02], step 1",
+                     "unique top valid mode (5% apart)", "entries of π0 ≥ 0.02, K ≤ 5"),
+        section="§8.4",
+        clauses={
+            "fixed_point": "1e-9 − max |log π' − log π|/(1 + |log π|) under the JSD rule",
+            "asymptotic": "1e-2 − max_y |log(π_y/π_t) − log((π0(y)/π0(t))(1 − λα)^((1 − λ)/β))|",
+        },
+        strategy=_K3,
+        default_impl=jsd_collapse_rule,
+        impl_doc=JSD_COLLAPSE_IMPL,
+        code="from modesim.kl_strength import collapse_depth\n"
+             "out = collapse_depth(task, alpha, beta, jsd_weight=lam)\n"
+             "print('log depth', out.log_depth, 'K3 prediction', out.log_predicted)\n",
+        _check=check_k3,
+    ),
+    Theorem(
         id="K2",
         statement="Uniform base over K valid modes, copy teacher on the current policy, KL to π0: the "
                   "uniform point's tangent Jacobian is λ·I, λ = (1 + f_α'(1/K)/K)/(1 + β); it is "
@@ -268,6 +303,14 @@ CONTROLS: tuple[Control, ...] = (
                            beta=st.floats(0.005, 0.02)),
         parts=("fixed_point",),
         impl=tilt_rule,
+    ),
+    Control(
+        id="K3:reverse-rule",
+        theorem="K3",
+        dropped="the JSD round is replaced by the reverse-KL round with the same (α, β)",
+        strategy=_K3,
+        parts=("fixed_point",),
+        impl=reverse_collapse_rule,
     ),
     Control(
         id="K2:reference-current",

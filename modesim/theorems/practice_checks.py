@@ -23,10 +23,10 @@ from .checks import log_ratio_gains, relative_amplification, teacher_of, valid_p
 from .formulas import f_alpha, f_alpha_prime
 
 __all__ = [
-    "check_j1", "check_j2", "check_b1", "check_b2", "check_b3", "check_k1", "check_k2",
+    "check_j1", "check_j2", "check_b1", "check_b2", "check_b3", "check_k1", "check_k2", "check_k3",
     "jsd_round", "reverse_round", "anti_copy_jsd", "power_copy_round", "collapse_rule",
-    "reference_current_rule", "tilt_rule",
-    "JSD_IMPL", "POWER_IMPL", "COLLAPSE_IMPL",
+    "reference_current_rule", "tilt_rule", "jsd_collapse_rule", "reverse_collapse_rule",
+    "JSD_IMPL", "POWER_IMPL", "COLLAPSE_IMPL", "JSD_COLLAPSE_IMPL",
 ]
 
 
@@ -186,6 +186,24 @@ def check_k1(inst, impl, parts):
     return out
 
 
+def check_k3(inst, impl, parts):
+    """K3: the JSD round's collapsed rest point is the reverse round's with (λα, β/(1 − λ)):
+    the JSD rule maps it to itself, and its depth tends to (1 − λα)^((1 − λ)/β)."""
+    task, a, b, lam = inst.task, inst["alpha"], inst["beta"], inst["lam"]
+    u = collapsed_rest_point(task, a, b, jsd_weight=lam)
+    l0 = task.log_base
+    t = int(np.flatnonzero(task.valid)[np.argmax(l0[task.valid])])
+    others = np.arange(task.n_modes) != t
+    out = {}
+    if "fixed_point" in parts:
+        new = apply_map(impl(a, b, lam), u, task)
+        out["fixed_point"] = 1e-9 - float(np.max(np.abs(new - u) / (1.0 + np.abs(u))))
+    if "asymptotic" in parts:
+        gap = (u - u[t]) - (l0 - l0[t] + (1 - lam) * math.log1p(-lam * a) / b)
+        out["asymptotic"] = 1e-2 - float(np.max(np.abs(gap[others])))
+    return out
+
+
 def check_k2(inst, impl, parts):
     """K2: uniform base over K valid modes: the tangent Jacobian at the uniform point is
     λ·I, λ = (1 + f_α'(1/K)/K)/(1 + β); unstable iff β < β* = f_α'(1/K)/K."""
@@ -209,6 +227,8 @@ JSD_IMPL = ("impl(task, teacher, beta, lam) -> log-policy of one JSD round from 
             "sd_optimum(task, teacher=teacher, beta=beta, objective='jsd', jsd_weight=lam, log=True))")
 POWER_IMPL = ("impl(task, teacher, beta[, mode]) -> log-policy of one reverse-KL round from π0 with "
               "{} demonstrations (default: sd_optimum(task, teacher=teacher, demos=..., beta=beta, log=True))")
+JSD_COLLAPSE_IMPL = ("impl(alpha, beta, lam) -> rule (default: SelfDistillation(CopyTeacher(alpha), beta=beta, "
+                     "objective='jsd', jsd_weight=lam, teacher_base='current', reference='base'))")
 COLLAPSE_IMPL = ("impl(alpha, beta) -> rule (default: SelfDistillation(CopyTeacher(alpha), beta=beta, "
                  "teacher_base='current', reference='base'))")
 
@@ -242,6 +262,17 @@ def power_copy_round(demos: str):
 def collapse_rule(alpha, beta):
     """The setting of theory §8.4: copy teacher and demonstrations on the current policy, KL to π0."""
     return SelfDistillation(CopyTeacher(alpha), beta=beta, teacher_base="current", reference="base")
+
+
+def jsd_collapse_rule(alpha, beta, lam):
+    """The setting of theory §8.4 with the JSD objective (weight λ)."""
+    return SelfDistillation(CopyTeacher(alpha), beta=beta, objective="jsd", jsd_weight=lam,
+                            teacher_base="current", reference="base")
+
+
+def reverse_collapse_rule(alpha, beta, lam):
+    """The reverse-KL round with the same (α, β), ignoring λ (control of K3)."""
+    return collapse_rule(alpha, beta)
 
 
 def reference_current_rule(alpha, beta):

@@ -127,6 +127,7 @@ BROKEN = {
     "B3": _power_self,
     "K1": _trust_region,
     "K2": _trust_region,
+    "K3": lambda alpha, beta, lam: _trust_region(alpha, beta),
 }
 
 IDS = [t.id for t in th.REGISTRY]
