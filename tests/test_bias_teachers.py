@@ -202,3 +202,13 @@ def test_bad_parameters(kwargs, match):
         PowerCopyTeacher(**kwargs)
     with pytest.raises(ValueError, match="alpha must be"):
         PowerCopyTeacher.from_alpha(1.0)
+
+
+def test_sympy_derivation_of_the_B2_slope():
+    from modesim.symbolic import power_copy_slope
+
+    d = power_copy_slope()
+    assert d.proved
+    p, c, g = np.linspace(0.05, 1, 7), 0.7, 2.5
+    h = lambda q: q * np.log1p(c * q ** (g - 1))
+    np.testing.assert_allclose(d.numeric(p, c, g), (h(p + 1e-6) - h(p - 1e-6)) / 2e-6, rtol=1e-7)

@@ -272,3 +272,18 @@ def test_K3_the_trainers_jsd_collapses_far_less_at_the_same_beta():
         0.5 * uniform_instability_threshold(2, 0.25), rel=1e-14)
     deep = collapse_depth(task, 0.5, 0.002, jsd_weight=0.5)
     assert deep.log_depth == pytest.approx(float(deep.log_predicted), abs=1e-9)
+
+
+def test_sympy_derivation_of_the_K3_correspondence():
+    """modesim.symbolic.jsd_rest_point proves the JSD term equals K1's with α → λα, β → β/(1 − λ);
+    the same identity with α left unchanged is (correctly) not proved."""
+    import sympy as sp
+
+    from modesim.symbolic import _is_zero, alpha, jsd_rest_point
+
+    d = jsd_rest_point()
+    assert d.proved
+    pi, D, lam = sp.symbols("pi D lambda", positive=True)
+    wrong = -(1 - lam) * (sp.log(1 - alpha) + D * sp.log(1 + alpha / ((1 - alpha) * pi)))
+    s_ = sp.Symbol("s", positive=True)
+    assert not _is_zero((d.steps["lhs"] - wrong).subs(lam, s_ / (1 + s_)))
