@@ -12,8 +12,9 @@ mathematics is in ``docs/theory.md`` (cited as "theory §…" throughout).
 [0.646, 0.278, 0.076]
 
 ``import modesim`` loads only numpy and the core; the submodules ``plot``, ``figures``,
-``paths``, ``sampled``, ``scenarios``, ``sweeps``, ``rollouts``, ``theorems``, ``symbolic``
-and ``testing`` (and the names they export here) load on first use.
+``paths``, ``sampled``, ``scenarios``, ``sweeps``, ``rollouts``, ``theorems``, ``symbolic``,
+``testing``, ``bias_teachers`` and ``kl_strength`` (and the names they export here) load on
+first use.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 import importlib
 
 from .demos import ConditionedDemos, DemoSource, ExplicitDemos, FixedDemo, UniformDemos
-from .distill import SelfDistillation, sd_optimum, sd_target
+from .distill import SelfDistillation, jsd_divergence, jsd_score, sd_optimum, sd_target
 from .dynamics import BUILTIN_METRICS, Trajectory, flow, iterate, rounds_to_collapse
 from .metrics import (
     amplification_exponent,
@@ -60,10 +61,17 @@ _LAZY = {
     "sweep": "modesim.sweeps",
     "load_sweep": "modesim.sweeps",
     "rollout_bank": "modesim.rollouts",
+    "PowerCopyTeacher": "modesim.bias_teachers",
+    "critical_kl_strength": "modesim.kl_strength",
+    "uniform_instability_threshold": "modesim.kl_strength",
+    "collapsed_rest_point": "modesim.kl_strength",
+    "collapse_depth": "modesim.kl_strength",
+    "two_mode_rest_point": "modesim.kl_strength",
+    "collapse_regime": "modesim.kl_strength",
 }
 _SUBMODULES = (
     "plot", "figures", "paths", "sampled", "scenarios", "sweeps", "theorems", "symbolic",
-    "testing", "cli", "rollouts",
+    "testing", "cli", "rollouts", "bias_teachers", "kl_strength",
 )
 #: Deprecated names (kept for one release): name -> (module, attribute, replacement).
 _DEPRECATED = {
@@ -111,6 +119,7 @@ __all__ = [
     "MatrixTeacher",
     "MultiDemoTeacher",
     "NaturalPG",
+    "PowerCopyTeacher",
     "Rule",
     "SampledRL",
     "SampledSD",
@@ -125,8 +134,12 @@ __all__ = [
     "amplification_exponent",
     "apply_map",
     "capabilities",
+    "collapse_depth",
+    "collapse_regime",
     "collapse_times",
+    "collapsed_rest_point",
     "conditional",
+    "critical_kl_strength",
     "dirichlet_task",
     "effective_modes",
     "entropy",
@@ -138,6 +151,8 @@ __all__ = [
     "flow",
     "flow_jacobian",
     "iterate",
+    "jsd_divergence",
+    "jsd_score",
     "kl_divergence",
     "kl_regularised_optimum",
     "kl_to_rl_target",
@@ -160,6 +175,8 @@ __all__ = [
     "sweep",
     "tangent_basis",
     "train",
+    "two_mode_rest_point",
     "two_strategy_task",
+    "uniform_instability_threshold",
     "zipf_task",
 ]

@@ -4,6 +4,12 @@ One rule, :class:`SelfDistillation`, composed from a teacher (:mod:`modesim.teac
 demonstration source (:mod:`modesim.demos`), an objective, a KL strength β, a step size
 and a teacher base; the shared options live in :class:`modesim.rule.SDShell`.  The closed form
 of one round is :func:`sd_optimum` (and :func:`sd_target` for any teacher base).
+
+Objectives: ``"reverse"`` (per-token reverse KL to the teacher, the paper's; theory §3.2),
+``"forward"`` (S2) and ``"jsd"``, the generalised Jensen–Shannon divergence with mixing
+weight ``jsd_weight`` that public self-distillation trainers use (theory §8.1): its round
+optimum has no closed form and is computed by a batched convex solve (:func:`jsd_divergence`,
+:func:`jsd_score` are the divergence and its gradient).
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ from ._compat import renamed_keyword
 from .demos import ConditionedDemos
 from .rule import (
     EMA,
+    JSD_MIN,
     SDShell,
+    check_jsd_weight,
     State,
     combine_forward,
     combine_reverse,
@@ -25,18 +33,20 @@ from .rule import (
     normalise_checked,
     relaxation,
 )
-from .simplex import log_normalise
+from .simplex import kl_terms, log_normalise, logsumexp_last
 from .task import Task
 from .teachers import CopyTeacher
 
-__all__ = ["SelfDistillation", "EMA", "sd_optimum", "sd_target"]
+__all__ = ["SelfDistillation", "EMA", "sd_optimum", "sd_target", "jsd_divergence", "jsd_score", "JSD_MIN"]
+
+_OBJECTIVES = ("reverse", "forward", "jsd")
 
 _DISJOINT = ("the self-distillation target gives zero probability to every mode (the teacher "
              "and the KL reference have disjoint supports)")
 
 
-def _check_parts(teacher, demos) -> None:
-    for method in ("expected_log", "log_mixture"):
+def _check_parts(teacher, demos, objective="reverse") -> None:
+    for method in ("expected_log", "log_mixture") + (("demo_law",) if objective == "jsd" else ()):
         if not callable(getattr(teacher, method, None)):
             raise ValueError(
                 f"teacher must be a modesim Teacher (or provide {method}(log_rho, ...)); "
@@ -57,8 +67,11 @@ def _takes_out(teacher) -> bool:
     return code is not None and "out" in code.co_varnames[code.co_argcount:code.co_argcount + code.co_kwonlyargcount]
 
 
-def _target(log_rho, log_ref, task, teacher, demos, objective, beta, takes_out=None) -> np.ndarray:
+def _target(log_rho, log_ref, task, teacher, demos, objective, beta, takes_out=None, jsd_weight=0.5) -> np.ndarray:
     """The kernel of :func:`sd_target` (inputs already validated)."""
+    if objective == "jsd":
+        w, lv = teacher.demo_law(log_rho, demos.distribution(log_rho, task))
+        return _jsd_solve(w, lv, log_ref, beta, jsd_weight)
     if objective == "reverse":
         D = demos.distribution(log_rho, task)
         if takes_out is None:
@@ -83,8 +96,9 @@ def sd_target(
     demos,
     objective: str = "reverse",
     beta=0.0,
+    jsd_weight=None,
 ) -> np.ndarray:
-    """Log of one round's self-distillation optimum (theory §3.2), shape ``(..., K)``.
+    """Log of one round's self-distillation optimum (theory §3.2, §8.1), shape ``(..., K)``.
 
     Reverse KL (on-policy, theorem S1): minimise ``E_d KL(π‖T(·|d)) + β·KL(π‖π_ref)``::
 
@@ -95,23 +109,41 @@ def sd_target(
 
         π*(y) = (E_{d~D} T(y|d) + β·π_ref(y)) / (1 + β)
 
+    JSD (theory §8.1, J1; ``jsd_weight`` = λ in [1e-8, 1 − 1e-8], default 0.5): minimise
+    ``E_d JSD_λ(T(·|d)‖π) + β·KL(π‖π_ref)`` (see :class:`SelfDistillation`), solved exactly
+    by a batched convex solve.
+
     ``ρ`` (``log_rho``) is the teacher base, ``D`` the demonstration law built from it and
     ``π_ref`` (``log_ref``) the KL reference, all ``(..., K)`` log-probabilities.
 
     Raises
     ------
     ValueError
-        On invalid inputs (named), or when the target has no positive entry.
+        On invalid inputs (named), ``jsd_weight`` with an objective other than ``"jsd"``, or
+        when the target has no positive entry.
     """
     chk.task(task)
-    _check_parts(teacher, demos)
-    chk.choice(objective, "objective", ("reverse", "forward"))
+    _check_parts(teacher, demos, objective)
+    chk.choice(objective, "objective", _OBJECTIVES)
+    jsd_weight = _jsd_option(objective, jsd_weight)
     beta = chk.real(beta, "beta", low=0.0)
     K = task.n_modes
     lr = chk.log_probabilities(log_rho, "log_rho", n_modes=K)
     lf = chk.log_probabilities(log_ref, "log_ref", n_modes=K)
     demos.check(task)
-    return _target(lr, lf, task, teacher, demos, objective, beta)
+    return _target(lr, lf, task, teacher, demos, objective, beta, jsd_weight=jsd_weight)
+
+
+def _jsd_option(objective, jsd_weight):
+    """λ for ``objective="jsd"`` (None → 0.5); ``jsd_weight`` is refused with other objectives."""
+    if objective == "jsd":
+        return _check_jsd_weight(0.5 if jsd_weight is None else jsd_weight)
+    if jsd_weight is not None:
+        raise ValueError(
+            f"jsd_weight is the mixing weight of objective='jsd'; with objective={objective!r} it "
+            f"is unused (got jsd_weight={chk.describe(jsd_weight)}); allowed: None"
+        )
+    return None
 
 
 def sd_optimum(
@@ -121,6 +153,7 @@ def sd_optimum(
     demos=None,
     objective: str = "reverse",
     beta=0.0,
+    jsd_weight=None,
     log: bool = False,
 ) -> np.ndarray:
     """Closed-form optimum of one self-distillation round from the base policy (theory §3.2).
@@ -130,16 +163,19 @@ def sd_optimum(
         π_SD(y) ∝ π0(y)·exp(Ī(y)/(1 + β)),   Ī(y) = E_{d~D}[log T(y|d) − log π0(y)]
 
     for the reverse KL (theorem S1; at β = 0 the normalised geometric mean of the
-    teachers), and the arithmetic mean for the forward KL (S2).  Parameters may be
-    arrays (a grid); they broadcast against the task's batch axes.
+    teachers), and the arithmetic mean for the forward KL (S2); for the JSD objective
+    (theory §8.1, J1) the exact minimiser of ``E_d JSD_λ(T(·|d)‖π) + β·KL(π‖π0)``, between
+    the two.  Parameters may be arrays (a grid); they broadcast against the task's batch axes.
 
     Parameters
     ----------
     task : Task
     teacher : Teacher, default ``CopyTeacher(0.5)``
     demos : demonstration source, default ``ConditionedDemos()`` (``D = π0(·|C)``)
-    objective : {"reverse", "forward"}
+    objective : {"reverse", "forward", "jsd"}
     beta : float or array >= 0
+    jsd_weight : float or array in [1e-8, 1 − 1e-8], optional
+        λ of the JSD objective (default 0.5; only with ``objective="jsd"``).
     log : bool
         Return log-probabilities.
 
@@ -152,6 +188,8 @@ def sd_optimum(
     >>> import modesim as ms
     >>> ms.sd_optimum(ms.make_task([0.6, 0.3, 0.1])).round(3).tolist()
     [0.646, 0.278, 0.076]
+    >>> ms.sd_optimum(ms.make_task([0.6, 0.3, 0.1]), objective="jsd").round(3).tolist()
+    [0.632, 0.289, 0.079]
     """
     chk.task(task)
     rule = SelfDistillation(
@@ -159,6 +197,7 @@ def sd_optimum(
         demos=demos if demos is not None else ConditionedDemos(),
         objective=objective,
         beta=beta,
+        jsd_weight=jsd_weight,
     )
     lb = rule.init(task).log_policy
     out = rule.target(lb, lb, task)
@@ -188,8 +227,9 @@ class SelfDistillation(SDShell):
     demos : demonstration source
         :class:`~modesim.ConditionedDemos` (default), :class:`~modesim.UniformDemos`,
         :class:`~modesim.FixedDemo`, :class:`~modesim.ExplicitDemos`.
-    objective : {"reverse", "forward"}
-        Reverse KL (on-policy; geometric mean) or forward KL (arithmetic mean).
+    objective : {"reverse", "forward", "jsd"}
+        Reverse KL (on-policy; geometric mean), forward KL (arithmetic mean) or the
+        generalised Jensen–Shannon divergence (theory §8.1; see below).
     beta : float or array >= 0
         Strength of the KL term to the reference.
     step_size : float or array in (0, 1]
@@ -201,6 +241,33 @@ class SelfDistillation(SDShell):
         KL reference: the frozen base ``π0`` or the current policy (trust region).
     eta : deprecated
         The old name of ``step_size``.
+    jsd_weight : float or array in [1e-8, 1 − 1e-8], optional
+        Mixing weight λ of ``objective="jsd"`` (default 0.5, as TRL's ``GKDTrainer`` and
+        lasgroup/SDPO); refused with the other objectives.  Nearer the endpoints the JSD is
+        λ·KL(T‖π) or (1 − λ)·KL(π‖T) to 1e-8: use ``"forward"``/``"reverse"``.
+
+    Notes
+    -----
+    **The JSD objective** (theory §8.1, J1).  Each round minimises::
+
+        F(π) = E_{d~D} JSD_λ(T(·|d)‖π) + β·KL(π‖π_ref),
+        JSD_λ(T‖π) = λ·KL(T‖M) + (1 − λ)·KL(π‖M),   M = λ·T + (1 − λ)·π,
+
+    the loss of TRL's ``GKDTrainer.generalized_jsd_loss`` (parameter ``beta`` = λ; TRL
+    1.10.0.dev0, commit f2cd577), of TRL's SDPO ``compute_divergence`` and of lasgroup/SDPO
+    (``actor.self_distillation.alpha`` = λ, default 0.5; commit 0e6d510), also used by the
+    OPSD training script (siyan-zhao/OPSD, ``--beta 0.5``).  Those trainers add the KL to the
+    reference *unscaled* (verl: ``policy_loss + kl_loss_coef·kl_loss``), and so does
+    modesim.  The trainers special-case λ = 0 and 1 as forward and reverse KL; here those
+    are ``objective="forward"``/``"reverse"`` and λ is open.  Since ``JSD_λ ≈ (1 − λ)·KL(π‖T)``
+    as λ → 1 and ``≈ λ·KL(T‖π)`` as λ → 0, the JSD optimum with strength ``β·(1 − λ)`` tends
+    to the reverse-KL optimum with strength β (λ → 1), and at β = 0 it tends to the
+    forward-KL optimum (λ → 0); with an unscaled β > 0 both limits tend to ``π_ref``.  Near
+    ``T = π``, ``JSD_λ ≈ λ(1 − λ)·KL``: at λ = 0.5 a KL coefficient β weighs like 4β does
+    against a reverse-KL loss.  The optimum solves the separable stationarity conditions
+    ``(1 − λ)·E_d log(π_y/M_{d,y}) + β·log(π_y/π_ref(y)) = ν`` exactly (a batched Halley
+    solve on the teacher's :meth:`~modesim.Teacher.demo_law`; O(K·J) per iteration, 2–4
+    iterations), to ~1e-13 relative in each probability.
 
     Examples
     --------
@@ -218,12 +285,15 @@ class SelfDistillation(SDShell):
     teacher_base: str | EMA = "current"
     reference: str = "base"
     eta: InitVar[float | None] = None
+    jsd_weight: float | None = None
+
+    OBJECTIVES = _OBJECTIVES
 
     def __post_init__(self, eta):
         step = renamed_keyword("SelfDistillation", "eta", "step_size", eta, self.step_size, 1.0)
         self._check_shell()
         object.__setattr__(self, "step_size", chk.real(step, "step_size", low=0.0, high=1.0, low_open=True))
-        _check_parts(self.teacher, self.demos)
+        _check_parts(self.teacher, self.demos, self.objective)
         object.__setattr__(self, "_takes_out", _takes_out(self.teacher))
         object.__setattr__(self, "_full_step", not isinstance(self.step_size, np.ndarray) and self.step_size == 1.0)
 
@@ -244,7 +314,7 @@ class SelfDistillation(SDShell):
     def target(self, log_rho: np.ndarray, log_ref: np.ndarray, task: Task) -> np.ndarray:
         """Log of this rule's one-round optimum for teacher base ``ρ`` and reference ``π_ref``."""
         return _target(log_rho, log_ref, task, self.teacher, self.demos, self.objective, self.beta,
-                       self._takes_out)
+                       self._takes_out, self.jsd_weight)
 
     def init(self, task: Task) -> State:
         self.demos.check(task)
@@ -272,3 +342,396 @@ class SelfDistillation(SDShell):
             rho = log_policy if self.teacher_base == "current" else task.log_base
         ref = self.reference_log(log_policy, task)
         return chk.col(self.step_size) * relaxation(self.target(rho, ref, task), log_policy)
+
+
+# ------------------------------------------------------------------ the JSD objective (theory §8.1)
+
+#: Iterations of the batched Halley solve before it gives up (typical rounds take 2–4).
+_JSD_MAX_ITER = 100
+#: Stop after a step whose largest |Δ log π| is below this: the next error is ~C·step², below 1e-14.
+_JSD_STEP_TOL = 1e-7
+#: The ratio form r = e^{c − u} = e^c·e^{−u} is used while every exponent stays below this.
+_JSD_RATIO_RANGE = 650.0
+#: Below this many entries log1p is one numpy call; above, log plus a rounding correction is faster.
+_JSD_SMALL = 4096
+
+
+def jsd_divergence(log_t, log_s, jsd_weight=0.5) -> np.ndarray:
+    """Generalised Jensen–Shannon divergence ``JSD_λ(T‖S)`` over the last axis (nats), ≥ 0.
+
+    ::
+
+        JSD_λ(T‖S) = λ·KL(T‖M) + (1 − λ)·KL(S‖M),   M = λ·T + (1 − λ)·S
+
+    with ``T`` the teacher and ``S`` the student, as in TRL's ``GKDTrainer.generalized_jsd_loss``
+    (``beta`` there is λ here), TRL's SDPO ``compute_divergence`` and lasgroup/SDPO's
+    ``compute_self_distillation_loss`` (``alpha`` there).  Summed from non-negative terms
+    (:func:`~modesim.simplex.kl_terms`).  ``JSD_λ/(1 − λ) → KL(S‖T)`` as λ → 1 (reverse KL)
+    and ``JSD_λ/λ → KL(T‖S)`` as λ → 0 (forward KL); ``JSD_λ ≤ H(λ) = −λ log λ − (1−λ) log(1−λ)``.
+
+    Parameters
+    ----------
+    log_t, log_s : array (..., K)
+        Normalised log-probabilities of the teacher and the student (broadcast).
+    jsd_weight : float or array in [1e-8, 1 − 1e-8]
+        Mixing weight λ (broadcasts against the batch axes).
+
+    Returns
+    -------
+    ndarray of shape ``broadcast(...)`` (nats).
+
+    Raises
+    ------
+    ValueError
+        Inputs that are not log-probabilities, different K, or λ outside [1e-8, 1 − 1e-8].
+
+    Source: theory §8.1; TRL 1.10.0.dev0 (commit f2cd577), ``trl/experimental/gkd/gkd_trainer.py``.
+
+    >>> round(float(jsd_divergence(np.log([0.9, 0.1]), np.log([0.5, 0.5]))), 6)
+    0.101749
+    """
+    lam = _check_jsd_weight(jsd_weight)
+    lt = chk.log_probabilities(log_t, "log_t")
+    ls = chk.log_probabilities(log_s, "log_s", n_modes=lt.shape[-1])
+    lc = chk.col(lam)
+    with np.errstate(divide="ignore"):
+        lm = np.logaddexp(np.log(lc) + lt, np.log1p(-lc) + ls)
+    lm = np.where(lt == ls, lt, lm)  # M = T = S exactly: every term is an exact 0
+    return lam * kl_terms(lt, lm).sum(-1) + (1.0 - lam) * kl_terms(ls, lm).sum(-1)
+
+
+def jsd_score(log_policy, log_teacher, jsd_weight=0.5) -> np.ndarray:
+    """``g_y = (1 − λ)·log(π_y/M_y)``, ``M = λ·T + (1 − λ)·π``: the gradient of ``JSD_λ(T‖π)`` in π.
+
+    ``∂ JSD_λ(T‖π)/∂π_y = g_y`` on the simplex (the ``T/M`` terms cancel; theory §8.1), so
+    with softmax logits θ the gradient is ``π ⊙ (g − E_π g)``.  A sampled or path rule with
+    the JSD objective averages ``g`` over its demonstrations' teacher rows (one row per
+    sampled demonstration, from ``teacher.log_prob`` or ``teacher.log_matrix``).  ``g → 0``
+    as λ → 1 like ``(1 − λ)·(log π − log T)`` (the reverse-KL score times 1 − λ) and
+    ``g ≈ −λ·(T/π − 1)`` as λ → 0 (the forward-KL score times λ).
+
+    Parameters
+    ----------
+    log_policy, log_teacher : array (..., K)
+        Log-probabilities (broadcast).  A mode with π = 0 gets ``-inf`` when the teacher
+        holds it (the divergence falls steeply as π rises there) and 0 when it does not.
+    jsd_weight : float or array in [1e-8, 1 − 1e-8]
+
+    Raises
+    ------
+    ValueError
+        Inputs that are not log-probabilities, different K, or λ outside [1e-8, 1 − 1e-8].
+    """
+    lam = _check_jsd_weight(jsd_weight)
+    lp = chk.log_probabilities(log_policy, "log_policy")
+    lt = chk.log_probabilities(log_teacher, "log_teacher", n_modes=lp.shape[-1])
+    lc = chk.col(lam)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lm = np.logaddexp(np.log(lc) + lt, np.log1p(-lc) + lp)
+        g = (1.0 - lc) * (lp - lm)
+    return np.where(np.isneginf(lp) & np.isneginf(lm), 0.0, g)
+
+
+_check_jsd_weight = check_jsd_weight
+
+
+def _log1p_ratio(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(log(1 + r), 1 + r)`` for ``r ≥ 0`` to a few ulp: ``log1p`` for small arrays, else
+    ``log(1 + r)`` corrected by the rounding error of ``1 + r`` (Goldberg), which is exact to
+    first order and ~2× faster than numpy's ``log1p``."""
+    one = 1.0 + r
+    if r.size <= _JSD_SMALL:
+        return np.log1p(r), one
+    L = np.log(one)
+    err = one - 1.0
+    err -= r
+    err /= one
+    L -= err
+    return L, one
+
+
+#: Below this λ the solve starts from the forward target and keeps log(1 + r) to a few ulp.
+_JSD_FORWARD_START = 0.1
+#: Elements of a (rows, J, columns) block evaluated at once (cache-resident temporaries).
+_JSD_BLOCK = 1 << 14
+
+
+def _dot_points(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``Σ_j a[..., j, :]·b[..., j, :]`` without a (..., J, K) temporary."""
+    if a.shape[-2] == 2:
+        out = a[..., 0, :] * b[..., 0, :]
+        out += a[..., 1, :] * b[..., 1, :]
+        return out
+    return np.einsum("...jk,...jk->...k", a, b)
+
+
+def _jsd_eval(Tp, wom, p, f, f1, f2, precise) -> None:
+    """``f = −Σ_j wom·log(1 + r)``, ``f1 = Σ_j wom·σ``, ``f2 = Σ_j wom·σ(1 − σ)`` with
+    ``r = Tp/p``, ``σ = r/(1 + r)``; ``Tp``, ``wom`` (R, J, K), ``p`` and the outputs (R, K).
+
+    Evaluated in blocks of rows (or of columns, for long rows) so that the temporaries stay
+    in cache and no full-size array is allocated.  ``log(1 + r)`` is ``log1p`` on small
+    blocks and otherwise ``log(1 + r)`` corrected by the rounding error of ``1 + r``
+    (Goldberg; a few ulp, about twice as fast as numpy's ``log1p``); with ``precise=False``
+    (every λ ≥ 0.1: φ' is bounded below at the solution) the correction is skipped, its
+    absolute error ε moving u by at most ε/φ'.
+    """
+    R, J, K = Tp.shape
+    if J * K <= _JSD_BLOCK:
+        rb, kb = max(1, _JSD_BLOCK // (J * K)), K
+    else:
+        rb, kb = 1, max(1, _JSD_BLOCK // J)
+    for r0 in range(0, R, rb):
+        rs = slice(r0, min(R, r0 + rb))
+        for c0 in range(0, K, kb):
+            cs = slice(c0, min(K, c0 + kb))
+            r = Tp[rs, :, cs] / p[rs, None, cs]
+            one = r + 1.0
+            if r.size <= 1024:
+                L = np.log1p(r)
+            else:
+                L = np.log(one)
+                if precise:
+                    err = one - 1.0
+                    err -= r
+                    err /= one
+                    L -= err
+            w = wom[rs, :, cs]
+            L *= w
+            r /= one
+            r *= w
+            if J == 2:  # a reduction over a short middle axis is slow: add the two rows
+                np.add(L[:, 0], L[:, 1], out=f[rs, cs])
+                np.add(r[:, 0], r[:, 1], out=f1[rs, cs])
+                r /= one
+                np.add(r[:, 0], r[:, 1], out=f2[rs, cs])
+            else:
+                L.sum(axis=-2, out=f[rs, cs])
+                r.sum(axis=-2, out=f1[rs, cs])
+                r /= one
+                r.sum(axis=-2, out=f2[rs, cs])
+    np.negative(f, out=f)
+
+
+def _log_newton(step, f, nu, u, Tp, lc, wom, beta_c, lref) -> None:
+    """Replace large downward Halley steps by Newton steps on ``log(−φ)`` (in place).
+
+    A mode far above its solution (the student holds e^(tens or hundreds) times the
+    teacher's mass) sits in φ's exponential regime, ``φ ≈ −A·e^{−u}``, where a Halley step
+    moves only ~2 nats (and a Newton step overshoots without bound when φ' underflows);
+    ``log(−φ)`` is linear there, so Newton on it lands on the root in one step.  Where a
+    tiny β term dominates −φ the log-step may overshoot to the left, into φ's linear
+    regime, from which the next (Halley) step is exact.  Everything is in log space:
+    ``log(−φ)`` and ``log φ'`` are log-sums of ``log w + log softplus(x)`` and
+    ``log w + log σ(x)``, ``x = log(λT/(1 − λ)) − u`` (no underflow for any depth).
+    ``Tp``/``lc``/``wom`` are (R, J, K); the rest (R, K).
+    """
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        x = (np.log(Tp) if lc is None else lc) - u[:, None, :]
+        sp = np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+        log_sp = np.where(x < -35.0, x, np.log(sp))                 # log softplus(x)
+        log_sig = x - sp                                            # log σ(x)
+        log_w = np.log(wom)
+        lneg = logsumexp_last(np.swapaxes(log_w + log_sp, -1, -2))  # log((1 − λ)Σ w L)
+        lf1 = logsumexp_last(np.swapaxes(log_w + log_sig, -1, -2))  # log((1 − λ)Σ w σ)
+        if beta_c is not None:
+            B = beta_c * (u - lref)                                 # φ = −e^{lneg} + B
+            ok = B < np.exp(lneg)
+            lneg = np.where(B <= 0, np.logaddexp(lneg, np.log(-B)), lneg + np.log1p(-B * np.exp(-lneg)))
+            lf1 = np.logaddexp(lf1, np.log(beta_c))
+        else:
+            ok = True
+        ok = ok & (nu < 0) & (step < -1.0)
+        cand = -(np.log(-nu) - lneg) * np.exp(lneg - lf1)
+        use = ok & np.isfinite(cand) & (cand < 0)
+    np.copyto(step, cand, where=use)
+
+
+def _owned(a: np.ndarray, shape: tuple) -> np.ndarray:
+    """``a`` as a C-contiguous float64 array of ``shape`` that may be overwritten: ``a`` itself
+    when it is a writeable array it owns (a fresh result of ``demo_law``), else a copy."""
+    if a.shape == shape and a.dtype == np.float64 and a.flags.writeable and a.flags.owndata and a.flags.c_contiguous:
+        return a
+    return np.array(np.broadcast_to(a, shape), dtype=np.float64)
+
+
+def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
+    """The JSD round's optimum (theory §8.1, J1), normalised log-probabilities (..., K).
+
+    Minimises ``F(π) = E_d JSD_λ(T(·|d)‖π) + β·KL(π‖π_ref)`` for the demonstration law
+    ``(weights, log_values)`` (each (..., J, K), :meth:`~modesim.Teacher.demo_law`; writeable
+    arrays the caller owns are reused as buffers).  The stationarity conditions are
+    separable given a multiplier ν: ``φ_y(u_y) = ν`` with ``u = log π`` and::
+
+        φ_y(u) = −(1 − λ)·Σ_j w_{jy}·log(1 + r_{jy}) + β·(u − log π_ref(y)),
+        r_{jy} = λ·T_{jy}/((1 − λ)·e^u),
+
+    increasing and concave in u (φ' = (1 − λ)·Σ_j w·r/(1 + r) + β, φ'' = −(1 − λ)·Σ_j
+    w·r/(1 + r)²).  Each iteration evaluates φ, φ', φ'' at every mode, takes ν from the
+    linearised constraint ``Σ_y π_y·(ν − φ_y)/φ'_y = 0`` (leaving out modes more than a nat
+    above their root), a Halley step per mode (a Newton step on log(−φ) for modes far above
+    their root) and renormalises (one exp pass); it stops after a step below 1e-7 (the next
+    error is below ~1e-14).  The start is the reverse-KL (geometric-mean) target for
+    λ ≥ 0.1 and the forward (arithmetic-mean) one below, the exact limits as λ → 1 and
+    λ → 0.  ``r`` is formed as ``(λT/(1 − λ))·(1/π)`` while every exponent is within ±650,
+    else from logs.
+
+    Modes the optimum leaves at zero: β > 0 and π_ref(y) = 0 (infinite KL), or β = 0 and
+    the teacher never holds y.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    lT = np.asarray(log_values, dtype=np.float64)
+    lref = np.asarray(log_ref, dtype=np.float64)
+    K = lT.shape[-1]
+    J = np.broadcast_shapes(w.shape[-2:], lT.shape[-2:])[0]
+    batch = np.broadcast_shapes(w.shape[:-2], lT.shape[:-2], lref.shape[:-1], np.shape(beta), np.shape(lam))
+    shape, R = batch + (K,), int(np.prod(batch, dtype=np.int64))
+    has_beta = not (not isinstance(beta, np.ndarray) and beta == 0.0)
+    lam_c, beta_c = chk.col(lam), chk.col(beta)
+    om = 1.0 - lam_c
+    log_odds = np.log(lam_c) - np.log1p(-lam_c)            # log(λ/(1 − λ)), scalar or (..., 1)
+    ref_zero = np.isneginf(lref)
+    any_ref_zero = has_beta and bool(ref_zero.any())
+    safe_lref = np.where(ref_zero, 0.0, lref) if any_ref_zero else lref
+
+    # The law as (R, J, K) buffers: w (later (1 − λ)·w) and log T (later λT/(1 − λ)).
+    w3 = _owned(w, batch + (J, K)).reshape(R, J, K)
+    A = _owned(lT, batch + (J, K)).reshape(R, J, K)
+    with np.errstate(invalid="ignore"):
+        g = _dot_points(w3, A)                              # E_d log T (nan from 0·(−inf))
+        if np.isnan(g).any():
+            g = _dot_points(w3, np.where(w3 > 0, A, 0.0))
+    g = g.reshape(shape)
+    odds3 = np.broadcast_to(log_odds, batch + (1,)).reshape(R, 1, 1)
+    A += odds3                                              # log(λT/(1 − λ))
+    lo = float(A.min())
+    if lo == -np.inf:
+        lo = float(np.min(np.where(np.isneginf(A), np.inf, A)))
+    ratio_ok = lo > -_JSD_RATIO_RANGE and float(A.max()) < _JSD_RATIO_RANGE
+    with np.errstate(divide="ignore"):
+        if ratio_ok:
+            lc, Tp = None, np.exp(A, out=A)                 # λT/(1 − λ), in place
+            m = _dot_points(w3, Tp).reshape(shape)          # (λ/(1 − λ))·E_d T
+            held = m > 0.0
+            log_m = None                                    # formed below only if needed
+        else:
+            lc, Tp = A, None
+            log_m = logsumexp_last(np.swapaxes(A + np.log(w3), -1, -2)).reshape(shape)
+            held = log_m > -np.inf
+    wom = w3
+    wom *= np.broadcast_to(om, batch + (1,)).reshape(R, 1, 1)
+    dead = None
+    if any_ref_zero or not held.all():
+        dead = np.broadcast_to(np.where(beta_c > 0, ref_zero, ~held) if has_beta else ~held, shape)
+        if not dead.any():
+            dead = None
+        elif np.any(dead.all(axis=-1)):
+            raise ValueError(f"{_DISJOINT}{chk.at_index(dead.all(axis=-1))}")
+    rev = combine_reverse(g, lref, beta)
+    near_forward = lam_c < _JSD_FORWARD_START
+    if np.any(near_forward) or not np.isfinite(rev).all():
+        with np.errstate(divide="ignore"):
+            log_m = np.log(m) if log_m is None else log_m
+        fwd = combine_forward(log_m - log_odds, lref, beta)           # log E_d T, mixed with π_ref
+        with np.errstate(invalid="ignore"):
+            u = np.where(near_forward | ~np.isfinite(rev), fwd, rev)
+    else:
+        u = rev
+    if dead is not None:
+        u = np.where(dead, -np.inf, u)
+    u = np.array(np.broadcast_to(u, shape))
+    # Normalise with one exp pass, shifted by the row maximum (every entry may underflow).
+    top = u.max(axis=-1, keepdims=True)
+    u -= top
+    p = np.exp(u)
+    total = p.sum(axis=-1, keepdims=True)
+    u -= np.log(total)
+    p /= total
+    # Work buffers of the loop (no allocation per iteration at full size).
+    f, f1, f2, q, t1 = (np.empty(shape) for _ in range(5))
+    f_r, f1_r, f2_r = f.reshape(R, K), f1.reshape(R, K), f2.reshape(R, K)
+    precise = bool(np.min(lam) < _JSD_FORWARD_START)
+    beta_rows = None if not has_beta else np.broadcast_to(beta_c, batch + (1,)).reshape(R, 1)
+
+    big = np.inf
+    for _ in range(_JSD_MAX_ITER):
+        us = u if dead is None else np.where(dead, 0.0, u)
+        if ratio_ok and float(us.min()) > -_JSD_RATIO_RANGE:
+            _jsd_eval(Tp, wom, (p if dead is None else np.where(dead, 1.0, p)).reshape(R, K),
+                      f_r, f1_r, f2_r, precise)
+        else:
+            with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+                x = (lc if lc is not None else np.log(Tp)) - us.reshape(R, 1, K)
+                t = np.exp(-np.abs(x))
+                L = np.maximum(x, 0.0) + np.log1p(t)
+                sg = np.where(x >= 0, 1.0 / (1.0 + t), t / (1.0 + t))
+            np.negative((wom * L).sum(axis=-2), out=f_r)
+            ws = wom * sg
+            ws.sum(axis=-2, out=f1_r)
+            ws *= 1.0 - sg
+            ws.sum(axis=-2, out=f2_r)
+        if has_beta:
+            np.subtract(us, safe_lref, out=t1)
+            t1 *= beta_c
+            f += t1
+            f1 += beta_c
+        if dead is not None:
+            f1[dead] = 1.0
+        # φ''/φ' ∈ [−1, 0]; where φ' underflows (the student holds ~e^700 times the teacher's
+        # mass, β ≈ 0) it is −1 and φ' is floored, which keeps the Halley step finite.
+        if float(f1.min()) > 0.0:
+            f2 /= f1
+        else:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                f2 /= f1
+            f2[~(f1 > 0.0)] = 1.0
+            np.maximum(f1, 1e-300, out=f1)
+        np.divide(p, f1, out=q)
+        np.multiply(q, f, out=t1)
+        nu = t1.sum(axis=-1, keepdims=True)
+        nu /= q.sum(axis=-1, keepdims=True)
+        newton = np.subtract(nu, f, out=t1)
+        newton /= f1                        # Newton step (ν − φ)/φ'
+        if float(newton.min()) < -1.0:
+            # Modes more than a nat above their root: their linearisation is worthless (they
+            # end with negligible mass), so ν comes from the rest.
+            far = newton < -1.0
+            q[far] = 0.0
+            qs = q.sum(axis=-1, keepdims=True)
+            nu = np.where(qs > 0, np.sum(q * f, axis=-1, keepdims=True) / np.where(qs > 0, qs, 1.0), nu)
+            np.subtract(nu, f, out=newton)
+            newton /= f1
+        # Halley: δ = newton/(1 + φ''·newton/(2φ')), the denominator kept ≥ 1/2.
+        step = np.multiply(f2, newton, out=f2)
+        step *= -0.5
+        step += 1.0
+        np.maximum(step, 0.5, out=step)
+        np.divide(newton, step, out=step)
+        if float(step.min()) < -1.0:
+            _log_newton(step.reshape(R, K), f.reshape(R, K), nu.reshape(R, 1), us.reshape(R, K), Tp, lc,
+                        wom, beta_rows, np.broadcast_to(safe_lref, shape).reshape(R, K))
+        u += step
+        if dead is not None:
+            step[dead] = 0.0
+        big = max(float(step.max()), -float(step.min()))
+        if big < _JSD_STEP_TOL:
+            # Last step: Σ π·e^δ = Σ π·(1 + δ) to a relative δ²/2 < 5e-15, without an exp pass.
+            step *= p
+            u -= np.log1p(step.sum(axis=-1, keepdims=True) / p.sum(axis=-1, keepdims=True)) + np.log(
+                p.sum(axis=-1, keepdims=True))
+            return np.minimum(u, 0.0, out=u)
+        if not np.isfinite(big):
+            break
+        with np.errstate(over="ignore"):
+            np.exp(u, out=p)
+        total = p.sum(axis=-1, keepdims=True)
+        if np.all(total > 0.0) and np.all(total < np.inf):
+            u -= np.log(total)
+            p /= total
+        else:  # every entry of a row under- or overflowed: normalise in log space
+            u -= logsumexp_last(u, keepdims=True)
+            np.exp(u, out=p)
+    raise RuntimeError(
+        "the JSD round's optimum did not converge (please report this input to modesim); "
+        f"largest last step {big:.3g}"
+    )

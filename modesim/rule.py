@@ -61,6 +61,8 @@ __all__ = [
     "combine_reverse",
     "combine_forward",
     "SDShell",
+    "JSD_MIN",
+    "check_jsd_weight",
     "relaxation",
     "normalise_checked",
 ]
@@ -261,6 +263,28 @@ def combine_forward(log_m: np.ndarray, log_ref: np.ndarray, beta) -> np.ndarray:
         return np.logaddexp(log_m - np.log1p(b), log_ref + np.log(b / (1.0 + b)))
 
 
+#: The JSD objective's mixing weight λ is taken in [JSD_MIN, 1 − JSD_MIN] (theory §8.1): nearer
+#: 0 or 1 the divergence is λ·KL(T‖π) or (1 − λ)·KL(π‖T) to a relative 1e-8 (use the forward
+#: or reverse objective), and the solve would divide quantities of order λ that underflow.
+JSD_MIN = 1e-8
+
+
+def check_jsd_weight(value):
+    """λ of the JSD objective: a float or read-only array in [1e-8, 1 − 1e-8] (``ValueError``
+    naming ``jsd_weight`` otherwise)."""
+    lam = chk.real(value, "jsd_weight", low=0.0, high=1.0, low_open=True, high_open=True)
+    bad = np.asarray((lam < JSD_MIN) | (lam > 1.0 - JSD_MIN))
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0]) if bad.ndim else ()
+        where = f" at index {first} of jsd_weight" if bad.ndim else ""
+        got = float(np.asarray(lam)[first])
+        raise ValueError(
+            f"jsd_weight must be in [1e-8, 1 - 1e-8] (nearer 0 or 1 use objective='forward' or "
+            f"'reverse'); got {got!r}{where}"
+        )
+    return lam
+
+
 class SDShell:
     """Options and state handling shared by every self-distillation rule (theory §3.1, §3.5).
 
@@ -271,11 +295,22 @@ class SDShell:
     the EMA update and its capabilities.
     """
 
-    #: Objectives the rule accepts (a subclass may narrow or widen this).
+    #: Objectives the rule accepts (a subclass may narrow or widen this).  A subclass that
+    #: accepts ``"jsd"`` has a ``jsd_weight`` field (λ, default None = 0.5), checked here.
     OBJECTIVES: tuple[str, ...] = ("reverse", "forward")
 
     def _check_shell(self) -> None:
         chk.choice(self.objective, "objective", self.OBJECTIVES)
+        if hasattr(self, "jsd_weight"):
+            if self.objective == "jsd":
+                lam = 0.5 if self.jsd_weight is None else self.jsd_weight
+                object.__setattr__(self, "jsd_weight", check_jsd_weight(lam))
+            elif self.jsd_weight is not None:
+                raise ValueError(
+                    f"jsd_weight is the mixing weight of objective='jsd'; with objective="
+                    f"{self.objective!r} it is unused (got jsd_weight={chk.describe(self.jsd_weight)}); "
+                    f"allowed: None"
+                )
         object.__setattr__(self, "beta", chk.real(self.beta, "beta", low=0.0))
         if not (isinstance(self.teacher_base, EMA) or self.teacher_base in ("current", "frozen")):
             raise ValueError(
@@ -295,7 +330,8 @@ class SDShell:
     def _shell_params(self) -> tuple:
         """Array-valued options of the shell (their shapes join the batch shape)."""
         tau = (self.teacher_base.tau,) if self._ema else ()
-        return (self.beta, *tau)
+        jsd = (self.jsd_weight,) if self.objective == "jsd" else ()
+        return (self.beta, *tau, *jsd)
 
     def _shell_init(self, log_base: np.ndarray) -> State:
         return State(log_base, teacher_log_base=log_base if self._ema else None)

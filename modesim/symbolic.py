@@ -12,7 +12,10 @@ numeric rules of :mod:`modesim` to 1e-9.
 - :func:`copy_information`: Ī(y) of the copy teacher, S4 (Z = 1) and S4b (Z < 1) (§3.4);
 - :func:`two_mode_map`: one compounding SD round on two valid modes (§3.5);
 - :func:`s8_jacobian`: the Jacobian of that map at the uniform point is λ·I, S8 (§3.5);
-- :func:`amplification_bound`: the per-round ratio multiplier bound, S4 and S4b (§3.4).
+- :func:`amplification_bound`: the per-round ratio multiplier bound, S4 and S4b (§3.4);
+- :func:`jsd_gradient`: ∂JSD_λ(T‖π)/∂π_y = (1 − λ)·log(π_y/M_y), the J1 condition (§8.1);
+- :func:`power_copy_slope`: h'(p) for the power-copy teacher and its γ ≥ 0 bound, B2 (§8.3);
+- :func:`jsd_rest_point`: the JSD round's rest-point condition is K1's with (λα, β/(1 − λ)), K3 (§8.4).
 
 The proofs are sympy simplifications: ``proved`` is False if sympy could not reduce an
 identity to zero, which the tests treat as a failure.
@@ -40,6 +43,9 @@ __all__ = [
     "two_mode_map",
     "s8_jacobian",
     "amplification_bound",
+    "jsd_gradient",
+    "power_copy_slope",
+    "jsd_rest_point",
 ]
 
 # Shared symbols: positive where the quantity is a probability or a strength, so sympy
@@ -356,3 +362,63 @@ def _amplification_bound(general) -> Derivation:
         "(1 − α)^{−1/(1+β)}",
         proved, {"phi": phi, "sup_log_gain": sup},
     )
+
+
+# ------------------------------------------------------------------ practice (theory §8)
+
+
+@cache
+def jsd_gradient() -> Derivation:
+    """``∂/∂π [λ T log(T/M) + (1 − λ) π log(π/M)] = (1 − λ)·log(π/M)``, ``M = λT + (1 − λ)π``
+    (theory §8.1, J1): the ``T/M`` terms cancel.  ``numeric(pi, T, lam)``."""
+    pi, T, lam = sp.symbols("pi T lambda", positive=True)
+    M = lam * T + (1 - lam) * pi
+    term = lam * T * (sp.log(T) - sp.log(M)) + (1 - lam) * pi * (sp.log(pi) - sp.log(M))
+    d = sp.diff(term, pi)
+    claim = (1 - lam) * (sp.log(pi) - sp.log(M))
+    proved = sp.simplify(d - claim) == 0
+    return Derivation("jsd_gradient", claim, (pi, T, lam),
+                      "the per-mode derivative of JSD_λ(T‖π) in π is (1 − λ)·log(π/M)", proved,
+                      {"derivative": d})
+
+
+@cache
+def power_copy_slope() -> Derivation:
+    """``h(p) = p·log(1 + c·p^(γ−1))``: ``h'(p) = log(1 + v) + (γ − 1)·v/(1 + v)``, ``v = c·p^(γ−1)``,
+    and ``h' − (log(1 + v) − v/(1 + v)) = γ·v/(1 + v) ≥ 0`` for γ ≥ 0 (theory §8.3, B2; the
+    bracket is f_α's positive ``log(1 + u) − u/(1 + u)``).  ``numeric(p, c, gamma)``."""
+    c = sp.Symbol("c", positive=True)
+    g = sp.Symbol("gamma", real=True)
+    v = c * p ** (g - 1)
+    h = p * sp.log(1 + v)
+    d = sp.diff(h, p)
+    claim = sp.log(1 + v) + (g - 1) * v / (1 + v)
+    excess = sp.simplify(claim - (sp.log(1 + v) - v / (1 + v)) - g * v / (1 + v))
+    proved = sp.simplify(d - claim) == 0 and excess == 0 and f_alpha_prime().proved
+    return Derivation("power_copy_slope", claim, (p, c, g),
+                      "h'(p) = log(1 + v) + (γ − 1)v/(1 + v) ≥ log(1 + v) − v/(1 + v) > 0 for γ ≥ 0",
+                      proved, {"h": h, "derivative": d})
+
+
+@cache
+def jsd_rest_point() -> Derivation:
+    """The copy teacher's JSD term at ``π* = π`` (theory §8.4, K3)::
+
+        (1 − λ)·E_d log(π_y/M_{d,y}) = −(1 − λ)·[log(1 − λα) + D·log(1 + λα/((1 − λα)π_y))]
+
+    with ``M_{d,y} = λ((1 − α)π_y + α·1[y = d]) + (1 − λ)π_y`` and ``D = D(y)``: the reverse
+    round's ``g_y`` (K1) with copy strength λα, scaled by (1 − λ), i.e. KL strength
+    β/(1 − λ).  ``numeric(pi, D, alpha, lam)`` gives the right-hand side.
+    """
+    pi, D, lam = sp.symbols("pi D lambda", positive=True)
+    hit = lam * ((1 - alpha) * pi + alpha) + (1 - lam) * pi
+    miss = lam * (1 - alpha) * pi + (1 - lam) * pi
+    lhs = (1 - lam) * (D * (sp.log(pi) - sp.log(hit)) + (1 - D) * (sp.log(pi) - sp.log(miss)))
+    a2 = lam * alpha
+    rhs = -(1 - lam) * (sp.log(1 - a2) + D * sp.log(1 + a2 / ((1 - a2) * pi)))
+    s_ = sp.Symbol("s", positive=True)   # λ = s/(1 + s), so 1 − λ and 1 − λα are visibly positive
+    e = (lhs - rhs).subs(lam, s_ / (1 + s_))
+    proved = _is_zero(e)
+    return Derivation("jsd_rest_point", rhs, (pi, D, alpha, lam),
+                      "the JSD round's rest-point term is K1's with α → λα and β → β/(1 − λ)",
+                      proved, {"lhs": lhs})

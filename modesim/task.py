@@ -230,7 +230,7 @@ def dirichlet_task(
     ):
         raise ValueError(f"batch_shape must be a tuple of non-negative integers; got {chk.describe(batch_shape)}")
     shape = tuple(batch_shape) + (K,)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore"):  # log(U)/a overflows for subnormal a
         log_g = np.log(rng.standard_gamma(a + 1.0, size=shape)) + np.log(rng.random(shape)) / a
     lb = log_normalise(np.where(np.isfinite(log_g), log_g, -745.0))
     if valid is None:

@@ -15,6 +15,9 @@ O(K) kernels.  The protocol:
 ``log_prob(log_rho, demos, y)``               ``log T(y | d_1..d_m)`` for sampled demonstrations
                                               ``demos`` (..., E, m) and modes ``y`` (..., E)
 ``weighted_log_rows(log_rho, demos, w)``      ``Σ_n w_n·log T(·|d_n)`` over a group, (..., K)
+``demo_law(log_rho, demo)``                   the law of ``T(y|d)`` under ``d ~ D`` for every mode y:
+                                              support points ``(weights, log_values)``, each
+                                              (..., J, K) (the JSD objective, theory §8.1)
 ``log_matrix(log_rho)`` / ``matrix``          the whole ``T[..., d, y]`` (small K, brute force)
 ``n_demos``                                   demonstrations in the teacher's context (m)
 ``param_shape``                               broadcast shape of array-valued parameters
@@ -23,6 +26,15 @@ O(K) kernels.  The protocol:
 ``log_rho`` is the teacher base as normalised log-probabilities of shape ``(..., K)``;
 every kernel accepts inputs normalised only to round-off (entries a few ulp above 0).
 Real parameters (α, κ) may be arrays broadcasting against the batch axes (theory §1).
+
+**Demonstration law** (``demo_law``).  For each mode ``y`` the random variable ``T(y|d)``,
+``d ~ D``, takes finitely many values: point ``j`` has probability ``weights[..., j, y]``
+and value ``exp(log_values[..., j, y])`` (``Σ_j weights[..., j, y] = 1``).  The generic
+version has one point per demonstration (``J = K``, from ``log_matrix``: O(K²) memory);
+the copy teacher has two points (``d = y`` and ``d ≠ y``), the m-demonstration teacher
+``m + 1`` (the binomial count of ``y`` among the demonstrations).  Any objective that is
+a per-mode function of the teacher's value can be averaged over demonstrations with it:
+``E_d h(T(y|d)) = Σ_j weights[..., j, y]·h(exp(log_values[..., j, y]))``.
 """
 
 from __future__ import annotations
@@ -36,7 +48,11 @@ import numpy as np
 from . import _checks as chk
 from .simplex import BLOCK, blocks, log_complement, log_normalise, logsumexp_last
 
-__all__ = ["gather", "scatter_add", "Teacher", "CopyTeacher", "TiltTeacher", "MultiDemoTeacher", "MatrixTeacher"]
+__all__ = ["gather", "scatter_add", "Teacher", "CopyTeacher", "TiltTeacher", "MultiDemoTeacher", "MatrixTeacher",
+           "MAX_LAW_ENTRIES"]
+
+#: Largest number of entries (batch × J × K) a generic ``demo_law`` builds (~1.6 GB).
+MAX_LAW_ENTRIES = 2 * 10**8
 
 
 def gather(x: np.ndarray, idx: np.ndarray, extra: int = 1) -> np.ndarray:
@@ -116,6 +132,39 @@ class Teacher:
         zero = np.isneginf(rows)
         out = np.sum(w[..., None] * np.where(zero, 0.0, rows), axis=-2)
         return np.where(np.any(zero & (w[..., None] > 0), axis=-2), -np.inf, out)
+
+    def demo_law(self, log_rho: np.ndarray, demo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The law of ``T(y|d)`` under ``d ~ D``: ``(weights, log_values)``, each (..., J, K).
+
+        Generic version: one support point per demonstration (``J = K``), point ``d`` with
+        weight ``D(d)`` and value ``T[d, y]`` read from :meth:`log_matrix` (theory §8.1).
+        Costs K² per batch entry.
+
+        Ownership: a *writeable* array returned here is handed over to the caller (the JSD
+        solve uses it as a work buffer); an override that returns arrays it keeps must
+        return read-only views of them (as this one does, via ``np.broadcast_to``).
+
+        Raises
+        ------
+        ValueError
+            When the batch × K × K law would exceed :data:`MAX_LAW_ENTRIES` entries (use a
+            teacher with a compact law, e.g. the copy teacher, at large K).
+        """
+        lr = np.asarray(log_rho, dtype=np.float64)
+        D = np.asarray(demo, dtype=np.float64)
+        K = lr.shape[-1]
+        batch = np.broadcast_shapes(lr.shape[:-1], D.shape[:-1], self.param_shape)
+        size = int(np.prod(batch, dtype=np.int64)) * K * K
+        if size > MAX_LAW_ENTRIES:
+            raise ValueError(
+                f"{type(self).__name__}.demo_law builds one support point per demonstration "
+                f"(K × K = {K} × {K} per batch entry, {size:.3g} entries); that is too large "
+                f"(allowed: {MAX_LAW_ENTRIES:.3g}). Use a teacher with a compact law (CopyTeacher, "
+                f"MultiDemoTeacher) or fewer modes"
+            )
+        lT = self.log_matrix(lr)
+        shape = np.broadcast_shapes(lT.shape, D.shape[:-1] + (K, 1))
+        return np.broadcast_to(np.clip(D, 0.0, 1.0)[..., :, None], shape), np.broadcast_to(lT, shape)
 
 
 def _matrix_expected_log(log_T: np.ndarray, demo: np.ndarray) -> np.ndarray:
@@ -276,6 +325,30 @@ class CopyTeacher(Teacher):
         out = total * base + scatter_add(flat, weights, K)
         return np.where(dead, -np.inf, out)
 
+    def demo_law(self, log_rho: np.ndarray, demo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Two support points per mode (theory §8.1): ``d = y`` with weight ``D(y)`` and value
+        ``(1 − α)ρ(y) + α``; ``d ≠ y`` with weight ``1 − D(y)`` and value ``(1 − α)ρ(y)``.
+        O(K); shapes (..., 2, K)."""
+        a = chk.col(self.alpha)
+        lr = np.asarray(log_rho, dtype=np.float64)
+        D = np.asarray(demo, dtype=np.float64)
+        shape = np.broadcast_shapes(lr.shape, D.shape, np.shape(a))
+        law = shape[:-1] + (2, shape[-1])
+        values, weights = np.empty(law), np.empty(law)
+        hit, rest = values[..., 0, :], values[..., 1, :]
+        with np.errstate(divide="ignore"):
+            np.minimum(lr, 0.0, out=rest)
+            rest += np.log1p(-a)
+            # (1 − α)ρ(y) + α ≥ α: no underflow, so the sum is formed directly.
+            np.exp(rest, out=hit)
+            hit += a
+            np.log(hit, out=hit)
+        w0 = weights[..., 0, :]
+        np.maximum(D, 0.0, out=w0)
+        np.minimum(w0, 1.0, out=w0)
+        np.subtract(1.0, w0, out=weights[..., 1, :])
+        return weights, values
+
 
 @dataclass(frozen=True, eq=False)
 class MultiDemoTeacher(CopyTeacher):
@@ -326,6 +399,28 @@ class MultiDemoTeacher(CopyTeacher):
             with np.errstate(divide="ignore"):
                 out = np.where(zero, np.where(D == 1.0, np.broadcast_to(np.log(a), shape), -np.inf), out)
         return out
+
+    def demo_law(self, log_rho: np.ndarray, demo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``m + 1`` support points per mode (theory §8.1): the count ``n`` of ``y`` among the
+        demonstrations is Binomial(m, D(y)); point ``n`` has value ``(1 − α)ρ(y) + α·n/m``.
+        O(K·m); shapes (..., m + 1, K)."""
+        m = self.m
+        if m == 1:
+            return super().demo_law(log_rho, demo)
+        a = chk.col(chk.col(self.alpha))
+        lr = np.minimum(np.asarray(log_rho, dtype=np.float64), 0.0)[..., None, :]
+        D = np.clip(np.asarray(demo, dtype=np.float64), 0.0, 1.0)[..., None, :]
+        n = np.arange(m + 1, dtype=np.float64)[:, None]
+        log_binom = np.array([math.lgamma(m + 1) - math.lgamma(k + 1) - math.lgamma(m - k + 1)
+                              for k in range(m + 1)])[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_d, log_nd = np.log(D), np.log1p(-D)
+            # n·log D and (m − n)·log(1 − D), with 0·log 0 = 0.
+            lw = log_binom + np.where(n > 0, n * log_d, 0.0) + np.where(m - n > 0, (m - n) * log_nd, 0.0)
+            values = np.logaddexp(np.log1p(-a) + lr, np.log(a * n / m))
+        weights = np.exp(lw)
+        shape = np.broadcast_shapes(weights.shape, values.shape)
+        return np.broadcast_to(weights, shape), np.broadcast_to(values, shape)
 
 
 # ------------------------------------------------------------------------ tilt teacher

@@ -70,6 +70,8 @@ def _rules():
         ms.SelfDistillation(ms.TiltTeacher(-20.0), objective="forward", step_size=0.3),
         ms.SelfDistillation(ms.MultiDemoTeacher(0.999999, 3), teacher_base=ms.EMA(0.95), reference="current"),
         ms.SelfDistillation(ms.CopyTeacher(0.0), demos=ms.UniformDemos(), teacher_base="frozen"),
+        ms.SelfDistillation(objective="jsd", beta=0.04, teacher_base=ms.EMA(0.95)),
+        ms.SelfDistillation(ms.PowerCopyTeacher(2.0, 3.0), demos=ms.UniformDemos(), objective="jsd", jsd_weight=1e-8),
     ])
 
 
@@ -346,6 +348,41 @@ register("rollout_bank", ms.rollout_bank, source=Kind(st.just(RECORDS), [None, 3
          pseudocount=real(0.0, None, lo_open=True, extremes=(1e6,)),
          unseen=Kind(st.sampled_from(["good-turing", "additive", 0.0, 0.5]), ["nope", -1.0, 2.0, None]),
          check=lambda o, _: is_policy(o.task.base, 0))
+
+# ----------------------------------------------------------------- theory §8 (practice)
+
+
+def _logs(p):
+    p = np.asarray(p, dtype=float)
+    return np.where(p > 0, np.log(np.where(p > 0, p, 1.0)), -np.inf)
+
+
+LOG_POLICY = Kind(policies(K=4).map(_logs), INVALID_ARRAY + [[0.1, -0.5], [[0.0, 0.0]], 0.5])
+_JSD = real(1e-8, 1 - 1e-8)
+JSD_WEIGHT = Kind(_JSD.valid, [x for x in _JSD.invalid if x is not None] + [0.0, 1.0, 1e-9])  # None = 0.5
+SD_TEACHERS = Kind(st.sampled_from([ms.CopyTeacher(0.0), ms.CopyTeacher(0.999), ms.TiltTeacher(-50.0),
+                                    ms.TiltTeacher(50.0), ms.MultiDemoTeacher(0.5, 4), ms.PowerCopyTeacher(1.0, 2.0),
+                                    ms.PowerCopyTeacher(0.0, 1.0), ms.PowerCopyTeacher(5.0, -3.0)]),
+                   ["copy", object(), 0.5])
+
+register("jsd_divergence", ms.jsd_divergence, log_t=LOG_POLICY, log_s=LOG_POLICY, jsd_weight=JSD_WEIGHT, check=nonneg)
+register("jsd_score", ms.jsd_score, log_policy=LOG_POLICY, log_teacher=LOG_POLICY, jsd_weight=JSD_WEIGHT,
+         check=lambda o, _: not np.any(np.isnan(o)))
+register("sd_optimum(jsd)", lambda **kw: ms.sd_optimum(objective="jsd", **kw), task="task",
+         beta=real(0.0, None, extremes=(1e-300, 1e300)), jsd_weight=JSD_WEIGHT, teacher=SD_TEACHERS, check=is_policy)
+register("SelfDistillation(jsd)", lambda **kw: ms.SelfDistillation(objective="jsd", **kw),
+         beta=real(0.0, None, extremes=(1e300,)), jsd_weight=JSD_WEIGHT, step_size=real(0.0, 1.0, lo_open=True))
+register("PowerCopyTeacher", ms.PowerCopyTeacher, c=real(0.0, None, extremes=(1e300,)),
+         gamma=real(None, None, extremes=(-50.0, 50.0)))
+register("critical_kl_strength", ms.critical_kl_strength, alpha=real(0.0, 1.0, lo_open=True, hi_open=True),
+         tol=real(0.0, 1.0, lo_open=True, hi_open=True), check=lambda o, _: np.all(np.asarray(o) > 0))
+register("uniform_instability_threshold", ms.uniform_instability_threshold, K=integer(2, 50),
+         alpha=real(0.0, 1.0, hi_open=True), check=nonneg)
+register("collapse_depth", ms.collapse_depth, task="task", alpha=Kind(st.floats(0.3, 0.95), INVALID_REAL + [0.0, 1.0]),
+         beta=Kind(st.floats(1e-3, 0.02), INVALID_REAL + [0.0, -1.0, 1e-9]), check=lambda o, _: np.all(np.isfinite(o.log_depth)) and in_unit(o.ood_pass_at_k, 0) is None)
+register("two_mode_rest_point", ms.two_mode_rest_point, alpha=real(0.0, 1.0, lo_open=True, hi_open=True),
+         beta=real(1e-6, None, extremes=(1e300,)), p0=real(0.0, 1.0, lo_open=True, hi_open=True),
+         check=lambda o, _: np.all(np.isfinite(o.logit)))
 
 
 # ----------------------------------------------------------------- the fuzz loop

@@ -1,4 +1,5 @@
-"""The theorem registry behind ``modesim verify``: statements R1–R4 (theory §2) and S1–S8 (theory §3).
+"""The theorem registry behind ``modesim verify``: statements R1–R4 (theory §2), S1–S8 (theory §3)
+and J1 J2, B1–B3, K1 K2 (theory §8, practice).
 
 Each :class:`Theorem` bundles a statement (one line and LaTeX), its assumptions, its
 section of the theory document, a hypothesis strategy drawing :class:`Instance` objects
@@ -25,6 +26,9 @@ Layout
     the search :func:`verify`.  Knows no particular statement.
 :mod:`~modesim.theorems.registry`
     The entries, as data: ``THEOREMS`` and ``CONTROLS``.
+:mod:`~modesim.theorems.practice`, :mod:`~modesim.theorems.practice_checks`
+    The theory §8 entries (JSD objective, bias-channelling teachers, critical KL
+    strength) and their checks.
 :mod:`~modesim.theorems.checks`
     One ``check_<id>(instance, impl, parts) -> {clause: margin}`` per statement, the
     measuring helpers and the default implementations.
@@ -100,8 +104,9 @@ __all__ = [
     "s8_eigenvalue",
 ]
 
-#: Data modules holding ``THEOREMS`` and ``CONTROLS`` tuples, registered in this order.
-_DATA_MODULES = ("registry",)
+#: Data modules holding ``THEOREMS`` and ``CONTROLS`` tuples, registered in this order
+#: (``practice``: theory §8, checks in :mod:`modesim.theorems.practice_checks`).
+_DATA_MODULES = ("registry", "practice")
 
 
 def _load() -> tuple[tuple[Theorem, ...], tuple[Control, ...]]:

@@ -79,6 +79,32 @@ def _wrong_beta(teacher, beta):
                                reference="current")
 
 
+def _jsd_reverse(task, teacher, beta, lam):
+    return ms.sd_optimum(task, teacher=teacher, beta=beta, log=True)
+
+
+def _jsd_anti_copy(task, teacher, beta, lam):
+    return ms.sd_optimum(task, teacher=ms.TiltTeacher(-1.0), beta=beta, objective="jsd", jsd_weight=lam, log=True)
+
+
+def _power_gamma_zero(task, teacher, beta):
+    from modesim.bias_teachers import PowerCopyTeacher
+
+    return ms.sd_optimum(task, teacher=PowerCopyTeacher(teacher.c, 0.0), demos=ms.UniformDemos(), beta=beta, log=True)
+
+
+def _power_uniform(task, teacher, beta):
+    return ms.sd_optimum(task, teacher=teacher, demos=ms.UniformDemos(), beta=beta, log=True)
+
+
+def _power_self(task, teacher, beta, mode):
+    return ms.sd_optimum(task, teacher=teacher, beta=beta, log=True)
+
+
+def _trust_region(alpha, beta):
+    return ms.SelfDistillation(ms.CopyTeacher(alpha), beta=beta, teacher_base="current", reference="current")
+
+
 #: A deliberately wrong implementation per theorem: each check must catch it.
 BROKEN = {
     "R1": _rl_sharpened,
@@ -94,6 +120,14 @@ BROKEN = {
     "S6": _frozen_teacher,
     "S7": lambda teacher, beta: ms.NaturalPG(lr=1.0),
     "S8": _wrong_beta,
+    "J1": _jsd_reverse,
+    "J2": _jsd_anti_copy,
+    "B1": _power_gamma_zero,
+    "B2": _power_uniform,
+    "B3": _power_self,
+    "K1": _trust_region,
+    "K2": _trust_region,
+    "K3": lambda alpha, beta, lam: _trust_region(alpha, beta),
 }
 
 IDS = [t.id for t in th.REGISTRY]

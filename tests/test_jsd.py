@@ -1,0 +1,431 @@
+"""The JSD objective of self-distillation (theory §8.1): divergence, gradient, the round's
+exact optimum (J1), its limits, amplification (J2), grids, edge cases and errors.
+
+The solver is checked three independent ways: against ``scipy.optimize`` on the objective
+summed by brute force over demonstrations, against a 40-digit ``mpmath`` root of the
+stationarity conditions built from the teacher matrix (not from ``demo_law``), and by a
+deliberately broken solver that both checks reject.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import mpmath as mp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import minimize
+from scipy.special import rel_entr
+
+import modesim as ms
+import modesim.distill as distill
+from modesim.distill import jsd_divergence, jsd_score
+from modesim.simplex import log_normalise
+from modesim.testing import alphas, betas, policies, tasks
+
+P = [0.6, 0.3, 0.1]
+
+
+def jsd_brute(t, s, lam):
+    """λ·KL(T‖M) + (1 − λ)·KL(S‖M), M = λT + (1 − λ)S (TRL's generalized_jsd_loss, re-derived)."""
+    m = lam * t + (1 - lam) * s
+    return lam * rel_entr(t, m).sum(-1) + (1 - lam) * rel_entr(s, m).sum(-1)
+
+
+def objective(lp, T, D, lam, beta, lref):
+    """F(π) = Σ_d D(d)·JSD_λ(T[d]‖π) + β·KL(π‖π_ref), summed over demonstrations."""
+    p = np.exp(lp)
+    F = sum(D[d] * jsd_brute(T[d], p, lam) for d in range(len(D)) if D[d] > 0)
+    if beta:
+        with np.errstate(divide="ignore"):
+            F += beta * rel_entr(p, np.exp(lref)).sum()
+    return float(F)
+
+
+def teacher_rows(teacher, log_rho, D):
+    """Every teacher row T(·|demonstrations) with its probability, by enumeration (the
+    m-demonstration teacher over all m-tuples; the others over single demonstrations)."""
+    m = teacher.n_demos
+    if m == 1:
+        return teacher.matrix(log_rho), np.asarray(D)
+    K = len(D)
+    rows, weights = [], []
+    for ds in itertools.product(range(K), repeat=m):
+        counts = np.bincount(ds, minlength=K)
+        rows.append((1 - teacher.alpha) * np.exp(log_rho) + teacher.alpha * counts / m)
+        weights.append(np.prod(np.asarray(D)[list(ds)]))
+    return np.array(rows), np.array(weights)
+
+
+def scipy_optimum(T, D, lam, beta, lref, start):
+    res = minimize(lambda z: objective(log_normalise(z), T, D, lam, beta, lref), start,
+                   method="BFGS", options={"gtol": 1e-12, "maxiter": 5000})
+    return log_normalise(res.x)
+
+
+def teachers():
+    rng = np.random.default_rng(11)
+    T = rng.dirichlet(np.ones(4), size=4)
+    T[1, 2] = 0.0
+    T[1] /= T[1].sum()
+    return {
+        "copy": ms.CopyTeacher(0.6),
+        "tilt": ms.TiltTeacher(1.5),
+        "anti-tilt": ms.TiltTeacher(-2.0),
+        "multi": ms.MultiDemoTeacher(0.5, 3),
+        "matrix": ms.MatrixTeacher(T),
+    }
+
+
+DEMOS = {
+    "self": ms.ConditionedDemos(),
+    "uniform": ms.UniformDemos(),
+    "fixed": ms.FixedDemo(0),
+    "explicit": ms.ExplicitDemos([0.1, 0.2, 0.0, 0.7]),
+}
+
+
+# ------------------------------------------------------------ the divergence and its gradient
+
+
+@settings(max_examples=30, deadline=None)
+@given(policies(K=5), policies(K=5), st.floats(1e-8, 1 - 1e-8))
+def test_divergence_is_trl_generalised_jsd(t, s, lam):
+    got = jsd_divergence(np.log(t), np.log(s), lam)
+    assert got == pytest.approx(jsd_brute(t, s, lam), rel=1e-10, abs=1e-15)  # brute force: round-off ~1e-16
+    assert 0.0 <= got <= -lam * np.log(lam) - (1 - lam) * np.log1p(-lam) + 1e-15
+
+
+def test_divergence_endpoints_are_scaled_reverse_and_forward_kl():
+    """JSD_λ/(1 − λ) → KL(S‖T) as λ → 1 and JSD_λ/λ → KL(T‖S) as λ → 0 (TRL's special cases)."""
+    t, s = np.array([0.5, 0.3, 0.2]), np.array([0.2, 0.2, 0.6])
+    lam = 1e-7
+    assert jsd_divergence(np.log(t), np.log(s), 1 - lam) / lam == pytest.approx(rel_entr(s, t).sum(), rel=1e-5)
+    assert jsd_divergence(np.log(t), np.log(s), lam) / lam == pytest.approx(rel_entr(t, s).sum(), rel=1e-5)
+    assert jsd_divergence(np.log(t), np.log(t), 0.5) == 0.0
+
+
+@pytest.mark.parametrize("lam", [1e-6, 0.3, 0.5, 0.9])
+def test_score_is_the_derivative_of_the_divergence(lam):
+    """∂/∂π_y [λ Σ T log(T/M) + (1 − λ) Σ π log(π/M)] = (1 − λ) log(π_y/M_y), by 40-digit mpmath."""
+    mp.mp.dps = 40
+    t = [mp.mpf(x) for x in (0.5, 0.3, 0.2)]
+    s = [mp.mpf(x) for x in (0.2, 0.25, 0.55)]
+    L = mp.mpf(lam)
+
+    def J(y, x):
+        pi = list(s)
+        pi[y] = x
+        m = [L * a + (1 - L) * b for a, b in zip(t, pi)]
+        return sum(L * a * mp.log(a / c) + (1 - L) * b * mp.log(b / c) for a, b, c in zip(t, pi, m))
+
+    exact = [float(mp.diff(lambda x: J(y, x), s[y])) for y in range(3)]
+    got = jsd_score(np.log(np.array(s, dtype=float)), np.log(np.array(t, dtype=float)), lam)
+    np.testing.assert_allclose(got, exact, rtol=1e-12, atol=1e-15)
+
+
+# ------------------------------------------------------------ J1: the round's optimum
+
+
+@pytest.mark.parametrize("teacher", sorted(teachers()))
+@pytest.mark.parametrize("demos", sorted(DEMOS))
+@pytest.mark.parametrize("lam, beta", [(0.5, 0.0), (0.2, 0.04), (0.85, 1.3)])
+def test_optimum_beats_scipy(teacher, demos, lam, beta):
+    """theory §8.1 J1: the batched solve minimises E_d JSD_λ(T_d‖π) + β KL(π‖π0) (BFGS agrees)."""
+    task = ms.make_task([0.4, 0.3, 0.2, 0.1], [1, 1, 1, 1])
+    tch, src = teachers()[teacher], DEMOS[demos]
+    got = ms.sd_optimum(task, teacher=tch, demos=src, objective="jsd", jsd_weight=lam, beta=beta, log=True)
+    T, D = teacher_rows(tch, task.log_base, src.distribution(task.log_base, task))
+    best = scipy_optimum(T, D, lam, beta, task.log_base, task.log_base.copy())
+    F_got, F_best = objective(got, T, D, lam, beta, task.log_base), objective(best, T, D, lam, beta, task.log_base)
+    assert F_got <= F_best + 1e-13
+    np.testing.assert_allclose(np.exp(got), np.exp(best), atol=2e-6)
+
+
+def kkt_root(T, D, lam, beta, lref, start, dps=40):
+    """The stationarity conditions (1 − λ)Σ_d D(d) log(π_y/M_{d,y}) + β log(π_y/π_ref(y)) = ν,
+    Σπ = 1, solved by mpmath at ``dps`` digits from ``start`` (every mode held)."""
+    mp.mp.dps = dps
+    K = T.shape[1]
+    L = mp.mpf(lam)
+    Tm = [[mp.mpf(float(x)) for x in row] for row in T]
+    Dm = [mp.mpf(float(x)) for x in D]
+    rm = [mp.mpf(float(x)) for x in lref]
+
+    def eqs(*z):
+        u, nu = z[:K], z[K]
+        out = []
+        for y in range(K):
+            pi = mp.exp(u[y])
+            g = sum(Dm[d] * mp.log(pi / (L * Tm[d][y] + (1 - L) * pi)) for d in range(len(Dm)) if Dm[d] > 0)
+            out.append((1 - L) * g + mp.mpf(beta) * (u[y] - rm[y]) - nu)
+        out.append(sum(mp.exp(x) for x in u) - 1)
+        return out
+
+    z0 = [mp.mpf(float(x)) for x in start] + [mp.mpf(0)]
+    sol = mp.findroot(eqs, z0, tol=mp.mpf(10) ** (-dps + 5))
+    return np.array([float(mp.exp(sol[i])) for i in range(K)])
+
+
+@settings(max_examples=12, deadline=None)
+@given(tasks(max_K=4, all_valid=True), alphas(0.05, 0.95), st.floats(0.02, 0.98), betas(0.0, 2.0))
+def test_optimum_to_1e13_against_a_40_digit_root(task, alpha, lam, beta):
+    teacher = ms.CopyTeacher(alpha)
+    got = ms.sd_optimum(task, teacher=teacher, objective="jsd", jsd_weight=lam, beta=beta)
+    exact = kkt_root(teacher.matrix(task.log_base), task.base, lam, beta, task.log_base, np.log(got))
+    np.testing.assert_allclose(got, exact, rtol=1e-13)
+
+
+def test_a_broken_solver_is_caught(monkeypatch):
+    """Negative control: stopping after one iteration, or solving the reverse-KL round instead,
+    fails the checks above."""
+    task = ms.make_task([0.5, 0.3, 0.15, 0.05])
+    teacher, lam, beta = ms.CopyTeacher(0.5), 0.5, 0.1
+    T = teacher.matrix(task.log_base)
+    exact = kkt_root(T, task.base, lam, beta, task.log_base,
+                     np.log(ms.sd_optimum(task, teacher=teacher, objective="jsd", jsd_weight=lam, beta=beta)))
+    monkeypatch.setattr(distill, "_JSD_STEP_TOL", np.inf)  # stop after the first step
+    one_step = ms.sd_optimum(task, teacher=teacher, objective="jsd", jsd_weight=lam, beta=beta)
+    assert np.max(np.abs(one_step / exact - 1)) > 1e-13
+    reverse = ms.sd_optimum(task, teacher=teacher, beta=beta, log=True)
+    best = scipy_optimum(T, task.base, lam, beta, task.log_base, task.log_base.copy())
+    assert objective(reverse, T, task.base, lam, beta, task.log_base) > objective(best, T, task.base, lam, beta, task.log_base) + 1e-6
+
+
+# ------------------------------------------------------------ limits (theory §8.1)
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.04, 2.0])
+def test_lambda_to_one_with_scaled_beta_is_the_reverse_kl_round(beta):
+    """JSD_λ ≈ (1 − λ) KL(π‖T): the optimum with strength β(1 − λ) tends to the reverse one with β."""
+    task = ms.make_task(P)
+    reverse = ms.sd_optimum(task, beta=beta)
+    errs = []
+    for eps in (1e-3, 1e-4, 1e-5):
+        jsd = ms.sd_optimum(task, objective="jsd", jsd_weight=1 - eps, beta=beta * eps)
+        errs.append(np.max(np.abs(jsd / reverse - 1)))
+    assert errs[-1] < 1e-4 and errs[0] > errs[1] > errs[2]  # O(1 − λ)
+
+
+def test_lambda_to_zero_at_beta_zero_is_the_forward_kl_round():
+    task = ms.make_task(P)
+    for demos in (ms.ConditionedDemos(), ms.UniformDemos()):
+        forward = ms.sd_optimum(task, demos=demos, objective="forward")
+        jsd = ms.sd_optimum(task, demos=demos, objective="jsd", jsd_weight=1e-7)
+        np.testing.assert_allclose(jsd, forward, rtol=1e-5)
+
+
+def test_lambda_to_zero_with_scaled_beta_is_the_mixed_objective():
+    """λ → 0 with strength λβ: the minimiser of E_d KL(T_d‖π) + β KL(π‖π_ref) (TRL's λ = 0 loss
+    plus its unscaled reference term) — *not* modesim's forward objective, whose reference term
+    is KL(π_ref‖π)."""
+    task, beta, lam = ms.make_task(P), 0.7, 1e-7
+    teacher, demos = ms.CopyTeacher(0.5), ms.UniformDemos()
+    T = teacher.matrix(task.log_base)
+
+    def mixed(z):
+        p = np.exp(log_normalise(z))
+        return float(sum(rel_entr(T[d], p).sum() for d in range(3)) / 3 + beta * rel_entr(p, task.base).sum())
+
+    best = np.exp(log_normalise(minimize(mixed, np.zeros(3), method="BFGS", options={"gtol": 1e-12}).x))
+    jsd = ms.sd_optimum(task, teacher=teacher, demos=demos, objective="jsd", jsd_weight=lam, beta=beta * lam)
+    np.testing.assert_allclose(jsd, best, atol=1e-6)
+    forward = ms.sd_optimum(task, teacher=teacher, demos=demos, objective="forward", beta=beta)
+    assert np.max(np.abs(jsd - forward)) > 1e-3
+
+
+def test_unscaled_beta_pulls_both_endpoints_to_the_reference():
+    task = ms.make_task(P)
+    for lam in (1e-7, 1 - 1e-7):
+        np.testing.assert_allclose(ms.sd_optimum(task, objective="jsd", jsd_weight=lam, beta=0.04), P, atol=1e-4)
+
+
+def test_jsd_lies_between_the_reverse_and_forward_rounds():
+    """On (0.6, 0.3, 0.1) the JSD round amplifies less than the reverse round (S4) and more than
+    the forward round (which preserves, S2); worked number of theory §8.1."""
+    task = ms.make_task(P)
+    jsd = ms.sd_optimum(task, objective="jsd")
+    np.testing.assert_allclose(jsd, [0.632, 0.289, 0.079], atol=1e-3)
+    top = [ms.sd_optimum(task, objective=o)[0] for o in ("forward", "jsd", "reverse")]
+    assert top[0] < top[1] < top[2]
+
+
+# ------------------------------------------------------------ J2: amplification
+
+
+@settings(max_examples=30, deadline=None)
+@given(tasks(min_valid=2, distinct=0.05), alphas(0.05, 0.95), st.floats(0.01, 0.99), betas(0.0, 3.0))
+def test_J2_copy_teacher_amplifies_under_jsd(task, alpha, lam, beta):
+    """theory §8.1 J2: the JSD round with the copy teacher (ρ = π_ref = π0, D = π0(·|C))
+    raises log(π(y)/π(y')) for every valid pair with π0(y) > π0(y')."""
+    out = ms.sd_optimum(task, teacher=ms.CopyTeacher(alpha), objective="jsd", jsd_weight=lam, beta=beta, log=True)
+    v = np.flatnonzero(task.valid)
+    lb = task.log_base
+    for i in v:
+        for j in v:
+            if lb[i] > lb[j]:
+                assert out[i] - out[j] > lb[i] - lb[j]
+
+
+def test_J2_needs_a_copying_teacher():
+    """Negative control: the anti-copying tilt teacher compresses under the JSD objective too."""
+    task = ms.make_task([0.5, 0.3, 0.2])
+    out = ms.sd_optimum(task, teacher=ms.TiltTeacher(-2.0), objective="jsd", log=True)
+    assert out[0] - out[2] < task.log_base[0] - task.log_base[2]
+
+
+def test_compounding_jsd_rounds_collapse_onto_the_top_mode():
+    rule = ms.SelfDistillation(objective="jsd")
+    pol = ms.iterate(rule, ms.make_task(P), 40).policy
+    assert np.all(np.diff(pol[:, 2]) < 0) and pol[-1, 0] > 0.99
+
+
+# ------------------------------------------------------------ grids, batches, edge cases
+
+
+def test_parameter_grids_equal_the_loop_over_scalars():
+    task = ms.make_task([[0.5, 0.3, 0.15, 0.05], [0.25, 0.25, 0.4, 0.1]], [[1, 1, 1, 0], [1, 1, 0, 1]])
+    lam = np.array([0.1, 0.5, 0.9])[:, None, None, None]
+    beta = np.array([0.0, 0.3])[None, :, None, None]
+    alpha = np.array([0.2, 0.7])[None, None, :, None]
+    rule = ms.SelfDistillation(ms.CopyTeacher(alpha), objective="jsd", jsd_weight=lam, beta=beta)
+    assert rule.param_shape == (3, 2, 2, 1)
+    out = ms.iterate(rule, task, 2).policy[-1]
+    assert out.shape == (3, 2, 2, 2, 4)
+    for i, j, k in np.ndindex(3, 2, 2):
+        one = ms.SelfDistillation(ms.CopyTeacher(float(alpha[0, 0, k, 0])), objective="jsd",
+                                  jsd_weight=float(lam[i, 0, 0, 0]), beta=float(beta[0, j, 0, 0]))
+        np.testing.assert_allclose(out[i, j, k], ms.iterate(one, task, 2).policy[-1], rtol=1e-12, atol=1e-300)
+
+
+@pytest.mark.parametrize("teacher", [ms.CopyTeacher(0.4), ms.TiltTeacher(0.7), ms.MultiDemoTeacher(0.4, 3)])
+def test_batched_round_equals_rows(teacher):
+    task = ms.dirichlet_task(5, 1.0, seed=3, batch_shape=(2, 3), valid=[1, 1, 0, 1, 1])
+    rule = ms.SelfDistillation(teacher=teacher, objective="jsd", beta=0.2, step_size=0.6)
+    out = ms.iterate(rule, task, 2).policy[-1]
+    for idx in np.ndindex(2, 3):
+        single = ms.iterate(rule, ms.make_task(task.base[idx], [1, 1, 0, 1, 1]), 2).policy[-1]
+        np.testing.assert_allclose(out[idx], single, rtol=1e-12, atol=1e-300)
+
+
+def test_zero_probabilities():
+    """A mode the teacher never holds gets 0 at β = 0; a reference zero with β > 0 gets 0;
+    the JSD (bounded) keeps modes that only some teachers hold, unlike the reverse KL."""
+    T = np.array([[0.5, 0.5, 0.0], [0.2, 0.8, 0.0], [0.0, 0.5, 0.5]])
+    task = ms.make_task([0.4, 0.4, 0.2])
+    demos = ms.ExplicitDemos([0.5, 0.5, 0.0])
+    out = ms.sd_optimum(task, teacher=ms.MatrixTeacher(T), demos=demos, objective="jsd")
+    assert out[2] == 0.0 and np.all(out[:2] > 0)
+    demos = ms.ExplicitDemos([0.4, 0.4, 0.2])
+    out = ms.sd_optimum(task, teacher=ms.MatrixTeacher(T), demos=demos, objective="jsd")
+    rev = ms.sd_optimum(task, teacher=ms.MatrixTeacher(T), demos=demos)
+    assert np.all(out > 0) and rev[0] == 0.0 and rev[2] == 0.0
+    lr = np.log([0.5, 0.5, 0.0]) if False else np.array([np.log(0.5), np.log(0.5), -np.inf])
+    got = ms.sd_target(task.log_base, lr, task, teacher=ms.CopyTeacher(0.5), demos=ms.ConditionedDemos(),
+                       objective="jsd", beta=0.3)
+    assert got[2] == -np.inf and np.isfinite(got[:2]).all()
+    np.testing.assert_allclose(np.exp(got).sum(), 1.0)
+
+
+def test_disjoint_teacher_and_reference_only_break_the_reverse_round():
+    """The JSD is bounded (≤ H(λ)), so a teacher disjoint from the reference still has an
+    optimum (the reference's support); the reverse-KL round has none."""
+    task = ms.make_task([0.5, 0.5])
+    T = np.array([[1.0, 0.0], [1.0, 0.0]])
+    ref = np.array([-np.inf, 0.0])
+    kw = dict(teacher=ms.MatrixTeacher(T), demos=ms.ConditionedDemos(), beta=1.0)
+    out = ms.sd_target(task.log_base, ref, task, objective="jsd", **kw)
+    np.testing.assert_array_equal(out, [-np.inf, 0.0])
+    with pytest.raises(ValueError, match="disjoint supports"):
+        ms.sd_target(task.log_base, ref, task, **kw)
+
+
+@pytest.mark.parametrize("lam", [1e-8, 1e-3, 0.5, 1 - 1e-8])
+@pytest.mark.parametrize("beta", [0.0, 1e-3, 1e3, 1e300])
+def test_hard_inputs_converge_without_nan(lam, beta):
+    """Uniform demonstrations over a base with entries down to 1e-300 (the solve's worst case)."""
+    rng = np.random.default_rng(5)
+    p = rng.dirichlet(np.full(200, 0.3))
+    p = np.maximum(p, 1e-300)
+    task = ms.make_task(p / p.sum())
+    for demos in (ms.UniformDemos(), ms.ConditionedDemos(), ms.FixedDemo(3)):
+        out = ms.sd_optimum(task, demos=demos, objective="jsd", jsd_weight=lam, beta=beta, log=True)
+        assert np.all(np.isfinite(out)) and np.all(out <= 0)
+        assert np.exp(out).sum() == pytest.approx(1.0, rel=1e-12)
+
+
+def test_large_k_with_underflowing_entries():
+    K = 2000
+    lb = log_normalise(-np.arange(K) * 1.0)  # down to e^-1999: exponent range beyond ±650
+    task = ms.Task(lb, np.ones(K, bool))
+    rule = ms.SelfDistillation(objective="jsd", beta=0.01)
+    out = rule.step(rule.init(task), task).log_policy
+    assert np.all(np.isfinite(out)) and np.all(np.diff(out) < 0)
+
+
+def test_flow_and_velocity_accept_the_jsd_objective():
+    rule = ms.SelfDistillation(objective="jsd", step_size=0.5)
+    traj = ms.flow(rule, ms.make_task(P), [0.0, 1.0, 2.0])
+    assert np.all(np.diff(traj.policy[:, 0]) > 0)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"objective": "reverse", "jsd_weight": 0.5}, "jsd_weight is the mixing weight of objective='jsd'"),
+    ({"objective": "jsd", "jsd_weight": 0.0}, r"jsd_weight must be in \(0, 1\); got 0.0"),
+    ({"objective": "jsd", "jsd_weight": 1e-9}, r"jsd_weight must be in \[1e-8, 1 - 1e-8\] .*got 1e-09"),
+    ({"objective": "jsd", "jsd_weight": 1.0}, "jsd_weight must be in"),
+    ({"objective": "jsd", "jsd_weight": [0.5, 2.0]}, r"got 2.0 at index \(1,\) of jsd_weight"),
+    ({"objective": "jsd", "jsd_weight": [0.5, 1 - 1e-10]}, r"got 0.9999999999 at index \(1,\) of jsd_weight"),
+    ({"objective": "jsd", "jsd_weight": "half"}, "jsd_weight must be"),
+])
+def test_bad_jsd_options(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ms.SelfDistillation(**kwargs)
+    with pytest.raises(ValueError, match=match):
+        ms.sd_optimum(ms.make_task(P), **kwargs)
+
+
+def test_a_teacher_without_a_demonstration_law_is_refused_for_jsd():
+    class Duck:
+        def expected_log(self, log_rho, demo):
+            return log_rho
+
+        def log_mixture(self, log_rho, log_demo):
+            return log_rho
+
+    ms.SelfDistillation(teacher=Duck())  # fine for the reverse objective
+    with pytest.raises(ValueError, match="demo_law"):
+        ms.SelfDistillation(teacher=Duck(), objective="jsd")
+
+
+def test_generic_law_refuses_huge_k():
+    teacher = ms.TiltTeacher(1.0)
+    with pytest.raises(ValueError, match="too large"):
+        teacher.demo_law(np.zeros((100, 2000)) - np.log(2000), np.full((100, 2000), 1 / 2000))
+
+
+@pytest.mark.parametrize("name", sorted(teachers()))
+def test_demo_law_reproduces_both_targets(name):
+    """Σ_j w_j log T_j = E_d log T and log Σ_j w_j T_j = log E_d T for every teacher."""
+    rng = np.random.default_rng(2)
+    lr, D = np.log(rng.dirichlet(np.ones(4))), rng.dirichlet(np.ones(4))
+    t = teachers()[name]
+    w, lv = t.demo_law(lr, D)
+    np.testing.assert_allclose(w.sum(-2), 1.0, rtol=1e-14)
+    with np.errstate(invalid="ignore"):
+        el = np.where(w > 0, w * lv, 0.0).sum(-2)
+    np.testing.assert_allclose(el, t.expected_log(lr, D), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(np.log((w * np.exp(lv)).sum(-2)), t.log_mixture(lr, np.log(D)), rtol=1e-12, atol=1e-14)
+
+
+def test_sympy_derivation_of_the_gradient():
+    """modesim.symbolic.jsd_gradient proves ∂JSD/∂π_y = (1 − λ) log(π_y/M_y); its numeric form
+    equals jsd_score."""
+    from modesim.symbolic import jsd_gradient
+
+    d = jsd_gradient()
+    assert d.proved
+    pi, t, lam = np.array([0.2, 0.25, 0.55]), np.array([0.5, 0.3, 0.2]), 0.3
+    np.testing.assert_allclose(d.numeric(pi, t, lam), jsd_score(np.log(pi), np.log(t), lam), rtol=1e-13)
