@@ -57,8 +57,8 @@ from .banks import (
 )
 from .demos import ConditionedPaths, FixedPath, PathDemoSource, UniformPaths
 from .dp import backward, edge_log_marginals, forward, log_success, normalise_nodes, normalise_paths
-from .features import DEFAULT_FEATURES, FeaturePolicy, TabularPolicy, normalise_nodes_rowwise
 from .enumeration import PathEnumeration, categorical_task, enumerate_paths
+from .features import DEFAULT_FEATURES, FeaturePolicy, TabularPolicy, normalise_nodes_rowwise
 from .generators import ConceptGraph, LayeredDAG, harder
 from .graphs import Layer, PathGraph, PathTask, path_task
 from .metrics import (

@@ -57,7 +57,7 @@ from .. import _checks as chk
 from ..rule import EMA, SDShell, State
 from ..sampled.sampling import _GAMMA, _GAMMA_ROUND, _mix, _mix_int, entry_keys, root_key
 from .banks import GraphBank, as_bank, bank_forward, bank_log_success
-from .features import FeaturePolicy, as_policy, normalise_nodes_rowwise
+from .features import as_policy, normalise_nodes_rowwise
 from .teachers import PathCopyTeacher
 
 __all__ = ["ExpectedUpdate", "PathRollouts", "PathSampledRL", "PathSampledSD", "sample_rollouts", "path_uniforms"]
@@ -759,11 +759,10 @@ class PathSampledSD(_PathSampled, SDShell):
         batch = lp.shape[:-1]
         B = int(np.prod(batch, dtype=np.int64))
         g, E, n = bank.graph, bank.n_edges, bank.graph.n_nodes
-        G, N = bank.n_graphs, self.n_rollouts
+        N = self.n_rollouts
         T = ro.edges.shape[-1]
         scored = has if self.score == "all" else has & ro.valid
         nodes = ro.nodes.reshape(-1, T + 1)
-        edges = ro.edges.reshape(-1, T)
         W = nodes.shape[0]
         # Layer-indexed record of every walker's path: a path visits at most one node per layer.
         n_layers = len(g.layers)
