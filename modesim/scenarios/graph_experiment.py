@@ -174,6 +174,19 @@ def graph_experiment(
     -------
     GraphExperiment
 
+    Raises
+    ------
+    ValueError
+        Naming the setting: ``n_train``, ``n_eval``, ``steps``, ``n_seeds``, ``every``,
+        ``betas``, ``larger``, ``quick``, or a rule's own parameter (``lr``, ``n_rollouts``,
+        ``tau``, ``alpha``, a feature name).
+
+    Notes
+    -----
+    Source: the experiment's design (concept graphs, N = 8, GRPO against SD with an EMA teacher
+    conditioned on a correct rollout of the group, splits in distribution / larger /
+    harder) is the paper's (arXiv 2606.26091); the model of it is ours (theory §10).
+
     Examples
     --------
     >>> res = graph_experiment(quick=True, steps=40, n_train=8, n_eval=8, betas=(0.04,))
@@ -202,6 +215,8 @@ def graph_experiment(
         n_train, n_eval, n_seeds = min(n_train, 24), min(n_eval, 24), 1
         steps = min(steps, 300)
     spec = ConceptGraph(30, dead_end_frac=0.1) if spec is None else spec
+    n_train = chk.integer(n_train, "n_train", low=1)
+    n_eval = chk.integer(n_eval, "n_eval", low=1)
     n_seeds = chk.integer(n_seeds, "n_seeds", low=1)
     steps = chk.integer(steps, "steps", low=1)
     every = chk.integer(every, "every", low=1)
@@ -327,8 +342,11 @@ def plot_graph_experiment(result: GraphExperiment, *, axes=None):
                 xlabel="training step", ylabel=f"weight on {result.features[j]}",
                 title="(c) sharpening of the base", legend=False, ax=axes[1][0])
     groups = {m: np.array([result.values[m][s]["pass@16"] for s in SPLIT_ORDER]) for m in result.methods}
-    plot_bars([s.replace("_", " ") for s in SPLIT_ORDER], groups, colors=colors, ylabel="pass@16",
-              title="(d) pass@16 by split", legend=False, ax=axes[1][1])
+    ax = plot_bars([s.replace("_", " ") for s in SPLIT_ORDER], groups, colors=colors, ylabel="pass@16",
+                   title="(d) pass@16 by split", legend=False, ax=axes[1][1])
+    handles, labels = ax.get_legend_handles_labels()
+    keep = [i for i, lab in enumerate(labels) if lab in ("base", "ideal RL")]
+    ax.legend([handles[i] for i in keep], [labels[i] for i in keep], loc="upper right", fontsize="small")
     return fig
 
 
@@ -401,6 +419,12 @@ def token_entropy_robustness(*, skews=(0.0, 0.01, 0.04), shares=(0.5, 0.3, 0.2),
     Returns
     -------
     TokenEntropyRobustness
+
+    Raises
+    ------
+    ValueError
+        Naming ``skews`` (negative, not finite), ``k``, or a setting of the synonym task
+        (``shares``, ``length``, ``writeup``, ``synonyms``) or of the rules (``alpha``, ``lr``).
 
     Examples
     --------
