@@ -100,7 +100,7 @@ def test_the_figure_draws_from_the_result(res):
 def test_token_entropy_gap_is_robust_along_the_feature_policy():
     """Tabular SD keeps token entropy only at the symmetric point (a 4 % skew among synonyms
     leaves under 1 % of it); along the feature policy a 1 % or 4 % skew keeps over 75 %
-    while the strategies collapse in both (theory §10.5, the worked numbers)."""
+    while the strategies collapse in both (theory §10, the worked numbers)."""
     r = token_entropy_robustness(skews=(0.0, 0.01, 0.04))
     np.testing.assert_allclose(r.tabular_retained, [0.843, 0.182, 0.004], atol=5e-4)
     np.testing.assert_allclose(r.feature_retained, [0.855, 0.851, 0.769], atol=5e-4)
