@@ -410,6 +410,17 @@ def test_a_bank_run_equals_its_graphs_run_one_by_one(rule):
         np.testing.assert_array_equal(alone.silent_groups[..., 0], whole.silent_groups[..., gi])
 
 
+def test_a_path_task_trains_as_a_bank_of_one_graph():
+    """ms.train takes a PathTask: it is the bank of that one graph (graph id 0)."""
+    rule = PathSampledSD(lr=0.5, teacher_base=ms.EMA(0.95), beta=0.04, seed=4)
+    task = MC_BANK.tasks[0]
+    a = ms.train(rule, task, 4, n_seeds=2, record_policy=False).final
+    b = ms.train(rule, MC_BANK.subset([0]), 4, n_seeds=2, record_policy=False).final
+    assert MC_BANK.graph_ids[0] == 0
+    np.testing.assert_array_equal(a.log_policy, b.log_policy)
+    assert a.silent_groups.shape == (2, 1)
+
+
 def test_a_parameter_grid_equals_the_loop_over_its_values():
     lrs = np.array([0.1, 0.5, 2.0])
     rule = PathSampledSD(lr=lrs, beta=np.array([0.0, 0.04, 0.1]), teacher_base=ms.EMA(0.95),
