@@ -182,7 +182,8 @@ register("expected_distinct", ms.expected_distinct, policy="policy", valid=MASK,
 register("pass_at_k_unbiased", ms.pass_at_k_unbiased,
          n=integer(1, 10**6), c=integer(0, 10**6), k=integer(1, 10**6),
          prepare=lambda kw: {**kw, **({"c": min(kw["c"], kw["n"]), "k": min(kw["k"], kw["n"])}
-                                      if all(type(kw[a]) is int and kw[a] >= 0 for a in "nck") else {})},
+                                      if all(type(kw[a]) is int and kw[a] >= 0 for a in "nck") and kw["n"] >= 1
+                                      else {})},
          check=in_unit)
 register("entropy", ms.entropy, policy="policy", check=nonneg)
 register("effective_modes", ms.effective_modes, policy="policy", check=lambda o, _: np.all(np.asarray(o) >= 1))
@@ -264,8 +265,13 @@ def _bank_policy_check(out, kw):
 
 
 def _one_step(rule, _):
-    """A valid rule runs a step on a bank: finite, normalised per node, no warning."""
-    state = rule.step(rule.init(FUZZ_BANK), FUZZ_BANK)
+    """A valid rule runs a step on a bank: finite, normalised per node, no warning (or a
+    step too large for the float range is refused with a named error)."""
+    try:
+        state = rule.step(rule.init(FUZZ_BANK), FUZZ_BANK)
+    except ValueError as exc:
+        assert _documented_refusal(str(exc)), exc
+        return
     assert not np.any(np.isnan(state.log_policy)) and np.all(state.log_policy <= 0.0)
     np.testing.assert_allclose(np.add.reduceat(state.policy, FUZZ_BANK.graph.out_offsets, axis=-1), 1.0, rtol=1e-12)
 

@@ -82,9 +82,15 @@ class TabularPolicy:
         return g
 
     def apply(self, log_policy, params, direction, lr, bank):
-        """One SGD step ``normalise(log π + lr·direction)``; returns ``(log_policy, None)``."""
-        x = direction * chk.col(lr)
-        x += log_policy
+        """One SGD step ``normalise(log π + lr·direction)``; returns ``(log_policy, None)``.
+
+        Raises ``ValueError`` when ``lr·direction`` overflows (the step is too large).
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            x = direction * chk.col(lr)
+            x += log_policy
+        if np.any(np.isnan(x) | np.isposinf(x)):
+            raise _too_large(lr)
         return normalise_nodes_rowwise(bank.graph, x), None
 
     def log_policy(self, params, bank, log_policy=None):
@@ -205,21 +211,35 @@ class FeaturePolicy:
         return out
 
     def apply(self, log_policy, params, direction, lr, bank):
-        """One SGD step on θ, ``θ ← θ + lr·direction``; returns ``(log_policy, θ)``."""
-        theta = direction * chk.col(lr)
-        theta += params
-        return self.log_policy(theta, bank), theta
+        """One SGD step on θ, ``θ ← θ + lr·direction``; returns ``(log_policy, θ)``.
+
+        Raises ``ValueError`` when θ or the logits ``Φθ`` overflow (the step is too large).
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            theta = direction * chk.col(lr)
+            theta += params
+            x = self.logits(theta, bank)
+        if not (np.all(np.isfinite(theta)) and np.all(np.isfinite(x))):
+            raise _too_large(lr)
+        return normalise_nodes_rowwise(bank.graph, x), theta
+
+
+def _too_large(lr) -> ValueError:
+    return ValueError(
+        f"the step is too large: lr·direction overflows the float range (lr={chk.describe(lr)}); "
+        "allowed: learning rates whose steps keep the logits finite"
+    )
 
 
 def as_policy(policy):
-    """``"tabular"``/None → :class:`TabularPolicy`; a parametrisation unchanged.
+    """``"tabular"`` → :class:`TabularPolicy`; a parametrisation unchanged.
 
     Raises
     ------
     ValueError
         For anything else.
     """
-    if policy is None or (isinstance(policy, str) and policy == "tabular"):
+    if isinstance(policy, str) and policy == "tabular":
         return TabularPolicy()
     if isinstance(policy, (TabularPolicy, FeaturePolicy)):
         return policy
