@@ -555,7 +555,9 @@ class PathSampledSD(_PathSampled, SDShell):
     ``m`` of ``π(·|C)`` on its graph, and ``ν = μ`` or ``μ·S`` (``score="correct"``).  The
     divergence gradient is linear in the weights, so the sampled "full" update is this
     kernel at the sampled visit counts and the mean field is it at their expectations.
-    Capabilities: ``estimate`` (plus ``memoryless`` never; the state carries keys).
+    Capabilities: ``estimate`` only (the state carries random keys and possibly an EMA
+    teacher, and ``velocity`` is not declared because :func:`modesim.flow` integrates
+    categorical flows only; :class:`ExpectedUpdate` runs the mean field as a rule).
 
     Source: the paper's training design (per-token reverse KL to a stop-gradient EMA teacher
     conditioned on a correct rollout of a group of 8, KL to the reference; arXiv
