@@ -52,7 +52,7 @@ import numpy as np
 from . import _checks as chk
 from .rule import check_jsd_weight
 from .simplex import log_normalise, logsumexp_last
-from .task import Task, make_task
+from .task import Task
 
 __all__ = [
     "PRACTICE_BETA",

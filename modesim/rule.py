@@ -95,6 +95,10 @@ class State(NamedTuple):
         Sampled rules: per batch entry, the rounds whose update had no signal.
     optimiser : tuple of ndarrays, or None
         Optimiser state of a sampled rule (e.g. Adam's moments), rule-specific.
+    params : ndarray, shape (..., F), or None
+        Parameters of a parametrised policy when they are not the log-policy itself (the
+        feature weights θ of :class:`modesim.paths.FeaturePolicy`, whose per-edge policy
+        ``log_policy`` is derived from them); None for tabular policies.
     """
 
     log_policy: np.ndarray
@@ -103,6 +107,7 @@ class State(NamedTuple):
     rng_key: np.ndarray | None = None
     silent_groups: np.ndarray | None = None
     optimiser: tuple | None = None
+    params: np.ndarray | None = None
 
     @property
     def policy(self) -> np.ndarray:
@@ -114,7 +119,7 @@ class State(NamedTuple):
         if changes:
             return self._replace(log_policy=log_policy, round=self.round + 1, **changes)
         return State(log_policy, self.round + 1, self.teacher_log_base, self.rng_key,
-                     self.silent_groups, self.optimiser)
+                     self.silent_groups, self.optimiser, self.params)
 
 
 @runtime_checkable

@@ -186,6 +186,9 @@ register("pass_at_k_unbiased", ms.pass_at_k_unbiased,
          prepare=lambda kw: {**kw, **({"c": min(kw["c"], kw["n"]), "k": min(kw["k"], kw["n"])}
                                       if all(type(kw[a]) is int and kw[a] >= 1 for a in "nk") and type(kw["c"]) is int
                                       and kw["c"] >= 0 else {})},
+
+                                      if all(type(kw[a]) is int and kw[a] >= 0 for a in "nck") and kw["n"] >= 1
+                                      else {})},
          check=in_unit)
 register("entropy", ms.entropy, policy="policy", check=nonneg)
 register("effective_modes", ms.effective_modes, policy="policy", check=lambda o, _: np.all(np.asarray(o) >= 1))
@@ -239,6 +242,7 @@ register("fixed_points", ms.fixed_points,
          starts=integer(0, 2), tol=real(0.0, None, lo_open=True, extremes=(1e-12, 1e-6)), check=lambda o, _: all(np.isfinite(fp.policy).all() for fp in o))
 
 
+<<<<<<< HEAD
 # ----------------------------------------------------------------- sampled training
 
 from modesim import paths as P  # noqa: E402
@@ -383,6 +387,79 @@ register("collapse_depth", ms.collapse_depth, task="task", alpha=Kind(st.floats(
 register("two_mode_rest_point", ms.two_mode_rest_point, alpha=real(0.0, 1.0, lo_open=True, hi_open=True),
          beta=real(1e-6, None, extremes=(1e300,)), p0=real(0.0, 1.0, lo_open=True, hi_open=True),
          check=lambda o, _: np.all(np.isfinite(o.logit)))
+=======
+# ----------------------------------------------------------------- graph banks and sampled path rules (issue 13)
+
+from modesim import paths  # noqa: E402
+
+FUZZ_BANK = paths.graph_bank(paths.ConceptGraph(8), 2, seed=0)
+
+
+def _bank_policies():
+    rng = np.random.default_rng(0)
+    g = FUZZ_BANK.graph
+    tiny = np.exp(paths.normalise_nodes(g, rng.normal(0, 30.0, g.n_edges)))  # entries down to ~1e-40
+    greedy = np.where(np.arange(g.n_edges) == np.repeat(g.out_offsets, g.out_lengths), 1.0, 0.0)
+    return [FUZZ_BANK.base, tiny, greedy, np.stack([FUZZ_BANK.base, tiny])]
+
+
+BANK_POLICY = Kind(st.sampled_from(_bank_policies()),
+                   INVALID_ARRAY + [np.ones(3), -FUZZ_BANK.base, 2 * FUZZ_BANK.base])
+BANK = Kind(st.just(FUZZ_BANK), [None, "bank", object(), FUZZ_BANK.tasks[0], ms.make_task([0.5, 0.5])])
+SMALL_K = Kind(st.one_of(st.integers(1, 24), st.just([1, 2, 16])), [0, 25, 1.5, None, "x", True, []])
+
+
+def _bank_policy_check(out, kw):
+    p = np.asarray(out, dtype=float)
+    assert np.all(np.isfinite(p)) and np.all(p >= 0)
+    np.testing.assert_allclose(np.add.reduceat(p, FUZZ_BANK.graph.out_offsets, axis=-1), 1.0, rtol=1e-12)
+
+
+def _one_step(rule, _):
+    """A valid rule runs a step on a bank: finite, normalised per node, no warning (or a
+    step too large for the float range is refused with a named error)."""
+    try:
+        state = rule.step(rule.init(FUZZ_BANK), FUZZ_BANK)
+    except ValueError as exc:
+        assert _documented_refusal(str(exc)), exc
+        return
+    assert not np.any(np.isnan(state.log_policy)) and np.all(state.log_policy <= 0.0)
+    np.testing.assert_allclose(np.add.reduceat(state.policy, FUZZ_BANK.graph.out_offsets, axis=-1), 1.0, rtol=1e-12)
+
+
+register("bank_success", paths.bank_success, policy=BANK_POLICY, bank=BANK, check=in_unit)
+register("bank_pass_at_k", paths.bank_pass_at_k, policy=BANK_POLICY, bank=BANK, k="k", check=in_unit)
+register("bank_distinct_concepts", paths.bank_distinct_concepts, policy=BANK_POLICY, bank=BANK, k="k", check=nonneg)
+register("bank_distinct_paths", paths.bank_distinct_paths, policy=BANK_POLICY, bank=BANK, k=SMALL_K, check=nonneg)
+register("bank_token_entropy", paths.bank_token_entropy, policy=BANK_POLICY, bank=BANK, check=nonneg)
+register("bank_kl_optimum", paths.bank_kl_optimum, bank=BANK, beta=real(0.0, None, extremes=(1e-300, 1e300)),
+         check=_bank_policy_check)
+register("graph_bank", paths.graph_bank,
+         spec=Kind(st.sampled_from([paths.ConceptGraph(6), paths.LayeredDAG(n_layers=2, width=4, n_paths=2)]),
+                   [None, "spec", object(), 3]),
+         n_graphs=integer(1, 3), seed="seed", harder=Kind(st.sampled_from([None, 1]), [0, -1, 1.5, "x", True]),
+         check=lambda o, _: isinstance(o, paths.GraphBank))
+register("FeaturePolicy", paths.FeaturePolicy,
+         theta0=Kind(st.sampled_from([None, (1.0, 0.0, 0.0), (0.5, 1e3, -1e3)]),
+                     [(1.0,), "x", (float("nan"), 0.0, 0.0), (1.0, float("inf"), 0.0), [[1.0, 0.0, 0.0]]]))
+register("PathSampledRL", paths.PathSampledRL,
+         estimator=Kind(st.sampled_from(["grpo", "rloo", "reinforce"]), ["ppo", None, 1]),
+         n_rollouts=integer(2, 16), lr=real(0.0, None, lo_open=True, extremes=(1e-300, 1e6)),
+         beta=real(0.0, None, extremes=(1e6,)), eps=real(0.0, None, lo_open=True, extremes=(1e-300, 1e6)),
+         policy=Kind(st.sampled_from(["tabular", paths.FeaturePolicy()]), ["linear", None, 3]),
+         seed=Kind(st.integers(0, 2**31), ["x", 1.5, -1, True, object()]), check=_one_step)
+register("PathSampledSD", paths.PathSampledSD,
+         objective=Kind(st.sampled_from(["reverse", "forward"]), ["tvd", None, 1]),
+         n_rollouts=integer(2, 16), lr=real(0.0, None, lo_open=True, extremes=(1e-300, 1e6)),
+         beta=real(0.0, None, extremes=(1e6,)),
+         teacher_base=Kind(st.sampled_from(["current", "frozen", ms.EMA(0.95)]), ["ema", 0.9, None]),
+         policy=Kind(st.sampled_from(["tabular", paths.FeaturePolicy()]), ["linear", 3]),
+         seed=Kind(st.integers(0, 2**31), ["x", 1.5, -1, True, object()]), check=_one_step)
+register("ExpectedUpdate", paths.ExpectedUpdate,
+         rule=Kind(st.sampled_from([paths.PathSampledRL(lr=0.5), paths.PathSampledSD(teacher_base=ms.EMA(0.9))]),
+                   [None, "rule", ms.SampledRL(), object()]),
+         check=_one_step)
+>>>>>>> graph
 
 
 # ----------------------------------------------------------------- the fuzz loop

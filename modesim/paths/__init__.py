@@ -21,6 +21,12 @@ One module per job:
 ``demos``           demonstration laws on paths (:class:`ConditionedPaths`, …)
 ``rules``           RL and self-distillation rules on path policies (theory §5.2)
 ``generators``      seeded random graphs and the "larger"/"harder" splits
+``banks``           :class:`GraphBank`: many graphs as one disjoint union, per-graph
+                    metrics by DP, seeded banks and the experiment's splits (theory §10)
+``features``        policy parametrisations: tabular logits, :class:`FeaturePolicy`
+                    (log-linear over edge features, shared across graphs)
+``sampled``         finite-sample training on paths: :class:`PathSampledRL` (GRPO, RLOO,
+                    REINFORCE), :class:`PathSampledSD` (per-step teacher, dense feedback)
 ``testing``         hypothesis strategies for path tasks
 ==================  ===================================================================
 
@@ -32,9 +38,27 @@ One module per job:
 [0.335, 0.999]
 """
 
+from .banks import (
+    EDGE_FEATURES,
+    SPLITS,
+    GraphBank,
+    as_bank,
+    bank_distinct_concepts,
+    bank_distinct_paths,
+    bank_forward,
+    bank_kl_optimum,
+    bank_log_success,
+    bank_metrics,
+    bank_pass_at_k,
+    bank_success,
+    bank_token_entropy,
+    graph_bank,
+    graph_splits,
+)
 from .demos import ConditionedPaths, FixedPath, PathDemoSource, UniformPaths
 from .dp import backward, edge_log_marginals, forward, log_success, normalise_nodes, normalise_paths
 from .enumeration import PathEnumeration, categorical_task, enumerate_paths
+from .features import DEFAULT_FEATURES, FeaturePolicy, TabularPolicy, normalise_nodes_rowwise
 from .generators import ConceptGraph, LayeredDAG, harder
 from .graphs import Layer, PathGraph, PathTask, path_task
 from .metrics import (
@@ -58,10 +82,35 @@ from .rules import (
     path_kl_regularised_optimum,
     path_sd_optimum,
 )
+from .sampled import ExpectedUpdate, PathRollouts, PathSampledRL, PathSampledSD, sample_rollouts
 from .sampling import Rollouts, sample_paths
 from .teachers import PathCopyTeacher, PathTeacher
 
 __all__ = [
+    "DEFAULT_FEATURES",
+    "ExpectedUpdate",
+    "EDGE_FEATURES",
+    "FeaturePolicy",
+    "GraphBank",
+    "PathRollouts",
+    "PathSampledRL",
+    "PathSampledSD",
+    "SPLITS",
+    "TabularPolicy",
+    "as_bank",
+    "bank_distinct_concepts",
+    "bank_distinct_paths",
+    "bank_forward",
+    "bank_kl_optimum",
+    "bank_log_success",
+    "bank_metrics",
+    "bank_pass_at_k",
+    "bank_success",
+    "bank_token_entropy",
+    "graph_bank",
+    "graph_splits",
+    "normalise_nodes_rowwise",
+    "sample_rollouts",
     "ConceptGraph",
     "ConditionedPaths",
     "FixedPath",

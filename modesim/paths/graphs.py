@@ -472,6 +472,29 @@ class PathTask:
             raise ValueError(f"ood must be None or one of {sorted(self.ood)}; got {chk.describe(ood)}")
         return self.ood[ood]
 
+    def broadcast(self, batch_shape: tuple[int, ...]) -> PathTask:
+        """The task repeated over a larger batch shape (seeds, parameter grids).
+
+        The base becomes a read-only broadcast view of shape ``batch_shape + (E,)`` (no
+        copy, no re-validation); blocked-edge masks keep their shapes (they broadcast).
+        Used by :func:`modesim.sampled.replicate`.
+        """
+        shape = tuple(batch_shape) + (self.n_edges,)
+        if shape == self.log_base.shape:
+            return self
+        try:
+            np.broadcast_shapes(self.log_base.shape, shape)
+        except ValueError:
+            raise ValueError(
+                f"batch_shape {tuple(batch_shape)} does not broadcast against the task's batch "
+                f"shape {self.batch_shape}"
+            ) from None
+        out = object.__new__(PathTask)
+        object.__setattr__(out, "graph", self.graph)
+        object.__setattr__(out, "log_base", np.broadcast_to(self.log_base, shape))
+        object.__setattr__(out, "ood", self.ood)
+        return out
+
     def with_ood(self, **masks) -> PathTask:
         """The same task with extra named blocked-edge masks."""
         return PathTask(self.graph, self.log_base, {**self.ood, **masks})

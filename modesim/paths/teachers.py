@@ -10,8 +10,16 @@ edges, so the reverse-KL target ``π(path) ∝ exp(E_d log T(path|d))`` has per-
 ``edge_expected_log(graph, log_rho, log_m_node, log_m_edge)``  ``E_d log T(e|d)`` per edge (reverse KL)
 ``edge_log_mixture(graph, log_rho, log_m_node, log_m_edge)``   ``log E_d T(e|d)`` per edge (per-step
                                                                forward KL)
+``edge_log_given(graph, log_rho, edges, demo_edges)``           ``log T(e|u, d)`` for given edges and
+                                                               the demonstration's step at their
+                                                               node (sampled path rules, JSD)
 ``param_shape``                                                broadcast shape of array parameters
 =========================================================  ====================================
+
+A per-step teacher sees the demonstration only through what it does at the current node:
+whether it visits the node and which edge it takes there.  ``edge_log_given`` states that
+directly (``demo_edges = −1``: the demonstration does not visit the node); the two
+expectation kernels are its averages over the demonstration law.
 
 ``log_rho`` is the teacher base (per-edge log-probabilities, ``(..., E)``, normalised at
 every node, possibly only to round-off), the marginals are log-probabilities of shape
@@ -44,6 +52,16 @@ class PathTeacher:
     def edge_log_mixture(self, graph, log_rho, log_m_node, log_m_edge) -> np.ndarray:
         """``log E_{d~D} T(e|d)`` per edge, shape (..., E); normalised at every node."""
         raise NotImplementedError(f"{type(self).__name__} must define edge_log_mixture")
+
+    def edge_log_given(self, graph, log_rho, edges, demo_edges) -> np.ndarray:
+        """``log T(e | src(e), d)`` for each edge in ``edges`` when the demonstration takes
+        ``demo_edges`` at that node (``−1``: it does not visit the node).
+
+        ``log_rho`` (…, E); ``edges``, ``demo_edges`` int arrays of one shape (…, M) whose
+        leading axes broadcast against ``log_rho``'s batch axes; returns (…, M).  Needed by
+        the sampled path rules (:mod:`modesim.paths.sampled`).
+        """
+        raise NotImplementedError(f"{type(self).__name__} must define edge_log_given")
 
 
 @dataclass(frozen=True)
@@ -101,6 +119,22 @@ class PathCopyTeacher(PathTeacher):
                 val = np.where(np.isneginf(lr), np.where(m_e >= 1.0, np.log(a_u), -np.inf), val)
             np.put(out, used, val)
         return out
+
+    def edge_log_given(self, graph, log_rho, edges, demo_edges) -> np.ndarray:
+        """``log T(e|u, d)``: ``log((1 − α)ρ_e + α·1[e = d_u])`` where the demonstration visits
+        ``u`` (``d_u ≥ 0``), ``log ρ_e`` where it does not (``d_u = −1``)."""
+        from ..sampled.sampling import take
+
+        edges = np.asarray(edges, dtype=np.int64)
+        demo_edges = np.asarray(demo_edges, dtype=np.int64)
+        lr = take(np.asarray(log_rho, dtype=np.float64), edges)
+        if self._zero():
+            return lr
+        a = chk.col(self.alpha)
+        with np.errstate(divide="ignore"):
+            copied = np.log((1.0 - a) * np.exp(lr) + a)
+            other = np.log1p(-a) + lr
+        return np.where(demo_edges < 0, lr, np.where(edges == demo_edges, copied, other))
 
     def edge_log_mixture(self, graph, log_rho, log_m_node, log_m_edge) -> np.ndarray:
         if self._zero():

@@ -27,13 +27,24 @@ __all__ = ["replicate", "train", "mean_field_distance", "mean_field"]
 def replicate(task: Task, n_seeds: int) -> Task:
     """The task with a new leading axis of ``n_seeds`` independent copies (seeds).
 
-    Returns a :class:`~modesim.Task` of batch shape ``(n_seeds, *task.batch_shape)`` whose
-    arrays are read-only broadcast views (no copy).
+    Returns a task of the same kind (:class:`~modesim.Task`, :class:`~modesim.paths.PathTask`
+    or :class:`~modesim.paths.GraphBank`) of batch shape ``(n_seeds, *task.batch_shape)``
+    whose arrays are read-only broadcast views (no copy).
     """
     n = chk.integer(n_seeds, "n_seeds", low=1)
-    if not isinstance(task, Task):
-        raise ValueError(f"task must be a modesim.Task; got {chk.describe(task)}")
+    if not isinstance(task, Task) and not _is_path_task(task):
+        raise ValueError(
+            f"task must be a modesim.Task, a modesim.paths.PathTask or a GraphBank; got {chk.describe(task)}"
+        )
     return task.broadcast((n,) + task.batch_shape)
+
+
+def _is_path_task(task) -> bool:
+    """A path task or graph bank (imported lazily: modesim.paths is not loaded by ``import modesim``)."""
+    import sys
+
+    paths = sys.modules.get("modesim.paths")
+    return paths is not None and isinstance(task, (paths.PathTask, paths.GraphBank))
 
 
 def train(
@@ -63,7 +74,7 @@ def train(
     Parameters
     ----------
     rule : a sampled rule (:class:`SampledRL`, :class:`SampledSD`) or any rule
-    task : Task
+    task : Task, PathTask or GraphBank
     steps : int >= 0
     n_seeds : int >= 1
     first_seed : int >= 0

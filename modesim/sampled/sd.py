@@ -35,7 +35,7 @@ from .sampling import (
     take,
 )
 
-__all__ = ["SampledSD"]
+__all__ = ["SampledSD", "group_demos"]
 
 _TEACHER_METHODS = ("log_prob", "weighted_log_rows", "expected_log")
 
@@ -50,6 +50,42 @@ def _check_support(zero: np.ndarray) -> None:
             "the teacher gives zero probability to a mode the student samples or holds: "
             "KL(π‖T) is infinite (allowed: teachers with T(y|d) > 0 wherever π(y) > 0)"
         )
+
+
+def group_demos(y: np.ndarray, correct: np.ndarray, u: np.ndarray,
+                exclude_self: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Demonstrations drawn from a group's correct rollouts (theory §3.6).
+
+    ``y``, ``correct``: (…, N) rollouts and whether each is correct; ``u``: (…, N, m)
+    uniforms in [0, 1).  Returns ``demos`` (…, N, m), ``y`` at positions drawn uniformly
+    with replacement from the correct rollouts other than n (``exclude_self``) or all of
+    them, and ``has`` (…, N): rollout n had at least one eligible demonstration.  Pass
+    ``y = arange(N)`` to get the positions themselves.  Each row uses its own entries only.
+    """
+    exclude = exclude_self
+    n = y.shape[-1]
+    correct = np.asarray(correct, dtype=bool)
+    small = np.uint8 if n < 256 else np.int64
+    rank = np.cumsum(correct.view(np.uint8), axis=-1, dtype=small)  # correct rollouts up to n
+    eligible = rank[..., -1:] - correct if exclude else np.broadcast_to(rank[..., -1:], rank.shape)
+    has = eligible > 0
+    # j-th eligible (0-based), uniform: ⌊u·e⌋ ≤ e − 1 for u < 1 (the product rounds below
+    # e), and 0 when e = 0 (those rollouts get no signal; any index will do).
+    j = (u * eligible[..., None]).astype(np.int64)
+    if exclude:
+        # Skip rollout n itself: the j-th other correct one is the (j+1)-th overall
+        # once j reaches the number of correct rollouts before n.
+        j += correct[..., None] & (j >= (rank - correct)[..., None])
+    # position[..., r] = position of the r-th (0-based) correct rollout: each correct
+    # rollout writes its position into slot rank − 1; incorrect ones into a spare slot.
+    batch = y.shape[:-1]
+    B = int(np.prod(batch, dtype=np.int64))
+    rows = (np.arange(B, dtype=np.int64) * (n + 1)).reshape(batch + (1,))
+    dest = np.where(correct, rows + rank - 1, rows + n)
+    position = np.zeros(B * (n + 1), dtype=np.int64)
+    position[dest.reshape(-1)] = np.broadcast_to(np.arange(n, dtype=np.int64), dest.shape).reshape(-1)
+    pick = take(position.reshape(batch + (n + 1,)), j.reshape(batch + (-1,))).reshape(j.shape)
+    return take(y, pick.reshape(batch + (-1,))).reshape(pick.shape), has
 
 
 @dataclass(frozen=True, eq=False)
@@ -261,29 +297,7 @@ class SampledSD(SDShell):
         correct rollouts other than n (``exclude_self``) or all of them, and ``has``
         (…, N): rollout n had at least one eligible demonstration.
         """
-        n = y.shape[-1]
-        correct = np.asarray(correct, dtype=bool)
-        small = np.uint8 if n < 256 else np.int64
-        rank = np.cumsum(correct.view(np.uint8), axis=-1, dtype=small)  # correct rollouts up to n
-        eligible = rank[..., -1:] - correct if self.exclude_self else np.broadcast_to(rank[..., -1:], rank.shape)
-        has = eligible > 0
-        # j-th eligible (0-based), uniform: ⌊u·e⌋ ≤ e − 1 for u < 1 (the product rounds below
-        # e), and 0 when e = 0 (those rollouts get no signal; any index will do).
-        j = (u * eligible[..., None]).astype(np.int64)
-        if self.exclude_self:
-            # Skip rollout n itself: the j-th other correct one is the (j+1)-th overall
-            # once j reaches the number of correct rollouts before n.
-            j += correct[..., None] & (j >= (rank - correct)[..., None])
-        # position[..., r] = position of the r-th (0-based) correct rollout: each correct
-        # rollout writes its position into slot rank − 1; incorrect ones into a spare slot.
-        batch = y.shape[:-1]
-        B = int(np.prod(batch, dtype=np.int64))
-        rows = (np.arange(B, dtype=np.int64) * (n + 1)).reshape(batch + (1,))
-        dest = np.where(correct, rows + rank - 1, rows + n)
-        position = np.zeros(B * (n + 1), dtype=np.int64)
-        position[dest.reshape(-1)] = np.broadcast_to(np.arange(n, dtype=np.int64), dest.shape).reshape(-1)
-        pick = take(position.reshape(batch + (n + 1,)), j.reshape(batch + (-1,))).reshape(j.shape)
-        return take(y, pick.reshape(batch + (-1,))).reshape(pick.shape), has
+        return group_demos(y, correct, u, self.exclude_self)
 
     def estimate(self, state: State, task: Task) -> tuple[np.ndarray, np.ndarray]:
         """One stochastic descent direction and which groups had no SD signal.

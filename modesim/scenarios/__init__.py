@@ -6,16 +6,31 @@
                     bank, as a :class:`BankComparison`
 ``token_entropy``   :func:`token_entropy_example`: token entropy stays high while the
                     strategies of a path task collapse
+``graph_experiment`` :func:`graph_experiment`: the paper's controlled experiment (GRPO vs
+                    SD on concept-graph banks, splits in distribution / larger / harder),
+                    :func:`plot_graph_experiment`, :func:`token_entropy_robustness`
 ==================  ===================================================================
 """
 
-from .banks import BLOCKED, bank_pass_at_k, prompt_bank
 from .bank_comparison import BankComparison, sd_vs_rl
+from .banks import BLOCKED, bank_pass_at_k, prompt_bank
+from .graph_experiment import (
+    GraphExperiment,
+    TokenEntropyRobustness,
+    graph_experiment,
+    plot_graph_experiment,
+    token_entropy_robustness,
+)
 from .token_entropy import TokenEntropyExample, synonym_task, token_entropy_example
 
 __all__ = [
     "BLOCKED",
     "BankComparison",
+    "GraphExperiment",
+    "TokenEntropyRobustness",
+    "graph_experiment",
+    "plot_graph_experiment",
+    "token_entropy_robustness",
     "TokenEntropyExample",
     "bank_pass_at_k",
     "prompt_bank",

@@ -17,7 +17,6 @@ from .practice_checks import (
     JSD_COLLAPSE_IMPL,
     JSD_IMPL,
     POWER_IMPL,
-    anti_copy_jsd,
     check_b1,
     check_b2,
     check_b3,

@@ -102,3 +102,70 @@ def node_sums(graph, policy):
 def exact_node_policy(weights_by_node):
     """Fractions w/Σw per node: the exact normalised policy of rational weights."""
     return {u: [Fraction(w) / sum(map(Fraction, ws)) for w in ws] for u, ws in weights_by_node.items()}
+
+
+# ---------------------------------------------------------------- sampled path rules
+
+
+def node_edges(graph, u):
+    """Out-edges of node u, by a scan of the edge list."""
+    return [e for e in range(graph.n_edges) if graph.src[e] == u]
+
+
+def score_gradient(graph, policy, edges):
+    """∇_x log π(path) on per-edge logits: Σ_steps (1_e − π(·|u)), by loops."""
+    g = np.zeros(graph.n_edges)
+    for e in edges:
+        g[e] += 1.0
+        for f in node_edges(graph, graph.src[e]):
+            g[f] -= policy[f]
+    return g
+
+
+def advantages(r, estimator, eps=1e-6):
+    """GRPO (population std + ε), RLOO or REINFORCE advantages, written out."""
+    r = np.asarray(r, dtype=float)
+    n = r.size
+    if estimator == "reinforce":
+        return r
+    if estimator == "rloo":
+        return np.array([r[i] - (r.sum() - r[i]) / (n - 1) for i in range(n)])
+    if np.all(r == r[0]):
+        return np.zeros(n)
+    return (r - r.mean()) / (r.std() + eps)
+
+
+def copy_row(graph, rho, u, demo_edges, alpha):
+    """T(·|u, d) for the per-node copy teacher: the demonstration's step at u (or none)."""
+    es = node_edges(graph, u)
+    took = [e for e in es if e in demo_edges]
+    return {e: (1 - alpha) * rho[e] + (alpha if e in took else 0.0) for e in es} if took else {e: rho[e] for e in es}
+
+
+def divergence_logit_grad(graph, policy, u, teacher, objective, lam=0.5):
+    """∇ over the logits at node u of D(π_u, T_u), by the defining formulas (loops)."""
+    es = node_edges(graph, u)
+    p = np.array([policy[e] for e in es])
+    t = np.array([teacher[e] for e in es])
+    if objective == "reverse":
+        d = np.log(p) - np.log(t)
+    elif objective == "forward":
+        # ∂KL(T‖π)/∂x = π − T, written as π ⊙ (d − Σπd) with d = −T/π.
+        d = -t / p
+    else:
+        m = lam * t + (1 - lam) * p
+        d = (1 - lam) * (np.log(p) - np.log(m))
+    g = p * (d - np.dot(p, d))
+    out = np.zeros(graph.n_edges)
+    out[es] = g
+    return out
+
+
+def node_kl_grad(graph, policy, ref, u):
+    es = node_edges(graph, u)
+    p = np.array([policy[e] for e in es])
+    q = np.array([ref[e] for e in es])
+    d = np.log(p) - np.log(q)
+    out = np.zeros(graph.n_edges)
+    out[es] = p * (d - np.dot(p, d))
+    return out
