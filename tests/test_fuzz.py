@@ -186,9 +186,6 @@ register("pass_at_k_unbiased", ms.pass_at_k_unbiased,
          prepare=lambda kw: {**kw, **({"c": min(kw["c"], kw["n"]), "k": min(kw["k"], kw["n"])}
                                       if all(type(kw[a]) is int and kw[a] >= 1 for a in "nk") and type(kw["c"]) is int
                                       and kw["c"] >= 0 else {})},
-
-                                      if all(type(kw[a]) is int and kw[a] >= 0 for a in "nck") and kw["n"] >= 1
-                                      else {})},
          check=in_unit)
 register("entropy", ms.entropy, policy="policy", check=nonneg)
 register("effective_modes", ms.effective_modes, policy="policy", check=lambda o, _: np.all(np.asarray(o) >= 1))
@@ -242,7 +239,6 @@ register("fixed_points", ms.fixed_points,
          starts=integer(0, 2), tol=real(0.0, None, lo_open=True, extremes=(1e-12, 1e-6)), check=lambda o, _: all(np.isfinite(fp.policy).all() for fp in o))
 
 
-<<<<<<< HEAD
 # ----------------------------------------------------------------- sampled training
 
 from modesim import paths as P  # noqa: E402
@@ -387,7 +383,7 @@ register("collapse_depth", ms.collapse_depth, task="task", alpha=Kind(st.floats(
 register("two_mode_rest_point", ms.two_mode_rest_point, alpha=real(0.0, 1.0, lo_open=True, hi_open=True),
          beta=real(1e-6, None, extremes=(1e300,)), p0=real(0.0, 1.0, lo_open=True, hi_open=True),
          check=lambda o, _: np.all(np.isfinite(o.logit)))
-=======
+
 # ----------------------------------------------------------------- graph banks and sampled path rules (issue 13)
 
 from modesim import paths  # noqa: E402
@@ -439,6 +435,11 @@ register("graph_bank", paths.graph_bank,
                    [None, "spec", object(), 3]),
          n_graphs=integer(1, 3), seed="seed", harder=Kind(st.sampled_from([None, 1]), [0, -1, 1.5, "x", True]),
          check=lambda o, _: isinstance(o, paths.GraphBank))
+register("bank_metrics", paths.bank_metrics, policy=BANK_POLICY, bank=BANK, ks=SMALL_K,
+         ood=Kind(st.sampled_from([None, "harder"]), ["nope", 3, object()]),
+         check=lambda o, _: all(np.all(np.isfinite(v)) and np.all(np.asarray(v) >= 0) for v in o.values()))
+register("as_bank", paths.as_bank, task=Kind(st.sampled_from([FUZZ_BANK, FUZZ_BANK.tasks[0]]), [None, "x", ms.make_task([0.5, 0.5])]),
+         check=lambda o, _: isinstance(o, paths.GraphBank))
 register("FeaturePolicy", paths.FeaturePolicy,
          theta0=Kind(st.sampled_from([None, (1.0, 0.0, 0.0), (0.5, 1e3, -1e3)]),
                      [(1.0,), "x", (float("nan"), 0.0, 0.0), (1.0, float("inf"), 0.0), [[1.0, 0.0, 0.0]]]))
@@ -459,7 +460,6 @@ register("ExpectedUpdate", paths.ExpectedUpdate,
          rule=Kind(st.sampled_from([paths.PathSampledRL(lr=0.5), paths.PathSampledSD(teacher_base=ms.EMA(0.9))]),
                    [None, "rule", ms.SampledRL(), object()]),
          check=_one_step)
->>>>>>> graph
 
 
 # ----------------------------------------------------------------- the fuzz loop
@@ -564,6 +564,13 @@ def test_fuzz_registry_covers_paths_and_scenarios():
         # scenarios: long runs, validated by their own tests
         "BLOCKED", "BankComparison", "TokenEntropyExample", "sd_vs_rl", "synonym_task", "token_entropy_example",
         "bank_pass_at_k",
+        # issue 13: types and helpers (checked in tests/paths/test_banks.py, test_features.py,
+        # test_sampled.py) and the long-running experiment (tests/scenarios/test_graph_experiment.py)
+        "GraphBank", "TabularPolicy", "bank_forward", "bank_stack", "normalise_nodes_rowwise",
+        "graph_splits", "graph_experiment", "GraphExperiment", "plot_graph_experiment",
+        "token_entropy_robustness", "TokenEntropyRobustness",
+        "DEFAULT_FEATURES", "EDGE_FEATURES", "SPLITS", "PathRollouts",  # constants and a result type
+        "sample_rollouts", "bank_log_success",  # kernels behind the rules: they take validated inputs
     }
     names = set(P.__all__) | set(SC.__all__)
     missing = sorted(names - set(ENTRIES) - exempt)

@@ -725,6 +725,10 @@ def bank_metrics(policy, bank: GraphBank, ks=(1, 16), *, ood: str | None = None,
     lp = _policy(policy, bank)
     p = np.exp(lp)
     chk.boolean(mean, "mean")
+    k_arr = chk.ks(ks, "ks")
+    if np.any(k_arr > MAX_DISTINCT_PATHS_K):
+        raise ValueError(f"ks must be <= {MAX_DISTINCT_PATHS_K} (distinct paths@k is exact by a power-sum DP "
+                         f"whose cancellation grows as 2^k); got {chk.describe(ks)}")
     out = {
         "pass@k": bank_pass_at_k(p, bank, ks, ood=ood),
         "distinct_paths@k": bank_distinct_paths(p, bank, ks, ood=ood),
