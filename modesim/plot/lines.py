@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
+from .. import _checks as chk
 from ._style import get_ax
 from .methods import INVALID_MODE, MethodStyle, find_method, mode_styles
 
@@ -96,8 +97,7 @@ def plot_rounds(rounds, policy, *, labels=None, valid=None, title=None, key="aut
     if p.ndim != 2 or p.shape[0] != rounds.shape[0]:
         raise ValueError(f"policy must have shape (T, K) with T = {rounds.shape[0]}; got {p.shape}")
     K = p.shape[1]
-    if key not in ("auto", "legend", "colorbar", None):
-        raise ValueError(f"key must be 'auto', 'legend', 'colorbar' or None; got {key!r}")
+    chk.choice(key, "key", ("auto", "legend", "colorbar", None))
     labels = mode_labels(K) if labels is None else list(labels)
     ok = np.ones(K, bool) if valid is None else np.asarray(valid, dtype=bool)
     looks = mode_styles(int(ok.sum()))
