@@ -6,7 +6,8 @@
   the first section).  ``<!-- readme: * -->`` takes every section no other page claims, so
   a section added to the README always reaches the site.  Links are rewritten for the
   site: links to ``docs/`` pages become site pages, ``figures/`` stays (the
-  PNGs are added to the site), and any other repository path becomes inline code.  A
+  PNGs are added to the site; ``<img src="figures/...">`` tags are pointed at them), and
+  any other repository path becomes inline code.  A
   directive naming a section the README does not have stops the build.
 - **Figures.** Every ``figures/*.png`` of the repository is added to the site under
   ``figures/`` (they are rebuilt by ``modesim figures``; nothing is copied into docs/).
@@ -29,6 +30,7 @@ log = logging.getLogger("mkdocs.hooks.modesim")
 
 _DIRECTIVE = re.compile(r"^<!--\s*readme:\s*(.*?)\s*-->\s*$", re.M)
 _LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)")
+_IMG_SRC = re.compile(r'(<img\b[^>]*?\bsrc=")(figures/[^"]+)(")')
 _SECTION_HEADING = re.compile(r"^#{2,3}\s+§(\d+(?:\.\d+)?)\s", re.M)
 _CITE = re.compile(r"theory(\s|&nbsp;)((?:§\d+(?:\.\d+)?(?:\s*[–-]\s*§?\d+(?:\.\d+)?)?(?:,\s*|\s+and\s+)?)+)")
 _SECTION = re.compile(r"§(\d+(?:\.\d+)?)")
@@ -120,7 +122,10 @@ def on_page_markdown(markdown, page, config, files):
         else:
             keys = [_key(s) for s in spec.split("|")]
         body = "\n\n".join(sections[k] for k in keys)
-        return _LINK.sub(lambda lm: _rewrite_link(lm, depth), body)
+        body = _LINK.sub(lambda lm: _rewrite_link(lm, depth), body)
+        # Raw HTML is not rewritten by MkDocs: point <img src="figures/..."> at the site's copy.
+        return _IMG_SRC.sub(lambda im: im.group(1) + get_relative_url(im.group(2), page.url) + im.group(3),
+                            body)
 
     return _DIRECTIVE.sub(include, markdown)
 

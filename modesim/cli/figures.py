@@ -13,9 +13,13 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["FORMATS", "add_parser", "main", "output_directory"]
+from .. import _checks as chk
+
+__all__ = ["FORMATS", "WIDTHS", "add_parser", "main", "output_directory"]
 
 FORMATS = ("png", "pdf", "svg")
+#: Printed widths ``--width`` accepts (modesim.plot.WIDTHS: 3.25 in and 6.75 in).
+WIDTHS = ("single", "double")
 
 
 def output_directory(path: str) -> Path:
@@ -52,12 +56,13 @@ def main(args) -> int:
     """
     if not args.list:
         formats = _formats(args.format)
+        width = None if args.width is None else chk.choice(args.width, "--width", WIDTHS)
         out = output_directory(args.out)
     figures = _figures_module()
     if args.list:
-        width = max(len(n) for n in figures.FIGURES)
+        pad = max(len(n) for n in figures.FIGURES)
         for spec in figures.FIGURES.values():
-            print(f"{spec.name.ljust(width)}  {spec.description}")
+            print(f"{spec.name.ljust(pad)}  {spec.width:6}  {spec.description}")
         return 0
     unknown = [n for n in (args.only or []) if n not in figures.FIGURES]
     if unknown:
@@ -65,7 +70,7 @@ def main(args) -> int:
                          f"registered figures: {', '.join(figures.FIGURES)} (see --list)")
     start = time.perf_counter()
     paths = figures.save_figures(out, only=args.only, formats=formats, quick=args.quick,
-                                 progress=not args.no_progress)
+                                 width=width, progress=not args.no_progress)
     print(f"wrote {len(paths)} file(s) to {out}/ in {time.perf_counter() - start:.1f} s",
           file=sys.stderr)
     return 0
@@ -89,10 +94,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
         description=(
             "Rebuild the paper figures from the library, deterministically, into a directory\n"
             "(default: figures/, created if missing).  Each figure is one file per format,\n"
-            "named after the figure.  Examples:\n\n"
-            "  modesim figures                      # all figures, PNG, into figures/\n"
-            "  modesim figures --list               # names and what each shows\n"
+            "named after the figure, at the size it is printed: one column (3.25 in) or the\n"
+            "full text width (6.75 in), every text at least 7 pt.  Each figure has a natural\n"
+            "width (see --list); --width lays every figure out for one width instead.\n"
+            "Examples:\n\n"
+            "  modesim figures                      # all figures, PNG (200 dpi), into figures/\n"
+            "  modesim figures --list               # names, natural widths, what each shows\n"
             "  modesim figures --only pass_at_k stability --format png,pdf --out /tmp/f\n"
+            "  modesim figures --width single --format pdf --out paper/  # all one column wide\n"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -102,6 +111,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="build only these figures (see --list)")
     p.add_argument("--format", default="png", metavar="FMT[,FMT]",
                    help="comma-separated file formats: png, pdf, svg (default: png)")
+    p.add_argument("--width", default=None, metavar="single|double",
+                   help="lay every figure out for one printed width: single (3.25 in) or double "
+                        "(6.75 in); default: each figure's natural width (see --list)")
     p.add_argument("--quick", action="store_true",
                    help="small, fast versions (what the tests build)")
     p.add_argument("--list", action="store_true", help="list the figures and exit")

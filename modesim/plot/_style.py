@@ -1,9 +1,14 @@
-"""One style, one palette and figure helpers for every modesim figure.
+"""One style and figure helpers for every modesim figure, built at its printed size.
 
 Nothing here touches matplotlib's global state on import: the style is applied only
 inside :func:`style`, and figures made by :func:`new_figure` are plain
 :class:`~matplotlib.figure.Figure` objects not registered with pyplot (no backend, no
 figure manager, nothing to close).
+
+A figure is built at the size it is printed at, a journal's single column
+(:data:`WIDTHS` ``["single"]`` = 3.25 in) or full width (``["double"]`` = 6.75 in), and
+saved at exactly that size (no tight cropping): the style's font sizes (7–8 pt) are then
+the printed sizes, and :func:`modesim.plot.check_figure` can verify them.
 """
 
 from __future__ import annotations
@@ -11,39 +16,27 @@ from __future__ import annotations
 from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
+from types import MappingProxyType
 
 import matplotlib.style as mplstyle
 from matplotlib.figure import Figure
 
-__all__ = ["STYLE_PATH", "OKABE_ITO", "COLORS", "style", "new_figure", "save_figure", "get_ax"]
+from .. import _checks as chk
+
+__all__ = ["STYLE_PATH", "WIDTHS", "MIN_FONT_SIZE", "FORMATS", "style", "figure_width",
+           "new_figure", "save_figure", "get_ax"]
 
 #: The style sheet shipped with modesim (``modesim/plot/modesim.mplstyle``).
 STYLE_PATH = Path(__file__).with_name("modesim.mplstyle")
 
-#: Okabe–Ito colours (Okabe & Ito 2008), distinguishable under common colour-vision deficiencies.
-OKABE_ITO = {
-    "black": "#000000",
-    "orange": "#E69F00",
-    "sky_blue": "#56B4E9",
-    "bluish_green": "#009E73",
-    "yellow": "#F0E442",
-    "blue": "#0072B2",
-    "vermillion": "#D55E00",
-    "reddish_purple": "#CC79A7",
-}
+#: Printed widths in inches: one column of a two-column paper, and the full text width.
+WIDTHS = MappingProxyType({"single": 3.25, "double": 6.75})
 
-#: One colour per method, used by every figure so that "RL" and "SD" look the same everywhere.
-COLORS = {
-    "base": "#555555",
-    "rl": OKABE_ITO["blue"],
-    "softmax_pg": OKABE_ITO["sky_blue"],
-    "grpo": OKABE_ITO["blue"],
-    "sd": OKABE_ITO["vermillion"],
-    "sd_anti": OKABE_ITO["bluish_green"],
-    "sd_uniform": OKABE_ITO["orange"],
-    "sd_multi": OKABE_ITO["reddish_purple"],
-    "bonus": OKABE_ITO["bluish_green"],
-}
+#: Smallest font size (pt) allowed at the printed size.
+MIN_FONT_SIZE = 7.0
+
+#: File formats :func:`save_figure` writes.
+FORMATS = ("png", "pdf", "svg")
 
 
 @contextmanager
@@ -59,36 +52,67 @@ def style():
         yield
 
 
-def new_figure(nrows: int = 1, ncols: int = 1, *, width: float = 6.4, height: float = 3.2, **kw):
-    """A stand-alone figure and its axes (``squeeze=False``: always a 2-D array).
+def figure_width(width) -> float:
+    """``width`` in inches: ``"single"`` (3.25), ``"double"`` (6.75) or a positive number.
+
+    Raises
+    ------
+    ValueError
+        Naming ``width`` and what is allowed.
+    """
+    if isinstance(width, str):
+        return WIDTHS[chk.choice(width, "width", tuple(WIDTHS))]
+    return chk.real(width, "width", low=0.5, high=20.0, allow_array=False)
+
+
+def new_figure(nrows: int = 1, ncols: int = 1, *, width="double", height: float = 2.2, **kw):
+    """A stand-alone figure at its printed size and its axes (always a 2-D array).
+
+    Parameters
+    ----------
+    nrows, ncols : int
+    width : "single", "double" or float
+        Printed width (:data:`WIDTHS`, or inches).
+    height : float
+        Inches.
+    **kw
+        Passed to :meth:`~matplotlib.figure.Figure.subplots` (``sharey=True``, …).
 
     The figure is not registered with pyplot, so it needs no closing and works under
     any backend; call inside :func:`style` so the style applies to the new artists.
     """
-    fig = Figure(figsize=(width, height), layout="constrained")
+    w = figure_width(width)
+    h = chk.real(height, "height", low=0.5, high=20.0, allow_array=False)
+    fig = Figure(figsize=(w, h), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
     return fig, axes
 
 
 def save_figure(fig: Figure, stem, formats: Iterable[str] = ("png",)) -> list[Path]:
-    """Save ``fig`` as ``stem.<fmt>`` for each format (PNG at 150 dpi, vector PDF/SVG).
+    """Save ``fig`` as ``stem.<fmt>`` for each format, at the figure's own size.
 
-    Metadata that changes between runs (creation dates) is dropped so that rebuilding a
-    figure gives the same file.
+    PNG at 200 dpi, vector PDF/SVG.  Metadata that changes between runs (creation dates,
+    software versions) is dropped so that rebuilding a figure gives the same bytes.
+
+    Raises
+    ------
+    ValueError
+        If a format is not one of :data:`FORMATS`.
     """
     stem = Path(stem)
+    fmts = [chk.choice(str(f).strip().lower().lstrip("."), "formats", FORMATS) for f in formats]
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
     with style():
-        for fmt in formats:
-            fmt = fmt.strip().lower().lstrip(".")
+        for fmt in fmts:
             path = stem.with_suffix(f".{fmt}")
             kw = {}
             if fmt == "pdf":
-                kw["metadata"] = {"CreationDate": None}
+                kw["metadata"] = {"CreationDate": None, "Producer": None, "Creator": None}
             elif fmt == "svg":
-                kw["metadata"] = {"Date": None}
-            elif fmt == "png":
+                kw["metadata"] = {"Date": None, "Creator": None}
+            else:
+                kw["metadata"] = {"Software": None}
                 kw["pil_kwargs"] = {"optimize": True}  # ~15% smaller, still deterministic
             fig.savefig(path, format=fmt, **kw)
             paths.append(path)

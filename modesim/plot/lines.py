@@ -1,7 +1,11 @@
 """Line plots, heatmaps, fans and bars: modes over rounds, pass@k, eigenvalues, sweeps.
 
 Every function takes data (arrays the caller computed with the library), draws it on
-``ax`` (or the current axes) and returns the axes.
+``ax`` (or the current axes) and returns the axes.  A curve whose label names a
+registered method ("RL", "SD, 3 demos", …) is drawn in that method's style
+(:func:`~modesim.plot.method_style`) unless the caller passes another; markers sit on a
+few points of each line, staggered between curves so that curves lying on top of each
+other stay visible.
 """
 
 from __future__ import annotations
@@ -11,7 +15,31 @@ from collections.abc import Mapping
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from ._style import COLORS, get_ax
+from .. import _checks as chk
+from ._style import get_ax
+from .methods import INVALID_MODE, MethodStyle, find_method, mode_styles
+
+__all__ = [
+    "mode_labels",
+    "plot_rounds",
+    "plot_curves",
+    "plot_pass_at_k",
+    "plot_eigenvalues",
+    "plot_heatmap",
+    "plot_fan",
+    "plot_bars",
+    "round_ticks",
+]
+
+_SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+#: Above this many modes, :func:`plot_rounds` keys the modes with a colour bar, not a legend.
+LEGEND_MAX_MODES = 8
+
+
+def mode_labels(n_modes: int) -> list[str]:
+    """``["y₁", "y₂", …, "y_K"]``: the modes' names in every figure (not A, B, C: the valid
+    set is C)."""
+    return [f"y{str(i + 1).translate(_SUBSCRIPT)}" for i in range(n_modes)]
 
 
 def _label_axes(ax, *, xlabel=None, ylabel=None, title=None, legend=False):
@@ -26,19 +54,25 @@ def _label_axes(ax, *, xlabel=None, ylabel=None, title=None, legend=False):
         ax.legend()
     return ax
 
-__all__ = [
-    "plot_rounds",
-    "plot_curves",
-    "plot_pass_at_k",
-    "plot_eigenvalues",
-    "plot_heatmap",
-    "plot_fan",
-    "plot_bars",
-]
+
+def _markevery(n: int, i: int, n_marks: int = 7):
+    """Markers on about ``n_marks`` points, shifted for curve ``i`` so coinciding curves
+    show each other's markers."""
+    step = max(1, int(np.ceil(n / n_marks)))
+    return (int((i * max(1, step // 3)) % step), step)
 
 
-def plot_rounds(rounds, policy, *, labels=None, valid=None, title=None, ax=None):
+def round_ticks(ax, last) -> None:
+    """Whole-number ticks on the x axis that end at ``last`` (rounds or steps), not beyond."""
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True, steps=[1, 2, 2.5, 5, 10]))
+    ax.set_xlim(-0.03 * last, 1.03 * last)
+
+
+def plot_rounds(rounds, policy, *, labels=None, valid=None, title=None, key="auto", ax=None):
     """Probability of every mode against the round.
+
+    Valid modes get distinct colours for any ``K`` (:func:`~modesim.plot.mode_styles`,
+    dark = first mode) and a marker each; invalid modes are grey and dashed.
 
     Parameters
     ----------
@@ -46,9 +80,12 @@ def plot_rounds(rounds, policy, *, labels=None, valid=None, title=None, ax=None)
     policy : array_like, shape (T, K)
         E.g. ``Trajectory.policy`` of an unbatched task.
     labels : sequence of str, optional
-        One per mode (default "mode 0", "mode 1", …).
+        One per mode (default ``y₁ … y_K``; invalid ones get " (wrong)").
     valid : array_like of bool, shape (K,), optional
-        Invalid modes are drawn dashed and grey.
+    key : {"auto", "legend", "colorbar", None}
+        How modes are identified: a legend, a colour bar over the mode index, or nothing
+        (e.g. :func:`~modesim.plot.shared_legend` for several panels).  "auto": a legend
+        up to 8 modes, else a colour bar.
 
     Returns
     -------
@@ -60,20 +97,63 @@ def plot_rounds(rounds, policy, *, labels=None, valid=None, title=None, ax=None)
     if p.ndim != 2 or p.shape[0] != rounds.shape[0]:
         raise ValueError(f"policy must have shape (T, K) with T = {rounds.shape[0]}; got {p.shape}")
     K = p.shape[1]
-    labels = [f"mode {i}" for i in range(K)] if labels is None else list(labels)
+    chk.choice(key, "key", ("auto", "legend", "colorbar", None))
+    labels = mode_labels(K) if labels is None else list(labels)
     ok = np.ones(K, bool) if valid is None else np.asarray(valid, dtype=bool)
+    looks = mode_styles(int(ok.sum()))
+    j = 0
     for i in range(K):
         if ok[i]:
-            ax.plot(rounds, p[:, i], marker="o", ms=2.5, label=labels[i])
+            ax.plot(rounds, p[:, i], color=looks[j]["color"], marker=looks[j]["marker"],
+                    markevery=_markevery(len(rounds), i), label=labels[i], zorder=2.5 - 0.01 * i)
+            j += 1
         else:
-            ax.plot(rounds, p[:, i], ls="--", color=COLORS["base"], label=f"{labels[i]} (invalid)")
+            ax.plot(rounds, p[:, i], **INVALID_MODE, label=f"{labels[i]} (wrong)")
     ax.set_xlabel("round")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    round_ticks(ax, rounds[-1])
     ax.set_ylabel("probability")
     ax.set_ylim(-0.02, 1.02)
+    if key == "colorbar" or (key == "auto" and ok.sum() > LEGEND_MAX_MODES):
+        _mode_colorbar(ax, [s["color"] for s in looks])
+    elif key in ("legend", "auto"):
+        ax.legend()
     if title:
         ax.set_title(title)
     return ax
+
+
+def _mode_colorbar(ax, colors):
+    """A discrete colour bar naming the valid modes 1 … n (ticks on a few of them)."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+
+    n = len(colors)
+    sm = ScalarMappable(BoundaryNorm(np.arange(0.5, n + 1.5), n), ListedColormap(colors))
+    cb = ax.figure.colorbar(sm, ax=ax, pad=0.02, aspect=30)
+    cb.set_ticks(np.unique(np.linspace(1, n, min(n, 5)).round().astype(int)))
+    cb.set_label("valid mode yᵢ, i =")
+    cb.ax.minorticks_off()
+    return cb
+
+
+def _curve_style(label, i, n, styles, colors) -> dict:
+    kw: dict = {}
+    method = find_method(label)
+    if method is not None:
+        kw.update(method.line(label))
+    given = (styles or {}).get(label)
+    if isinstance(given, MethodStyle):
+        kw.update(given.line(label))
+    elif isinstance(given, str):
+        kw["linestyle"] = given
+    elif given:
+        kw.update(given)
+    if colors and label in colors:
+        kw["color"] = colors[label]
+    kw.setdefault("label", label)
+    if kw.get("marker"):
+        kw.setdefault("markevery", _markevery(n, i))
+    return kw
 
 
 def plot_curves(
@@ -86,13 +166,16 @@ def plot_curves(
     ----------
     x : array_like, shape (T,)
     curves : mapping of str to array_like of shape (T,)
-        Legend label → y values.
-    colors, styles : mapping of str to colour / linestyle, optional
-        Per label; unlisted labels follow the style's colour cycle and solid lines.
+        Legend label → y values.  A label naming a registered method ("RL",
+        "SD, 3 demos") takes that method's colour, line style and marker.
+    styles : mapping of str to MethodStyle, dict of plot keywords, or a line style, optional
+        Per label, overriding the method's look (e.g. one of ``method_style("SD").variants(3)``).
+    colors : mapping of str to colour, optional
+        Per label, overriding everything else.
     logx : bool
         Log-2 x axis (k in pass@k).
     integer_x : bool
-        Ticks on whole numbers only (rounds).
+        Whole-number ticks ending at the last ``x`` (rounds, steps).
 
     Returns
     -------
@@ -100,46 +183,55 @@ def plot_curves(
     """
     ax = get_ax(ax)
     x = np.asarray(x)
-    for label, y in curves.items():
-        kw = {}
-        if colors and label in colors:
-            kw["color"] = colors[label]
-        if styles and label in styles:
-            kw["ls"] = styles[label]
-        ax.plot(x, np.asarray(y, dtype=np.float64), label=label, **kw)
+    for i, (label, y) in enumerate(curves.items()):
+        ax.plot(x, np.asarray(y, dtype=np.float64), **_curve_style(label, i, x.size, styles, colors))
     if logx:
         ax.set_xscale("log", base=2)
     if integer_x:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        round_ticks(ax, x[-1])
     return _label_axes(ax, xlabel=xlabel, ylabel=ylabel, title=title, legend=legend)
 
 
-def plot_pass_at_k(k, curves: Mapping[str, np.ndarray], *, colors=None, title=None, legend=True, ax=None):
-    """pass@k against k (log scale) for each labelled policy.
+def plot_pass_at_k(k, curves: Mapping[str, np.ndarray], *, spread=None, colors=None, styles=None,
+                   title=None, legend=True, ax=None):
+    """pass@k against k (log scale) for each labelled policy, with an optional band.
 
     Parameters
     ----------
     k : array_like of int, shape (n,)
     curves : mapping of str to array_like of shape (n,)
-        Label (e.g. "base", "RL", "SD") → pass@k values, e.g. from :func:`modesim.pass_at_k`.
-    colors : mapping of str to colour, optional
+        Label (e.g. "base", "RL", "SD") → pass@k, e.g. from :func:`modesim.pass_at_k`.
+    spread : mapping of str to array_like of shape (2, n), optional
+        Label → (lower, upper) band drawn lightly in the curve's colour, e.g. quantiles
+        of the per-prompt pass@k.
 
     Returns
     -------
     Axes
     """
-    ax = plot_curves(
-        k, curves, colors=colors, xlabel="k (samples)", ylabel="pass@k", logx=True,
-        title=title, legend=legend, ax=ax,
-    )
-    for line in ax.get_lines():
-        line.set_marker("o")
-        line.set_markersize(2.5)
+    ax = get_ax(ax)
+    k = np.asarray(k)
+    for i, (label, y) in enumerate(curves.items()):
+        kw = _curve_style(label, i, k.size, styles, colors)
+        kw["markevery"] = None
+        (line,) = ax.plot(k, np.asarray(y, dtype=np.float64), **kw)
+        if spread is not None and label in spread:
+            lo, hi = np.asarray(spread[label], dtype=np.float64)
+            ax.fill_between(k, lo, hi, color=line.get_color(), alpha=0.15, lw=0, zorder=1)
+    ax.set_xscale("log", base=2)
+    exps = np.unique(np.round(np.log2(k[k > 0])).astype(int))
+    if exps.size:
+        from matplotlib.ticker import FixedLocator, NullLocator
+
+        ax.xaxis.set_major_locator(FixedLocator(2.0 ** exps[:: max(1, -(-exps.size // 5))]))
+        ax.xaxis.set_major_formatter("{x:.0f}")
+        ax.xaxis.set_minor_locator(NullLocator())
     ax.set_ylim(-0.02, 1.02)
-    return ax
+    return _label_axes(ax, xlabel="k (samples)", ylabel="pass@k", title=title, legend=legend)
 
 
-def plot_eigenvalues(alpha, closed_form: Mapping, numeric: Mapping | None = None, *, title=None, ax=None):
+def plot_eigenvalues(alpha, closed_form: Mapping, numeric: Mapping | None = None, *, styles=None,
+                     title=None, legend=True, ax=None):
     """Eigenvalue at the uniform point against α: closed-form lines, numeric markers.
 
     Parameters
@@ -148,6 +240,8 @@ def plot_eigenvalues(alpha, closed_form: Mapping, numeric: Mapping | None = None
     closed_form : mapping label → array of shape (A,)
     numeric : mapping label → (alpha_points, values), optional
         Drawn as hollow markers in the colour of the matching closed-form line.
+    styles : sequence of MethodStyle, optional
+        One per closed-form curve (e.g. ``method_style("SD").variants(n)``).
 
     Returns
     -------
@@ -155,23 +249,29 @@ def plot_eigenvalues(alpha, closed_form: Mapping, numeric: Mapping | None = None
     """
     ax = get_ax(ax)
     numeric = numeric or {}
-    for label, lam in closed_form.items():
-        (line,) = ax.plot(alpha, lam, label=str(label))
+    styles = list(styles) if styles is not None else [None] * len(closed_form)
+    handles = []
+    for (label, lam), st in zip(closed_form.items(), styles):
+        kw = {"label": str(label)} if st is None else {**st.line(str(label)), "marker": ""}
+        (line,) = ax.plot(alpha, lam, **kw)
+        handle = line
         if label in numeric:
             a, v = numeric[label]
-            ax.plot(a, v, "o", color=line.get_color(), mfc="none", ms=5)
-    ax.axhline(1.0, color="black", lw=0.8, ls=":")
+            (dots,) = ax.plot(a, v, ls="none", marker=st.marker if st else "o", color=line.get_color(),
+                              mfc="none", ms=4, mew=0.8)
+            handle = (line, dots)
+        handles.append(handle)
+    ax.axhline(1.0, color="black", lw=0.6, ls=":")
     ax.set_xlabel("copy strength α")
-    ax.set_ylabel("eigenvalue λ at the uniform point")
-    if title:
-        ax.set_title(title)
-    ax.legend()
-    return ax
+    ax.set_ylabel("eigenvalue λ\nat the uniform point")
+    if legend:
+        ax.legend(handles, [str(label) for label in closed_form])
+    return _label_axes(ax, title=title)
 
 
 def plot_heatmap(
     x, y, values, *, xlabel=None, ylabel=None, label=None, contours=None, cmap="viridis",
-    title=None, colorbar=True, ax=None,
+    norm=None, title=None, colorbar=True, ax=None,
 ):
     """``values[i, j]`` at ``(x[j], y[i])`` as a heatmap, with optional labelled contours.
 
@@ -182,6 +282,10 @@ def plot_heatmap(
     values : array_like, shape (ny, nx)
     contours : sequence of float, optional
         Levels drawn as labelled black lines.
+    norm : matplotlib.colors.Normalize, optional
+        Share one colour scale across panels by passing the same norm.
+    colorbar : bool
+        Draw a colour bar beside this axes (pass False and draw one for several panels).
 
     Returns
     -------
@@ -192,26 +296,27 @@ def plot_heatmap(
     x, y = np.asarray(x), np.asarray(y)
     if v.shape != (y.size, x.size):
         raise ValueError(f"values must have shape (len(y), len(x)) = {(y.size, x.size)}; got {v.shape}")
-    mesh = ax.pcolormesh(x, y, v, shading="nearest", cmap=cmap)
+    mesh = ax.pcolormesh(x, y, v, shading="nearest", cmap=cmap, norm=norm, rasterized=True)
     if contours is not None:
-        cs = ax.contour(x, y, v, levels=sorted(contours), colors="black", linewidths=0.7)
-        ax.clabel(cs, fontsize=7, fmt="%g")
+        cs = ax.contour(x, y, v, levels=sorted(contours), colors="white", linewidths=0.6)
+        ax.clabel(cs, fontsize=7, fmt="%g", inline_spacing=2)
     if colorbar:
         ax.figure.colorbar(mesh, ax=ax, label=label)
     ax.grid(False)
     return _label_axes(ax, xlabel=xlabel, ylabel=ylabel, title=title)
 
 
-def plot_fan(x, mean, bands=None, *, samples=None, color=None, label=None, ax=None):
-    """A trajectory fan across seeds: the mean, nested quantile bands and a few runs.
+def plot_fan(x, mean, bands=None, *, samples=None, color=None, label=None, linestyle="-", ax=None):
+    """A trajectory fan across seeds: a central line, nested quantile bands and a few runs.
 
     Parameters
     ----------
     x : array_like, shape (T,)
     mean : array_like, shape (T,)
+        The central line (mean or median).
     bands : array_like, shape (L, T), optional
-        Quantiles at increasing levels (e.g. ``modesim.stochastic.fan(...).bands``); band
-        ``i`` is filled between rows ``i`` and ``L − 1 − i``, inner bands darker.
+        Quantiles at increasing levels; band ``i`` is filled between rows ``i`` and
+        ``L − 1 − i``, inner bands darker.
     samples : array_like, shape (S, T), optional
         Individual runs, drawn as thin lines.
 
@@ -221,7 +326,8 @@ def plot_fan(x, mean, bands=None, *, samples=None, color=None, label=None, ax=No
     """
     ax = get_ax(ax)
     x = np.asarray(x)
-    (line,) = ax.plot(x, np.asarray(mean, dtype=np.float64), color=color, label=label, lw=1.8, zorder=3)
+    (line,) = ax.plot(x, np.asarray(mean, dtype=np.float64), color=color, label=label, lw=1.4,
+                      ls=linestyle, zorder=3)
     c = line.get_color()
     if bands is not None:
         b = np.asarray(bands, dtype=np.float64)
@@ -235,9 +341,15 @@ def plot_fan(x, mean, bands=None, *, samples=None, color=None, label=None, ax=No
     return ax
 
 
+_HATCHES = ("", "////", "....", "\\\\\\\\", "xxxx")
+
+
 def plot_bars(categories, groups: Mapping[str, np.ndarray], *, colors=None, ylabel=None,
               title=None, legend=True, ax=None):
     """Grouped bars: one group per category, one bar per entry of ``groups``.
+
+    Groups named after a registered method take its colour; every group after the first
+    is hatched so that greyscale prints separate them.
 
     Parameters
     ----------
@@ -258,8 +370,14 @@ def plot_bars(categories, groups: Mapping[str, np.ndarray], *, colors=None, ylab
         v = np.asarray(values, dtype=np.float64)
         if v.shape != (len(cats),):
             raise ValueError(f"{label!r} has shape {v.shape}; expected ({len(cats)},), one per category")
-        kw = {"color": colors[label]} if colors and label in colors else {}
-        ax.bar(pos + (i - (n - 1) / 2) * width, v, width, label=label, **kw)
+        kw = {}
+        method = find_method(label)
+        if method is not None:
+            kw["color"] = method.color
+        if colors and label in colors:
+            kw["color"] = colors[label]
+        ax.bar(pos + (i - (n - 1) / 2) * width, v, width, label=label,
+               hatch=_HATCHES[i % len(_HATCHES)], edgecolor="white", linewidth=0.0, **kw)
     ax.set_xticks(pos, cats)
     ax.grid(False, axis="x")
     return _label_axes(ax, ylabel=ylabel, title=title, legend=legend)

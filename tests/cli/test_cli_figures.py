@@ -1,6 +1,6 @@
 """``modesim figures``: output-directory and format errors are one line; the builder is called right.
 
-The figure builders themselves are tested in tests/test_figures.py; here a stand-in
+The figure builders themselves are tested in tests/figures/; here a stand-in
 ``modesim.figures`` module records what the command asks of it.
 """
 
@@ -18,13 +18,14 @@ from modesim.cli import main
 @pytest.fixture
 def fake_figures(monkeypatch):
     calls = []
-    spec = types.SimpleNamespace(name="stability", description="the S8 eigenvalue against α")
+    spec = types.SimpleNamespace(name="stability", description="the S8 eigenvalue against α",
+                                 width="single")
     module = types.ModuleType("modesim.figures")
     module.FIGURES = {"stability": spec}
 
-    def save_figures(out, *, only=None, formats=("png",), quick=False, progress=True):
+    def save_figures(out, *, only=None, formats=("png",), quick=False, width=None, progress=True):
         calls.append({"out": Path(out), "only": only, "formats": list(formats), "quick": quick,
-                      "progress": progress})
+                      "width": width, "progress": progress})
         return [Path(out) / f"stability.{f}" for f in formats]
 
     module.save_figures = save_figures
@@ -69,13 +70,22 @@ def test_a_good_call_reaches_the_builder(capsys, tmp_path, fake_figures):
     assert main(["figures", "--out", str(out), "--format", "png,PDF,png", "--quick",
                  "--no-progress"]) == 0
     assert fake_figures == [{"out": out, "only": None, "formats": ["png", "pdf"], "quick": True,
-                             "progress": False}]
+                             "width": None, "progress": False}]
     assert out.is_dir() and "wrote 2 file(s)" in capsys.readouterr().err
+
+
+def test_width_reaches_the_builder_and_a_bad_one_is_named(capsys, tmp_path, fake_figures):
+    assert main(["figures", "--out", str(tmp_path), "--width", "single", "--no-progress"]) == 0
+    assert fake_figures[-1]["width"] == "single"
+    capsys.readouterr()
+    err = _error(capsys, "--width", "wide", "--out", str(tmp_path))
+    assert "--width must be one of 'single', 'double'; got 'wide'" in err
+    assert len(fake_figures) == 1
 
 
 def test_list(capsys, fake_figures):
     assert main(["figures", "--list"]) == 0
-    assert capsys.readouterr().out == "stability  the S8 eigenvalue against α\n"
+    assert capsys.readouterr().out == "stability  single  the S8 eigenvalue against α\n"
 
 
 class _NoMatplotlib:

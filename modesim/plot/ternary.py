@@ -13,7 +13,13 @@ import numpy as np
 
 from ._style import get_ax
 
-__all__ = ["VERTICES", "to_xy", "SimplexGrid", "simplex_grid", "plot_portrait"]
+__all__ = ["VERTICES", "MARK_MARKERS", "mark_handles", "stability_handles", "START_MARKER", "to_xy", "SimplexGrid", "simplex_grid",
+           "plot_portrait"]
+
+#: Markers of the rounds :func:`plot_portrait` marks on trajectories, in order.
+MARK_MARKERS = ("^", "s", "D", "v")
+#: Marker of a trajectory's start.
+START_MARKER = "o"
 
 #: Cartesian positions of the three vertices: mode 0 bottom left, 1 bottom right, 2 top.
 VERTICES = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, np.sqrt(3.0) / 2.0]])
@@ -70,15 +76,34 @@ def simplex_grid(n: int = 30, *, margin: float = 1e-3) -> SimplexGrid:
     return SimplexGrid(x, y, P, inside)
 
 
+def mark_handles(marks, color="#555555"):
+    """Legend handles explaining :func:`plot_portrait`'s start dot and round marks."""
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], ls="none", marker=START_MARKER, color=color, ms=2.2, label="start")]
+    handles += [Line2D([], [], ls="none", marker=m, mfc=color, mec="white", mew=0.4, ms=3.6,
+                       label=f"round {t}") for t, m in zip(marks, MARK_MARKERS)]
+    return handles
+
+
+def stability_handles():
+    """Legend handles for the rest-point markers of :func:`plot_portrait`."""
+    from matplotlib.lines import Line2D
+
+    return [Line2D([], [], ls="none", marker=kw["marker"], mfc=kw["facecolor"], mec=kw["edgecolor"],
+                   ms=4.0, mew=0.7, label=f"{kind} rest point")
+            for kind, kw in _STABILITY_MARKERS.items() if kind != "neutral"]
+
+
 def _draw_triangle(ax, labels):
     tri = np.vstack([VERTICES, VERTICES[:1]])
-    ax.plot(tri[:, 0], tri[:, 1], color="black", lw=0.8, zorder=1)
-    offsets = [(-0.03, 0.0, "right"), (0.03, 0.0, "left"), (0.0, 0.05, "center")]
+    ax.plot(tri[:, 0], tri[:, 1], color="black", lw=0.6, zorder=1)
+    offsets = [(-0.04, -0.03, "right"), (0.04, -0.03, "left"), (0.0, 0.08, "center")]
     for (vx, vy), (dx, dy, ha), lab in zip(VERTICES, offsets, labels):
-        ax.text(vx + dx, vy + dy, lab, ha=ha, va="center", fontsize=8)
+        ax.text(vx + dx, vy + dy, lab, ha=ha, va="center")
     ax.set_aspect("equal")
-    ax.set_xlim(-0.1, 1.1)
-    ax.set_ylim(-0.1, VERTICES[2, 1] + 0.09)
+    ax.set_xlim(-0.14, 1.14)
+    ax.set_ylim(-0.27, VERTICES[2, 1] + 0.13)
     ax.axis("off")
 
 
@@ -89,11 +114,14 @@ def plot_portrait(
     trajectories=None,
     fixed_points=None,
     stability=None,
-    labels=("mode 0", "mode 1", "mode 2"),
+    labels=("y₁", "y₂", "y₃"),
     note: str | None = None,
     title: str | None = None,
     color: str = "black",
-    density: float = 1.0,
+    marks=(),
+    speed_norm=None,
+    cmap: str = "Greys",
+    density: float = 0.8,
     legend: bool = False,
     ax=None,
 ):
@@ -107,10 +135,17 @@ def plot_portrait(
         Barycentric displacement (or velocity) at ``grid.points``; NaN or ignored
         outside ``grid.inside``.  An all-zero field draws no streamlines.
     trajectories : sequence of arrays of shape (T, 3), optional
-        Barycentric paths, drawn as lines from a start marker.
+        Barycentric paths, one point per round, drawn as lines from a dot at the start.
+    marks : sequence of int
+        Rounds (indices into each trajectory) marked on every path with the markers of
+        :data:`MARK_MARKERS` in order ("round 10", "round 100", …): the time scale.
     fixed_points : ndarray, shape (m, 3), optional
         Rest points, each marked by ``stability[i]`` ("stable": filled, "unstable":
         hollow, "neutral": grey diamond).
+    speed_norm : matplotlib.colors.Normalize, optional
+        Colour scale of the streamlines' speed (length of the displacement in the
+        plane); pass one norm to several portraits so that equal shades mean equal
+        speeds.  Default: this field's own range.
     note : str, optional
         A caption written under the triangle (e.g. "no flow").
     ax : Axes, optional
@@ -130,27 +165,38 @@ def plot_portrait(
         V = np.ma.array(uv[..., 1], mask=mask)
         S = np.ma.array(speed, mask=mask)
         ax.streamplot(
-            grid.x, grid.y, U, V, color=S, cmap="Greys", density=density,
-            linewidth=0.6, arrowsize=0.6, norm=_speed_norm(S), zorder=2,
+            grid.x, grid.y, U, V, color=S, cmap=cmap, density=density,
+            linewidth=0.5, arrowsize=0.5, norm=speed_norm or _speed_norm(S), zorder=2,
         )
-    for path in trajectories if trajectories is not None else ():
+    marks = [int(t) for t in marks]
+    if len(marks) > len(MARK_MARKERS):
+        raise ValueError(f"marks: at most {len(MARK_MARKERS)} rounds can be marked; got {len(marks)}")
+    paths = list(trajectories) if trajectories is not None else []
+    for path in paths:
         xy = to_xy(path)
-        ax.plot(xy[:, 0], xy[:, 1], color=color, lw=1.2, zorder=3)
-        ax.plot(xy[0, 0], xy[0, 1], ".", color=color, ms=4, zorder=3)
+        ax.plot(xy[:, 0], xy[:, 1], color=color, lw=0.9, zorder=3)
+    if paths:
+        starts = to_xy(np.array([p[0] for p in paths]))
+        ax.plot(starts[:, 0], starts[:, 1], ls="none", marker=START_MARKER, color=color, ms=2.2,
+                zorder=3.1, label="start")
+        for t, marker in zip(marks, MARK_MARKERS):
+            pts = to_xy(np.array([p[t] for p in paths if len(p) > t]))
+            ax.plot(pts[:, 0], pts[:, 1], ls="none", marker=marker, mfc=color, mec="white",
+                    mew=0.4, ms=3.6, zorder=3.2, label=f"round {t}")
     if fixed_points is not None and len(fixed_points):
         xy = to_xy(fixed_points)
         kinds = list(stability) if stability is not None else ["neutral"] * len(xy)
         for kind in ("stable", "unstable", "neutral"):
             sel = [i for i, k in enumerate(kinds) if k == kind]
             if sel:
-                ax.scatter(xy[sel, 0], xy[sel, 1], s=28, zorder=4, linewidths=0.9,
+                ax.scatter(xy[sel, 0], xy[sel, 1], s=16, zorder=4, linewidths=0.7,
                            **_STABILITY_MARKERS[kind])
     if note:
-        ax.text(0.5, -0.07, note, ha="center", va="center", fontsize=7, color="#333333")
+        ax.text(0.5, -0.21, note, ha="center", va="center", color="#333333")
     if title:
         ax.set_title(title)
     if legend:
-        ax.legend(loc="upper left", fontsize=7, handletextpad=0.2, borderaxespad=0.0)
+        ax.legend(loc="upper left", handletextpad=0.2, borderaxespad=0.0)
     return ax
 
 

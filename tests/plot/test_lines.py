@@ -1,0 +1,154 @@
+"""Line plots draw the data they are given, in the registered looks, on the axes they are given.
+
+Plots are checked by their artists and data (and ``check_figures_equal``), never by
+pixel baselines.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from matplotlib.collections import PolyCollection, QuadMesh
+from matplotlib.colors import Normalize, same_color
+from matplotlib.testing.decorators import check_figures_equal
+
+from modesim import plot as mp
+
+
+def test_ax_none_draws_on_current_axes():
+    fig, ax = plt.subplots()
+    assert mp.plot_rounds([0, 1], [[0.5, 0.5], [0.6, 0.4]]) is ax
+    assert mp.plot_curves([0, 1], {"x": [0, 1]}) is ax
+
+
+def test_plot_rounds_names_modes_y_i_and_colours_them_distinctly(ax):
+    p = np.array([[0.5, 0.3, 0.2], [0.6, 0.3, 0.1], [0.7, 0.3, 0.0]])
+    mp.plot_rounds([0, 1, 2], p, valid=[1, 1, 0], ax=ax)
+    lines = ax.get_lines()
+    assert [ln.get_label() for ln in lines] == ["y₁", "y₂", "y₃ (wrong)"]
+    for i, ln in enumerate(lines):
+        np.testing.assert_array_equal(ln.get_ydata(), p[:, i])
+        np.testing.assert_array_equal(ln.get_xdata(), [0, 1, 2])
+    assert lines[2].get_linestyle() == "--" and lines[0].get_linestyle() == "-"
+    assert [ln.get_color() for ln in lines[:2]] == [s["color"] for s in mp.mode_styles(2)]
+    assert ax.get_legend() is not None
+
+
+def test_plot_rounds_keys_many_modes_with_a_colour_bar(ax):
+    K = 20
+    p = np.full((3, K), 1.0 / K)
+    mp.plot_rounds([0, 1, 2], p, ax=ax)
+    assert ax.get_legend() is None
+    bars = [a for a in ax.figure.axes if a.get_label() == "<colorbar>"]
+    assert len(bars) == 1
+    assert len({ln.get_color() for ln in ax.get_lines()}) == K
+    with pytest.raises(ValueError, match="key must be"):
+        mp.plot_rounds([0, 1, 2], p, key="table", ax=ax)
+
+
+def test_plot_rounds_rejects_mismatched_shapes(ax):
+    with pytest.raises(ValueError, match="shape"):
+        mp.plot_rounds([0, 1, 2], [[0.5, 0.5]], ax=ax)
+
+
+def test_round_ticks_stop_at_the_last_round(ax):
+    ax.plot(np.arange(21), np.arange(21))
+    mp.round_ticks(ax, 20)
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert max(ticks) == 20 and all(float(t).is_integer() for t in ticks)
+
+
+def test_curves_named_after_methods_take_the_method_look(ax):
+    mp.plot_curves([0, 1, 2], {"RL": [1, 2, 3], "SD, 3 demos": [3, 2, 1], "other": [2, 2, 2]}, ax=ax)
+    rl, sd, other = ax.get_lines()
+    assert same_color(rl.get_color(), mp.method_style("RL").color) and rl.get_linestyle() == "-"
+    assert same_color(sd.get_color(), mp.method_style("SD").color) and sd.get_linestyle() == "--"
+    assert other.get_marker() in ("None", None, "")
+
+
+def test_plot_pass_at_k_uses_log_k_integer_ticks_and_draws_the_spread(ax):
+    k = 2 ** np.arange(5)
+    curves = {"RL": np.linspace(0.4, 1, 5), "SD": np.linspace(0.2, 0.8, 5)}
+    spread = {"SD": np.stack([curves["SD"] - 0.1, curves["SD"] + 0.1])}
+    mp.plot_pass_at_k(k, curves, spread=spread, ax=ax)
+    assert ax.get_xscale() == "log"
+    rl, sd = ax.get_lines()
+    assert same_color(rl.get_color(), mp.method_style("RL").color)
+    np.testing.assert_array_equal(sd.get_ydata(), curves["SD"])
+    (band,) = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    ys = band.get_paths()[0].vertices[:, 1]
+    assert ys.min() == pytest.approx(0.1) and ys.max() == pytest.approx(0.9)
+    assert same_color(band.get_facecolor()[0][:3], mp.method_style("SD").color)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["RL", "SD"]
+    ax.figure.canvas.draw()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2", "4", "8", "16"]
+
+
+@check_figures_equal(extensions=["png"])
+def test_plot_curves_equals_plain_matplotlib(fig_test, fig_ref):
+    x = np.arange(4)
+    mp.plot_curves(x, {"a": x**2, "b": x}, colors={"a": "C1", "b": "C0"}, styles={"b": ":"},
+                   xlabel="round", ylabel="y", legend=False, ax=fig_test.subplots())
+    ax = fig_ref.subplots()
+    ax.plot(x, x**2, color="C1")
+    ax.plot(x, x, color="C0", ls=":")
+    ax.set_xlabel("round")
+    ax.set_ylabel("y")
+
+
+def test_plot_eigenvalues_pairs_markers_with_lines_in_one_legend_entry(ax):
+    a = np.linspace(0.1, 0.9, 9)
+    looks = mp.method_style("SD").variants(2)
+    mp.plot_eigenvalues(a, {"K = 3": 1 + a, "K = 5": 1 + a / 2}, {"K = 3": ([0.5], [1.5])},
+                        styles=looks, ax=ax)
+    line3, markers3, line5, unity = ax.get_lines()
+    assert markers3.get_color() == line3.get_color() != line5.get_color()
+    assert markers3.get_marker() == looks[0].marker and markers3.get_linestyle() == "None"
+    np.testing.assert_array_equal(markers3.get_ydata(), [1.5])
+    np.testing.assert_array_equal(unity.get_ydata(), [1.0, 1.0])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["K = 3", "K = 5"]
+
+
+def test_plot_heatmap_draws_values_on_a_shared_norm_with_contours(ax):
+    x, y = np.linspace(0, 1, 4), np.linspace(0, 2, 3)
+    v = np.add.outer(y, x)
+    norm = Normalize(0.0, 10.0)
+    mp.plot_heatmap(x, y, v, contours=[1.0], norm=norm, colorbar=False, ax=ax)
+    (mesh,) = [c for c in ax.collections if isinstance(c, QuadMesh)]
+    np.testing.assert_array_equal(np.asarray(mesh.get_array()).reshape(v.shape), v)
+    assert mesh.norm is norm and mesh.get_rasterized()
+    assert len(ax.figure.axes) == 1
+    mp.plot_heatmap(x, y, v, ax=ax)
+    assert len(ax.figure.axes) == 2  # the colour bar
+    with pytest.raises(ValueError, match="shape"):
+        mp.plot_heatmap(x, y, v.T, ax=ax)
+
+
+def test_plot_fan_draws_mean_bands_and_samples(ax):
+    x = [0, 1, 2]
+    bands = np.array([[0.0, 0.1, 0.2], [0.2, 0.3, 0.4], [0.5, 0.5, 0.5], [0.7, 0.8, 0.9], [1.0, 1.0, 1.0]])
+    mp.plot_fan(x, [0.5, 0.5, 0.6], bands, samples=[[0.4, 0.5, 0.6]], label="SD", linestyle="--",
+                ax=ax)
+    mean, sample = ax.get_lines()
+    np.testing.assert_array_equal(mean.get_ydata(), [0.5, 0.5, 0.6])
+    assert mean.get_label() == "SD" and sample.get_color() == mean.get_color()
+    assert mean.get_linestyle() == "--"
+    assert len(ax.collections) == 2  # 5 levels: two nested bands, the median is not filled
+    outer = ax.collections[0].get_paths()[0].vertices[:, 1]
+    assert outer.min() == 0.0 and outer.max() == 1.0
+    with pytest.raises(ValueError, match="bands"):
+        mp.plot_fan(x, [0, 0, 0], bands[:, :2], ax=ax)
+
+
+def test_plot_bars_groups_bars_per_category_in_method_colours_with_hatches(ax):
+    mp.plot_bars(["y₁", "y₂"], {"GRPO": [0.1, 0.0], "SD": [0.9, 0.1]}, ax=ax)
+    heights = [r.get_height() for r in ax.patches]
+    assert heights == [0.1, 0.0, 0.9, 0.1]
+    assert matplotlib.colors.same_color(ax.patches[0].get_facecolor(), mp.method_style("GRPO").color)
+    assert matplotlib.colors.same_color(ax.patches[2].get_facecolor(), mp.method_style("SD").color)
+    assert ax.patches[0].get_hatch() in (None, "") and ax.patches[2].get_hatch()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["y₁", "y₂"]
+    with pytest.raises(ValueError, match="one per category"):
+        mp.plot_bars(["y₁"], {"x": [1, 2]}, ax=ax)
