@@ -43,14 +43,14 @@ USES = {
     "rl-kl": ("beta", "reference"),
     "rl-npg": ("lr",),
     "rl-pg": ("lr",),
-    "sd": ("teacher", "alpha", "kappa", "demos_in_context", "demos", "objective", "beta",
-           "step_size", "teacher_base", "reference"),
+    "sd": ("teacher", "alpha", "kappa", "demos_in_context", "demos", "objective", "jsd_weight",
+           "beta", "step_size", "teacher_base", "reference"),
 }
 #: Defaults of the rule flags (argparse defaults are None so that a given flag is known).
 DEFAULTS = {
     "beta": 0.0, "reference": "base", "lr": 1.0, "step_size": 1.0, "teacher": "copy",
     "alpha": 0.5, "kappa": 1.0, "demos_in_context": 1, "demos": "self", "objective": "reverse",
-    "teacher_base": "current",
+    "jsd_weight": None, "teacher_base": "current",
 }
 #: SD flags that belong to one teacher only.
 TEACHER_ONLY = {"alpha": "copy", "demos_in_context": "copy", "kappa": "tilt"}
@@ -125,9 +125,12 @@ def build_rule(args):
         base = EMA(_suffix(base, "--teacher-base", float, "ema:TAU"))
     elif base not in ("current", "frozen"):
         raise ValueError(f"--teacher-base must be current, frozen or ema:TAU; got {base!r}")
+    if o["jsd_weight"] is not None and o["objective"] != "jsd":
+        raise ValueError("--jsd-weight is used only with --objective jsd")
+    jsd = {"jsd_weight": 0.5 if o["jsd_weight"] is None else o["jsd_weight"]} if o["objective"] == "jsd" else {}
     return SelfDistillation(
         teacher=teacher, demos=demos, objective=o["objective"], beta=o["beta"],
-        step_size=o["step_size"], teacher_base=base, reference=o["reference"],
+        step_size=o["step_size"], teacher_base=base, reference=o["reference"], **jsd,
     )
 
 
@@ -317,9 +320,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
                     help="where demonstrations come from: self (the teacher's own correct "
                          "answers), uniform (uniform over correct modes) or fixed:N (always "
                          "mode N) (default self)")
-    sd.add_argument("--objective", choices=("reverse", "forward"), default=None,
-                    help="reverse KL (on-policy distillation, a geometric mean of teachers) "
-                         "or forward KL (an arithmetic mean) (default reverse)")
+    sd.add_argument("--objective", choices=("reverse", "forward", "jsd"), default=None,
+                    help="reverse KL (on-policy distillation, a geometric mean of teachers), "
+                         "forward KL (an arithmetic mean) or jsd (the generalised Jensen-Shannon "
+                         "divergence public trainers default to) (default reverse)")
+    sd.add_argument("--jsd-weight", type=float, default=None, metavar="LAMBDA",
+                    help="JSD mixing weight λ in (0, 1): 1 approaches reverse KL, 0 forward KL "
+                         "(TRL's convention; default 0.5; with --objective jsd only)")
     sd.add_argument("--teacher-base", default=None, metavar="{current,frozen,ema:TAU}",
                     help="the teacher's own model: the current policy, the frozen base, or an "
                          "EMA with rate TAU in [0, 1] (default current)")

@@ -63,7 +63,7 @@ def test_json_holds_the_rule_parameters_as_a_dict(capsys):
         "teacher": {"type": "TiltTeacher", "kappa": -1.0, "similarity": None},
         "demos": {"type": "UniformDemos"},
         "objective": "forward", "beta": 0.2, "step_size": 0.5,
-        "teacher_base": {"type": "EMA", "tau": 0.5}, "reference": "base",
+        "teacher_base": {"type": "EMA", "tau": 0.5}, "reference": "base", "jsd_weight": None,
     }
     assert out["modesim_version"] == ms.__version__ and out["rule"] == "sd"
     assert out["rule_params"] == run_json(capsys, "--base", "0.5,0.3,0.2", "--teacher", "tilt",
@@ -354,3 +354,12 @@ def test_console_script_entry_point():
         capture_output=True, text=True, check=True, cwd=ROOT,
     )
     assert json.loads(proc.stdout)["rounds"][1]["round"] == 1
+
+
+def test_jsd_objective_from_the_command_line_equals_the_library(capsys):
+    out = run_json(capsys, "--base", "0.6,0.3,0.1", "--objective", "jsd", "--jsd-weight", "0.5", "--rounds", "1")
+    task = ms.make_task([0.6, 0.3, 0.1])
+    expected = ms.sd_optimum(task, objective="jsd", jsd_weight=0.5)
+    np.testing.assert_allclose(out["rounds"][-1]["policy"], expected, rtol=1e-12)
+    assert main(["run", "--base", "0.6,0.3,0.1", "--jsd-weight", "0.5"]) == 2
+    assert "--jsd-weight is used only with --objective jsd" in capsys.readouterr().err
