@@ -121,7 +121,7 @@ def test_score_is_the_derivative_of_the_divergence(lam):
         m = [L * a + (1 - L) * b for a, b in zip(t, pi)]
         return sum(L * a * mp.log(a / c) + (1 - L) * b * mp.log(b / c) for a, b, c in zip(t, pi, m))
 
-    exact = [float(mp.diff(lambda x: J(y, x), s[y])) for y in range(3)]
+    exact = [float(mp.diff(lambda x, y=y: J(y, x), s[y])) for y in range(3)]
     got = jsd_score(np.log(np.array(s, dtype=float)), np.log(np.array(t, dtype=float)), lam)
     np.testing.assert_allclose(got, exact, rtol=1e-12, atol=1e-15)
 
