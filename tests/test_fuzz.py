@@ -182,7 +182,8 @@ register("expected_distinct", ms.expected_distinct, policy="policy", valid=MASK,
 register("pass_at_k_unbiased", ms.pass_at_k_unbiased,
          n=integer(1, 10**6), c=integer(0, 10**6), k=integer(1, 10**6),
          prepare=lambda kw: {**kw, **({"c": min(kw["c"], kw["n"]), "k": min(kw["k"], kw["n"])}
-                                      if all(type(kw[a]) is int and kw[a] >= 0 for a in "nck") else {})},
+                                      if all(type(kw[a]) is int and kw[a] >= 1 for a in "nk") and type(kw["c"]) is int
+                                      and kw["c"] >= 0 else {})},
          check=in_unit)
 register("entropy", ms.entropy, policy="policy", check=nonneg)
 register("effective_modes", ms.effective_modes, policy="policy", check=lambda o, _: np.all(np.asarray(o) >= 1))
@@ -234,6 +235,95 @@ register("fixed_points", ms.fixed_points,
          task=Kind(st.sampled_from([ms.make_task([0.5, 0.3, 0.2], [1, 1, 0]), ms.make_task([0.6, 0.4])]),
                    [None, [0.5, 0.5], "task"]),
          starts=integer(0, 2), tol=real(0.0, None, lo_open=True, extremes=(1e-12, 1e-6)), check=lambda o, _: all(np.isfinite(fp.policy).all() for fp in o))
+
+
+# ----------------------------------------------------------------- sampled training
+
+from modesim import paths as P  # noqa: E402
+from modesim import sampled as S  # noqa: E402
+from modesim import scenarios as SC  # noqa: E402
+
+
+def _log_of(kw):
+    if isinstance(kw.get("log_policy"), np.ndarray):
+        with np.errstate(divide="ignore"):
+            kw["log_policy"] = np.log(kw["log_policy"])
+    return kw
+
+
+register("sample_modes", S.sample_modes, log_policy="policy", n=integer(1, 50), rng="seed",
+         prepare=lambda kw: _log_of({**kw, "rng": 0 if kw["rng"] is None else kw["rng"]}),
+         check=lambda o, kw: np.all(np.asarray(o) >= 0))
+register("SampledRL", S.SampledRL, lr=real(0.0, None, lo_open=True, extremes=(1e3,)), beta=real(0.0, None, extremes=(1e3,)),
+         n_rollouts=integer(2, 64), diversity_bonus=real(0.0, None, extremes=(10.0,)), seed="seed")
+register("SampledSD", S.SampledSD, lr=real(0.0, None, lo_open=True, extremes=(1e3,)), beta=real(0.0, None, extremes=(1e3,)),
+         n_rollouts=integer(2, 64), seed="seed")
+register("train", S.train,
+         rule=Kind(st.sampled_from([S.SampledRL("grpo", lr=1.0, seed=0), S.SampledRL("rloo", lr=0.3, beta=1e3, seed=1),
+                                    S.SampledSD(lr=0.5, seed=2), S.SampledSD(ms.TiltTeacher(30.0), lr=2.0, seed=3)]),
+                   [None, "rule", object()]),
+         task="task", steps=integer(0, 5), n_seeds=integer(1, 4),
+         check=lambda o, _: is_log_policy(o.final.log_policy, 0))
+register("replicate", S.replicate, task="task", n_seeds=integer(1, 5), check=lambda o, _: isinstance(o, ms.Task))
+register("fixation_probability", ms.fixation_probability,
+         policy=Kind(st.builds(lambda p: np.stack([p, p[::-1]]), policies(K=3)), INVALID_ARRAY + [[[0.5, -0.5, 1.0]] * 2]),
+         eps=real(0.0, 1.0, lo_open=True, hi_open=True), check=in_unit)
+
+# ----------------------------------------------------------------- paths and scenarios
+
+
+@st.composite
+def _path_tasks(draw):
+    g = P.PathGraph.from_edges([(0, 1), (0, 2), (2, 3), (2, 4), (1, 3)], 0, 3)
+    w = np.array(draw(st.lists(st.sampled_from([1e-300, 1e-20, 0.3, 1.0]), min_size=g.n_edges, max_size=g.n_edges)))
+    w[[0, 2]] = np.maximum(w[[0, 2]], 1e-3)
+    return P.path_task(g, w, ood={"b": [False, False, False, False, True]})
+
+
+PATH_TASK = Kind(_path_tasks(), [None, "task", ms.make_task([0.5, 0.5]), object()])
+
+
+def _path_policy(kw):
+    if isinstance(kw.get("policy"), str) and kw["policy"] == "base" and isinstance(kw.get("task"), P.PathTask):
+        kw["policy"] = kw["task"].base
+    return kw
+
+
+PATH_POLICY = Kind(st.just("base"), INVALID_ARRAY + [[0.5, 0.5], [[0.2, 0.8, 0.3, 0.7, 1.0]]])
+
+register("path_pass_at_k", P.path_pass_at_k, policy=PATH_POLICY, task=PATH_TASK, k="k",
+         ood=Kind(st.sampled_from([None, "b"]), ["nope", 3, object()]), prepare=_path_policy, check=in_unit)
+register("success_probability", P.success_probability, policy=PATH_POLICY, task=PATH_TASK, prepare=_path_policy, check=in_unit)
+register("expected_distinct_concepts", P.expected_distinct_concepts, policy=PATH_POLICY, task=PATH_TASK, k="k",
+         prepare=_path_policy, check=nonneg)
+register("expected_distinct_paths", P.expected_distinct_paths, policy=PATH_POLICY, task=PATH_TASK, k="k",
+         ood=Kind(st.sampled_from([None, "b"]), ["nope", 3]), prepare=_path_policy, check=nonneg)
+register("path_entropy", P.path_entropy, policy=PATH_POLICY, task=PATH_TASK, prepare=_path_policy, check=nonneg)
+register("token_entropy", P.token_entropy, policy=PATH_POLICY, task=PATH_TASK, prepare=_path_policy, check=nonneg)
+register("node_marginals", P.node_marginals, policy=PATH_POLICY, task=PATH_TASK, prepare=_path_policy, check=in_unit)
+register("edge_marginals", P.edge_marginals, policy=PATH_POLICY, task=PATH_TASK, prepare=_path_policy, check=in_unit)
+register("path_kl_regularised_optimum", P.path_kl_regularised_optimum, task=PATH_TASK,
+         beta=real(0.0, None, extremes=(1e-300, 1e300)), check=in_unit)
+register("path_sd_optimum", P.path_sd_optimum, task=PATH_TASK, beta=real(0.0, None, extremes=(1e300,)), check=in_unit)
+register("PathNaturalPG", P.PathNaturalPG, lr=real(0.0, None, lo_open=True, extremes=(1e300,)))
+register("PathSelfDistillation", P.PathSelfDistillation, beta=real(0.0, None, extremes=(1e300,)),
+         step_size=real(0.0, 1.0, lo_open=True))
+register("PathCopyTeacher", P.PathCopyTeacher, alpha=real(0.0, 1.0, hi_open=True))
+register("LayeredDAG", P.LayeredDAG, n_layers=integer(1, 5), width=integer(2, 6), n_paths=integer(1, 1),
+         bias=real(0.0, None, extremes=(50.0,)), leak=real(0.0, 1.0, hi_open=True),
+         check=lambda o, _: o.build(seed=0).graph.n_edges > 0)
+register("ConceptGraph", P.ConceptGraph, n_concepts=integer(3, 40), out_degree=integer(1, 3),
+         popularity=real(0.0, None, extremes=(20.0,)), check=lambda o, _: isinstance(o, P.ConceptGraph))
+register("count_paths", P.count_paths, graph=Kind(st.just(P.PathGraph.from_edges([(0, 1), (0, 2), (2, 1)], 0, 1)),
+                                                    [None, "g", object()]),
+         blocked=Kind(st.sampled_from([None, [False, True, False]]), ["x", [1, 2, 3], [True, False]]), check=nonneg)
+register("sample_paths", P.sample_paths, policy=PATH_POLICY, task=PATH_TASK, n=integer(1, 40), seed="seed",
+         prepare=_path_policy, check=lambda o, _: o.nodes.shape[0] >= 1)
+register("prompt_bank", SC.prompt_bank, n_prompts=integer(1, 20), n_modes=integer(3, 30), n_valid=integer(2, 4),
+         decay=real(0.0, 1.0, lo_open=True, hi_open=True), seed="seed", check=lambda o, _: is_policy(o.base, 0),
+         prepare=lambda kw: {**kw, **({"n_valid": min(kw["n_valid"], kw["n_modes"] - 1)}
+                                      if type(kw["n_valid"]) is int and type(kw["n_modes"]) is int and kw["n_modes"] >= 3
+                                      and kw["n_valid"] >= 2 else {})})
 
 
 # ----------------------------------------------------------------- the fuzz loop
@@ -292,8 +382,9 @@ def _documented_refusal(message: str) -> bool:
     return any(r in message for r in REFUSALS)
 
 
-def test_fuzz_registry_covers_the_core_api():
-    """Every public callable of the core is registered (or listed here with the reason it is not)."""
+def test_fuzz_registry_covers_the_public_api():
+    """Every public callable of the core and of modesim.sampled is registered (or listed here
+    with the reason it is not); paths and scenarios are checked by the next test."""
     exempt = {
         "Task", "State", "Rule", "Trajectory", "FixedPoint", "Teacher", "DemoSource",  # types
         "capabilities", "require", "apply_map",  # protocol helpers, tested in test_rule.py
@@ -302,6 +393,11 @@ def test_fuzz_registry_covers_the_core_api():
         "map_jacobian", "flow_jacobian",
     }
     core = {n for n in ms.__all__ if n not in ms._LAZY and callable(getattr(ms, n)) and not n.isupper()}
+    exempt |= {
+        "mean_field_distance", "mean_field",  # compare two trajectories; tested in tests/sampled
+        "collapse_times", "fan",  # take a Trajectory; validated in tests/test_metrics_seeds.py
+    }
+    core |= {n for n in S.__all__} | {n for n in ("fixation_probability", "collapse_times", "fan")}
     missing = sorted(core - set(ENTRIES) - exempt)
     assert not missing, f"register these entry points in tests/test_fuzz.py: {missing}"
 
@@ -320,3 +416,19 @@ def test_fuzz_checks_catch_a_bad_entry_point(kwargs, bad):
     entry = Entry(leaky, {"policy": KINDS["policy"], "valid": MASK, "k": KINDS["k"]}, in_unit, {}, None)
     with pytest.raises(AssertionError):
         run_one("leaky", entry, kwargs, bad)
+
+
+def test_fuzz_registry_covers_paths_and_scenarios():
+    exempt = {
+        # types, strategies and low-level DP kernels (checked against enumeration in tests/paths)
+        "Layer", "PathEnumeration", "PathGraph", "PathTask", "PathTeacher", "PathDemoSource", "Rollouts",
+        "ConditionedPaths", "UniformPaths", "FixedPath", "PathKLRegularisedRL", "PATH_METRICS",
+        "backward", "forward", "normalise_nodes", "normalise_paths", "edge_log_marginals", "log_success",
+        "hit_probability", "most_probable_path", "harder", "categorical_task", "enumerate_paths", "path_task",
+        # scenarios: long runs, validated by their own tests
+        "BLOCKED", "BankComparison", "TokenEntropyExample", "sd_vs_rl", "synonym_task", "token_entropy_example",
+        "bank_pass_at_k",
+    }
+    names = set(P.__all__) | set(SC.__all__)
+    missing = sorted(names - set(ENTRIES) - exempt)
+    assert not missing, f"register these entry points in tests/test_fuzz.py: {missing}"
