@@ -10,6 +10,11 @@ rewards or demonstrations from those rollouts, and one stochastic-gradient step 
 :mod:`.sd`                     :class:`SampledSD`: self-distillation with sampled
                                demonstrations on the shared SD shell (theory §3.1, §3.6)
 :mod:`.runner`                 :func:`replicate`, :func:`train`, :func:`mean_field_distance`
+:mod:`.optim`                  :class:`SGD`, :class:`Adam` on the logits (theory §8.2)
+:mod:`.conventions`            GRPO group statistics and KL estimators of the public trainers
+:mod:`.objectives`             per-token gradients of the reverse KL, forward KL and JSD (§8.1)
+:mod:`.presets`                the public trainers' defaults: ``SampledRL.preset("trl")``,
+                               ``SampledSD.preset("sdpo")`` (theory §8.2)
 =============================  ==================================================================
 
 Both rules follow the rule protocol (:mod:`modesim.rule`): :func:`modesim.iterate` runs
@@ -36,9 +41,11 @@ batch reproduce the whole bit for bit (:mod:`modesim.sampled.sampling`).
 
 from __future__ import annotations
 
+from .optim import SGD, Adam, AdamState
 from .rl import SampledRL
 from .runner import mean_field, mean_field_distance, replicate, train
 from .sampling import sample_modes
 from .sd import SampledSD
 
-__all__ = ["SampledRL", "SampledSD", "sample_modes", "replicate", "train", "mean_field_distance", "mean_field"]
+__all__ = ["SampledRL", "SampledSD", "SGD", "Adam", "AdamState", "sample_modes", "replicate", "train",
+           "mean_field_distance", "mean_field"]
