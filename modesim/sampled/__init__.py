@@ -41,6 +41,7 @@ batch reproduce the whole bit for bit (:mod:`modesim.sampled.sampling`).
 
 from __future__ import annotations
 
+from . import presets
 from .optim import SGD, Adam, AdamState
 from .rl import SampledRL
 from .runner import mean_field, mean_field_distance, replicate, train

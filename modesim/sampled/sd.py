@@ -99,7 +99,9 @@ class SampledSD(SDShell):
       ``"loo"``: ``b_n = mean_{k≠n} e_n(y_k)``, the same teacher row scored on the other
       rollouts.  Unbiased when ``d_n`` does not depend on ``y_n`` (``exclude_self=True`` or
       an external source); with ``exclude_self=False`` a rollout can be its own
-      demonstration and the estimate is biased toward copying.
+      demonstration and the estimate is biased toward copying.  With group demonstrations
+      and ``loss_normalisation="demonstrated"`` the LOO baseline is not mean-zero either
+      (the weight ``1/H`` depends on whether the scored rollout is correct).
     - ``"full"``: the exact per-row gradient ``Σ_n c_n π ⊙ (e_n − Σ π e_n)`` for the sampled
       ``d_n`` (the rollouts only supply the demonstrations; the trainers' full-logit mode).
 
@@ -293,6 +295,11 @@ class SampledSD(SDShell):
             return ("exclude_self=False with estimator='sampled' is biased (a rollout can be its "
                     "own demonstration); its mean field has no closed form (allowed: "
                     "exclude_self=True or estimator='full')")
+        if self._group and self.baseline == "loo" and self.loss_normalisation == "demonstrated":
+            return ("baseline='loo' with loss_normalisation='demonstrated' and group demonstrations is biased "
+                    "(the weight 1/H depends on whether the scored rollout is correct, so the baseline is not "
+                    "mean-zero); its mean field has no closed form (allowed: baseline='none', or "
+                    "loss_normalisation='all')")
         if not self.optimiser.linear:
             return (f"optimiser={self.optimiser!r}: the update is not lr times an expected gradient (Adam's "
                     "moments, or clipping), so this rule has no velocity (allowed: SGD() without max_grad_norm)")
