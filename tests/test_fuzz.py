@@ -254,7 +254,10 @@ def _log_of(kw):
 register("sample_modes", S.sample_modes, log_policy="policy", n=integer(1, 50), rng="seed",
          prepare=lambda kw: _log_of({**kw, "rng": 0 if kw["rng"] is None else kw["rng"]}),
          check=lambda o, kw: np.all(np.asarray(o) >= 0))
-def choice_kind(values, invalid=("sideways", None, 1, ["x"], object())):
+_NOT_A_CHOICE = ("sideways", None, 1, ["x"], object())
+
+
+def choice_kind(values, invalid=_NOT_A_CHOICE):
     return Kind(st.sampled_from(list(values)), list(invalid))
 
 

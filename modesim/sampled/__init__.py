@@ -33,7 +33,11 @@ theory §2.3, §3.6, §6):
   the chance a rollout has a demonstration: a Euclidean gradient flow on logits, not the
   natural-gradient flow of :class:`modesim.SelfDistillation`; the two share interior rest
   points when β = 0 or ``P_N = 1``, while with group demonstrations and β > 0 the KL weight
-  is effectively ``β/P_N(J)`` (theory §3.6, §6).
+  is effectively ``β/P_N(J)`` (theory §3.6, §6).  The forward-KL and JSD objectives and the
+  trainers' conventions change the per-mode term and the factors (theory §8.1, §8.2;
+  :meth:`SampledSD.velocity`).
+- With Adam, clipping, batch reward scaling or a diversity bonus the expected update is not a
+  function of the policy: no velocity.
 
 Randomness: one stream per batch entry, a pure function of (seed, entry, round); chunks of a
 batch reproduce the whole bit for bit (:mod:`modesim.sampled.sampling`).
@@ -41,7 +45,7 @@ batch reproduce the whole bit for bit (:mod:`modesim.sampled.sampling`).
 
 from __future__ import annotations
 
-from . import presets
+from . import presets  # noqa: F401  (modesim.sampled.presets, also reached through the rules' preset())
 from .optim import SGD, Adam, AdamState
 from .rl import SampledRL
 from .runner import mean_field, mean_field_distance, replicate, train

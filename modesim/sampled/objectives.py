@@ -111,24 +111,25 @@ def _jsd_lam(lam, extra: int):
     return lam
 
 
-def log_mix_ratio(z: np.ndarray, lam) -> np.ndarray:
-    """``log(λ·e^z + 1 − λ)`` for ``z = log T − log S`` (a new array), 0 < λ < 1, without overflow.
+def log_mix_ratio(z: np.ndarray, lam, *, overwrite: bool = False) -> np.ndarray:
+    """``log(λ·e^z + 1 − λ)`` for ``z = log T − log S``, 0 < λ < 1, without overflow.
 
     Computed as ``log(λ·e^z + (1 − λ))`` for ``z ≤ 700`` (the argument cannot overflow since
     λ ≤ 1; ``z = −∞``, T = 0, gives ``log(1 − λ)`` exactly) and as
     ``z + log(λ + (1 − λ)·e^{−z})`` above (only those entries).  One ``exp`` and one ``log``
-    per entry; ``np.logaddexp`` costs about twice as much.
+    per entry; ``np.logaddexp`` costs about twice as much.  ``overwrite=True`` reuses ``z``'s
+    memory for the result.
     """
-    with np.errstate(invalid="ignore"):
-        out = np.minimum(z, 700.0)
-        np.exp(out, out=out)
+    with np.errstate(invalid="ignore", over="ignore"):
+        big = z > 700.0 if np.nanmax(z, initial=-np.inf) > 700.0 else None
+        if big is not None:
+            zb = z[big]
+        out = np.exp(z, out=z if overwrite else None)
         out *= lam
         out += 1.0 - lam
         np.log(out, out=out)
-        big = z > 700.0
-        if big.any():
+        if big is not None:
             lb = np.broadcast_to(lam, z.shape)[big] if np.ndim(lam) else lam
-            zb = z[big]
             out[big] = zb + np.log(lb + (1.0 - lb) * np.exp(-zb))
     return out
 
@@ -151,43 +152,79 @@ def token_excess(objective: str, lam, lp_y: np.ndarray, log_t: np.ndarray) -> np
     if "jsd" in kinds:
         lam_c = _jsd_lam(lam, lp_y.ndim - np.ndim(lam))
         # log S − log M = −log(λ·T/S + 1 − λ)
-        out = log_mix_ratio(r, lam_c)
+        out = log_mix_ratio(r, lam_c, overwrite="forward" not in kinds)
         out *= -(1.0 - lam_c)
         parts["jsd"] = out
     return _select(parts, lam, lp_y.ndim - np.ndim(lam))
 
 
-def full_gradient(objective: str, lam, lp: np.ndarray, pi: np.ndarray, rows: np.ndarray, w: np.ndarray) -> np.ndarray:
+def full_gradient(objective: str, lam, lp: np.ndarray, pi: np.ndarray, rows: np.ndarray, w: np.ndarray, *,
+                  exact_kl=None) -> np.ndarray:
     """``Σ_r w_r ∇_θ D(T_r, S)`` for whole teacher rows ``rows = log T_r`` (B..., R, K), weights (B..., R).
 
     ``lp``, ``pi``: (B..., K) the student.  Returns the loss gradient on the logits (B..., K),
     0 on modes where S = 0.  The reverse KL needs ``T_r > 0`` wherever ``S > 0`` and the forward
     KL ``T_r = 0`` wherever ``S = 0`` (else ``ValueError``); the JSD has no condition.
+    ``exact_kl = (β, log π_ref)`` adds ``β ∇KL(S‖π_ref)`` (β broadcasting like ``lp``), folded
+    into the same centred gradient where the objective's is one.
     """
     kinds = _kinds(objective, lam)
     parts = {}
     live = np.isfinite(lp)
     wc = w[..., None]
     frac = row_sum(w)
+    if exact_kl is not None:
+        beta, log_ref = exact_kl
+        with np.errstate(invalid="ignore"):
+            kl_d = beta * (lp - log_ref)
     if "reverse" in kinds:
         check_support(np.any(np.isneginf(rows) & live[..., None, :] & (wc > 0), axis=-2))
         with np.errstate(invalid="ignore"):
             d = frac * lp - np.einsum("...r,...rk->...k", w, np.where(np.isneginf(rows), 0.0, rows))
+            if exact_kl is not None:
+                d = d + kl_d
         parts["reverse"] = centred_grad(d, lp, pi)
     if "forward" in kinds:
         t = np.exp(rows)
         check_support(np.any((t > 0) & ~live[..., None, :] & (wc > 0), axis=-2), forward=True)
-        parts["forward"] = frac * pi - np.einsum("...r,...rk->...k", w, t)
+        g = frac * pi - np.einsum("...r,...rk->...k", w, t)
+        if exact_kl is not None:
+            g += centred_grad(np.array(np.broadcast_to(kl_d, g.shape)), lp, pi)
+        parts["forward"] = g
     if "jsd" in kinds:
         lam_c = _jsd_lam(lam, lp.ndim - np.ndim(lam))
-        with np.errstate(invalid="ignore"):
-            z = rows - lp[..., None, :]
-        lm = log_mix_ratio(z, lam_c[..., None] if np.ndim(lam_c) else lam_c)  # log M_r − log S
-        with np.errstate(invalid="ignore"):
-            d = np.einsum("...r,...rk->...k", w, lm)
+        d = _weighted_log_mix(rows, lp, lam_c, w)
         d *= -(1.0 - lam_c)
+        if exact_kl is not None:
+            with np.errstate(invalid="ignore"):
+                d += kl_d
         parts["jsd"] = centred_grad(d, lp, pi)
     return _select(parts, lam, lp.ndim - np.ndim(lam))
+
+
+def _weighted_log_mix(rows: np.ndarray, lp: np.ndarray, lam, w: np.ndarray) -> np.ndarray:
+    """``Σ_r w_r log(M_r/S)`` (B..., K) for rows ``log T_r`` (B..., R, K), ``M_r = λT_r + (1 − λ)S``.
+
+    Two rows (one demonstration per group: the first correct rollout's and the one that
+    rollout gets) usually differ in a few modes only: the second row's log-mixture is then
+    evaluated where it differs from the first, ``w_0 F_0 + w_1 F_1 = (w_0 + w_1) F_0 + w_1 (F_1 − F_0)``.
+    Any teacher; identical rows cost nothing extra.
+    """
+    with np.errstate(invalid="ignore"):
+        if rows.shape[-2] == 2 and not np.ndim(lam) and rows.shape[:-2] == lp.shape[:-1]:
+            r0, r1 = rows[..., 0, :], rows[..., 1, :]
+            f0 = log_mix_ratio(r0 - lp, lam, overwrite=True)
+            idx = np.nonzero(r1 != r0)
+            d = f0 * row_sum(w)
+            if idx[0].size:
+                f1 = log_mix_ratio(r1[idx] - lp[idx], lam, overwrite=True)
+                f1 -= f0[idx]
+                f1 *= w[..., 1][idx[:-1]]
+                d[idx] += f1
+            return d
+        z = rows - lp[..., None, :]
+        lm = log_mix_ratio(z, lam[..., None] if np.ndim(lam) else lam, overwrite=True)  # log M_r − log S
+        return np.einsum("...r,...rk->...k", w, lm)
 
 
 def expected_weighted_excess(objective: str, lam, teacher, lp: np.ndarray, rho: np.ndarray, demo: np.ndarray) -> np.ndarray:
@@ -218,7 +255,7 @@ def expected_weighted_excess(objective: str, lam, teacher, lp: np.ndarray, rho: 
         lam_c = _jsd_lam(lam, lp.ndim - np.ndim(lam))
         with np.errstate(invalid="ignore"):
             z = lT - lp[..., None, :]
-        lm = log_mix_ratio(z, lam_c[..., None] if np.ndim(lam_c) else lam_c)  # log M_d(y) − log S(y)
+        lm = log_mix_ratio(z, lam_c[..., None] if np.ndim(lam_c) else lam_c, overwrite=True)  # log M_d(y) − log S(y)
         lm = np.where(live[..., None, :], lm, 0.0)
         e_lm = np.einsum("...d,...dy->...y", np.broadcast_to(demo, lm.shape[:-1]), lm)
         parts["jsd"] = np.where(live, -(1.0 - lam_c) * pi * e_lm, 0.0)

@@ -200,23 +200,24 @@ class Adam:
             )
         if self.max_grad_norm is not None:
             clip_rows(direction, self.max_grad_norm)
-        g = np.negative(direction, out=direction)  # gradient of the loss
+        # g = −ĝ is the loss gradient; its sign is folded into the arithmetic below.
         t = opt_state.count + 1
         b1, b2 = chk.col(self.beta1), chk.col(self.beta2)
-        m = g - opt_state.m
-        m *= 1.0 - b1
+        m = direction + opt_state.m  # m ← m + (1 − β1)(g − m) = m − (1 − β1)(ĝ + m)
+        m *= b1 - 1.0
         m += opt_state.m
-        v = opt_state.v * b2
-        g *= g
-        g *= 1.0 - b2
-        v += g
+        v = opt_state.v * b2  # v ← β2 v + (1 − β2) g²
+        g2 = np.multiply(direction, direction, out=direction)
+        g2 *= 1.0 - b2
+        v += g2
         bc1 = 1.0 - np.power(b1, t)
         bc2 = 1.0 - np.power(b2, t)
-        denom = np.sqrt(v, out=g)
-        denom /= np.sqrt(bc2)
-        denom += chk.col(self.eps)
+        # m̂/(√v̂ + ε) = (√bc2/bc1)·m/(√v + ε√bc2): one pass fewer than dividing √v by √bc2.
+        root = np.sqrt(bc2)
+        denom = np.sqrt(v, out=g2)
+        denom += chk.col(self.eps) * root
         step = np.divide(m, denom, out=denom)
-        step *= -chk.col(lr) / bc1
+        step *= -chk.col(lr) * root / bc1
         wd = self.weight_decay
         if isinstance(wd, np.ndarray) or wd != 0.0:
             step += log_policy * (1.0 - chk.col(lr) * chk.col(wd))

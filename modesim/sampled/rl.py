@@ -28,8 +28,10 @@ from .conventions import (
     group_advantages,
     kl_penalty_grad,
     kl_penalty_mean,
+    kl_penalty_weights,
 )
-from .optim import SGD, optimiser as _optimiser
+from .optim import SGD
+from .optim import optimiser as _optimiser
 from .sampling import (
     all_true,
     count_true,
@@ -365,10 +367,18 @@ class SampledRL:
         lp = log_policy
         pi = np.exp(lp)
         A = self.advantages(self.rewards(y, task.valid))
-        direction = score_mean(y, A, pi)
-        if _any_nonzero(self.beta):
-            direction -= chk.col(self.beta) * kl_penalty_grad(self.kl_estimator, lp, task.log_base, pi, y)
-        return direction, all_true(A == 0.0)
+        silent = all_true(A == 0.0)
+        if not _any_nonzero(self.beta):
+            return score_mean(y, A, pi), silent
+        if self.kl_estimator == "exact":
+            direction = score_mean(y, A, pi)
+            direction -= chk.col(self.beta) * kl_penalty_grad("exact", lp, task.log_base, pi, y)
+            return direction, silent
+        # A sampled KL estimate is also a score-function sum: one scatter for both terms.
+        w = kl_penalty_weights(self.kl_estimator, lp, task.log_base, y)
+        w *= -chk.col(self.beta)
+        w += A
+        return score_mean(y, w, pi), silent
 
     def estimate(self, state: State, task: Task) -> tuple[np.ndarray, np.ndarray]:
         """One stochastic update direction and which groups had no signal.

@@ -23,9 +23,17 @@ from ..rule import EMA, SDShell, State
 from ..simplex import log_conditional, log_mass
 from ..task import Task
 from ..teachers import CopyTeacher, scatter_add
-from .conventions import KL_ESTIMATORS, kl_penalty_grad, kl_penalty_mean
-from .objectives import OBJECTIVES, centred, check_support, expected_weighted_excess, full_gradient, token_excess
-from .optim import SGD, optimiser as _optimiser
+from .conventions import KL_ESTIMATORS, kl_penalty_grad, kl_penalty_mean, kl_penalty_weights
+from .objectives import (
+    OBJECTIVES,
+    centred,
+    check_support,
+    expected_weighted_excess,
+    full_gradient,
+    token_excess,
+)
+from .optim import SGD
+from .optim import optimiser as _optimiser
 from .rl import _check_decay, _full
 from .sampling import (
     all_true,
@@ -509,18 +517,21 @@ class SampledSD(SDShell):
                     cross = token_excess(self.objective, self.jsd_weight, np.broadcast_to(lp_y[..., None, :], shape), cross_t)
                     _check_support(np.isposinf(cross) & has[..., None])
                 excess -= (row_sum(cross)[..., 0] - excess) / (n - 1)
-            if demonstrated:
+            sampled_kl = kl_on and self.kl_estimator != "exact"
+            if demonstrated or sampled_kl:
+                # Σ_n c_n e_n (e_{y_n} − π) (+ the sampled KL's (β/N) Σ_n w_n (e_{y_n} − π)): one scatter.
                 w = np.where(has, excess, 0.0)
-                w /= count
+                w /= count if demonstrated else n
+                if sampled_kl:
+                    kw = kl_penalty_weights(self.kl_estimator, lp, ref, y)
+                    kw *= chk.col(self.beta) / n
+                    w += kw
                 grad = scatter_add(y, w, pi.shape[-1])
                 grad -= row_sum(w) * pi
             else:
                 grad = score_mean(y, np.where(has, excess, 0.0), pi)
-            if kl_on:
-                if self.kl_estimator == "exact":
-                    grad += chk.col(self.beta) * kl_logit_grad(lp, ref, pi)
-                else:
-                    grad += chk.col(self.beta) * kl_penalty_grad(self.kl_estimator, lp, ref, pi, y)
+            if kl_on and self.kl_estimator == "exact":
+                grad += chk.col(self.beta) * kl_logit_grad(lp, ref, pi)
         else:
             w = has / count if demonstrated else has / n
             if self.objective == "reverse":
@@ -543,10 +554,17 @@ class SampledSD(SDShell):
                     R = row_demos.shape[-2]
                     # R ≤ 2 distinct demonstrations: Σ of the weights of the rollouts using each.
                     row_w = np.stack([row_sum(np.where(row_of == r, w, 0.0))[..., 0] for r in range(R)], axis=-1)
-                ones = np.ones(row_demos.shape[:-1] + (1,))
-                log_rows = self.teacher.weighted_log_rows(rho[..., None, :], row_demos[..., :, None, :], ones)
-                grad = full_gradient(self.objective, self.jsd_weight, lp, pi, log_rows, row_w)
-            if kl_on and not (self.kl_estimator == "exact" and self.objective == "reverse"):
+                R = row_demos.shape[-2]
+                if R <= 2:  # one O(K) teacher call per distinct demonstration (shared demonstrations)
+                    one = np.ones(row_demos.shape[:-2] + (1,))
+                    log_rows = np.stack([self.teacher.weighted_log_rows(rho, row_demos[..., r:r + 1, :], one)
+                                         for r in range(R)], axis=-2)
+                else:
+                    ones = np.ones(row_demos.shape[:-1] + (1,))
+                    log_rows = self.teacher.weighted_log_rows(rho[..., None, :], row_demos[..., :, None, :], ones)
+                exact_kl = (chk.col(self.beta), ref) if kl_on and self.kl_estimator == "exact" else None
+                grad = full_gradient(self.objective, self.jsd_weight, lp, pi, log_rows, row_w, exact_kl=exact_kl)
+            if kl_on and self.kl_estimator != "exact":
                 grad += chk.col(self.beta) * kl_penalty_grad(self.kl_estimator, lp, ref, pi, y)
         np.negative(grad, out=grad)
         return grad, all_true(~has)

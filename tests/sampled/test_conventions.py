@@ -14,7 +14,12 @@ import pytest
 
 import modesim as ms
 from modesim.sampled import SampledRL
-from modesim.sampled.conventions import group_advantages, k3_unclamped, kl_penalty_grad, kl_penalty_mean
+from modesim.sampled.conventions import (
+    group_advantages,
+    k3_unclamped,
+    kl_penalty_grad,
+    kl_penalty_mean,
+)
 
 from .enumeration import expected_rl
 from .support import R4
@@ -118,8 +123,8 @@ def test_sampled_kl_gradients_are_the_derivative_of_the_per_token_estimate(name)
     old = lp.copy()
 
     def loss(theta):
-        l = theta - np.log(np.sum(np.exp(theta)))
-        return np.mean(_per_token_estimate(name, l[y], ref[y], old[y]))
+        logp = theta - np.log(np.sum(np.exp(theta)))
+        return np.mean(_per_token_estimate(name, logp[y], ref[y], old[y]))
 
     h = 1e-6
     fd = np.array([(loss(lp + h * e) - loss(lp - h * e)) / (2 * h) for e in np.eye(K)])
@@ -153,6 +158,13 @@ def test_k3_gradient_is_the_forward_kl_gradient_and_k1_has_none():
     for name in ("k2", "k3_is"):
         mean = sum(p[y] * kl_penalty_grad(name, lp, lq, p, np.array([y])) for y in range(5))
         np.testing.assert_allclose(mean, reverse, atol=1e-16)
+
+
+def test_verls_clamp_drops_rollouts_the_reference_finds_13_6_times_likelier_or_60000_times_less():
+    # The clamp binds where e^x − x − 1 > 10: x > 2.61087 (e^x ≈ 13.6) or x < −10.99998
+    # (e^−x ≈ 59,873), the roots quoted in theory §8.2.
+    x = np.array([2.6108, 2.6110, -10.99997, -11.0, 0.0, 25.0, -25.0])
+    np.testing.assert_array_equal(k3_unclamped(x), [True, False, True, False, True, False, False])
 
 
 @pytest.mark.parametrize("name", ["exact", "k1", "k2", "k3", "k3_clamped", "k3_is"])
