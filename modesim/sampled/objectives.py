@@ -35,7 +35,9 @@ mode y: ``log S − log T``, ``−T/S`` and ``(1 − λ)(log S − log M)``.  Th
   SDPO's and TRL's ``sampled_token`` mode (``log_ratio.detach() * student_log_probs``);
   the trainers refuse the sampled-token mode for λ ≠ 1, and the forward/JSD versions here
   are ours (the forward one is an importance-weighted estimate, ``T(y)/S(y)``, with a
-  large variance where the student under-covers the teacher).
+  large variance where the student under-covers the teacher).  A mode the student holds
+  at zero is never sampled, so the sampled forward estimator cannot see teacher mass there
+  (where the forward KL is infinite); the full estimator and the mean field report it.
 
 Where ``S(y) = 0`` the gradient is 0 (the mode stays at zero).  The reverse and forward KL
 are infinite when the teacher (reverse) or the student (forward) has no mass where the other

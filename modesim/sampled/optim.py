@@ -100,6 +100,11 @@ class SGD:
     max_grad_norm : float, array or None
         Per-entry gradient clipping (``c`` above); None (default) clips nothing.
 
+    Raises
+    ------
+    ValueError
+        Naming ``max_grad_norm`` unless it is None or a finite number > 0 (or such an array).
+
     >>> SGD().linear, SGD(max_grad_norm=1.0).linear
     (True, False)
     """
@@ -151,6 +156,13 @@ class Adam:
     max_grad_norm : float, array or None
         Per-entry gradient clipping before the moments (None: none).  Hugging Face
         ``TrainingArguments.max_grad_norm`` and verl's ``clip_grad`` default to 1.0.
+
+    Raises
+    ------
+    ValueError
+        Naming ``beta1``/``beta2`` (outside [0, 1)), ``eps`` (not > 0), ``weight_decay``
+        (< 0) or ``max_grad_norm`` (not None or > 0); :meth:`apply` on a state without Adam
+        moments (start the run with the rule's ``init``).
 
     Examples
     --------

@@ -303,6 +303,10 @@ class SampledSD(SDShell):
             return ("exclude_self=False with estimator='sampled' is biased (a rollout can be its "
                     "own demonstration); its mean field has no closed form (allowed: "
                     "exclude_self=True or estimator='full')")
+        if self.objective == "jsd" and self.n_demos > 1:
+            return (f"objective='jsd' with m={self.n_demos} demonstrations in context: the JSD's mean field "
+                    "needs the law of the whole demonstration tuple, which the teacher protocol does not give "
+                    "(allowed: m = 1, or the reverse/forward KL)")
         if self._group and self.baseline == "loo" and self.loss_normalisation == "demonstrated":
             return ("baseline='loo' with loss_normalisation='demonstrated' and group demonstrations is biased "
                     "(the weight 1/H depends on whether the scored rollout is correct, so the baseline is not "
@@ -602,7 +606,8 @@ class SampledSD(SDShell):
 
         ``teacher_log_base`` is needed with an :class:`~modesim.EMA` teacher base (the EMA
         state; :func:`modesim.flow` supplies it) unless τ is 0 or 1.  The JSD's mean field
-        sums over the teacher's K × K matrix (``log_matrix``).
+        sums over the teacher's K × K matrix (``log_matrix``), so it needs m = 1
+        demonstration in context.
 
         Raises
         ------

@@ -196,6 +196,19 @@ def test_bad_sd_convention_input_is_a_named_value_error(make, match):
         make()
 
 
+def test_jsd_with_several_demonstrations_has_no_mean_field_but_the_kls_do():
+    # E over a tuple of m demonstrations of log M is not a sum over the teacher's K × K matrix.
+    teacher = ms.MultiDemoTeacher(0.5, 3)
+    jsd = SampledSD(teacher, demos=ms.UniformDemos(), objective="jsd")
+    assert jsd.capabilities == {"estimate"}
+    with pytest.raises(ValueError, match="objective='jsd' with m=3 demonstrations"):
+        jsd.velocity(R4.log_base, R4)
+    for obj in ("reverse", "forward"):
+        rule = SampledSD(teacher, demos=ms.UniformDemos(), objective=obj, estimator="full", seed=31)
+        ok, z = mc_agrees(rule, R4, exact_direction(rule, R4), rows=20_000)
+        assert ok, (obj, z)
+
+
 def test_default_jsd_weight_is_one_half_and_shared_external_demonstrations_take_m_draws():
     assert SampledSD(objective="jsd").jsd_weight == 0.5
     rule = SampledSD(ms.MultiDemoTeacher(0.5, 3), demos=ms.UniformDemos(), demo_sharing="per_group", n_rollouts=4, seed=0)
