@@ -13,6 +13,9 @@ Run: ``python -m pytest benchmarks/bench_sampled.py --benchmark-only``.
   per seed-step; the batched simulator must be at least 10× faster.
 - Chunking 10,000 seeds into 4 chunks (as a sweep engine would) reproduces the single run
   bit for bit and costs at most 15 % more.
+- Trainer presets (theory §8.2; issue 12): each preset, at the same size and with the same
+  KL strength, costs at most 20 % more CPU time than today's rule of the same family (GRPO;
+  SD with the sampled or the full estimator), both timed in one run, alternating, best of two.
 """
 
 import time
@@ -126,3 +129,37 @@ def test_chunked_seeds_cost_no_more_than_one_run(benchmark):
     t_chunks = time.process_time() - t1
     np.testing.assert_array_equal(np.concatenate([p.final.log_policy for p in parts]), one.final.log_policy)
     assert t_chunks < 1.15 * t_whole + 0.2
+
+
+# Presets against today's rule of the same family, with today's KL strength and N = 8.
+PRESET_PAIRS = {
+    "trl": ("grpo", SampledRL.preset("trl", lr=0.1, beta=0.05, seed=0)),
+    "verl": ("grpo", SampledRL.preset("verl", lr=0.1, beta=0.05, n_rollouts=N, seed=0)),
+    "trl-sdpo": ("sd-sampled", SampledSD.preset("trl-sdpo", lr=0.1, beta=0.05, seed=0)),
+    "sdpo": ("sd-full", SampledSD.preset("sdpo", lr=0.1, beta=0.05, seed=0)),
+    "opsd": ("sd-full", SampledSD.preset("opsd", lr=0.1, beta=0.05, n_rollouts=N, seed=0)),
+}
+
+
+def _cpu(rule):
+    t0 = time.process_time()
+    run(rule)
+    return time.process_time() - t0
+
+
+@pytest.mark.parametrize("name", list(PRESET_PAIRS))
+def test_preset_costs_at_most_20_percent_over_todays_rule(benchmark, name):
+    today_name, preset = PRESET_PAIRS[name]
+    today = RULES[today_name]
+    times = {"today": [], "preset": []}
+
+    def both():
+        for _ in range(2):
+            times["today"].append(_cpu(today))
+            times["preset"].append(_cpu(preset))
+
+    benchmark.pedantic(both, rounds=1, iterations=1)
+    ratio = min(times["preset"]) / min(times["today"])
+    benchmark.extra_info.update(today=today_name, cpu_today_s=min(times["today"]), cpu_preset_s=min(times["preset"]),
+                                ratio=ratio)
+    assert ratio <= 1.2, (name, times)

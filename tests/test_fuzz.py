@@ -256,14 +256,66 @@ def _log_of(kw):
 register("sample_modes", S.sample_modes, log_policy="policy", n=integer(1, 50), rng="seed",
          prepare=lambda kw: _log_of({**kw, "rng": 0 if kw["rng"] is None else kw["rng"]}),
          check=lambda o, kw: np.all(np.asarray(o) >= 0))
+_NOT_A_CHOICE = ("sideways", None, 1, ["x"], object())
+
+
+def choice_kind(values, invalid=_NOT_A_CHOICE):
+    return Kind(st.sampled_from(list(values)), list(invalid))
+
+
+def _grad_norm():
+    return Kind(st.one_of(st.none(), st.floats(1e-6, 1e3), st.just(1.0)),
+                [0.0, -1.0, float("nan"), float("inf"), "x", True])
+
+
+def _jsd_weight_only_for_jsd(kw):
+    """A valid λ with another objective is refused by design; keep it only for objective='jsd'."""
+    lam = kw.get("jsd_weight")
+    if kw.get("objective") != "jsd" and isinstance(lam, float) and 0.0 <= lam <= 1.0:
+        kw["jsd_weight"] = None
+    return kw
+
+
+OPTIMISERS = choice_kind(["sgd", "adam", S.SGD(max_grad_norm=1.0), S.Adam(weight_decay=0.01, max_grad_norm=1.0)],
+                         ["adamw", None, 3, object()])
+KL_ESTIMATORS = choice_kind(["exact", "k1", "k2", "k3", "k3_clamped", "k3_is"])
+
 register("SampledRL", S.SampledRL, lr=real(0.0, None, lo_open=True, extremes=(1e3,)), beta=real(0.0, None, extremes=(1e3,)),
-         n_rollouts=integer(2, 64), diversity_bonus=real(0.0, None, extremes=(10.0,)), seed="seed")
+         n_rollouts=integer(2, 64), diversity_bonus=real(0.0, None, extremes=(10.0,)), seed="seed",
+         std=choice_kind(["population", "bessel"]), reward_scale=choice_kind(["group", "none"]),
+         kl_estimator=KL_ESTIMATORS, optimiser=OPTIMISERS)
 register("SampledSD", S.SampledSD, lr=real(0.0, None, lo_open=True, extremes=(1e3,)), beta=real(0.0, None, extremes=(1e3,)),
-         n_rollouts=integer(2, 64), seed="seed")
+         n_rollouts=integer(2, 64), seed="seed",
+         objective=choice_kind(["reverse", "forward", "jsd"]),
+         jsd_weight=Kind(st.one_of(st.none(), st.floats(0.0, 1.0)), [-0.1, 1.5, float("nan"), "x", True]),
+         loss_normalisation=choice_kind(["all", "demonstrated"]), demo_sharing=choice_kind(["per_rollout", "per_group"]),
+         kl_estimator=KL_ESTIMATORS, optimiser=OPTIMISERS, prepare=_jsd_weight_only_for_jsd)
+register("SGD", S.SGD, max_grad_norm=_grad_norm())
+register("Adam", S.Adam, beta1=real(0.0, 1.0, hi_open=True), beta2=real(0.0, 1.0, hi_open=True),
+         eps=real(0.0, None, lo_open=True, extremes=(1e-300,)), weight_decay=real(0.0, None, extremes=(1e3,)),
+         max_grad_norm=_grad_norm())
+register("SampledRL.preset", lambda preset: S.SampledRL.preset(preset),
+         preset=choice_kind(["trl", "verl"], ["sdpo", "TRL", None, 3]),
+         names={"preset": "name"}, check=lambda o, _: isinstance(o, S.SampledRL))
+register("SampledSD.preset", lambda preset: S.SampledSD.preset(preset),
+         preset=choice_kind(["sdpo", "trl-sdpo", "opsd"], ["trl", "SDPO", None, 3]),
+         names={"preset": "name"}, check=lambda o, _: isinstance(o, S.SampledSD))
+register("presets.describe", lambda preset: S.presets.describe(preset),
+         preset=choice_kind(list(S.presets.PRESETS), ["x", None, 3]),
+         names={"preset": "name"}, check=lambda o, _: isinstance(o, str))
+
+TRAINED_RULES = [
+    S.SampledRL("grpo", lr=1.0, seed=0), S.SampledRL("rloo", lr=0.3, beta=1e3, seed=1),
+    S.SampledSD(lr=0.5, seed=2), S.SampledSD(ms.TiltTeacher(30.0), lr=2.0, seed=3),
+    S.SampledRL.preset("trl", beta=0.04, seed=4), S.SampledRL.preset("verl", seed=5),
+    S.SampledRL.preset("trl", std="population", reward_scale="none", kl_estimator="k3_is", beta=1.0, seed=6),
+    S.SampledSD.preset("sdpo", seed=7), S.SampledSD.preset("trl-sdpo", seed=8), S.SampledSD.preset("opsd", seed=9),
+    S.SampledSD(objective="jsd", jsd_weight=0.9, baseline="loo", beta=0.5, kl_estimator="k3", seed=10),
+    S.SampledSD(objective="jsd", jsd_weight=np.array([0.0, 0.3, 1.0])[:, None, None], estimator="full", seed=11),
+    S.SampledSD(objective="forward", estimator="full", demo_sharing="per_group", loss_normalisation="demonstrated", seed=12),
+]
 register("train", S.train,
-         rule=Kind(st.sampled_from([S.SampledRL("grpo", lr=1.0, seed=0), S.SampledRL("rloo", lr=0.3, beta=1e3, seed=1),
-                                    S.SampledSD(lr=0.5, seed=2), S.SampledSD(ms.TiltTeacher(30.0), lr=2.0, seed=3)]),
-                   [None, "rule", object()]),
+         rule=Kind(st.sampled_from(TRAINED_RULES), [None, "rule", object()]),
          task="task", steps=integer(0, 5), n_seeds=integer(1, 4),
          check=lambda o, _: is_log_policy(o.final.log_policy, 0))
 register("replicate", S.replicate, task="task", n_seeds=integer(1, 5), check=lambda o, _: isinstance(o, ms.Task))
@@ -511,7 +563,7 @@ def test_fuzz_every_public_entry_point(data):
 
 
 REFUSALS = ("must broadcast (same K modes)", "zero probability", "disjoint supports", "undefined", "no correct rollout", "must be valid in every prompt",
-            "K = ", "too large")
+            "K = ", "too large", "lr·weight_decay < 1")
 
 
 def _documented_refusal(message: str) -> bool:
@@ -531,6 +583,7 @@ def test_fuzz_registry_covers_the_public_api():
     core = {n for n in ms.__all__ if n not in ms._LAZY and callable(getattr(ms, n)) and not n.isupper()}
     exempt |= {
         "mean_field_distance", "mean_field",  # compare two trajectories; tested in tests/sampled
+        "AdamState",  # a type (the optimiser state), tested in tests/sampled/test_optim.py
         "collapse_times", "fan",  # take a Trajectory; validated in tests/test_metrics_seeds.py
     }
     core |= {n for n in S.__all__} | {n for n in ("fixation_probability", "collapse_times", "fan")}

@@ -10,6 +10,11 @@ rewards or demonstrations from those rollouts, and one stochastic-gradient step 
 :mod:`.sd`                     :class:`SampledSD`: self-distillation with sampled
                                demonstrations on the shared SD shell (theory §3.1, §3.6)
 :mod:`.runner`                 :func:`replicate`, :func:`train`, :func:`mean_field_distance`
+:mod:`.optim`                  :class:`SGD`, :class:`Adam` on the logits (theory §8.2)
+:mod:`.conventions`            GRPO group statistics and KL estimators of the public trainers
+:mod:`.objectives`             per-token gradients of the reverse KL, forward KL and JSD (§8.1)
+:mod:`.presets`                the public trainers' defaults: ``SampledRL.preset("trl")``,
+                               ``SampledSD.preset("sdpo")`` (theory §8.2)
 =============================  ==================================================================
 
 Both rules follow the rule protocol (:mod:`modesim.rule`): :func:`modesim.iterate` runs
@@ -28,7 +33,11 @@ theory §2.3, §3.6, §6):
   the chance a rollout has a demonstration: a Euclidean gradient flow on logits, not the
   natural-gradient flow of :class:`modesim.SelfDistillation`; the two share interior rest
   points when β = 0 or ``P_N = 1``, while with group demonstrations and β > 0 the KL weight
-  is effectively ``β/P_N(J)`` (theory §3.6, §6).
+  is effectively ``β/P_N(J)`` (theory §3.6, §6).  The forward-KL and JSD objectives and the
+  trainers' conventions change the per-mode term and the factors (theory §8.1, §8.2;
+  :meth:`SampledSD.velocity`).
+- With Adam, clipping, batch reward scaling or a diversity bonus the expected update is not a
+  function of the policy: no velocity.
 
 Randomness: one stream per batch entry, a pure function of (seed, entry, round); chunks of a
 batch reproduce the whole bit for bit (:mod:`modesim.sampled.sampling`).
@@ -36,9 +45,12 @@ batch reproduce the whole bit for bit (:mod:`modesim.sampled.sampling`).
 
 from __future__ import annotations
 
+from . import presets  # noqa: F401  (modesim.sampled.presets, also reached through the rules' preset())
+from .optim import SGD, Adam, AdamState
 from .rl import SampledRL
 from .runner import mean_field, mean_field_distance, replicate, train
 from .sampling import sample_modes
 from .sd import SampledSD
 
-__all__ = ["SampledRL", "SampledSD", "sample_modes", "replicate", "train", "mean_field_distance", "mean_field"]
+__all__ = ["SampledRL", "SampledSD", "SGD", "Adam", "AdamState", "sample_modes", "replicate", "train",
+           "mean_field_distance", "mean_field"]

@@ -268,7 +268,7 @@ def test_batched_tilt_strength_equals_the_loop():
         (lambda: SampledSD(teacher_base="ema"), r"teacher_base must be 'current', 'frozen' or EMA\(tau\); got 'ema'"),
         (lambda: SampledSD(teacher_base=ms.EMA(1.5)), r"tau must be in \[0, 1\]; got 1.5"),
         (lambda: SampledSD(reference="old"), r"reference must be one of 'base', 'current'; got 'old'"),
-        (lambda: SampledSD(objective="forward"), r"objective must be one of 'reverse'; got 'forward'"),
+        (lambda: SampledSD(objective="sideways"), r"objective must be one of 'reverse', 'forward', 'jsd'; got 'sideways'"),
         (lambda: SampledSD(n_rollouts=1), r"n_rollouts must be an integer >= 2; got 1"),
         (lambda: SampledSD(lr=0.0), r"lr must be a finite number > 0; got 0.0"),
         (lambda: SampledSD(beta=[0.1, -1.0]), r"beta must be a finite number >= 0; got .*-1.0.* at index \(1,\)"),
