@@ -288,6 +288,7 @@ class SelfDistillation(SDShell):
     jsd_weight: float | None = None
 
     OBJECTIVES = _OBJECTIVES
+    JSD_EXACT_SOLVE = True
 
     def __post_init__(self, eta):
         step = renamed_keyword("SelfDistillation", "eta", "step_size", eta, self.step_size, 1.0)

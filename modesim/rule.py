@@ -303,13 +303,19 @@ class SDShell:
     #: Objectives the rule accepts (a subclass may narrow or widen this).  A subclass that
     #: accepts ``"jsd"`` has a ``jsd_weight`` field (λ, default None = 0.5), checked here.
     OBJECTIVES: tuple[str, ...] = ("reverse", "forward")
+    #: True for rules whose JSD round is an exact solve (λ then lies in [1e-8, 1 − 1e-8],
+    #: :func:`check_jsd_weight`); gradient-based rules take TRL's whole range [0, 1], whose
+    #: endpoints are forward (0) and reverse (1) KL.
+    JSD_EXACT_SOLVE: bool = False
 
     def _check_shell(self) -> None:
         chk.choice(self.objective, "objective", self.OBJECTIVES)
         if hasattr(self, "jsd_weight"):
             if self.objective == "jsd":
                 lam = 0.5 if self.jsd_weight is None else self.jsd_weight
-                object.__setattr__(self, "jsd_weight", check_jsd_weight(lam))
+                lam = (check_jsd_weight(lam) if self.JSD_EXACT_SOLVE
+                       else chk.real(lam, "jsd_weight", low=0.0, high=1.0))
+                object.__setattr__(self, "jsd_weight", lam)
             elif self.jsd_weight is not None:
                 raise ValueError(
                     f"jsd_weight is the mixing weight of objective='jsd'; with objective="

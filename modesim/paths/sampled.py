@@ -592,17 +592,11 @@ class PathSampledSD(_PathSampled, SDShell):
     capabilities = frozenset({"estimate"})
 
     def __post_init__(self):
-        chk.choice(self.objective, "objective", self.OBJECTIVES)
+        self._check_shell()  # objective, jsd_weight, beta, teacher base, reference
         if self.objective == "jsd":
-            lam = 0.5 if self.jsd_weight is None else self.jsd_weight
-            object.__setattr__(self, "jsd_weight", chk.real(lam, "jsd_weight", low=0.0, high=1.0,
-                                                            low_open=True, high_open=True))
-        elif self.jsd_weight is not None:
-            raise ValueError(
-                f"jsd_weight is the mixing weight of objective='jsd'; with objective={self.objective!r} "
-                f"it is unused (got jsd_weight={chk.describe(self.jsd_weight)}); allowed: None"
-            )
-        self._check_shell()
+            # The per-step JSD gradient here is the interior formula: its endpoints (TRL's
+            # unscaled forward/reverse KL) are the "forward" and "reverse" objectives.
+            chk.real(self.jsd_weight, "jsd_weight", low=0.0, high=1.0, low_open=True, high_open=True)
         chk.choice(self.demos, "demos", ("group",))
         chk.choice(self.estimator, "estimator", ("full", "sampled"))
         chk.choice(self.score, "score", ("all", "correct"))

@@ -260,15 +260,7 @@ class SampledSD(SDShell):
             else:
                 base = EMA(t)
             object.__setattr__(self, "teacher_base", base)
-        self._check_shell()
-        if self.objective == "jsd":
-            lam = 0.5 if self.jsd_weight is None else self.jsd_weight
-            object.__setattr__(self, "jsd_weight", chk.real(lam, "jsd_weight", low=0.0, high=1.0))
-        elif self.jsd_weight is not None:
-            raise ValueError(
-                f"jsd_weight={chk.describe(self.jsd_weight)} applies to objective='jsd' only; got "
-                f"objective={self.objective!r}"
-            )
+        self._check_shell()  # objective, jsd_weight (TRL's range [0, 1]), beta, teacher base, reference
         chk.choice(self.estimator, "estimator", ("sampled", "full"))
         chk.choice(self.baseline, "baseline", ("none", "loo"))
         if self.baseline == "loo" and self.estimator != "sampled":

@@ -183,7 +183,7 @@ def test_jsd_endpoints_are_the_kl_rules():
 
 
 @pytest.mark.parametrize("make, match", [
-    (lambda: SampledSD(jsd_weight=0.5), r"jsd_weight=0.5 applies to objective='jsd' only; got objective='reverse'"),
+    (lambda: SampledSD(jsd_weight=0.5), r"jsd_weight is the mixing weight of objective='jsd'; with objective='reverse' it is unused"),
     (lambda: SampledSD(objective="jsd", jsd_weight=1.5), r"jsd_weight must be in \[0, 1\]; got 1.5"),
     (lambda: SampledSD(objective="jsd", jsd_weight=[0.5, -0.1]), r"jsd_weight must be .* at index \(1,\)"),
     (lambda: SampledSD(loss_normalisation="tokens"), r"loss_normalisation must be one of 'all', 'demonstrated'; got 'tokens'"),
