@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import plot as mp
-from ..scenarios.graph_experiment import SPLIT_ORDER, graph_experiment
+from ..scenarios.concept_graphs import SPLIT_ORDER, graph_experiment
 from ._registry import FigureResult, register
 
 

@@ -14,7 +14,7 @@
 
 from .bank_comparison import BankComparison, sd_vs_rl
 from .banks import BLOCKED, bank_pass_at_k, prompt_bank
-from .graph_experiment import (
+from .concept_graphs import (
     GraphExperiment,
     TokenEntropyRobustness,
     graph_experiment,
