@@ -286,8 +286,6 @@ def test_tests_cited_as_evidence_exist():
 _FIRST_ACCOUNT = re.compile(r"\bMATH (§|[RS]\d)|MATH\.md")
 
 
-@pytest.mark.xfail(strict=False, reason="docstrings, tests, README and notebooks are being ported "
-                   "from the first account to docs/theory.md by other rooms; flip at integration")
 def test_nothing_cites_the_first_account():
     stale = []
     paths = [*(ROOT / "modesim").rglob("*.py"), *(ROOT / "tests").rglob("*.py"),
