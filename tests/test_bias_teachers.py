@@ -112,7 +112,7 @@ def test_information_closed_forms_under_three_demonstration_laws(task, c, g):
 
 
 def test_issue_claims_on_the_worked_base():
-    """MATH §8 / issue 12 on (0.6, 0.3, 0.1), c = 1: under uniform demonstrations γ = 0, 0.5
+    """The first account (its §8) and issue 12 on (0.6, 0.3, 0.1), c = 1: under uniform demonstrations γ = 0, 0.5
     compress, γ = 1 preserves, γ = 1.5, 2, 3 amplify (B1); under self-generated ones every
     γ ∈ {0, 0.5, 1, 1.5, 2, 3} amplifies (B2, which extends the issue's {0, 1, 2} to γ ≥ 0)."""
     task = ms.make_task(P)

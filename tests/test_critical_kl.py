@@ -32,7 +32,7 @@ def rule(alpha, beta, reference="base", teacher=None):
 
 
 def test_critical_strength_is_where_the_depth_factor_hits_the_tolerance():
-    """MATH §8's β_c ≈ 0.15 at α = 0.5 and ≈ 0.05 at α = 0.2 are exactly (1 − α)^(1/β) = 1e-2."""
+    """The first account's β_c ≈ 0.15 at α = 0.5 and ≈ 0.05 at α = 0.2 are exactly (1 − α)^(1/β) = 1e-2."""
     assert critical_kl_strength(0.5) == pytest.approx(0.1505149978, rel=1e-9)
     assert critical_kl_strength(0.2) == pytest.approx(0.0484550065, rel=1e-9)
     a = np.array([0.05, 0.3, 0.9])
