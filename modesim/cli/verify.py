@@ -136,7 +136,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
             "--controls also runs negative controls: the same checks with one assumption dropped\n"
             "(e.g. an anti-copying teacher for S4).  A control is ok when it DOES find a\n"
             "counterexample: the assumption matters.\n\n"
-            "Time: about 11 s for every theorem at the default 200 instances on a 2-core machine;\n"
+            "Time: about 30 s for every theorem at the default 200 instances on a 2-core machine;\n"
             "it grows linearly with --examples.  Nothing is written to the working directory.\n\n"
             "Examples:\n"
             "  modesim verify                      # every theorem, 200 instances each\n"
