@@ -52,7 +52,7 @@ def describe(value) -> str:
     except (ValueError, TypeError):
         return f"{type(value).__name__} {value!r}"[:120]
     if arr.dtype == object:
-        return repr(value)[:120]
+        return repr(arr.tolist())[:120] if arr.size <= 8 else f"an array of shape {arr.shape}"
     if arr.size <= 8:
         return repr(arr.tolist()) if arr.ndim else repr(arr.item())
     return f"an array of shape {arr.shape}"
@@ -208,6 +208,8 @@ def probabilities(p, name: str = "policy", *, n_modes: int | None = None) -> np.
     Rows within the tolerance are renormalised exactly.  ``n_modes`` fixes K.
     """
     arr = _array(p, name, "an array of probabilities of shape (..., K)")
+    if np.asarray(p).dtype == bool:  # converts: _array succeeded
+        raise ValueError(f"{name} must hold probabilities, not booleans (a mask?); got {describe(p)}")
     if arr.ndim == 0 or arr.shape[-1] == 0:
         raise ValueError(f"{name} must be an array of shape (..., K) with K >= 1 modes; got {describe(p)}")
     if n_modes is not None and arr.shape[-1] != n_modes:
@@ -250,7 +252,7 @@ def log_probabilities(lp, name: str = "log_policy", *, n_modes: int | None = Non
     if np.any(off):
         raise ValueError(
             f"{name} must be normalised (probabilities summing to 1 within {SUM_TOLERANCE:g}); "
-            f"rows{at_index(off)} are not"
+            f"they sum to {describe(np.exp(lse))}{at_index(off)}"
         )
     return log_normalise(arr)
 
@@ -320,10 +322,27 @@ def batch_axes(axis, n_batch: int, name: str = "axis") -> tuple[int, ...]:
     return tuple(int(a) % n_batch for a in axes)
 
 
-def param_shape(*values) -> tuple[int, ...]:
-    """Broadcast shape of array-valued parameters (``()`` when all are scalars)."""
-    shapes = [np.shape(v) for v in values if isinstance(v, np.ndarray)]
-    return np.broadcast_shapes(*shapes) if shapes else ()
+def param_shape(*values, **named) -> tuple[int, ...]:
+    """Broadcast shape of array-valued parameters (``()`` when all are scalars).
+
+    Pass parameters by name (``param_shape(alpha=a, beta=b)``) for an error that names them.
+
+    Raises
+    ------
+    ValueError
+        If the arrays do not broadcast together (theory §1: give each grid axis its own
+        position, e.g. ``alpha[:, None]`` and ``beta[None, :]``).
+    """
+    items = [(None, v) for v in values] + list(named.items())
+    arrays = [(n, np.shape(v)) for n, v in items if isinstance(v, np.ndarray)]
+    try:
+        return np.broadcast_shapes(*(s for _, s in arrays)) if arrays else ()
+    except ValueError:
+        listed = ", ".join(f"{n} {s}" if n else str(s) for n, s in arrays)
+        raise ValueError(
+            f"array-valued parameters of shapes {listed} do not broadcast together; give each grid "
+            "axis its own position, e.g. alpha[:, None] and beta[None, :] (theory §1)"
+        ) from None
 
 
 def broadcast_batch(task_shape: tuple[int, ...], params: tuple[int, ...], owner: str) -> tuple[int, ...]:
@@ -349,6 +368,9 @@ def task(value, name: str = "task"):
 
     if not isinstance(value, Task):
         hint = " (the rule comes first)" if callable(getattr(value, "step", None)) else ""
+        if hasattr(value, "graph"):
+            hint = (" (a path task: use the rules of modesim.paths, e.g. PathNaturalPG, "
+                    "PathSelfDistillation, PathSampledRL)")
         raise ValueError(f"{name} must be a modesim.Task (see make_task); got {describe(value)}{hint}")
     return value
 

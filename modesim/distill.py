@@ -318,6 +318,7 @@ class SelfDistillation(SDShell):
                        self._takes_out, self.jsd_weight)
 
     def init(self, task: Task) -> State:
+        chk.task(task)
         self.demos.check(task)
         batch = chk.broadcast_batch(task.batch_shape, self.param_shape, type(self).__name__)
         lb = np.broadcast_to(task.log_base, batch + (task.n_modes,))

@@ -26,7 +26,12 @@ from .task import Task
 
 __all__ = ["Trajectory", "iterate", "flow", "rounds_to_collapse", "BUILTIN_METRICS"]
 
-#: Metrics that ``iterate``/``flow`` accept by name; each maps (policy, task) to shape (...).
+#: Metrics that ``iterate``/``flow`` accept by name; each maps (policy, task) to shape (...):
+#: ``valid_mass`` = π(C) (pass@1); ``top_valid`` = max over valid y of π(y) (the favourite
+#: correct answer's probability, not conditioned on C); ``entropy`` = H(π(·|C)) in nats;
+#: ``effective_modes`` = exp H(π(·|C)); ``kl_to_rl_target`` = KL(π(·|C) ‖ π0(·|C)) in nats
+#: (theory §4).  :func:`modesim.sweep` also records ``pass_at_k`` and ``distinct_at_k``
+#: over a ``k`` dimension.
 BUILTIN_METRICS: dict[str, Callable[[np.ndarray, Task], np.ndarray]] = {
     "valid_mass": lambda p, t: np.clip(np.where(t.valid, p, 0.0).sum(-1), 0.0, 1.0),
     "top_valid": lambda p, t: np.where(t.valid, p, 0.0).max(-1),
@@ -179,6 +184,25 @@ def _check_task(task, rule, fn: str) -> None:
     capabilities(rule)
 
 
+def _check_state(state, fresh: State, task) -> State:
+    """A state to continue from: a :class:`State` of the rule's shape on ``task``, normalised
+    log-probabilities (per row for categorical tasks), a whole round number ≥ 0."""
+    if not isinstance(state, State):
+        raise ValueError(f"state must be a modesim State (from rule.init or a trajectory's final); got {chk.describe(state)}")
+    lp = np.asarray(state.log_policy, dtype=np.float64)
+    if lp.shape != np.shape(fresh.log_policy):
+        raise ValueError(
+            f"state.log_policy has shape {lp.shape}; this rule on this task has shape "
+            f"{np.shape(fresh.log_policy)} (was the state made on another task?)"
+        )
+    if np.any(np.isnan(lp)) or np.any(np.isposinf(lp)):
+        raise ValueError("state.log_policy must not contain NaN or +inf")
+    if isinstance(task, Task):
+        chk.log_probabilities(lp, "state.log_policy")
+    chk.integer(state.round, "state.round", low=0)
+    return state
+
+
 def iterate(
     rule,
     task: Task,
@@ -201,7 +225,9 @@ def iterate(
         Record rounds 0, every, 2·every, … and always the last round.
     metrics : list of names, or mapping of name to callable or built-in name, optional
         Metrics recorded at the same rounds; callables take ``(policy, task)`` and return
-        shape ``batch_shape``.  Built-ins: see :data:`BUILTIN_METRICS`.
+        shape ``batch_shape``.  Built-ins (:data:`BUILTIN_METRICS`): ``valid_mass`` π(C),
+        ``top_valid`` max_{y∈C} π(y), ``entropy`` H(π(·|C)) (nats), ``effective_modes``
+        exp H(π(·|C)), ``kl_to_rl_target`` KL(π(·|C) ‖ π0(·|C)).
     record_policy : bool
         Record the policies themselves (``T × batch × K`` floats); turn off for long,
         large runs and record only metrics.
@@ -227,14 +253,8 @@ def iterate(
     every = chk.integer(every, "every", low=1)
     chk.boolean(record_policy, "record_policy")
     fns = _resolve_metrics(metrics)
-    if state is None:
-        state = rule.init(task)
-    else:
-        if not isinstance(state, State):
-            raise ValueError(f"state must be a modesim State (from rule.init or a trajectory's final); got {chk.describe(state)}")
-        lp = np.asarray(state.log_policy, dtype=np.float64)
-        if np.any(np.isnan(lp)) or np.any(np.isposinf(lp)):
-            raise ValueError("state.log_policy must not contain NaN or +inf")
+    fresh = rule.init(task)
+    state = fresh if state is None else _check_state(state, fresh, task)
     times, pols, recs = [], [], {name: [] for name in fns}
 
     def record(s):

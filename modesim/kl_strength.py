@@ -242,7 +242,7 @@ def collapsed_rest_point(task: Task, alpha, beta, *, jsd_weight=None, tol: float
     a, b = _effective(a, b, jsd_weight)
     tol = chk.real(tol, "tol", low=0.0, low_open=True, allow_array=False)
     K = task.n_modes
-    shape = chk.broadcast_batch(task.batch_shape, chk.param_shape(a, b), "collapsed_rest_point") + (K,)
+    shape = chk.broadcast_batch(task.batch_shape, chk.param_shape(alpha=a, beta=b), "collapsed_rest_point") + (K,)
     l0 = np.broadcast_to(task.log_base, shape)
     valid = np.broadcast_to(task.valid, shape)
     ac, bc = chk.col(a), chk.col(b)
@@ -524,8 +524,8 @@ def collapse_regime(alpha=None, beta=None, *, p0: float = 0.6, k: int = 16, tol:
     a = np.linspace(0.05, 0.95, 37) if alpha is None else np.asarray(
         chk.real(alpha, "alpha", low=0.0, high=1.0, low_open=True, high_open=True), dtype=float)
     b = np.logspace(-3, 0, 61) if beta is None else np.asarray(chk.real(beta, "beta", low=0.0, low_open=True), dtype=float)
-    if a.ndim != 1 or b.ndim != 1:
-        raise ValueError(f"alpha and beta must be 1-D grids; got shapes {a.shape} and {b.shape}")
+    if a.ndim != 1 or b.ndim != 1 or a.size == 0 or b.size == 0:
+        raise ValueError(f"alpha and beta must be non-empty 1-D grids; got shapes {a.shape} and {b.shape}")
     p0 = chk.real(p0, "p0", low=0.5, high=1.0, low_open=True, high_open=True, allow_array=False)
     k = chk.integer(k, "k", low=1)
     tol = chk.real(tol, "tol", low=0.0, high=1.0, low_open=True, high_open=True, allow_array=False)

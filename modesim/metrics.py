@@ -332,13 +332,21 @@ def kl_to_rl_target(policy, task: Task) -> np.ndarray:
     return np.where(v, kl_terms(lq, lq0), 0.0).sum(axis=-1)
 
 
-def ratio_table(policy, valid) -> tuple[np.ndarray, np.ndarray]:
+def ratio_table(policy, valid, *, by=None) -> tuple[np.ndarray, np.ndarray]:
     """Pairwise ratios ``π(y)/π(y')`` among the valid modes of one prompt.
+
+    Parameters
+    ----------
+    policy : array_like, shape (K,)
+    valid : bool array, shape (K,)
+    by : array_like of shape (K,), optional
+        Order the valid modes by decreasing ``by`` (e.g. the base policy), so that entries
+        above the diagonal are pairs with ``by(y) ≥ by(y')``; default: by mode index.
 
     Returns
     -------
     modes : ndarray of int, shape (m,)
-        Indices of the valid modes.
+        Indices of the valid modes (in the chosen order).
     ratios : ndarray, shape (m, m)
         ``ratios[i, j] = π(modes[i]) / π(modes[j])`` (computed in log space, ``inf`` above
         the float range); ``inf`` where only the denominator is 0, and 1 where both are 0.
@@ -348,6 +356,11 @@ def ratio_table(policy, valid) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"ratio_table takes one policy of shape (K,); got shape {p.shape}")
     v = chk.mask(valid, p.shape)
     modes = np.flatnonzero(v)
+    if by is not None:
+        key = chk.probabilities(by, "by", n_modes=p.shape[-1])
+        if key.ndim != 1:
+            raise ValueError(f"by must have shape ({p.shape[-1]},); got shape {key.shape}")
+        modes = modes[np.argsort(-key[modes], kind="stable")]
     with np.errstate(divide="ignore"):
         lp = np.log(p[modes])
     zero = np.isneginf(lp)
@@ -478,6 +491,11 @@ def fan(trajectory, mode: int, *, levels=(0.05, 0.25, 0.5, 0.75, 0.95), seed_axi
     q = np.atleast_1d(q)
     if q.ndim != 1 or q.size == 0:
         raise ValueError(f"levels must be a 1-D array of quantile levels in [0, 1]; got {chk.describe(levels)}")
+    if lp.ndim < 3:
+        raise ValueError(
+            "fan needs a trajectory with a seed axis (batch shape (n_seeds, ...), e.g. from "
+            f"modesim.train); this one has batch shape {lp.shape[1:-1]}"
+        )
     axis = chk.integer(seed_axis, "seed_axis", low=0, high=lp.ndim - 3) + 1
     x = np.exp(lp[..., mode])
     return Fan(times=trajectory.times, levels=q, bands=np.quantile(x, q, axis=axis), mean=x.mean(axis=axis))

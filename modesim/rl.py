@@ -37,6 +37,7 @@ def _log_kl_optimum(log_ref: np.ndarray, valid: np.ndarray, beta) -> np.ndarray:
 
 
 def _batch(rule, task: Task) -> np.ndarray:
+    chk.task(task)
     batch = chk.broadcast_batch(task.batch_shape, rule.param_shape, type(rule).__name__)
     return np.broadcast_to(task.log_base, batch + (task.n_modes,))
 

@@ -103,7 +103,9 @@ def _lookup(record: Mapping, key: str, where: str):
     for part in key.split("."):
         if not isinstance(node, Mapping) or part not in node:
             keys = ", ".join(map(repr, list(record)[:12]))
-            raise ValueError(f"{where}: missing key {key!r} (keys: {keys})")
+            raise ValueError(f"{where}: missing key {key!r} (keys: {keys}); name your columns with "
+                             "prompt=, answer= and correct=, e.g. rollout_bank(path, prompt='doc_id', "
+                             "correct='exact_match')")
         node = node[part]
     return node
 

@@ -98,6 +98,18 @@ def _suffix(text: str, flag: str, kind, form: str):
         raise ValueError(f"{flag} must look like {form}; got {text!r}") from None
 
 
+#: Library argument names → the flags a user typed (messages name what the user can change).
+_FLAG_OF = {"m": "--demos-in-context", "mode": "--demos fixed:N", "tau": "--teacher-base ema:TAU",
+            "step_size": "--step-size", "jsd_weight": "--jsd-weight", "alpha": "--alpha",
+            "beta": "--beta", "lr": "--lr", "kappa": "--kappa"}
+
+
+def _as_flags(message: str) -> str:
+    """Rename the library argument a message starts with to the command-line flag."""
+    name = message.split(" ", 1)[0]
+    return _FLAG_OF[name] + message[len(name):] if name in _FLAG_OF else message
+
+
 def build_rule(args):
     """The rule named by ``--rule`` with its options (flags it does not use are refused)."""
     o = _resolve(args)
@@ -174,7 +186,11 @@ def main(args) -> int:
     """Run the command (``args`` from :func:`add_parser`'s parser)."""
     task, ood = _task(args)
     ks = _ks(args.k)
-    rule = build_rule(args)
+    try:
+        rule = build_rule(args)
+        rule.init(task)  # checks that need the task (a fixed demonstration must be valid, …)
+    except ValueError as exc:
+        raise ValueError(_as_flags(str(exc))) from None
     traj = iterate(rule, task, args.rounds, every=args.every)
     P = traj.policy  # (rounds recorded, K); metrics for every round at once
     passk = M.pass_at_k(P, task.valid, np.asarray(ks))

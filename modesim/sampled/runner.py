@@ -89,7 +89,10 @@ def train(
     Returns
     -------
     Trajectory
-        ``log_policy`` of shape ``(T, n_seeds, *batch_shape, K)``;
+        ``log_policy`` of shape ``(T, n_seeds, *batch_shape, K)``; with array-valued
+        parameters (a grid) their axes come first, broadcast against ``(n_seeds,
+        *batch_shape)`` (so a grid axis needs its own position, e.g. ``lr[:, None]`` for a
+        grid over learning rates: shape ``(T, len(lr), n_seeds, *batch_shape, K)``);
         ``final.silent_groups`` counts the steps without signal per seed and prompt.
 
     Raises
@@ -121,6 +124,15 @@ def train(
                 f"first_seed and offset need a sampled rule (init(task, offset=...)); "
                 f"{type(rule).__name__} has no random stream to place"
             ) from None
+    params = getattr(rule, "param_shape", ())
+    try:
+        np.broadcast_shapes(params, big.batch_shape)
+    except ValueError:
+        raise ValueError(
+            f"the rule's array-valued parameters have shape {params}, which does not broadcast against "
+            f"(n_seeds, *task.batch_shape) = {big.batch_shape}; train puts the seeds first, so give a "
+            f"grid its own leading axes, e.g. lr[:, None] (theory §1)"
+        ) from None
     if progress is None:
         work = float(steps) * np.prod(big.log_base.shape) * getattr(rule, "n_rollouts", 1)
         progress = work > 2e8

@@ -267,7 +267,11 @@ class SampledSD(SDShell):
             raise ValueError("baseline='loo' applies to estimator='sampled' only; got estimator='full'")
         group = isinstance(self.demos, str)
         if group:
-            chk.choice(self.demos, "demos", ("group",))
+            if self.demos != "group":
+                raise ValueError(
+                    "demos must be 'group' (the group's own correct rollouts) or a demonstration source "
+                    f"(UniformDemos(), FixedDemo(mode), ExplicitDemos(probs), ConditionedDemos()); got {self.demos!r}"
+                )
         elif not callable(getattr(self.demos, "distribution", None)):
             raise ValueError(
                 "demos must be 'group' or a demonstration source (UniformDemos(), FixedDemo(mode), "

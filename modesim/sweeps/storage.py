@@ -27,10 +27,13 @@ has no cheap region writes here, so it is not resumable).
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import numpy as np
+
+from .. import _checks as chk
 
 __all__ = ["MARKER", "MARKER_DIM", "is_netcdf", "stored_layout", "prepare", "write_chunk", "load_sweep"]
 
@@ -112,12 +115,12 @@ def prepare(path, template, *, layout: dict, n_chunks: int, overwrite: bool) -> 
             if stored != layout or done.size != n_chunks:
                 raise ValueError(
                     f"out {str(path)!r} holds this sweep cut into other chunks ({stored}); pass chunks=None "
-                    f"(the store's) to resume it, or overwrite=True to start again"
+                    f"(the store's) to resume it, or overwrite=True (--overwrite) to start again"
                 )
             return done
         if not (overwrite or ours):  # ours without a marker: its template was never finished
             what = "a different sweep" if attrs and FINGERPRINT in attrs else "a Zarr store that is not a modesim sweep"
-            raise ValueError(f"out {str(path)!r} holds {what}; pass overwrite=True to replace it, or choose another path")
+            raise ValueError(f"out {str(path)!r} holds {what}; pass overwrite=True (--overwrite on the command line) to replace it, or choose another path")
         shutil.rmtree(path)
     marker = template[MARKER].copy()
     marker.attrs = {"chunks": layout}
@@ -156,9 +159,10 @@ def load_sweep(path, *, allow_incomplete: bool = False):
     require("xarray")
     import xarray as xr
 
-    from .. import _checks as chk
 
     allow_incomplete = chk.boolean(allow_incomplete, "allow_incomplete")
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"path must be a file path (str or os.PathLike) of a stored sweep; got {chk.describe(path)}")
     p = Path(path)
     if not p.exists():
         raise ValueError(f"path {str(path)!r} does not exist")

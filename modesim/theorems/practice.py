@@ -98,8 +98,8 @@ THEOREMS: tuple[Theorem, ...] = (
         default_impl=jsd_round,
         impl_doc=JSD_IMPL,
         code="pi = ms.sd_optimum(task, teacher={teacher}, beta=beta, objective='jsd', jsd_weight=lam)\n"
-             "print(ms.ratio_table(pi, task.valid)[1] / ms.ratio_table(task.base, task.valid)[1])"
-             "  # J2: > 1 above the diagonal\n",
+             "print(ms.ratio_table(pi, task.valid, by=task.base)[1] / ms.ratio_table(task.base, task.valid, by=task.base)[1])"
+             "  # J2: > 1 above the diagonal (modes sorted by π0)\n",
         _check=check_j2,
     ),
     Theorem(
@@ -121,8 +121,8 @@ THEOREMS: tuple[Theorem, ...] = (
         default_impl=power_copy_round("uniform"),
         impl_doc=POWER_IMPL.format("uniform"),
         code=_POWER + "pi = ms.sd_optimum(task, teacher=PowerCopyTeacher(c, gamma), demos=ms.UniformDemos(), beta=beta)\n"
-             "print(ms.ratio_table(pi, task.valid)[1] / ms.ratio_table(task.base, task.valid)[1])"
-             "  # B1: > 1 above the diagonal iff gamma > 1\n",
+             "print(ms.ratio_table(pi, task.valid, by=task.base)[1] / ms.ratio_table(task.base, task.valid, by=task.base)[1])"
+             "  # B1: > 1 above the diagonal (modes sorted by π0) iff gamma > 1\n",
         _check=check_b1,
     ),
     Theorem(
@@ -143,8 +143,8 @@ THEOREMS: tuple[Theorem, ...] = (
         default_impl=power_copy_round("self"),
         impl_doc=POWER_IMPL.format("self-generated"),
         code=_POWER + "pi = ms.sd_optimum(task, teacher=PowerCopyTeacher(c, gamma), beta=beta)\n"
-             "print(ms.ratio_table(pi, task.valid)[1] / ms.ratio_table(task.base, task.valid)[1])"
-             "  # B2: > 1 above the diagonal\n",
+             "print(ms.ratio_table(pi, task.valid, by=task.base)[1] / ms.ratio_table(task.base, task.valid, by=task.base)[1])"
+             "  # B2: > 1 above the diagonal (modes sorted by π0)\n",
         _check=check_b2,
     ),
     Theorem(
@@ -262,7 +262,7 @@ CONTROLS: tuple[Control, ...] = (
                            beta=betas(0.0, 5.0), lam=_lams()),
         parts=("amplification",),
         code="pi = ms.sd_optimum(task, teacher=ms.TiltTeacher(kappa), beta=beta, objective='jsd', jsd_weight=lam)\n"
-             "print(ms.ratio_table(pi, task.valid)[1] / ms.ratio_table(task.base, task.valid)[1])  # < 1\n",
+             "print(ms.ratio_table(pi, task.valid, by=task.base)[1] / ms.ratio_table(task.base, task.valid, by=task.base)[1])  # < 1\n",
     ),
     Control(
         id="B1:self-generated",
@@ -273,7 +273,7 @@ CONTROLS: tuple[Control, ...] = (
         parts=("direction",),
         impl=power_copy_round("self"),
         code=_POWER + "pi = ms.sd_optimum(task, teacher=PowerCopyTeacher(c, gamma), beta=beta)\n"
-             "print(ms.ratio_table(pi, task.valid)[1] / ms.ratio_table(task.base, task.valid)[1])  # > 1\n",
+             "print(ms.ratio_table(pi, task.valid, by=task.base)[1] / ms.ratio_table(task.base, task.valid, by=task.base)[1])  # > 1\n",
     ),
     Control(
         id="B2:negative-gamma",

@@ -123,8 +123,8 @@ THEOREMS: tuple[Theorem, ...] = (
         default_impl=softmax_pg,
         impl_doc=LR_IMPL.format("SoftmaxPG"),
         code="traj = ms.iterate(ms.SoftmaxPG(lr=lr), task, 1)\n"
-             "print(ms.ratio_table(traj.policy[1], task.valid)[1] / "
-             "ms.ratio_table(task.base, task.valid)[1])  # R4: > 1 above the diagonal\n",
+             "print(ms.ratio_table(traj.policy[1], task.valid, by=task.base)[1] / "
+             "ms.ratio_table(task.base, task.valid, by=task.base)[1])  # R4: > 1 above the diagonal (modes sorted by π0)\n",
         _check=check_r4,
     ),
     Theorem(
@@ -213,8 +213,8 @@ THEOREMS: tuple[Theorem, ...] = (
         default_impl=sd_reverse,
         impl_doc=SD_IMPL,
         code="pi = ms.sd_optimum(task, teacher={teacher}, beta=beta)\n"
-             "mult = ms.ratio_table(pi, task.valid)[1] / ms.ratio_table(task.base, task.valid)[1]\n"
-             "print('ratio multipliers (S4: > 1 above the diagonal)', mult)\n"
+             "mult = ms.ratio_table(pi, task.valid, by=task.base)[1] / ms.ratio_table(task.base, task.valid, by=task.base)[1]\n"
+             "print('ratio multipliers (S4: > 1 above the diagonal (modes sorted by π0))', mult)\n"
              "print('S4 bound', (1 - alpha) ** (-1 / (1 + beta)))\n",
         _check=check_s4,
     ),
@@ -237,7 +237,7 @@ THEOREMS: tuple[Theorem, ...] = (
         default_impl=sd_reverse,
         impl_doc=SD_IMPL,
         code="pi = ms.sd_optimum(task, teacher=ms.CopyTeacher(alpha), beta=beta)\n"
-             "mult = ms.ratio_table(pi, task.valid)[1] / ms.ratio_table(task.base, task.valid)[1]\n"
+             "mult = ms.ratio_table(pi, task.valid, by=task.base)[1] / ms.ratio_table(task.base, task.valid, by=task.base)[1]\n"
              "Z = task.base[task.valid].sum()\n"
              "print('largest ratio multiplier', mult.max(),\n"
              "      'S4 bound', (1 - alpha) ** (-1 / (1 + beta)),\n"
@@ -264,8 +264,8 @@ THEOREMS: tuple[Theorem, ...] = (
         default_impl=sd_reverse,
         impl_doc=SD_IMPL,
         code="pi = ms.sd_optimum(task, teacher=ms.TiltTeacher(kappa), beta=beta)\n"
-             "print(ms.ratio_table(pi, task.valid)[1] / ms.ratio_table(task.base, task.valid)[1])"
-             "  # S5: < 1 above the diagonal when kappa < 0\n",
+             "print(ms.ratio_table(pi, task.valid, by=task.base)[1] / ms.ratio_table(task.base, task.valid, by=task.base)[1])"
+             "  # S5: < 1 above the diagonal (modes sorted by π0) when kappa < 0\n",
         _check=check_s5,
     ),
     Theorem(
@@ -396,8 +396,8 @@ CONTROLS: tuple[Control, ...] = (
                             kappa=kappas(-5.0, -0.05), beta=betas()),
         parts=("amplification",),
         code="pi = ms.sd_optimum(task, teacher=ms.TiltTeacher(kappa), beta=beta)\n"
-             "print(ms.ratio_table(pi, task.valid)[1] / ms.ratio_table(task.base, task.valid)[1])"
-             "  # < 1 above the diagonal: compressed\n",
+             "print(ms.ratio_table(pi, task.valid, by=task.base)[1] / ms.ratio_table(task.base, task.valid, by=task.base)[1])"
+             "  # < 1 above the diagonal (modes sorted by π0): compressed\n",
     ),
     Control(
         id="S4:bound-invalid-modes",

@@ -275,7 +275,7 @@ def test_batched_tilt_strength_equals_the_loop():
         (lambda: SampledSD(estimator="exact"), r"estimator must be one of .* got 'exact'"),
         (lambda: SampledSD(baseline="mean"), r"baseline must be one of .* got 'mean'"),
         (lambda: SampledSD(estimator="full", baseline="loo"), r"baseline='loo' applies"),
-        (lambda: SampledSD(demos="uniform"), r"demos must be one of 'group'; got 'uniform'"),
+        (lambda: SampledSD(demos="uniform"), r"demos must be 'group' \(the group's own correct rollouts\) or a demonstration source .*; got 'uniform'"),
         (lambda: SampledSD(demos=3), r"demos must be 'group' or a demonstration source .* got 3"),
         (lambda: SampledSD(teacher="copy"), r"teacher must be a modesim Teacher .* got 'copy'"),
         (lambda: SampledSD(exclude_self=1), r"exclude_self must be True or False; got 1"),
