@@ -72,8 +72,9 @@ CATALOGUE: tuple[Remedy, ...] = (
            "PathBlend(combine='sum')"),
     Remedy("sign-gated SD", "SampledBlend(combine='sign'): A = sign(A_GRPO)·|log T − log π|",
            "H1", "no",
-           "the expected advantage of a valid mode depends on its share q: it rises with q for rare modes "
-           "and falls for common ones (neither preserves nor uniformly amplifies)",
+           "the expected advantage of a valid mode, c·q(L + 2 log(1 − α)), is not constant on C: it rises with "
+           "the mode's share q up to a peak q* (0.03–0.25 once J ≥ 0.5; q* falls as α and J grow) and falls beyond, so common modes are "
+           "compressed and rare ones amplified",
            "PathBlend(combine='sign')"),
     Remedy("anti-distillation", "DistillationBlend(1, −μ); sampled: SampledBlend(1, −μ)",
            "L1", "no",

@@ -103,6 +103,11 @@ class BalancedDemos(DemoSource):
     def __post_init__(self):
         if not callable(getattr(self.teacher, "log_matrix", None)):
             raise ValueError(f"teacher must be a modesim Teacher (with log_matrix); got {chk.describe(self.teacher)}")
+        if getattr(self.teacher, "n_demos", 1) != 1:
+            raise ValueError(
+                "teacher must read one demonstration (BalancedDemos balances the law of that demonstration); "
+                f"got teacher.n_demos={self.teacher.n_demos}"
+            )
 
     @property
     def param_shape(self):
@@ -122,8 +127,8 @@ class BalancedDemos(DemoSource):
         zero = valid & np.isneginf(lr)
         if np.any(zero):
             raise ValueError(
-                "BalancedDemos needs the teacher base to give every valid mode positive probability "
-                f"(a valid mode with ρ(y) = 0 has an infinite copy gain){chk.at_index(np.any(zero, axis=-1))}"
+                "BalancedDemos needs the teacher base to give every valid mode positive probability (a valid "
+                f"mode has zero probability, so its copy gain is infinite){chk.at_index(np.any(zero, axis=-1))}"
             )
         lT = np.broadcast_to(self.teacher.log_matrix(lr), batch + (K, K))
         vv = valid[..., :, None] & valid[..., None, :]

@@ -136,7 +136,11 @@ def mixture_gap_leading(alpha, m, rho, p):
     """
     a, m, r, q = _gap_args(alpha, m, rho, p)
     mu = (1.0 - a) * r + a * q
-    return _scalar(-(a * a) * q * (1.0 - q) / (2.0 * m * mu * mu))
+    v = q * (1.0 - q)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        x = a / mu                                    # ≤ 1/p where v > 0: finite unless p is tiny
+        out = np.where(v > 0, -(x * x) * v / (2.0 * m), 0.0)
+    return _scalar(out)
 
 
 def mixture_gap_bound(alpha, m, rho, p):
@@ -163,15 +167,17 @@ def mixture_gap_bound(alpha, m, rho, p):
     c = (1.0 - a) * r
     mu = c + a * q
     v = q * (1.0 - q)
-    third = a ** 3 * v * np.abs(1.0 - 2.0 * q) / (3.0 * m * m * mu ** 3)
-    fourth = a ** 4 * v * (1.0 + 3.0 * (m - 2) * v) / (4.0 * s ** 4 * m ** 3 * mu ** 4)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        x = a / mu                                    # α/μ; the bound is +inf when it overflows
+        third = np.where(v > 0, x ** 3 * v * np.abs(1.0 - 2.0 * q) / (3.0 * m * m), 0.0)
+        fourth = np.where(v > 0, x ** 4 * v * (1.0 + 3.0 * (m - 2) * v) / (4.0 * s ** 4 * m ** 3), 0.0)
         qq = q - (1.0 - s) * mu / np.where(a > 0, a, 1.0)
         inside = (a > 0) & (qq > 0) & (v > 0)
         qs = np.where(inside, qq, 0.5 * q)
         # KL(q'‖p) for 0 < q' < p < 1 (Bernoulli relative entropy).
         kl = qs * np.log(qs / q) + (1.0 - qs) * (np.log1p(-qs) - np.log1p(-q))
-        tail = np.where(inside, np.exp(-m * kl) * (np.log(mu / c) + 11.0 / 6.0), 0.0)
+        weight = np.where(inside, np.exp(-m * kl), 0.0)
+        tail = np.where(weight > 0, weight * (np.log(mu / c) + 11.0 / 6.0), 0.0)
     return _scalar(third + fourth + tail)
 
 

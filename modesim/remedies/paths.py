@@ -44,8 +44,8 @@ class PathBlend:
     Parameters
     ----------
     teacher : path teacher, default ``PathCopyTeacher(0.5)``
-    reward_weight : float or array > 0
-        λ_r (``"sum"``); the KL term is carried by the RL part, so it must be positive.
+    reward_weight : float or array >= 0
+        λ_r (``"sum"``).
     distill_weight : float or array (any sign)
         μ (``"sum"``).
     combine : {"sum", "sign"}
@@ -99,20 +99,19 @@ class PathBlend:
     def __post_init__(self):
         chk.choice(self.combine, "combine", _COMBINE)
         object.__setattr__(self, "reward_weight",
-                           chk.real(self.reward_weight, "reward_weight", low=0.0, low_open=True))
+                           chk.real(self.reward_weight, "reward_weight", low=0.0))
         object.__setattr__(self, "distill_weight", chk.real(self.distill_weight, "distill_weight"))
         object.__setattr__(self, "beta", chk.real(self.beta, "beta", low=0.0))
         object.__setattr__(self, "lr", chk.real(self.lr, "lr", low=0.0, low_open=True))
         shape = chk.param_shape(self.reward_weight, self.distill_weight, self.beta, self.lr, self.eps)
-        rl_beta = np.asarray(self.beta) / np.asarray(self.reward_weight) if self.combine == "sum" else self.beta
-        rl_beta = float(rl_beta) if np.ndim(rl_beta) == 0 else rl_beta
-        rl = PathSampledRL(self.estimator, n_rollouts=self.n_rollouts, lr=1.0, beta=rl_beta, eps=self.eps,
+        # Both parts run without a KL term (it is added once, from the shared rollouts); a zero array
+        # of the run's parameter shape makes the state (keys, EMA teacher, silent counters) as wide as
+        # the whole parameter grid.
+        zero = np.zeros(shape) if shape else 0.0
+        rl = PathSampledRL(self.estimator, n_rollouts=self.n_rollouts, lr=1.0, beta=zero, eps=self.eps,
                            policy=self.policy, seed=self.seed)
-        # The SD part carries no KL; a zero array of the run's parameter shape makes its state
-        # (keys, EMA teacher, silent counters) as wide as the whole parameter grid.
-        sd_beta = np.zeros(shape) if shape else 0.0
         sd = PathSampledSD(self.teacher, objective=self.objective if self.combine == "sum" else "reverse",
-                           beta=sd_beta, teacher_base=self.teacher_base, n_rollouts=self.n_rollouts, lr=1.0,
+                           beta=zero, teacher_base=self.teacher_base, n_rollouts=self.n_rollouts, lr=1.0,
                            policy=self.policy, seed=self.seed)
         object.__setattr__(self, "_rl", rl)
         object.__setattr__(self, "_sd", sd)
@@ -138,25 +137,47 @@ class PathBlend:
     def estimate(self, state: State, task) -> tuple[np.ndarray, np.ndarray]:
         """One stochastic update direction (``params ← params + lr·direction``) and silent groups (…, G)."""
         bank = as_bank(task)
+        ro = self._sd.rollouts(state, bank)
         if self.combine == "sum":
-            d_rl, s_rl = self._rl.estimate(state, bank)
-            d_sd, s_sd = self._sd.estimate(state, bank)
-            wr, wd = self._weights(d_rl)
-            return wr * d_rl + wd * d_sd, s_rl & s_sd
-        return self._sign_direction(state, bank)
+            # The two parts' kernels on the same rollouts (paths.sampled's per-rule directions).
+            pick, has = self._sd.demo_picks(state, bank, ro)
+            d_rl, s_rl = self._rl._direction(state, bank, ro)
+            d_sd, s_sd = self._sd._direction(state, bank, ro, pick, has)
+            wr, wd = self._weights()
+            direction, silent = wr * d_rl + wd * d_sd, s_rl & s_sd
+        else:
+            direction, silent = self._sign_direction(state, bank, ro)
+        return direction - self._kl_direction(state, bank, ro), silent
 
-    def _weights(self, like):
+    def _weights(self):
         def w(x):
             return chk.col(x) if isinstance(x, np.ndarray) else x
         return w(self.reward_weight), w(self.distill_weight)
 
-    def _sign_direction(self, state, bank):
+    def _kl_direction(self, state, bank, ro):
+        """``β·(1/N) Σ_n Σ_t ∇KL(π(·|u_t)‖π0(·|u_t))`` at the visited nodes, pulled back (or 0)."""
+        beta = self.beta
+        if not np.any(np.asarray(beta) != 0.0):
+            return 0.0
+        lp = state.log_policy
+        batch = lp.shape[:-1]
+        B = int(np.prod(batch, dtype=np.int64))
+        g, E, n = bank.graph, bank.n_edges, bank.graph.n_nodes
+        _, b, e = _steps(ro, B)
+        u = g.src[e]
+        visits = np.bincount(b * n + u, minlength=B * n).reshape(B, n) / self.n_rollouts
+        lp2 = lp.reshape(B, E)
+        ref = np.broadcast_to(bank.log_base, batch + (E,)).reshape(B, E)
+        rows = np.broadcast_to(beta, batch).reshape(-1)[:, None] if isinstance(beta, np.ndarray) else beta
+        kl = rows * _node_kl_grad(g, lp2, np.exp(lp2), ref, visits)
+        return self.policy.pull_back(kl.reshape(batch + (E,)), bank)
+
+    def _sign_direction(self, state, bank, ro):
         lp = state.log_policy
         batch = lp.shape[:-1]
         B = int(np.prod(batch, dtype=np.int64))
         g, E, n = bank.graph, bank.n_edges, bank.graph.n_nodes
         N = self.n_rollouts
-        ro = self._sd.rollouts(state, bank)
         pick, has = self._sd.demo_picks(state, bank, ro)
         A = self._rl.advantages(ro.valid.astype(np.float64), batch)      # (…, G, N)
         sign = np.sign(A).reshape(-1)
@@ -198,12 +219,6 @@ class PathBlend:
         ce = np.bincount(b * E + e, wgt, minlength=B * E).reshape(B, E)
         cu = np.bincount(b * n + u, wgt, minlength=B * n).reshape(B, n)
         direction = ce - pi * cu[:, g.src]
-        beta = self.beta
-        if np.any(np.asarray(beta) != 0.0):
-            beta_rows = np.broadcast_to(beta, batch).reshape(-1)[:, None] if isinstance(beta, np.ndarray) else beta
-            visits = np.bincount(b * n + u, minlength=B * n).reshape(B, n) / N
-            ref = np.broadcast_to(bank.log_base, batch + (E,)).reshape(B, E)
-            direction = direction - beta_rows * _node_kl_grad(g, lp2, pi, ref, visits)
         out = self.policy.pull_back(direction.reshape(batch + (E,)), bank)
         return out, np.all(A == 0.0, axis=-1)
 

@@ -76,7 +76,7 @@ def _blend_target(G, log_ref, task, reward_weight, distill_weight, beta) -> np.n
             )
         tg = np.where(np.asarray(a_g) == 0.0, 0.0, a_g * G)
         tref = np.where(np.asarray(a_ref) == 0.0, 0.0, a_ref * log_ref)
-    g = tg + tref - a_r * (~task.valid)
+    g = tg + tref - np.where(task.valid, 0.0, a_r)     # a_r may be +inf (μ + β tiny): −inf off C
     return normalise_checked(np.array(g, dtype=np.float64), _DISJOINT)
 
 

@@ -94,7 +94,7 @@ def test_balanced_law_refusals_and_the_blind_teacher():
     with pytest.raises(ValueError, match="no non-negative demonstration law"):
         BalancedDemos(odd).distribution(np.log([0.5, 0.5]), ms.make_task([0.5, 0.5]))
     zero = ms.make_task(np.array([0.7, 0.0, 0.3]), [1, 1, 0])
-    with pytest.raises(ValueError, match="positive probability"):
+    with pytest.raises(ValueError, match="zero probability"):
         BalancedDemos(ms.CopyTeacher(0.5)).distribution(zero.log_base, zero)
 
 

@@ -89,7 +89,7 @@ def test_feature_policy_grid_equals_loop_and_chunks_reproduce():
 
 def test_refusals():
     with pytest.raises(ValueError, match="reward_weight"):
-        PathBlend(reward_weight=0.0)
+        PathBlend(reward_weight=-1.0)
     with pytest.raises(ValueError, match="combine"):
         PathBlend(combine="max")
     with pytest.raises(ValueError, match="n_rollouts"):
