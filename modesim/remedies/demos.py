@@ -79,8 +79,10 @@ class BalancedDemos(DemoSource):
     teacher : Teacher
         The teacher the law is balanced for (one demonstration; its ``log_matrix`` is used).
 
-    Costs: one K × K teacher matrix and one K × K linear solve per batch entry
-    (``numpy.linalg.solve``); refused above 2·10^8 matrix entries.
+    Costs: O(K) for a teacher with a two-point demonstration law (the copy teacher:
+    ``T(y|d)`` the same for every d ≠ y, :func:`~modesim.remedies.teachers.two_point_values`),
+    in closed form ``D*(y) = (ν − k(y))/L(y)``; otherwise one K × K teacher matrix and one
+    K × K linear solve per batch entry (``numpy.linalg.solve``), refused above 2·10^8 entries.
 
     Raises
     ------
@@ -117,11 +119,6 @@ class BalancedDemos(DemoSource):
         lr = np.minimum(np.asarray(log_rho, dtype=np.float64), 0.0)
         K = lr.shape[-1]
         batch = np.broadcast_shapes(lr.shape[:-1], task.valid.shape[:-1], self.param_shape)
-        if int(np.prod(batch, dtype=np.int64)) * K * K > MAX_LAW_ENTRIES:
-            raise ValueError(
-                f"BalancedDemos solves a K × K system per batch entry (K = {K}, batch {batch}); that is too "
-                f"large (allowed: {MAX_LAW_ENTRIES:.3g} entries)"
-            )
         valid = np.broadcast_to(task.valid, batch + (K,))
         lr = np.broadcast_to(lr, batch + (K,))
         zero = valid & np.isneginf(lr)
@@ -129,6 +126,14 @@ class BalancedDemos(DemoSource):
             raise ValueError(
                 "BalancedDemos needs the teacher base to give every valid mode positive probability (a valid "
                 f"mode has zero probability, so its copy gain is infinite){chk.at_index(np.any(zero, axis=-1))}"
+            )
+        fast = self._two_point(lr, valid)
+        if fast is not None:
+            return fast
+        if int(np.prod(batch, dtype=np.int64)) * K * K > MAX_LAW_ENTRIES:
+            raise ValueError(
+                f"BalancedDemos solves a K × K system per batch entry (K = {K}, batch {batch}); that is too "
+                f"large (allowed: {MAX_LAW_ENTRIES:.3g} entries)"
             )
         lT = np.broadcast_to(self.teacher.log_matrix(lr), batch + (K, K))
         vv = valid[..., :, None] & valid[..., None, :]
@@ -165,6 +170,50 @@ class BalancedDemos(DemoSource):
         if np.any(blind):
             D = np.where(blind[..., None], D / np.sum(D, axis=-1, keepdims=True), D)
         D = np.where(valid, D, 0.0)
+        scale = np.max(np.abs(D), axis=-1, keepdims=True)
+        bad = np.any(D < -_NEGATIVE_TOL * scale, axis=-1) | ~np.all(np.isfinite(D), axis=-1)
+        if np.any(bad):
+            raise ValueError(
+                "no non-negative demonstration law makes this teacher's round ratio preserving (the "
+                f"balancing solution puts negative weight on a valid mode){chk.at_index(bad)}"
+            )
+        D = np.maximum(D, 0.0)
+        return D / np.sum(D, axis=-1, keepdims=True)
+
+    def _two_point(self, lr, valid):
+        """O(K) closed form for a two-point demonstration law (``T(y|d) = r(y)`` for every d ≠ y).
+
+        Then ``Ī(y) = k(y) + D(y)·L(y)`` with ``k = log r − log ρ`` and ``L = log T(y|y) − log r``, so
+        ``D*(y) = (ν − k(y))/L(y)`` on C with ``ν = (1 + Σ_C k/L)/Σ_C 1/L`` (the copy teacher:
+        k = log(1 − α), D* ∝ 1/L).  None (use the linear solve) for any other law, or when some
+        valid mode has L = 0 in a row where others do not.
+        """
+        from .teachers import two_point_values
+
+        tp = two_point_values(self.teacher, lr)
+        if tp is None:
+            return None
+        lh, lrest = (np.broadcast_to(x, lr.shape) for x in tp)
+        if np.any(valid & np.isneginf(lrest)):
+            raise ValueError(
+                "BalancedDemos needs T(y|d) > 0 for valid y and d (the teacher gives a valid mode zero "
+                "probability under some valid demonstration)"
+            )
+        with np.errstate(invalid="ignore"):
+            L = np.where(valid, lh - lrest, 0.0)
+            k = np.where(valid, lrest - lr, 0.0)
+        zero = valid & (L == 0.0)
+        blind = np.all(zero | ~valid, axis=-1)
+        if np.any(zero & ~blind[..., None]):
+            return None
+        inv = np.where(valid & ~zero, 1.0 / np.where(zero | ~valid, 1.0, L), 0.0)
+        s_inv = inv.sum(-1, keepdims=True)
+        s_k = np.sum(k * inv, axis=-1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            nu = (1.0 + s_k) / s_inv
+            D = np.where(valid, (nu - k) * inv, 0.0)
+        if np.any(blind):
+            D = np.where(blind[..., None], np.where(valid, np.exp(lr), 0.0), D)
         scale = np.max(np.abs(D), axis=-1, keepdims=True)
         bad = np.any(D < -_NEGATIVE_TOL * scale, axis=-1) | ~np.all(np.isfinite(D), axis=-1)
         if np.any(bad):

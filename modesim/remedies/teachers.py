@@ -53,7 +53,7 @@ from .. import _checks as chk
 from ..simplex import logsumexp_last
 from ..teachers import MAX_LAW_ENTRIES, Teacher, gather
 
-__all__ = ["MixtureTeacher", "ContrastiveTeacher", "compositions"]
+__all__ = ["MixtureTeacher", "ContrastiveTeacher", "compositions", "two_point_values"]
 
 _TEACHER_METHODS = ("log_prob", "log_matrix", "demo_law", "log_mixture", "expected_log")
 
@@ -88,6 +88,35 @@ def compositions(m: int, J: int) -> np.ndarray:
     for combo in combinations_with_replacement(range(J), m):
         rows.append(np.bincount(np.asarray(combo, dtype=np.int64), minlength=J))
     return np.array(rows, dtype=np.int64).reshape(-1, J)
+
+
+def two_point_values(teacher, log_rho):
+    """``(log T(y|y), log T(y|d ≠ y))`` when ``teacher``'s demonstration law has the two-point form, else None.
+
+    The teacher protocol documents a two-point law (:meth:`~modesim.Teacher.demo_law`, J = 2)
+    as "d = y" (weight D(y)) and "d ≠ y" (weight 1 − D(y)): ``T(y|d)`` then takes one value
+    for every d ≠ y, as for the copy teacher.  The law is probed with a demonstration law whose
+    entries all differ, and accepted only if its first point carries exactly those weights.
+    Shapes (..., K) each.
+    """
+    lr = np.asarray(log_rho, dtype=np.float64)
+    K = lr.shape[-1]
+    probe = np.arange(1, K + 1, dtype=np.float64) / (K * (K + 1) / 2)
+    try:
+        w, lv = teacher.demo_law(lr, np.broadcast_to(probe, lr.shape))
+    except ValueError:
+        return None
+    w, lv = np.asarray(w), np.asarray(lv)
+    if lv.shape[-2] != 2 or not np.array_equal(np.broadcast_to(w[..., 0, :], w.shape[:-2] + (K,)),
+                                               np.broadcast_to(probe, w.shape[:-2] + (K,))):
+        return None
+    return lv[..., 0, :], lv[..., 1, :]
+
+
+#: Up to this m the binomial weights of a two-point mixture are formed as products of powers
+#: (C(m, n) ≤ 1.8e18; a power that underflows belongs to a weight below ~1e-290); beyond it,
+#: in log space (one exp per n).
+_BINOMIAL_PRODUCTS = 64
 
 
 def _log_multinomial(counts: np.ndarray) -> np.ndarray:
@@ -204,7 +233,12 @@ class MixtureTeacher(Teacher):
 
     def expected_log(self, log_rho: np.ndarray, demo: np.ndarray, *, out=None) -> np.ndarray:
         """``E_{d_1..d_m} log((1/m) Σ_j T(y|d_j))``; −inf where a composition of positive
-        probability gives the value 0."""
+        probability gives the value 0.  Two-point laws use :meth:`_binomial_expected_log`."""
+        w, lv = self.teacher.demo_law(log_rho, demo)
+        if np.shape(lv)[-2] == 2 and 1 < self.m <= _BINOMIAL_PRODUCTS:
+            fast = self._binomial_expected_log(np.asarray(w, dtype=np.float64), np.asarray(lv, dtype=np.float64))
+            if fast is not None:
+                return fast
         log_p, log_val = self._law(log_rho, demo)
         p = np.exp(log_p)
         held = p > 0.0
@@ -213,6 +247,48 @@ class MixtureTeacher(Teacher):
         res = terms.sum(axis=-2)
         dead = np.any(held & np.isneginf(log_val), axis=-2)
         return np.where(dead, -np.inf, res)
+
+    def _binomial_expected_log(self, w, lv):
+        """``Σ_n Bin(n; m, p)·log(((m − n)·r + n·h)/m)`` for a two-point law (h = T(y|y), r = T(y|d≠y)).
+
+        The n ≥ 1 values are ``log(n/m) + log h + log1p(((m − n)/n)·r/h)`` (one exp for r/h,
+        one log1p per n, no cancellation); the binomial weights are products of powers of p and
+        1 − p (no exp; used for m ≤ 64).  O(K·m) arithmetic, m + 1 transcendental passes.  None
+        when h = 0 somewhere (the general path handles it).
+        """
+        m = self.m
+        lh, lr_ = lv[..., 0, :], lv[..., 1, :]
+        if np.any(np.isneginf(lh)):
+            return None
+        p = np.clip(w[..., 0, :], 0.0, 1.0)
+        q = np.clip(w[..., 1, :], 0.0, 1.0)
+        shape = np.broadcast_shapes(p.shape, lh.shape)
+        with np.errstate(under="ignore", over="ignore"):
+            e = np.exp(lr_ - lh)                         # r/h
+        qpow = [None, q]
+        for _ in range(m - 1):
+            qpow.append(qpow[-1] * q)
+        w0 = qpow[m]
+        # Σ_n w_n log X_n = w0·log r + (1 − w0)·log h + Σ_{n≥1} w_n·(log(n/m) + log1p(((m − n)/n)·r/h)).
+        with np.errstate(invalid="ignore"):
+            acc = np.where(w0 > 0, w0 * lr_, 0.0)
+        dead = (w0 > 0) & np.isneginf(lr_)
+        acc += (1.0 - w0) * lh
+        pn = p.copy()
+        weight = np.empty(shape)
+        t = np.empty(shape)
+        for n in range(1, m):                            # n = m adds w_m·log h, already in (1 − w0)·log h
+            if n > 1:
+                pn *= p
+            np.multiply(pn, math.comb(m, n), out=weight)
+            weight *= qpow[m - n]
+            np.multiply(e, (m - n) / n, out=t)
+            np.log1p(t, out=t)
+            t += math.log(n / m)
+            t *= weight
+            acc += t
+        out = np.where(dead, -np.inf, acc)
+        return np.broadcast_to(out, shape) if out.shape != shape else out
 
     def log_mixture(self, log_rho: np.ndarray, log_demo: np.ndarray) -> np.ndarray:
         """``log E T̄(y) = log E_d T(y|d)``: the wrapped teacher's mixture."""
@@ -275,10 +351,11 @@ class ContrastiveTeacher(Teacher):
         teacher with α < 1 does).
     baseline : {"independent", "none"}
 
-    Costs (``"independent"``): ``log Z`` for every pair (d, b) is a (..., K, K) table built
-    from the wrapped teacher's K × K matrix in O(K³) per batch entry (refused above 2·10^8
-    entries, K ≲ 500); expectations over pairs are O(K³); ``log_prob`` and
-    ``weighted_log_rows`` gather from the table.
+    Costs (``"independent"``): with a two-point demonstration law (copy teacher,
+    :func:`two_point_values`) ``Z(d, b) = 1 + ρ(d)(e^{L(d)} − 1) + ρ(b)(e^{−L(b)} − 1)`` in
+    closed form, so ``log_prob`` and ``weighted_log_rows`` (what the sampled rules use) are
+    O(E) and O(N·K) and the expected log is O(K²); any other teacher costs O(K³) per batch
+    entry for the exact round (refused above 2·10^8 entries) and O(E·K) per sampled pair.
 
     Raises
     ------
@@ -315,30 +392,86 @@ class ContrastiveTeacher(Teacher):
 
     # -------------------------------------------------------------- pieces
 
-    def _parts(self, log_rho):
-        """``(log ρ, log T[d, y], log Z[d, b])``: (..., K), (..., K, K), (..., K, K)."""
+    def _base(self, log_rho):
         lr = np.minimum(np.asarray(log_rho, dtype=np.float64), 0.0)
-        K = lr.shape[-1]
         batch = np.broadcast_shapes(lr.shape[:-1], self.param_shape)
-        size = int(np.prod(batch, dtype=np.int64)) * K ** 3
+        return np.broadcast_to(lr, batch + lr.shape[-1:])
+
+    def _gains(self, lr):
+        """Two-point teachers: ``(a, b)`` with ``Z(d, b') = 1 + a(d) + b(b')`` for d ≠ b', else None.
+
+        ``T(y|d)/T(y|b') = 1`` unless y ∈ {d, b'}, so ``Z = 1 + ρ(d)(e^{L(d)} − 1) + ρ(b')(e^{−L(b')} − 1)``
+        with ``L = log T(y|y) − log T(y|d≠y)``; modes with ρ = 0 contribute nothing.
+        """
+        tp = two_point_values(self.teacher, lr)
+        if tp is None:
+            return None
+        lh, lrest = (np.broadcast_to(x, lr.shape) for x in tp)
+        alive = lr > -np.inf
+        if np.any(alive & np.isneginf(lrest)):
+            self._refuse()
+        with np.errstate(invalid="ignore", over="ignore"):
+            L = np.where(alive, lh - lrest, 0.0)
+            rho = np.exp(lr)
+            a = np.where(alive, rho * np.expm1(L), 0.0)
+            b = np.where(alive, rho * np.expm1(-L), 0.0)
+        return a, b
+
+    @staticmethod
+    def _refuse():
+        raise ValueError(
+            "ContrastiveTeacher needs T(y|d) > 0 wherever the teacher base ρ(y) > 0 (it divides "
+            "by T(y|b)); the wrapped teacher gives T(y|d) = 0 for some such y"
+        )
+
+    def _matrix(self, lr):
+        K = lr.shape[-1]
+        lT = np.broadcast_to(self.teacher.log_matrix(lr), lr.shape[:-1] + (K, K))
+        alive = lr > -np.inf
+        if np.any(alive[..., None, :] & np.isneginf(lT)):
+            self._refuse()
+        return lT
+
+    def _log_z_table(self, lr):
+        """``log Z[d, b]`` for every pair, (..., K, K): O(K²) for a two-point law, else O(K³)."""
+        K = lr.shape[-1]
+        gains = self._gains(lr)
+        if gains is not None:
+            a, b = gains
+            with np.errstate(divide="ignore"):
+                z = np.log1p(a[..., :, None] + b[..., None, :])
+            return np.where(np.eye(K, dtype=bool), 0.0, z)
+        size = int(np.prod(lr.shape[:-1], dtype=np.int64)) * K ** 3
         if size > MAX_LAW_ENTRIES:
             raise ValueError(
                 f"ContrastiveTeacher builds log Z(d, b) for every pair of demonstrations (K³ = {K}³ "
                 f"per batch entry, {size:.3g} entries); that is too large (allowed: {MAX_LAW_ENTRIES:.3g})"
             )
-        lT = np.broadcast_to(self.teacher.log_matrix(lr), batch + (K, K))
-        alive = np.broadcast_to(lr > -np.inf, batch + (K,))
-        if np.any(alive[..., None, :] & np.isneginf(lT)):
-            raise ValueError(
-                "ContrastiveTeacher needs T(y|d) > 0 wherever the teacher base ρ(y) > 0 (it divides "
-                "by T(y|b)); the wrapped teacher gives T(y|d) = 0 for some such y"
-            )
+        lT = self._matrix(lr)
+        alive = lr > -np.inf
         safe = np.where(alive[..., None, :], lT, 0.0)
-        # log Z[d, b] = logsumexp_y (log ρ(y) + log T[d, y] − log T[b, y]) over y with ρ(y) > 0.
         x = np.where(alive[..., None, None, :], lr[..., None, None, :] + safe[..., :, None, :] - safe[..., None, :, :],
                      -np.inf)
-        logZ = logsumexp_last(x)
-        return np.broadcast_to(lr, batch + (K,)), lT, logZ
+        return logsumexp_last(x)
+
+    def _log_z_pairs(self, lr, d, b):
+        """``log Z(d, b)`` for index arrays d, b (..., E): O(E) for a two-point law, else O(E·K)."""
+        gains = self._gains(lr)
+        if gains is not None:
+            a, bb = gains
+            with np.errstate(divide="ignore"):
+                z = np.log1p(gather(a, d) + gather(bb, b))
+            return np.where(d == b, 0.0, z)
+        lT = self._matrix(lr)
+        K = lr.shape[-1]
+        batch = np.broadcast_shapes(lr.shape[:-1], d.shape[:-1])
+        lT = np.broadcast_to(lT, batch + (K, K))
+        alive = np.broadcast_to(lr > -np.inf, batch + (K,))
+        rows_d = np.take_along_axis(lT, np.broadcast_to(d, batch + d.shape[-1:])[..., None], axis=-2)
+        rows_b = np.take_along_axis(lT, np.broadcast_to(b, batch + b.shape[-1:])[..., None], axis=-2)
+        x = np.where(alive[..., None, :], np.broadcast_to(lr, batch + (K,))[..., None, :]
+                     + np.where(alive[..., None, :], rows_d - rows_b, 0.0), -np.inf)
+        return logsumexp_last(x)
 
     def _score(self, lr, lT_d, lT_b, logZ):
         """``log ρ + log T(·|d) − log T(·|b) − log Z`` with zeros of ρ kept at −inf."""
@@ -362,7 +495,8 @@ class ContrastiveTeacher(Teacher):
         """``log ρ(y) − Σ_{d,b} D(d)D(b)·log Z(d, b)`` (``"none"``: the wrapped teacher's)."""
         if self._pass:
             return self.teacher.expected_log(log_rho, demo)
-        lr, _, logZ = self._parts(log_rho)
+        lr = self._base(log_rho)
+        logZ = self._log_z_table(lr)
         D = np.clip(np.asarray(demo, dtype=np.float64), 0.0, 1.0)
         pair = D[..., :, None] * D[..., None, :]
         const = np.sum(np.where(pair > 0, pair * logZ, 0.0), axis=(-2, -1))[..., None]
@@ -372,7 +506,8 @@ class ContrastiveTeacher(Teacher):
         """``log Σ_{d,b} D(d)D(b)·T̃(y|d,b)``, O(K³) (``"none"``: the wrapped teacher's)."""
         if self._pass:
             return self.teacher.log_mixture(log_rho, log_demo)
-        lr, lT, logZ = self._parts(log_rho)
+        lr = self._base(log_rho)
+        lT, logZ = self._matrix(lr), self._log_z_table(lr)
         ld = np.asarray(log_demo, dtype=np.float64)
         alive = lr > -np.inf
         safe = np.where(alive[..., None, :], lT, 0.0)
@@ -385,46 +520,46 @@ class ContrastiveTeacher(Teacher):
         return np.where(alive, lr + m, -np.inf)
 
     def log_prob(self, log_rho: np.ndarray, demos: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """``log T̃(y | d, b)`` for ``demos[..., 0] = d``, ``demos[..., 1] = b`` (..., E, 2)."""
+        """``log T̃(y | d, b)`` for ``demos[..., 0] = d``, ``demos[..., 1] = b`` (..., E, 2): O(E)
+        for a two-point teacher (O(E·K) otherwise)."""
         if self._pass:
             return self.teacher.log_prob(log_rho, demos, y)
         demos = np.asarray(demos)
-        lr, lT, logZ = self._parts(log_rho)
-        K = lr.shape[-1]
+        lr = self._base(log_rho)
         d, b = demos[..., 0], demos[..., 1]
-        flat = lT.reshape(lT.shape[:-2] + (K * K,))
-        lt_d = gather(flat, d * K + y)
-        lt_b = gather(flat, b * K + y)
-        lz = gather(logZ.reshape(logZ.shape[:-2] + (K * K,)), d * K + b)
-        return self._score(gather(lr, y), lt_d, lt_b, lz)
+        lt_d = self.teacher.log_prob(lr, demos[..., 0:1], y)
+        lt_b = self.teacher.log_prob(lr, demos[..., 1:2], y)
+        alive = np.broadcast_to(gather(lr, y) > -np.inf, np.broadcast_shapes(lt_d.shape, lt_b.shape))
+        if np.any(alive & (np.isneginf(lt_d) | np.isneginf(lt_b))):
+            self._refuse()
+        return self._score(gather(lr, y), lt_d, lt_b, self._log_z_pairs(lr, d, b))
 
     def weighted_log_rows(self, log_rho: np.ndarray, demos: np.ndarray, w: np.ndarray) -> np.ndarray:
-        """``Σ_n w_n·log T̃(·|d_n, b_n)``: O(N·K) from the wrapped matrix and the pair table."""
+        """``Σ_n w_n·log T̃(·|d_n, b_n)`` from the wrapped teacher's rows (``weighted_log_rows`` of
+        d and of b) and ``log Z`` of the sampled pairs."""
         if self._pass:
             return self.teacher.weighted_log_rows(log_rho, demos, w)
         demos = np.asarray(demos)
-        lr, lT, logZ = self._parts(log_rho)
-        K = lr.shape[-1]
-        batch = np.broadcast_shapes(lr.shape[:-1], demos.shape[:-2], np.shape(w)[:-1])
-        lT = np.broadcast_to(lT, batch + (K, K))
-        d = np.broadcast_to(demos[..., 0], batch + demos.shape[-2:-1])
-        b = np.broadcast_to(demos[..., 1], d.shape)
-        wv = np.broadcast_to(np.asarray(w, dtype=np.float64), d.shape)
-        rows_d = np.take_along_axis(lT, d[..., None], axis=-2)          # (..., N, K)
-        rows_b = np.take_along_axis(lT, b[..., None], axis=-2)
-        lz = gather(np.broadcast_to(logZ, batch + (K, K)).reshape(batch + (K * K,)), d * K + b)
+        lr = self._base(log_rho)
+        wv = np.asarray(w, dtype=np.float64)
+        rows_d = self.teacher.weighted_log_rows(lr, demos[..., 0:1], wv)
+        rows_b = self.teacher.weighted_log_rows(lr, demos[..., 1:2], wv)
+        alive = lr > -np.inf
+        if np.any(alive & (np.isneginf(rows_d) | np.isneginf(rows_b))):
+            self._refuse()
+        lz = self._log_z_pairs(lr, demos[..., 0], demos[..., 1])
         total = wv.sum(-1, keepdims=True)
-        dead = np.isneginf(np.broadcast_to(lr, batch + (K,)))
-        diff = np.where(dead[..., None, :], 0.0, rows_d - rows_b)
-        out = total * np.where(dead, 0.0, lr) + np.sum(wv[..., None] * diff, axis=-2) - np.sum(wv * lz, axis=-1,
-                                                                                                 keepdims=True)
-        return np.where(dead & (total > 0), -np.inf, out)
+        with np.errstate(invalid="ignore"):
+            out = total * np.where(alive, lr, 0.0) + np.where(alive, rows_d - rows_b, 0.0) \
+                - np.sum(wv * lz, axis=-1, keepdims=True)
+        return np.where(~alive & (total > 0), -np.inf, out)
 
     def demo_law(self, log_rho: np.ndarray, demo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The law of ``T̃(y|d,b)`` over pairs: K² points per mode, (..., K², K)."""
         if self._pass:
             return self.teacher.demo_law(log_rho, demo)
-        lr, lT, logZ = self._parts(log_rho)
+        lr = self._base(log_rho)
+        lT, logZ = self._matrix(lr), self._log_z_table(lr)
         K = lr.shape[-1]
         D = np.clip(np.asarray(demo, dtype=np.float64), 0.0, 1.0)
         pair = (D[..., :, None] * D[..., None, :]).reshape(D.shape[:-1] + (K * K,))

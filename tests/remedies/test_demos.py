@@ -188,3 +188,14 @@ def test_weighted_group_picks_with_no_eligible_demonstration():
     demos, has = weighted_group_demos(np.array([0, 1, 2]), np.array([True, False, False]), np.ones(3),
                                       np.full((3, 1), 0.5))
     assert has.tolist() == [False, True, True] and demos[1, 0] == 0 and demos[2, 0] == 0
+
+
+def test_two_point_closed_form_equals_the_linear_solve():
+    """The O(K) path (two-point law) and the generic K × K solve give the same law."""
+    bank = ms.scenarios.prompt_bank(6, 10, seed=3)
+    for alpha in (0.05, 0.5, 0.99):
+        copy = ms.CopyTeacher(alpha)
+        same = ms.MatrixTeacher(lambda lr, c=copy: c.matrix(lr))           # generic law: the solve
+        fast = BalancedDemos(copy).distribution(bank.log_base, bank)
+        slow = BalancedDemos(same).distribution(bank.log_base, bank)
+        np.testing.assert_allclose(fast, slow, rtol=1e-11, atol=1e-15)

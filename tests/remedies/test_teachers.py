@@ -202,3 +202,19 @@ def test_contrastive_sampled_rule_has_no_drift_in_expectation():
     mean, se = final.mean(0), final.std(0) / np.sqrt(400)
     assert np.all(np.abs(mean - task.base) < 5 * se + 1e-3)
     assert final.std(0).max() > 1e-3                        # it does move, seed by seed
+
+
+def test_contrastive_two_point_closed_form_equals_the_generic_pair_sums():
+    rng = np.random.default_rng(9)
+    task = random_task(rng, K=6, n_valid=4)
+    copy = ms.CopyTeacher(0.8)
+    fast, slow = ContrastiveTeacher(copy), ContrastiveTeacher(ms.MatrixTeacher(lambda lr: copy.matrix(lr)))
+    D = ms.ConditionedDemos().distribution(task.log_base, task)
+    np.testing.assert_allclose(fast.expected_log(task.log_base, D), slow.expected_log(task.log_base, D), rtol=1e-13)
+    demos = rng.integers(0, 6, size=(9, 2))
+    y = rng.integers(0, 6, size=9)
+    np.testing.assert_allclose(fast.log_prob(task.log_base, demos, y), slow.log_prob(task.log_base, demos, y),
+                               rtol=1e-13, atol=1e-14)
+    w = rng.random(9)
+    np.testing.assert_allclose(fast.weighted_log_rows(task.log_base, demos, w),
+                               slow.weighted_log_rows(task.log_base, demos, w), rtol=1e-13, atol=1e-14)
