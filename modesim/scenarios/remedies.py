@@ -13,7 +13,7 @@ learning rate for every method), and reports for each method and β:
 
 Environments: ``"prompt_bank"`` (the :func:`~modesim.scenarios.sd_vs_rl` bank and
 trainers, softmax policies per prompt) and ``"graph"`` (the controlled experiment of
-:func:`~modesim.scenarios.graph_experiment`, a feature policy shared by all graphs).
+``modesim.scenarios.graph_experiment()``, a feature policy shared by all graphs).
 Remedies that need several demonstrations per rollout, or reweighted demonstration picks,
 or a path-level reward bonus, run on the prompt bank only (the reason is in each
 catalogue entry).  :func:`frontier_table` prints one table for both.
@@ -191,7 +191,7 @@ def remedy_frontier(
         N (8).
     lr : float > 0, optional
         SGD learning rate shared by all methods (default 0.5 on the bank, 1.0 on graphs, as
-        :func:`~modesim.scenarios.sd_vs_rl` and :func:`~modesim.scenarios.graph_experiment`).
+        :func:`~modesim.scenarios.sd_vs_rl` and ``modesim.scenarios.graph_experiment()``).
     tau, alpha : float
         EMA rate of the teacher base and copy strength.
     m, blend, anti, bonus : remedy settings (see above).
