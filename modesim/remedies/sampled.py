@@ -438,7 +438,6 @@ class SampledBlend(_Draws, SampledSD):
     def _sign_field(self, lp, rho, task):
         """``π ⊙ (a − Σ π a)`` with the expected sign-gated advantage a(y) (class docstring)."""
         lp, rho = np.broadcast_arrays(lp, rho)
-        K = lp.shape[-1]
         n = self.n_rollouts
         lT = self.teacher.log_matrix(rho)                         # (…, d, y)
         if self._group:

@@ -98,7 +98,13 @@ class RemedyFrontier:
 
 
 def _bank_rules(alpha, tau, n_rollouts, lr, grid, seed, *, m, blend, anti, bonus):
-    from ..remedies import BalancedDemos, ContrastiveTeacher, MixtureTeacher, RemedySampledSD, SampledBlend
+    from ..remedies import (
+        BalancedDemos,
+        ContrastiveTeacher,
+        MixtureTeacher,
+        RemedySampledSD,
+        SampledBlend,
+    )
     from ..sampled import SampledRL, SampledSD
     from ..teachers import CopyTeacher
 

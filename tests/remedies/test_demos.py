@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 import modesim as ms
-from modesim.remedies import BalancedDemos, PowerDemos, copy_gain, power_ipw_threshold, weighted_group_demos
+from modesim.remedies import (
+    BalancedDemos,
+    PowerDemos,
+    copy_gain,
+    power_ipw_threshold,
+    weighted_group_demos,
+)
 
 from .support import random_task
 
@@ -136,7 +142,7 @@ def test_power_threshold_against_a_root_finder():
     for alpha in (0.1, 0.5, 0.9):
         for e in (0.05, 0.3, 0.7, 0.99):
             # On v = log u (the root is near e^(1/(1 − e)) for e near 1).
-            v = brentq(lambda v: (1 - e) * np.log1p(np.exp(v)) - np.exp(v) / (1 + np.exp(v)),
+            v = brentq(lambda v, e=e: (1 - e) * np.log1p(np.exp(v)) - np.exp(v) / (1 + np.exp(v)),
                        np.log(e / (1 - e)), 700.0, xtol=1e-13, rtol=1e-15)
             u = np.exp(v)
             assert power_ipw_threshold(alpha, e) == pytest.approx(alpha / (1 - alpha) / u, rel=1e-12)

@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 import modesim as ms
-from modesim.paths import ConceptGraph, FeaturePolicy, PathCopyTeacher, PathSampledRL, PathSampledSD, graph_bank
+from modesim.paths import (
+    ConceptGraph,
+    FeaturePolicy,
+    PathCopyTeacher,
+    PathSampledRL,
+    PathSampledSD,
+    graph_bank,
+)
 from modesim.remedies import PathBlend
 
 BANK = graph_bank(ConceptGraph(10), 3, seed=0)

@@ -89,9 +89,9 @@ def test_a_parameter_grid_equals_the_loop():
     beta = np.array([0.0, 0.04, 1.0])
     grid = blend_optimum(task, reward_weight=lam, distill_weight=1 - lam, beta=beta)
     assert grid.shape == (2, 3, 3)
-    for i, l in enumerate((0.2, 0.8)):
+    for i, lam1 in enumerate((0.2, 0.8)):
         for j, b in enumerate(beta):
-            np.testing.assert_allclose(grid[i, j], blend_optimum(task, reward_weight=l, distill_weight=1 - l, beta=b),
+            np.testing.assert_allclose(grid[i, j], blend_optimum(task, reward_weight=lam1, distill_weight=1 - lam1, beta=b),
                                        rtol=1e-14)
 
 

@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 
 import modesim as ms
-from modesim.remedies import BalancedDemos, ContrastiveTeacher, MixtureTeacher, RemedySampledSD, SampledBlend
+from modesim.remedies import (
+    BalancedDemos,
+    ContrastiveTeacher,
+    MixtureTeacher,
+    RemedySampledSD,
+    SampledBlend,
+)
 from modesim.sampled.sampling import inverse_cdf, kl_logit_grad
 
 TASK = ms.make_task([0.45, 0.25, 0.1, 0.2], [1, 1, 1, 0])
