@@ -12,9 +12,19 @@ size, measured as ratios in one run (interleaved, best of many), for
 
 Each case asserts a regression bound (the measured ratio with headroom) and prints the
 measured figures, which are the ones to report.  The contrastive teacher's exact round is
-O(K²) (its pair normaliser, with the copy teacher's closed form; O(K³) for any other teacher)
-against SD's O(K): it is measured at K = 16 only, where it is within the target; its sampled
-rule needs only the sampled pairs (O(N)).
+O(K²) against SD's O(K): its expected log needs ``E_{d,b} log Z(d, b)`` over every pair of
+demonstrations (closed form per pair for the copy teacher, O(K³) for any other teacher),
+which has no O(K) form; it is within the target at K = 16 and not at 10^4 × K = 16 (~7.5×;
+not measured at K = 10^5).  That round is the identity anyway (registry entry C1); the
+contrastive *sampled* rule needs only the sampled pairs (O(N)) and is within the target.
+
+Measured on a shared 2-core machine (2026-11-29), ratio to SD (exact rounds at K = 16,
+10^4 × K = 16, K = 10^5): forward KL 0.9 / 1.2 / 1.2–1.7; teacher mixture (m = 4) 2.1 / 2.7 /
+2.7; balanced demos 2.0 / 1.8 / 1.2; RL-SD blend and anti-distillation 1.3 / 1.3 / 1.3;
+contrastive 2.5 / 7.5 / –.  Sampled steps (48 prompts × 16 seeds, 10^4 entries): forward KL
+1.5 / 2.1; teacher mixture 2.2 / 2.6; contrastive 2.1 / 2.3; balanced (group) 2.0 / 2.3;
+RL-SD blend and sign-gated 1.1 / 1.1.  Path blend (64 graphs × 200 concepts): 1.15 (sum),
+0.9 (sign).  The teacher mixture's cost grows linearly in m (m + 1 transcendental passes).
 """
 
 import time
@@ -35,7 +45,7 @@ EXACT = {
     "balanced demos": (lambda: ms.SelfDistillation(COPY, demos=R.BalancedDemos(COPY), beta=0.04), 4.0),
     "RL-SD blend": (lambda: R.DistillationBlend(COPY, reward_weight=0.5, distill_weight=0.5, beta=0.04), 3.0),
     "anti-distillation": (lambda: R.DistillationBlend(COPY, reward_weight=1.0, distill_weight=-0.02, beta=0.04), 3.0),
-    "contrastive teacher": (lambda: ms.SelfDistillation(R.ContrastiveTeacher(COPY), beta=0.04), 6.0),
+    "contrastive teacher": (lambda: ms.SelfDistillation(R.ContrastiveTeacher(COPY), beta=0.04), 15.0),
 }
 SHAPES = {"K=16": (16,), "10^4 x K=16": (10_000, 16), "K=10^5": (100_000,)}
 
@@ -65,8 +75,8 @@ def _task(shape, seed=0):
 @pytest.mark.parametrize("remedy", sorted(EXACT))
 def test_exact_round_against_sd(benchmark, remedy, shape):
     make, limit = EXACT[remedy]
-    if remedy == "contrastive teacher" and shape != "K=16":
-        pytest.skip("the contrastive exact round is O(K²) (measured at K = 16; see the module docstring)")
+    if remedy == "contrastive teacher" and shape == "K=10^5":
+        pytest.skip("the contrastive exact round is O(K²) (see the module docstring)")
     task = _task(SHAPES[shape])
     sd = ms.SelfDistillation(COPY, beta=0.04)
     rule = make()

@@ -193,34 +193,38 @@ class BalancedDemos(DemoSource):
         tp = two_point_values(self.teacher, lr)
         if tp is None:
             return None
-        lh, lrest = (np.broadcast_to(x, lr.shape) for x in tp)
-        if np.any(valid & np.isneginf(lrest)):
+        lh, lrest = tp
+        if np.isneginf(lrest.min()) and np.any(valid & np.isneginf(lrest)):
             raise ValueError(
                 "BalancedDemos needs T(y|d) > 0 for valid y and d (the teacher gives a valid mode zero "
                 "probability under some valid demonstration)"
             )
-        with np.errstate(invalid="ignore"):
-            L = np.where(valid, lh - lrest, 0.0)
-            k = np.where(valid, lrest - lr, 0.0)
-        zero = valid & (L == 0.0)
-        blind = np.all(zero | ~valid, axis=-1)
-        if np.any(zero & ~blind[..., None]):
-            return None
-        inv = np.where(valid & ~zero, 1.0 / np.where(zero | ~valid, 1.0, L), 0.0)
-        s_inv = inv.sum(-1, keepdims=True)
-        s_k = np.sum(k * inv, axis=-1, keepdims=True)
         with np.errstate(invalid="ignore", divide="ignore"):
-            nu = (1.0 + s_k) / s_inv
-            D = np.where(valid, (nu - k) * inv, 0.0)
-        if np.any(blind):
+            L = lh - lrest
+            k = lrest - lr
+        L = np.where(valid, L, 1.0)
+        if not np.all(L != 0.0):                        # a teacher that ignores (some) demonstrations
+            zero = valid & (L == 0.0)
+            blind = np.all(zero | ~valid, axis=-1)
+            if np.any(zero & ~blind[..., None]):
+                return None
+            L = np.where(zero, 1.0, L)
+        else:
+            blind = None
+        inv = np.where(valid, 1.0 / L, 0.0)
+        k = np.where(valid, k, 0.0)
+        nu = (1.0 + np.sum(k * inv, axis=-1, keepdims=True)) / np.sum(inv, axis=-1, keepdims=True)
+        D = (nu - k) * inv
+        if blind is not None and np.any(blind):
             D = np.where(blind[..., None], np.where(valid, np.exp(lr), 0.0), D)
-        scale = np.max(np.abs(D), axis=-1, keepdims=True)
-        bad = np.any(D < -_NEGATIVE_TOL * scale, axis=-1) | ~np.all(np.isfinite(D), axis=-1)
-        if np.any(bad):
-            raise ValueError(
-                "no non-negative demonstration law makes this teacher's round ratio preserving (the "
-                f"balancing solution puts negative weight on a valid mode){chk.at_index(bad)}"
-            )
+        if not (D.min() >= 0.0 and np.all(np.isfinite(D))):
+            scale = np.max(np.abs(D), axis=-1, keepdims=True)
+            bad = np.any(D < -_NEGATIVE_TOL * scale, axis=-1) | ~np.all(np.isfinite(D), axis=-1)
+            if np.any(bad):
+                raise ValueError(
+                    "no non-negative demonstration law makes this teacher's round ratio preserving (the "
+                    f"balancing solution puts negative weight on a valid mode){chk.at_index(bad)}"
+                )
         D = np.maximum(D, 0.0)
         return D / np.sum(D, axis=-1, keepdims=True)
 

@@ -43,6 +43,7 @@ without it).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from itertools import combinations_with_replacement
@@ -100,17 +101,23 @@ def two_point_values(teacher, log_rho):
     Shapes (..., K) each.
     """
     lr = np.asarray(log_rho, dtype=np.float64)
-    K = lr.shape[-1]
-    probe = np.arange(1, K + 1, dtype=np.float64) / (K * (K + 1) / 2)
+    probe = _probe(lr.shape[-1])
     try:
-        w, lv = teacher.demo_law(lr, np.broadcast_to(probe, lr.shape))
+        w, lv = teacher.demo_law(lr, probe)
     except ValueError:
         return None
     w, lv = np.asarray(w), np.asarray(lv)
-    if lv.shape[-2] != 2 or not np.array_equal(np.broadcast_to(w[..., 0, :], w.shape[:-2] + (K,)),
-                                               np.broadcast_to(probe, w.shape[:-2] + (K,))):
+    if lv.shape[-2] != 2 or not np.all(w[..., 0, :] == probe):
         return None
     return lv[..., 0, :], lv[..., 1, :]
+
+
+@functools.lru_cache(maxsize=16)
+def _probe(K: int) -> np.ndarray:
+    """A demonstration law whose entries all differ (read-only), for :func:`two_point_values`."""
+    probe = np.arange(1, K + 1, dtype=np.float64) / (K * (K + 1) / 2)
+    probe.flags.writeable = False
+    return probe
 
 
 #: Up to this m the binomial weights of a two-point mixture are formed as products of powers
