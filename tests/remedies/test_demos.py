@@ -205,3 +205,20 @@ def test_two_point_closed_form_equals_the_linear_solve():
         fast = BalancedDemos(copy).distribution(bank.log_base, bank)
         slow = BalancedDemos(same).distribution(bank.log_base, bank)
         np.testing.assert_allclose(fast, slow, rtol=1e-11, atol=1e-15)
+
+
+def test_power_copy_balanced_law_limits():
+    """Power-copy teacher (L = log(1 + c·ρ^(γ−1))): γ = 1 balances with uniform demonstrations
+    exactly; for weak copying the balanced law tends to ρ^(1−γ) (importance weights ρ^(−γ))."""
+    task = ms.make_task([0.45, 0.3, 0.15, 0.1], [1, 1, 1, 0])
+    v = task.valid
+    flat = BalancedDemos(ms.PowerCopyTeacher(2.0, 1.0)).distribution(task.log_base, task)
+    np.testing.assert_allclose(flat[v], 1 / 3, rtol=1e-13)
+    gamma = 0.6
+    want = task.base[v] ** (1 - gamma)
+    want /= want.sum()
+    errs = []
+    for c in (1e-1, 1e-2, 1e-3):
+        D = BalancedDemos(ms.PowerCopyTeacher(c, gamma)).distribution(task.log_base, task)
+        errs.append(np.abs(D[v] - want).max())
+    assert errs[0] > errs[1] > errs[2] and errs[2] < 1e-3
