@@ -13,8 +13,8 @@ mathematics is in ``docs/theory.md`` (cited as "theory §…" throughout).
 
 ``import modesim`` loads only numpy and the core; the submodules ``plot``, ``figures``,
 ``paths``, ``sampled``, ``scenarios``, ``sweeps``, ``rollouts``, ``theorems``, ``symbolic``,
-``testing``, ``bias_teachers`` and ``kl_strength`` (and the names they export here) load on
-first use.
+``testing``, ``bias_teachers``, ``kl_strength`` and ``remedies`` (and the names they export
+here) load on first use.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ _LAZY = {
 }
 _SUBMODULES = (
     "plot", "figures", "paths", "sampled", "scenarios", "sweeps", "theorems", "symbolic",
-    "testing", "cli", "rollouts", "bias_teachers", "kl_strength",
+    "testing", "cli", "rollouts", "bias_teachers", "kl_strength", "remedies",
 )
 #: Deprecated names (kept for one release): name -> (module, attribute, replacement).
 _DEPRECATED = {

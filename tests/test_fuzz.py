@@ -514,6 +514,88 @@ register("ExpectedUpdate", paths.ExpectedUpdate,
          check=_one_step)
 
 
+# ----------------------------------------------------------------- remedies (issue 14, theory §11)
+
+from modesim import remedies as RM  # noqa: E402
+
+ONE_DEMO_TEACHERS = Kind(st.sampled_from([ms.CopyTeacher(0.0), ms.CopyTeacher(0.999), ms.TiltTeacher(-50.0),
+                                          ms.TiltTeacher(50.0), ms.PowerCopyTeacher(1.0, 2.0),
+                                          ms.PowerCopyTeacher(5.0, -3.0)]),
+                         ["copy", object(), 0.5, ms.MultiDemoTeacher(0.5, 2)])
+NONNEG = real(0.0, None, extremes=(1e300,))
+# distill_weight: any real is allowed when distill_weight + beta > 0; positive draws keep valid calls valid.
+DISTILL = Kind(real(0.0, None, lo_open=True, extremes=(1e300,)).valid, INVALID_REAL)
+SIGNED = Kind(real(-1e3, 1e3).valid, INVALID_REAL)       # a weight of either sign (sampled and path blends)
+
+
+def _categorical_steps(rule, _):
+    """A valid sampled rule trains three steps on a small bank: normalised, no NaN, no warning
+    (learning rates and KL strengths up to 10: SGD steps of lr·β ~ 1e16 leave the float range)."""
+    task = ms.make_task([[0.5, 0.3, 0.2], [0.1, 0.1, 0.8]], [[1, 1, 0], [0, 1, 1]])
+    try:
+        final = S.train(rule, task, 3, n_seeds=2, record_policy=False).final
+    except ValueError as exc:
+        assert _documented_refusal(str(exc)), exc
+        return
+    is_log_policy(final.log_policy, 0)
+
+
+register("MixtureTeacher", RM.MixtureTeacher, teacher=ONE_DEMO_TEACHERS, m=integer(1, 8))
+register("sd_optimum(MixtureTeacher)", lambda task, m, beta: ms.sd_optimum(task, teacher=RM.MixtureTeacher(
+    ms.CopyTeacher(0.7), m), beta=beta), task="task", m=integer(1, 12), beta=NONNEG, check=is_policy)
+register("ContrastiveTeacher", RM.ContrastiveTeacher, teacher=ONE_DEMO_TEACHERS,
+         baseline=Kind(st.sampled_from(["independent", "none"]), ["mismatched", None, 1]))
+register("sd_optimum(ContrastiveTeacher)", lambda task, teacher, beta: ms.sd_optimum(
+    task, teacher=RM.ContrastiveTeacher(teacher), beta=beta), task="task", teacher=ONE_DEMO_TEACHERS, beta=NONNEG,
+    check=is_policy)
+register("BalancedDemos", RM.BalancedDemos, teacher=ONE_DEMO_TEACHERS)
+register("sd_optimum(BalancedDemos)", lambda task, teacher, beta: ms.sd_optimum(
+    task, teacher=teacher, demos=RM.BalancedDemos(teacher), beta=beta), task="task", teacher=ONE_DEMO_TEACHERS,
+    beta=NONNEG, check=is_policy)
+register("PowerDemos", RM.PowerDemos, exponent=real(None, None, extremes=(-50.0, 0.0, 1.0, 50.0)))
+register("sd_optimum(PowerDemos)", lambda task, exponent: ms.sd_optimum(task, demos=RM.PowerDemos(exponent)),
+         task="task", exponent=real(None, None, extremes=(-50.0, 0.0, 1.0, 50.0)), check=is_policy)
+register("DistillationBlend", RM.DistillationBlend, reward_weight=NONNEG,
+         distill_weight=DISTILL, beta=NONNEG,
+         step_size=real(0.0, 1.0, lo_open=True))
+register("blend_optimum", RM.blend_optimum, task="task", reward_weight=NONNEG,
+         distill_weight=DISTILL, beta=NONNEG, check=is_policy)
+register("RemedySampledSD", RM.RemedySampledSD, objective=Kind(st.sampled_from(["reverse", "forward"]),
+                                                               ["jsd", None, 1]),
+         lr=real(0.0, 10.0, lo_open=True), beta=real(0.0, 10.0),
+         n_rollouts=integer(2, 16), seed=Kind(st.integers(0, 2**31), ["x", 1.5, -1, True, object()]),
+         check=_categorical_steps)
+register("SampledBlend", RM.SampledBlend, combine=Kind(st.sampled_from(["sum", "sign"]), ["max", None, 2]),
+         reward_weight=real(0.0, None, extremes=(1e3,)), distill_weight=SIGNED,
+         rl_estimator=Kind(st.sampled_from(["grpo", "rloo", "reinforce"]), ["ppo", None]),
+         lr=real(0.0, 10.0, lo_open=True), beta=real(0.0, 10.0),
+         n_rollouts=integer(2, 16), seed=Kind(st.integers(0, 2**31), ["x", 1.5, -1, True, object()]),
+         check=_categorical_steps)
+register("PathBlend", RM.PathBlend, combine=Kind(st.sampled_from(["sum", "sign"]), ["max", None, 2]),
+         reward_weight=real(0.0, None, extremes=(1e3,)), distill_weight=SIGNED,
+         n_rollouts=integer(2, 16), lr=real(0.0, None, lo_open=True, extremes=(1e-300, 1e6)),
+         beta=real(0.0, None, extremes=(1e6,)),
+         policy=Kind(st.sampled_from(["tabular", paths.FeaturePolicy()]), ["linear", 3]),
+         seed=Kind(st.integers(0, 2**31), ["x", 1.5, -1, True, object()]), check=_one_step)
+_UNIT_OPEN = real(0.0, 1.0, lo_open=True, hi_open=True)
+register("copy_gain", RM.copy_gain, rho=real(0.0, 1.0, lo_open=True, extremes=(1e-300,)), alpha=real(0.0, 1.0, hi_open=True),
+         check=nonneg)
+register("mixture_jensen_gap", RM.mixture_jensen_gap, alpha=real(0.0, 1.0, hi_open=True), m=integer(1, 500),
+         rho=real(0.0, 1.0, lo_open=True, extremes=(1e-300,)), p=real(0.0, 1.0),
+         check=lambda o, _: np.all(np.isfinite(o)) and np.all(np.asarray(o) <= 0))
+register("mixture_gap_leading", RM.mixture_gap_leading, alpha=real(0.0, 1.0, hi_open=True), m=integer(1, 10**6),
+         rho=real(0.0, 1.0, lo_open=True, extremes=(1e-300,)), p=real(0.0, 1.0),
+         check=lambda o, _: not np.any(np.isnan(o)) and np.all(np.asarray(o) <= 0))
+register("mixture_gap_bound", RM.mixture_gap_bound, alpha=real(0.0, 1.0, hi_open=True), m=integer(1, 10**6),
+         rho=real(0.0, 1.0, lo_open=True, extremes=(1e-300,)), p=real(0.0, 1.0), check=nonneg)
+register("power_ipw_threshold", RM.power_ipw_threshold, alpha=_UNIT_OPEN,
+         exponent=real(None, None, extremes=(-50.0, 0.0, 0.5, 0.999, 1.0, 50.0)), check=nonneg)
+register("blend_exponent", RM.blend_exponent, distill_weight=DISTILL, beta=NONNEG, check=finite)
+register("diversity_bonus_reward", RM.diversity_bonus_reward, policy="policy", valid=MASK, n_rollouts=integer(1, 64),
+         bonus=NONNEG, check=lambda o, _: not np.any(np.isnan(o)) and np.all(np.asarray(o) >= 0),
+         prepare=_with_mask)
+
+
 # ----------------------------------------------------------------- the fuzz loop
 
 
@@ -624,7 +706,19 @@ def test_fuzz_registry_covers_paths_and_scenarios():
         "token_entropy_robustness", "TokenEntropyRobustness",
         "DEFAULT_FEATURES", "EDGE_FEATURES", "SPLITS", "PathRollouts",  # constants and a result type
         "sample_rollouts", "bank_log_success",  # kernels behind the rules: they take validated inputs
+        # issue 14: the frontier scenario (long runs; tests/scenarios/test_remedies.py) and its result type
+        "remedy_frontier", "frontier_table", "RemedyFrontier",
     }
     names = set(P.__all__) | set(SC.__all__)
     missing = sorted(names - set(ENTRIES) - exempt)
+    assert not missing, f"register these entry points in tests/test_fuzz.py: {missing}"
+
+
+def test_fuzz_registry_covers_the_remedies():
+    """Every public callable of modesim.remedies is registered (or listed with the reason it is not)."""
+    exempt = {
+        "CATALOGUE", "Remedy", "remedy", "verdict_table",  # the verdict table (tests/remedies/test_catalogue.py)
+        "compositions", "weighted_group_demos",  # kernels (tests/remedies/test_teachers.py, test_demos.py)
+    }
+    missing = sorted(set(RM.__all__) - set(ENTRIES) - exempt)
     assert not missing, f"register these entry points in tests/test_fuzz.py: {missing}"

@@ -6,9 +6,12 @@
                     bank, as a :class:`BankComparison`
 ``token_entropy``   :func:`token_entropy_example`: token entropy stays high while the
                     strategies of a path task collapse
-``graph_experiment`` :func:`graph_experiment`: the paper's controlled experiment (GRPO vs
+``graph_experiment`` :func:`~modesim.scenarios.graph_experiment.graph_experiment`: the paper's controlled experiment (GRPO vs
                     SD on concept-graph banks, splits in distribution / larger / harder),
                     :func:`plot_graph_experiment`, :func:`token_entropy_robustness`
+``remedies``        :func:`remedy_frontier`: every remedy of theory §11 against GRPO
+                    (pass@1 gained, pass@16 and out-of-distribution pass@16 kept), and
+                    :func:`frontier_table`
 ==================  ===================================================================
 """
 
@@ -21,19 +24,23 @@ from .concept_graphs import (
     plot_graph_experiment,
     token_entropy_robustness,
 )
+from .remedies import RemedyFrontier, frontier_table, remedy_frontier
 from .token_entropy import TokenEntropyExample, synonym_task, token_entropy_example
 
 __all__ = [
     "BLOCKED",
     "BankComparison",
     "GraphExperiment",
+    "RemedyFrontier",
     "TokenEntropyRobustness",
     "graph_experiment",
     "plot_graph_experiment",
     "token_entropy_robustness",
     "TokenEntropyExample",
     "bank_pass_at_k",
+    "frontier_table",
     "prompt_bank",
+    "remedy_frontier",
     "sd_vs_rl",
     "synonym_task",
     "token_entropy_example",

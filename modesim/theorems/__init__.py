@@ -1,5 +1,5 @@
-"""The theorem registry behind ``modesim verify``: statements R1–R4 (theory §2), S1–S8 (theory §3)
-and J1 J2, B1–B3, K1 K2 (theory §8, practice).
+"""The theorem registry behind ``modesim verify``: statements R1–R4 (theory §2), S1–S8 (theory §3),
+J1 J2, B1–B3, K1 K2 (theory §8, practice) and the remedies F1 M1 C1 W1 W2 L1 D1 H1 (theory §11).
 
 Each :class:`Theorem` bundles a statement (one line and LaTeX), its assumptions, its
 section of the theory document, a hypothesis strategy drawing :class:`Instance` objects
@@ -29,6 +29,9 @@ Layout
 :mod:`~modesim.theorems.practice`, :mod:`~modesim.theorems.practice_checks`
     The theory §8 entries (JSD objective, bias-channelling teachers, critical KL
     strength) and their checks.
+:mod:`~modesim.theorems.remedies`, :mod:`~modesim.theorems.remedies_checks`
+    The theory §11 entries (remedies: forward KL, mixtures of teachers, contrastive
+    teachers, balanced demonstrations, blends, diversity bonus) and their checks.
 :mod:`~modesim.theorems.checks`
     One ``check_<id>(instance, impl, parts) -> {clause: margin}`` per statement, the
     measuring helpers and the default implementations.
@@ -105,8 +108,9 @@ __all__ = [
 ]
 
 #: Data modules holding ``THEOREMS`` and ``CONTROLS`` tuples, registered in this order
-#: (``practice``: theory §8, checks in :mod:`modesim.theorems.practice_checks`).
-_DATA_MODULES = ("registry", "practice")
+#: (``practice``: theory §8, checks in :mod:`modesim.theorems.practice_checks`; ``remedies``:
+#: theory §11, checks in :mod:`modesim.theorems.remedies_checks`).
+_DATA_MODULES = ("registry", "practice", "remedies")
 
 
 def _load() -> tuple[tuple[Theorem, ...], tuple[Control, ...]]:

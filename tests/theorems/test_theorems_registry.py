@@ -21,6 +21,7 @@ import modesim as ms
 from modesim import theorems as th
 from modesim.rule import State
 from modesim.simplex import log_normalise
+from tests.remedies.broken import BROKEN as REMEDY_BROKEN
 
 THEORY = Path(__file__).resolve().parents[2] / "docs" / "theory.md"
 
@@ -129,6 +130,7 @@ BROKEN = {
     "K2": _trust_region,
     "K3": lambda alpha, beta, lam: _trust_region(alpha, beta),
 }
+BROKEN.update(REMEDY_BROKEN)  # theory §11 (remedies): tests/remedies/broken.py
 
 IDS = [t.id for t in th.REGISTRY]
 

@@ -1,0 +1,100 @@
+"""Figure ``frontier``: every remedy's pass@1 gained against pass@16 kept, relative to GRPO (theory §11).
+
+Also registers the look of each remedy (family "remedy", dash-dot lines) with
+:func:`modesim.plot.register_method`, so every figure and notebook draws a remedy the same way.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from .. import plot as mp
+from ..plot.methods import REMEDY_COLORS, find_method
+from ._registry import FigureResult, register
+
+#: Method looks of the remedies: name → (colour, marker, description).
+REMEDY_LOOKS = {
+    "forward KL": (REMEDY_COLORS[0], "s", "self-distillation into the teacher mixture (forward KL; theory §11, F1)"),
+    "teacher mixture": (REMEDY_COLORS[1], "^", "reverse KL to the mixture of m teachers (theory §11, M1)"),
+    "contrastive teacher": (REMEDY_COLORS[2], "D", "a teacher that divides out its own prior (theory §11, C1)"),
+    "balanced demos": (REMEDY_COLORS[3], "X", "demonstrations reweighted against the copy bias (theory §11, W1)"),
+    "RL-SD blend": (REMEDY_COLORS[4], "h", "mixed advantage λ·A_GRPO + (1 − λ)·A_SD (theory §11, L1)"),
+    "sign-gated SD": ("#AA4499", "<", "teacher sets the magnitude, reward the direction (theory §11, H1)"),
+    "anti-distillation": ("#661100", ">", "GRPO with a sign-reversed distillation term (theory §11, L1)"),
+}
+
+
+def register_remedy_styles() -> None:
+    """Register :data:`REMEDY_LOOKS` with :func:`modesim.plot.register_method` (once)."""
+    for name, (color, marker, description) in REMEDY_LOOKS.items():
+        if find_method(name) is None or find_method(name).name != name:
+            mp.register_method(name, family="remedy", color=color, marker=marker, description=description)
+
+
+register_remedy_styles()
+
+_PANELS = (("prompt_bank", "pass@16", "prompt bank"), ("prompt_bank", "ood pass@16", "prompt bank, dominant blocked"),
+           ("graph", "pass@16", "concept graphs"), ("graph", "ood pass@16", "graphs, favourite route blocked"))
+
+
+@functools.lru_cache(maxsize=2)
+def frontier_data(quick: bool) -> dict[str, np.ndarray]:
+    """The numbers behind the figure (both environments; cached per ``quick``)."""
+    from ..scenarios.remedies import FRONTIER_COLUMNS, remedy_frontier
+
+    data: dict[str, np.ndarray] = {}
+    for env in ("prompt_bank", "graph"):
+        fr = remedy_frontier(env, quick=quick)
+        data[f"{env}_methods"] = np.array(fr.methods)
+        data["betas"] = np.array(fr.betas)
+        data[f"{env}_values"] = np.array([[[fr.values[m][b][c] for c in FRONTIER_COLUMNS] for b in fr.betas]
+                                          for m in fr.methods])
+        data[f"{env}_relative"] = np.array([[[fr.relative[m][b][c] for c in FRONTIER_COLUMNS] for b in fr.betas]
+                                            for m in fr.methods])
+        data[f"{env}_base"] = np.array([fr.base[c] for c in FRONTIER_COLUMNS])
+    data["columns"] = np.array(FRONTIER_COLUMNS)
+    for arr in data.values():
+        arr.flags.writeable = False
+    return data
+
+
+@register("frontier", "The remedies frontier at practical settings (N = 8, EMA teacher τ = 0.95, β = 0 filled "
+          "and 0.04 open): each remedy's pass@1 gained against pass@16 and out-of-distribution pass@16, "
+          "all relative to GRPO at the same β, on the prompt bank and on the concept-graph experiment.")
+def frontier(*, quick: bool, width: str) -> FigureResult:
+    """Theory §11: :func:`modesim.scenarios.remedies.remedy_frontier` on both environments.
+
+    (a, b) prompt bank: Δpass@16 and ΔOOD pass@16 (dominant answer blocked) against Δpass@1;
+    (c, d) concept graphs: the same with the harder split (favourite route blocked).  Each
+    method is a segment from β = 0 (filled marker) to β = 0.04 (open marker); GRPO sits at
+    the origin.  Up and to the right is better than GRPO.
+    """
+    data = dict(frontier_data(quick))
+    fig, ax = mp.panel_figure(4, width=width, panel_height=2.3 if width == "double" else 2.0)
+    columns = list(data["columns"])
+    handles = {}
+    for i, (env, col, title) in enumerate(_PANELS):
+        rel = data[f"{env}_relative"]
+        methods = list(data[f"{env}_methods"])
+        x_all, y_all = rel[:, :, 0], rel[:, :, columns.index(col)]
+        ax[i].axhline(0.0, **mp.REFERENCE, zorder=0)
+        ax[i].axvline(0.0, **mp.REFERENCE, zorder=0)
+        for j, name in enumerate(methods):
+            style = mp.method_style(name)
+            x, y = x_all[j], y_all[j]
+            (line,) = ax[i].plot(x, y, **style.line(label=name, markersize=4.5, markevery=[0], lw=1.1))
+            ax[i].plot(x[1:], y[1:], linestyle="None", marker=style.marker, markersize=4.5, color=style.color,
+                       markerfacecolor="white", label="_nolegend_")
+            handles.setdefault(name, line)
+        span_x = max(0.05, float(np.max(np.abs(x_all))) * 1.15)
+        span_y = max(0.05, float(np.max(np.abs(y_all))) * 1.15)
+        ax[i].set_xlim(-span_x, min(span_x, 0.25))
+        ax[i].set_ylim(-span_y, span_y)
+        ax[i].set_xlabel("Δpass@1 vs GRPO")
+        ax[i].set_ylabel(("Δpass@16" if col == "pass@16" else "ΔOOD pass@16") + " vs GRPO")
+        ax[i].set_title(title)
+    mp.panel_letters(ax)
+    mp.shared_legend(fig, handles=list(handles.values()), ncols=4 if width == "double" else 2)
+    return FigureResult(data, fig)

@@ -1,0 +1,265 @@
+"""Closed forms of the remedies (theory §11), each validated through :mod:`modesim._checks`.
+
+=====================================  ==========================================================
+:func:`copy_gain`                      ``L(y) = log(1 + α/((1 − α)ρ(y)))``: the copy teacher's gain
+:func:`mixture_jensen_gap`             exact ``E log X − log E X``, ``X = (1 − α)ρ + α·Bin(m, p)/m``
+:func:`mixture_gap_leading`            its leading term ``−α²p(1 − p)/(2m·((1 − α)ρ + αp)²)``
+:func:`mixture_gap_bound`              an explicit bound on the rest (O(m⁻²))
+:func:`power_ipw_threshold`            ``ρ*_e``: where ``ρ^(1−e)·L(ρ)`` turns from rising to falling
+:func:`blend_exponent`                 ``μ/(μ + β)``: the blended round's share of SD's distortion
+:func:`diversity_bonus_reward`         ``E[r | y]`` of GRPO's diversity bonus
+=====================================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import _checks as chk
+
+__all__ = [
+    "copy_gain",
+    "mixture_jensen_gap",
+    "mixture_gap_leading",
+    "mixture_gap_bound",
+    "power_ipw_threshold",
+    "blend_exponent",
+    "diversity_bonus_reward",
+]
+
+
+def _alpha(alpha):
+    return chk.real(alpha, "alpha", low=0.0, high=1.0, high_open=True)
+
+
+def copy_gain(rho, alpha):
+    """``L(ρ) = log(1 + α/((1 − α)·ρ))``, the copy teacher's log-gain of a demonstrated mode (theory §11).
+
+    ``Ī(y) = log(1 − α) + D(y)·L(ρ(y))`` for the copy teacher (theory §3.3); evaluated as
+    ``softplus(log(α/(1 − α)) − log ρ)`` (no overflow for tiny ρ).
+
+    Parameters
+    ----------
+    rho : float or array in (0, 1]
+    alpha : float or array in [0, 1)
+
+    Returns
+    -------
+    float or ndarray (broadcast), ≥ 0 (0 at α = 0).
+
+    >>> round(float(copy_gain(0.5, 0.5)), 6)
+    1.098612
+    """
+    r = chk.real(rho, "rho", low=0.0, high=1.0, low_open=True)
+    a = _alpha(alpha)
+    with np.errstate(divide="ignore"):
+        z = np.log(a) - np.log1p(-np.asarray(a)) - np.log(r)
+    out = np.logaddexp(0.0, z)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def _gap_args(alpha, m, rho, p):
+    a = _alpha(alpha)
+    m = chk.integer(m, "m", low=1)
+    r = chk.real(rho, "rho", low=0.0, high=1.0, low_open=True)
+    q = chk.real(p, "p", low=0.0, high=1.0)
+    return np.asarray(a, dtype=np.float64), m, np.asarray(r, dtype=np.float64), np.asarray(q, dtype=np.float64)
+
+
+def _log1p_minus_x(x: np.ndarray) -> np.ndarray:
+    """``log(1 + x) − x`` to a few ulp of its own size: a series for |x| ≤ 1/4, else direct."""
+    x = np.asarray(x, dtype=np.float64)
+    small = np.abs(x) <= 0.25
+    xs = np.where(small, x, 0.0)
+    series = np.zeros_like(xs)
+    power = xs * xs
+    for k in range(2, 30):                 # 0.25^k/k < 1e-18 by k = 29
+        series += (-1.0) ** (k + 1) * power / k
+        power = power * xs
+    with np.errstate(divide="ignore", invalid="ignore"):
+        direct = np.log1p(np.where(small, 0.0, x)) - np.where(small, 0.0, x)
+    return np.where(small, series, direct)
+
+
+def _scalar(x):
+    return float(x) if np.ndim(x) == 0 else x
+
+
+def mixture_jensen_gap(alpha, m, rho, p):
+    """``E log X − log E X`` for ``X = (1 − α)ρ + α·Bin(m, p)/m``, exactly (theory §11, M1).
+
+    The reverse-KL round of the mixture of m copy teachers tilts the base by this gap:
+    with ``ρ = π0(y)`` and ``p = D(y)`` (``= π0(y|C)`` for self-generated demonstrations),
+    ``Ī_m(y) = log((1 − α)ρ + αp) − log ρ + gap``.  Summed over n = 0 … m with binomial
+    weights formed in log space (``math.lgamma``) and ``log(X/μ)`` as
+    ``log1p(α(n/m − p)/μ)`` (no cancellation); O(m) per entry.  ≤ 0 (Jensen), 0 at p ∈ {0, 1}.
+
+    Parameters
+    ----------
+    alpha : float or array in [0, 1)
+    m : int >= 1
+    rho : float or array in (0, 1]
+    p : float or array in [0, 1]
+
+    >>> round(float(mixture_jensen_gap(0.5, 1, 0.6, 0.6)), 6)
+    -0.10465
+    """
+    a, m, r, q = _gap_args(alpha, m, rho, p)
+    shape = np.broadcast_shapes(a.shape, r.shape, q.shape)
+    a, r, q = (np.broadcast_to(x, shape) for x in (a, r, q))
+    n = np.arange(m + 1, dtype=np.float64).reshape((m + 1,) + (1,) * len(shape))
+    lb = np.array([math.lgamma(m + 1) - math.lgamma(k + 1) - math.lgamma(m - k + 1) for k in range(m + 1)])
+    lb = lb.reshape(n.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lw = lb + np.where(n > 0, n * np.log(q), 0.0) + np.where(m - n > 0, (m - n) * np.log1p(-q), 0.0)
+        w = np.exp(lw)
+        mean = (1.0 - a) * r + a * q
+        # log(X_n/μ) = log1p(x_n), x_n = α(n/m − p)/μ, and Σ_n w_n x_n = 0: summing
+        # log1p(x) − x (≈ −x²/2) avoids cancelling the first-order terms.
+        val = _log1p_minus_x(a * (n / m - q) / mean)
+    out = np.sum(np.where(w > 0, w * val, 0.0), axis=0)
+    return _scalar(np.minimum(out, 0.0))
+
+
+def mixture_gap_leading(alpha, m, rho, p):
+    """``−α²·p(1 − p)/(2m·μ²)``, ``μ = (1 − α)ρ + αp``: the 1/m term of the Jensen gap (theory §11, M1).
+
+    ``Var X = α²p(1 − p)/m`` and ``E log X = log μ − Var X/(2μ²) + O(m⁻²)``.  With every
+    mode valid and self-generated demonstrations (ρ = p) it is ``−α²(1 − p)/(2mp)``, so the
+    mixture's round changes ``log(π(y)/π(y'))`` by ``(α²/(2m(1 + β)))·(1/p' − 1/p) + O(m⁻²)``:
+    it amplifies, at a rate 1/m.
+
+    >>> round(float(mixture_gap_leading(0.5, 10, 0.6, 0.6)), 6)
+    -0.008333
+    """
+    a, m, r, q = _gap_args(alpha, m, rho, p)
+    mu = (1.0 - a) * r + a * q
+    v = q * (1.0 - q)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        x = a / mu                                    # ≤ 1/p where v > 0: finite unless p is tiny
+        out = np.where(v > 0, -(x * x) * v / (2.0 * m), 0.0)
+    return _scalar(out)
+
+
+def mixture_gap_bound(alpha, m, rho, p):
+    """An explicit bound on ``|gap − leading|`` for the Jensen gap of the mixture of m copy teachers (theory §11, M1).
+
+    With ``X = c + α·B/m``, ``B ~ Bin(m, p)``, ``c = (1 − α)ρ``, ``μ = E X = c + αp``, the
+    cubic Taylor expansion of log at μ gives ``gap = −σ²/(2μ²) + κ₃/(3μ³) + E R`` with
+    ``σ² = α²p(1−p)/m`` (the leading term), ``κ₃ = α³p(1−p)(1−2p)/m²`` and a remainder R
+    bounded on two regions (s = 3/4):
+
+    - X ≥ sμ: Lagrange's form ``R = −(X − μ)⁴/(4ξ⁴)`` with ξ ≥ sμ, so
+      ``|E[R; X ≥ sμ]| ≤ μ₄/(4s⁴μ⁴)``, ``μ₄ = E(X − μ)⁴ = α⁴p(1−p)(1 + 3(m−2)p(1−p))/m³``;
+    - X < sμ (X ≥ c): ``|R| ≤ log(μ/c) + 1 + 1/2 + 1/3``, and by Chernoff's bound
+      ``P(X < sμ) = P(B/m < q') ≤ exp(−m·KL(q'‖p))``, ``q' = p − (1 − s)μ/α`` (0 when q' ≤ 0).
+
+    So ``|gap − leading| ≤ |κ₃|/(3μ³) + μ₄/(4s⁴μ⁴) + exp(−m·KL(q'‖p))·(log(μ/c) + 11/6)``,
+    which is O(m⁻²) (the tail term is exponentially small).  Needs ρ > 0 (so c > 0).
+
+    >>> bool(mixture_gap_bound(0.5, 100, 0.6, 0.6) < 1e-4)
+    True
+    """
+    a, m, r, q = _gap_args(alpha, m, rho, p)
+    s = 0.75
+    c = (1.0 - a) * r
+    mu = c + a * q
+    v = q * (1.0 - q)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        x = a / mu                                    # α/μ; the bound is +inf when it overflows
+        third = np.where(v > 0, x ** 3 * v * np.abs(1.0 - 2.0 * q) / (3.0 * m * m), 0.0)
+        fourth = np.where(v > 0, x ** 4 * v * (1.0 + 3.0 * (m - 2) * v) / (4.0 * s ** 4 * m ** 3), 0.0)
+        qq = q - (1.0 - s) * mu / np.where(a > 0, a, 1.0)
+        inside = (a > 0) & (qq > 0) & (v > 0)
+        qs = np.where(inside, qq, 0.5 * q)
+        # KL(q'‖p) for 0 < q' < p < 1 (Bernoulli relative entropy).
+        kl = qs * np.log(qs / q) + (1.0 - qs) * (np.log1p(-qs) - np.log1p(-q))
+        weight = np.where(inside, np.exp(-m * kl), 0.0)
+        tail = np.where(weight > 0, weight * (np.log(mu / c) + 11.0 / 6.0), 0.0)
+    return _scalar(third + fourth + tail)
+
+
+def power_ipw_threshold(alpha, exponent):
+    """``ρ*_e = κ/u*_e``: below it ``h_e(ρ) = ρ^(1−e)·log(1 + κ/ρ)`` rises, above it falls (theory §11, W2).
+
+    κ = α/(1 − α); u*_e is the positive root of ``(1 − e)·log(1 + u) = u/(1 + u)``
+    (``φ(u) = (1 − e)log(1 + u) − u/(1 + u)`` falls from φ(0) = 0 to its minimum at
+    u = e/(1 − e), then rises without bound), found by bisection to full precision.  With
+    the copy teacher and demonstrations ``D ∝ ρ^(1−e)`` on C, one round amplifies the ratio of
+    two valid modes that both have ``π0 < ρ*_e`` and compresses it when both have
+    ``π0 > ρ*_e``.  ``e ≤ 0`` gives ``+inf`` (h rises everywhere), ``e ≥ 1`` gives 0.
+
+    Parameters
+    ----------
+    alpha : float or array in (0, 1)
+    exponent : float or array (finite)
+
+    >>> round(float(power_ipw_threshold(0.5, 0.5)), 6)
+    0.255001
+    """
+    a = np.asarray(chk.real(alpha, "alpha", low=0.0, high=1.0, low_open=True, high_open=True), dtype=np.float64)
+    e = np.asarray(chk.real(exponent, "exponent"), dtype=np.float64)
+    a, e = np.broadcast_arrays(a, e)
+    inner = (e > 0) & (e < 1)
+    es = np.where(inner, e, 0.5)
+    lo = es / (1.0 - es)                   # φ's minimum: φ(lo) < 0
+    hi = np.maximum(2.0 * lo, 1.0)
+    for _ in range(1020):                  # grow hi until φ(hi) > 0 (up to ~1e307)
+        phi = (1.0 - es) * np.log1p(hi) - hi / (1.0 + hi)
+        if np.all(phi > 0):
+            break
+        hi = np.where(phi > 0, hi, 2.0 * hi)
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        phi = (1.0 - es) * np.log1p(mid) - mid / (1.0 + mid)
+        lo, hi = np.where(phi > 0, lo, mid), np.where(phi > 0, mid, hi)
+        if np.all(hi - lo <= 4 * np.finfo(float).eps * hi):
+            break
+    u = 0.5 * (lo + hi)
+    kappa = a / (1.0 - a)
+    out = np.where(inner, kappa / u, np.where(e <= 0, np.inf, 0.0))
+    return _scalar(out)
+
+
+def blend_exponent(distill_weight, beta):
+    """``μ/(μ + β)``: the blended round changes valid log-ratios by this times ``Ī(y) − Ī(y')`` (theory §11, L1).
+
+    For the round maximising ``λ_r·E_π r − μ·E_d KL(π‖T_d) − β·KL(π‖π0)`` (μ + β > 0).
+    μ > 0 (a blend of RL and distillation) keeps the sign of self-distillation's distortion
+    (all of it at β = 0, for any reward weight), μ < 0 (anti-distillation) reverses it.
+
+    >>> round(blend_exponent(0.5, 0.04), 12)
+    0.925925925926
+    """
+    mu = chk.real(distill_weight, "distill_weight")
+    b = chk.real(beta, "beta", low=0.0)
+    s = np.asarray(mu) + np.asarray(b)
+    if np.any(s <= 0):
+        raise ValueError("distill_weight + beta must be > 0 (the blended round's objective is otherwise unbounded); "
+                         f"got distill_weight={chk.describe(distill_weight)}, beta={chk.describe(beta)}")
+    return _scalar(np.asarray(mu) / s)
+
+
+def diversity_bonus_reward(policy, valid, n_rollouts, bonus):
+    """``E[r_n | y_n = y] = 1[y ∈ C]·(1 + λ(N − 1)(1 − π(y))/N)`` for GRPO's diversity bonus (theory §11, D1).
+
+    The reward of :class:`~modesim.SampledRL` is ``r_n = 1[y_n ∈ C]·(1 + λ(1 − c_n/N))``
+    with ``c_n = 1 + Bin(N − 1, π(y_n))`` rollouts of the group in y_n's mode.
+
+    Parameters
+    ----------
+    policy : array (..., K)
+    valid : bool array broadcasting against ``policy``
+    n_rollouts : int >= 1
+    bonus : float or array >= 0
+
+    >>> diversity_bonus_reward([0.5, 0.5], [True, False], 8, 1.0).tolist()
+    [1.4375, 0.0]
+    """
+    p = chk.probabilities(policy, "policy")
+    v = chk.mask(valid, p.shape, "valid", nonempty=False)
+    n = chk.integer(n_rollouts, "n_rollouts", low=1)
+    lam = chk.real(bonus, "bonus", low=0.0)
+    return np.where(v, 1.0 + chk.col(lam) * (n - 1) * (1.0 - p) / n, 0.0)

@@ -1,0 +1,576 @@
+"""Teachers of the remedies catalogue (theory §11): the mixture of m teachers, the contrastive teacher.
+
+Both wrap any :class:`~modesim.Teacher` (``log_prob``, ``log_matrix``, ``demo_law`` and
+``log_mixture`` of the wrapped teacher are all they use) and follow the teacher protocol,
+so :class:`~modesim.SelfDistillation`, :func:`~modesim.sd_optimum` and
+:class:`~modesim.SampledSD` run them unchanged.
+
+**Mixture of m teachers** (:class:`MixtureTeacher`).  The student distils into the average
+of m teachers, each conditioned on its own demonstration,
+
+    T̄(y | d_1..d_m) = (1/m)·Σ_j T(y | d_j),      d_j ~ D i.i.d.,
+
+with the reverse KL (average the probabilities, then take the log).  For the copy teacher
+this is exactly :class:`~modesim.MultiDemoTeacher` ``(α, m)``.  Its expected log is the
+geometric mean over demonstrations of an arithmetic mean over m of them: as m → ∞ it tends
+to ``log E_d T(y|d)``, the forward-KL target, and the round's distortion of ratios vanishes
+like 1/m (registry entry M1, :func:`~modesim.remedies.formulas.mixture_gap_leading`).
+Averaging log-probabilities instead (a product of experts) gives ``E_d log T(y|d)`` for
+every m: no m helps.
+
+**Contrastive (debiased) teacher** (:class:`ContrastiveTeacher`).  Divides out the teacher's
+own prior: the score ``log T(y|d) − log T(y|b)``, with ``b`` a baseline demonstration, tilts
+the teacher base,
+
+    T̃(y | d, b) = ρ(y)·T(y|d)/T(y|b) / Z(d, b).
+
+With ``baseline="independent"`` the baseline is an independent draw from the same law D
+(a "mismatched" demonstration from the same source); then ``E_{d,b} log T̃(y|d,b) = log ρ(y)
+− const`` and the reverse-KL round is the identity: it preserves every ratio exactly and moves
+no mass (registry entry C1).  With ``baseline="none"`` (the teacher without a demonstration,
+``T(y|∅) = ρ(y)``, or with a demonstration from another prompt, which a copy teacher cannot
+copy) the score is the pointwise mutual information itself and ``T̃ = T``: the round is plain
+self-distillation and amplifies as before.  For a copy-type teacher
+``T(y|d) = (1 − a(d))ρ(y) + a(d)·1[y = d]`` and a baseline of law D', the general result is
+``Ī_deb(y) = const + (D(y) − D'(y))·L(y)``, ``L(y) = log(1 + a(y)/((1 − a(y))ρ(y)))``: the bias
+is carried by D(y), how often y is demonstrated, which a baseline that does not depend on D
+cannot remove.
+
+Source: ours (theory §11); contrastive scores of this kind are proposed as
+self-distillation rewards (the teacher's log-probability with the demonstration minus
+without it).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from itertools import combinations_with_replacement
+
+import numpy as np
+
+from .. import _checks as chk
+from ..simplex import logsumexp_last
+from ..teachers import MAX_LAW_ENTRIES, Teacher, gather
+
+__all__ = ["MixtureTeacher", "ContrastiveTeacher", "compositions", "two_point_values"]
+
+_TEACHER_METHODS = ("log_prob", "log_matrix", "demo_law", "log_mixture", "expected_log")
+
+
+def _check_teacher(teacher, owner: str):
+    for method in _TEACHER_METHODS:
+        if not callable(getattr(teacher, method, None)):
+            raise ValueError(
+                f"teacher must be a modesim Teacher (subclass modesim.Teacher and define log_matrix); "
+                f"got {chk.describe(teacher)}, which has no {method}()"
+            )
+    n = getattr(teacher, "n_demos", None)
+    if chk.integer(n, "teacher.n_demos", low=1) != 1:
+        raise ValueError(
+            f"{owner} wraps a teacher that reads one demonstration; got teacher.n_demos={n} "
+            f"(allowed: 1)"
+        )
+
+
+def compositions(m: int, J: int) -> np.ndarray:
+    """Every way to split ``m`` draws among ``J`` support points: int array (C(m+J−1, J−1), J).
+
+    Row ``c`` counts how many of the m demonstrations fall on each point; rows are in a
+    fixed (lexicographic) order.
+
+    >>> compositions(2, 2).tolist()
+    [[2, 0], [1, 1], [0, 2]]
+    """
+    m = chk.integer(m, "m", low=0)
+    J = chk.integer(J, "J", low=1)
+    rows = []
+    for combo in combinations_with_replacement(range(J), m):
+        rows.append(np.bincount(np.asarray(combo, dtype=np.int64), minlength=J))
+    return np.array(rows, dtype=np.int64).reshape(-1, J)
+
+
+def two_point_values(teacher, log_rho):
+    """``(log T(y|y), log T(y|d ≠ y))`` when ``teacher``'s demonstration law has the two-point form, else None.
+
+    The teacher protocol documents a two-point law (:meth:`~modesim.Teacher.demo_law`, J = 2)
+    as "d = y" (weight D(y)) and "d ≠ y" (weight 1 − D(y)): ``T(y|d)`` then takes one value
+    for every d ≠ y, as for the copy teacher.  The law is probed with a demonstration law whose
+    entries all differ, and accepted only if its first point carries exactly those weights.
+    Shapes (..., K) each.
+    """
+    lr = np.asarray(log_rho, dtype=np.float64)
+    probe = _probe(lr.shape[-1])
+    try:
+        w, lv = teacher.demo_law(lr, probe)
+    except ValueError:
+        return None
+    w, lv = np.asarray(w), np.asarray(lv)
+    if lv.shape[-2] != 2 or not np.all(w[..., 0, :] == probe):
+        return None
+    return lv[..., 0, :], lv[..., 1, :]
+
+
+@functools.lru_cache(maxsize=16)
+def _probe(K: int) -> np.ndarray:
+    """A demonstration law whose entries all differ (read-only), for :func:`two_point_values`."""
+    probe = np.arange(1, K + 1, dtype=np.float64) / (K * (K + 1) / 2)
+    probe.flags.writeable = False
+    return probe
+
+
+#: Up to this m the binomial weights of a two-point mixture are formed as products of powers
+#: (C(m, n) ≤ 1.8e18; a power that underflows belongs to a weight below ~1e-290); beyond it,
+#: in log space (one exp per n).
+_BINOMIAL_PRODUCTS = 64
+
+
+def _log_multinomial(counts: np.ndarray) -> np.ndarray:
+    m = int(counts[0].sum()) if counts.size else 0
+    lg = np.vectorize(math.lgamma, otypes=[np.float64])
+    return math.lgamma(m + 1) - lg(counts + 1.0).sum(axis=-1)
+
+
+@dataclass(frozen=True, eq=False)
+class MixtureTeacher(Teacher):
+    """The average of m teachers, each conditioned on one demonstration (theory §11, registry M1).
+
+    ``T̄(y|d_1..d_m) = (1/m)·Σ_j T(y|d_j)`` with ``d_j ~ D`` i.i.d.; the reverse-KL target is
+
+        E log T̄(y) = Σ_{n ∈ compositions(m, J)} Multinomial(n; m, w(y))·log(Σ_j (n_j/m)·T_j(y))
+
+    over the law ``(w_j(y), T_j(y))`` of ``T(y|d)`` under ``d ~ D`` (the wrapped teacher's
+    :meth:`~modesim.Teacher.demo_law`).  For a two-point law (copy teacher: ``d = y`` or
+    not) this is the binomial sum ``Σ_n Bin(n; m, D(y))·log((1 − n/m)·T(y|d≠y) + (n/m)·T(y|y))``,
+    O(K·m); for ``CopyTeacher(α)`` it *is* ``MultiDemoTeacher(α, m)``.  The mixture (forward
+    target) is the wrapped teacher's: ``E T̄ = E_d T``.  As m → ∞, ``E log T̄ → log E_d T``
+    (law of large numbers); the gap is ``−Var_d T(y|d)/(2m·(E_d T)²) + O(m⁻²)``
+    (:func:`~modesim.remedies.formulas.mixture_gap_leading`).
+
+    Parameters
+    ----------
+    teacher : Teacher
+        Reads one demonstration (``n_demos == 1``).
+    m : int >= 1
+        Demonstrations, one per teacher of the mixture (``m = 1`` is ``teacher`` itself).
+
+    Costs: the two-point kernel is O(K·m); a law with J points costs
+    ``C(m + J − 1, J − 1)·K`` per batch entry (refused above 2·10^8 entries: e.g. the
+    generic K × K law of a tilt teacher allows small K and m only).
+
+    Raises
+    ------
+    ValueError
+        ``teacher`` not a one-demonstration teacher, ``m`` not an integer >= 1, or a law
+        too large to enumerate.
+
+    Examples
+    --------
+    >>> import modesim as ms
+    >>> task = ms.make_task([0.6, 0.3, 0.1])
+    >>> ms.sd_optimum(task, teacher=MixtureTeacher(ms.CopyTeacher(0.5), 8)).round(4).tolist()
+    [0.6121, 0.2978, 0.09]
+    """
+
+    teacher: object
+    m: int = 4
+
+    def __post_init__(self):
+        _check_teacher(self.teacher, "MixtureTeacher")
+        object.__setattr__(self, "m", chk.integer(self.m, "m", low=1))
+
+    @property
+    def n_demos(self) -> int:
+        return self.m
+
+    @property
+    def param_shape(self):
+        return getattr(self.teacher, "param_shape", ())
+
+    # -------------------------------------------------------------- the law of T̄(y)
+
+    def _law(self, log_rho, demo):
+        """``(log weights, log values)`` of ``T̄(y)`` over compositions, each (..., C, K)."""
+        w, lv = self.teacher.demo_law(log_rho, demo)
+        w = np.asarray(w, dtype=np.float64)
+        lv = np.asarray(lv, dtype=np.float64)
+        m = self.m
+        J, K = lv.shape[-2], lv.shape[-1]
+        batch = np.broadcast_shapes(w.shape[:-2], lv.shape[:-2])
+        if J == 2:
+            n = np.arange(m + 1, dtype=np.float64)[:, None]
+            counts = None
+            size = (m + 1) * K * int(np.prod(batch, dtype=np.int64))
+        else:
+            n_comp = math.comb(m + J - 1, J - 1)
+            size = n_comp * K * int(np.prod(batch, dtype=np.int64))
+            if size > MAX_LAW_ENTRIES:
+                raise ValueError(
+                    f"MixtureTeacher(m={m}) enumerates C(m + J − 1, J − 1) = {n_comp} compositions of a "
+                    f"{J}-point demonstration law ({size:.3g} entries); that is too large (allowed: "
+                    f"{MAX_LAW_ENTRIES:.3g}). Use a teacher with a two-point law (CopyTeacher) or a smaller m"
+                )
+            counts = compositions(m, J)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lw = np.log(np.clip(w, 0.0, 1.0))
+            if counts is None:
+                lw_hit, lw_rest = lw[..., 0:1, :], lw[..., 1:2, :]
+                log_binom = np.array([math.lgamma(m + 1) - math.lgamma(k + 1) - math.lgamma(m - k + 1)
+                                      for k in range(m + 1)])[:, None]
+                # n·log w_hit + (m − n)·log w_rest, with 0·log 0 = 0.
+                log_p = (log_binom + np.where(n > 0, n * lw_hit, 0.0)
+                         + np.where(m - n > 0, (m - n) * lw_rest, 0.0))
+                log_val = np.logaddexp(np.log1p(-n / m) + lv[..., 1:2, :], np.log(n / m) + lv[..., 0:1, :])
+            else:
+                c = counts.astype(np.float64)                                  # (C, J)
+                lmc = _log_multinomial(counts)[:, None]                        # (C, 1)
+                # Σ_j c_j log w_j with 0·log 0 = 0: (..., C, K)
+                terms = np.where(c[:, :, None] > 0, c[:, :, None] * lw[..., None, :, :], 0.0)
+                log_p = lmc + terms.sum(axis=-2)
+                frac = np.log(c / m)                                           # (C, J)
+                log_val = logsumexp_last(np.swapaxes(frac[:, :, None] + lv[..., None, :, :], -1, -2))
+        return log_p, log_val
+
+    def demo_law(self, log_rho: np.ndarray, demo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The law of ``T̄(y)`` over the compositions of the m demonstrations: ``(weights,
+        log_values)``, each (..., C, K) (C = m + 1 for a two-point law)."""
+        log_p, log_val = self._law(log_rho, demo)
+        return np.exp(log_p), log_val
+
+    def expected_log(self, log_rho: np.ndarray, demo: np.ndarray, *, out=None) -> np.ndarray:
+        """``E_{d_1..d_m} log((1/m) Σ_j T(y|d_j))``; −inf where a composition of positive
+        probability gives the value 0.  Two-point laws use :meth:`_binomial_expected_log`."""
+        w, lv = self.teacher.demo_law(log_rho, demo)
+        if np.shape(lv)[-2] == 2 and 1 < self.m <= _BINOMIAL_PRODUCTS:
+            fast = self._binomial_expected_log(np.asarray(w, dtype=np.float64), np.asarray(lv, dtype=np.float64))
+            if fast is not None:
+                return fast
+        log_p, log_val = self._law(log_rho, demo)
+        p = np.exp(log_p)
+        held = p > 0.0
+        with np.errstate(invalid="ignore"):
+            terms = np.where(held, p * log_val, 0.0)
+        res = terms.sum(axis=-2)
+        dead = np.any(held & np.isneginf(log_val), axis=-2)
+        return np.where(dead, -np.inf, res)
+
+    def _binomial_expected_log(self, w, lv):
+        """``Σ_n Bin(n; m, p)·log(((m − n)·r + n·h)/m)`` for a two-point law (h = T(y|y), r = T(y|d≠y)).
+
+        The n ≥ 1 values are ``log(n/m) + log h + log1p(((m − n)/n)·r/h)`` (one exp for r/h,
+        one log1p per n, no cancellation); the binomial weights are products of powers of p and
+        1 − p (no exp; used for m ≤ 64).  O(K·m) arithmetic, m + 1 transcendental passes.  None
+        when h = 0 somewhere (the general path handles it).
+        """
+        m = self.m
+        lh, lr_ = lv[..., 0, :], lv[..., 1, :]
+        if np.any(np.isneginf(lh)):
+            return None
+        p = np.clip(w[..., 0, :], 0.0, 1.0)
+        q = np.clip(w[..., 1, :], 0.0, 1.0)
+        shape = np.broadcast_shapes(p.shape, lh.shape)
+        with np.errstate(under="ignore", over="ignore"):
+            e = np.exp(lr_ - lh)                         # r/h
+        qpow = [None, q]
+        for _ in range(m - 1):
+            qpow.append(qpow[-1] * q)
+        w0 = qpow[m]
+        # Σ_n w_n log X_n = w0·log r + (1 − w0)·log h + Σ_{n≥1} w_n·(log(n/m) + log1p(((m − n)/n)·r/h)).
+        with np.errstate(invalid="ignore"):
+            acc = np.where(w0 > 0, w0 * lr_, 0.0)
+        dead = (w0 > 0) & np.isneginf(lr_)
+        acc += (1.0 - w0) * lh
+        pn = p.copy()
+        weight = np.empty(shape)
+        t = np.empty(shape)
+        for n in range(1, m):                            # n = m adds w_m·log h, already in (1 − w0)·log h
+            if n > 1:
+                pn *= p
+            np.multiply(pn, math.comb(m, n), out=weight)
+            weight *= qpow[m - n]
+            np.multiply(e, (m - n) / n, out=t)
+            np.log1p(t, out=t)
+            t += math.log(n / m)
+            t *= weight
+            acc += t
+        out = np.where(dead, -np.inf, acc)
+        return np.broadcast_to(out, shape) if out.shape != shape else out
+
+    def log_mixture(self, log_rho: np.ndarray, log_demo: np.ndarray) -> np.ndarray:
+        """``log E T̄(y) = log E_d T(y|d)``: the wrapped teacher's mixture."""
+        return self.teacher.log_mixture(log_rho, log_demo)
+
+    def log_matrix(self, log_rho: np.ndarray) -> np.ndarray:
+        """The teacher given one demonstration repeated m times: the wrapped teacher's matrix."""
+        return self.teacher.log_matrix(log_rho)
+
+    def log_prob(self, log_rho: np.ndarray, demos: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """``log((1/m) Σ_j T(y | d_j))`` for demonstrations ``demos`` (..., E, m), modes ``y`` (..., E)."""
+        demos = np.asarray(demos)
+        m = demos.shape[-1]
+        parts = [self.teacher.log_prob(log_rho, demos[..., j:j + 1], y) for j in range(m)]
+        return logsumexp_last(np.stack(parts, axis=-1)) - math.log(m)
+
+    def weighted_log_rows(self, log_rho: np.ndarray, demos: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """``Σ_n w_n·log T̄(·|d_n1..d_nm)`` for demonstrations (..., N, m), weights (..., N)."""
+        lr = np.asarray(log_rho, dtype=np.float64)
+        K = lr.shape[-1]
+        demos = np.asarray(demos)
+        N, m = demos.shape[-2], demos.shape[-1]
+        batch = np.broadcast_shapes(lr.shape[:-1], demos.shape[:-2], np.shape(w)[:-1])
+        dd = np.broadcast_to(demos[..., :, None, :], batch + (N, K, m)).reshape(batch + (N * K, m))
+        yy = np.broadcast_to(np.arange(K), batch + (N, K)).reshape(batch + (N * K,))
+        rows = self.log_prob(np.broadcast_to(lr, batch + (K,)), dd, yy).reshape(batch + (N, K))
+        wc = np.broadcast_to(np.asarray(w, dtype=np.float64), batch + (N,))[..., None]
+        dead = np.isneginf(rows)
+        out = np.sum(wc * np.where(dead, 0.0, rows), axis=-2)
+        return np.where(np.any(dead & (wc > 0), axis=-2), -np.inf, out)
+
+
+# ------------------------------------------------------------------ contrastive teacher
+
+_BASELINES = ("independent", "none")
+
+
+@dataclass(frozen=True, eq=False)
+class ContrastiveTeacher(Teacher):
+    """A teacher that divides out its own prior: ``T̃(y|d, b) ∝ ρ(y)·T(y|d)/T(y|b)`` (theory §11, C1).
+
+    ``baseline="independent"``: ``b`` is a second demonstration drawn independently from
+    the same law D (``n_demos = 2``; ``demos[..., 0]`` is d, ``demos[..., 1]`` is b).  Then
+
+        E_{d,b} log T̃(y|d,b) = log ρ(y) + E_d log T(y|d) − E_b log T(y|b) − E log Z = log ρ(y) − E log Z,
+
+    a constant tilt of the base: the reverse-KL round from ``π0`` returns ``π0`` (every ratio
+    preserved exactly, no mass moved); with the teacher on the current policy the round is
+    the identity.  ``Z(d, b) = Σ_y ρ(y)·T(y|d)/T(y|b)`` (1 when d = b).
+
+    ``baseline="none"``: ``b`` is no demonstration (or one from another prompt, which the
+    teacher cannot copy), ``T(y|∅) = ρ(y)``; then ``T̃ = T`` and this teacher is the wrapped
+    one (``n_demos = 1``, every method delegated): the contrastive score is the pointwise
+    mutual information ``i(y; d)`` of theory §3.2, and self-distillation amplifies as before.
+
+    Parameters
+    ----------
+    teacher : Teacher
+        Reads one demonstration; must give ``T(y|d) > 0`` wherever ``ρ(y) > 0`` (the copy
+        teacher with α < 1 does).
+    baseline : {"independent", "none"}
+
+    Costs (``"independent"``): with a two-point demonstration law (copy teacher,
+    :func:`two_point_values`) ``Z(d, b) = 1 + ρ(d)(e^{L(d)} − 1) + ρ(b)(e^{−L(b)} − 1)`` in
+    closed form, so ``log_prob`` and ``weighted_log_rows`` (what the sampled rules use) are
+    O(E) and O(N·K) and the expected log is O(K²); any other teacher costs O(K³) per batch
+    entry for the exact round (refused above 2·10^8 entries) and O(E·K) per sampled pair.
+
+    Raises
+    ------
+    ValueError
+        ``teacher`` not a one-demonstration teacher, an unknown ``baseline``, a teacher that
+        gives ``T(y|d) = 0`` where ``ρ(y) > 0``, or a K too large for the pair table.
+
+    Examples
+    --------
+    >>> import modesim as ms
+    >>> task = ms.make_task([0.6, 0.3, 0.1])
+    >>> ms.sd_optimum(task, teacher=ContrastiveTeacher(ms.CopyTeacher(0.5))).round(12).tolist()
+    [0.6, 0.3, 0.1]
+    """
+
+    teacher: object
+    baseline: str = "independent"
+
+    def __post_init__(self):
+        _check_teacher(self.teacher, "ContrastiveTeacher")
+        chk.choice(self.baseline, "baseline", _BASELINES)
+
+    @property
+    def _pass(self) -> bool:
+        return self.baseline == "none"
+
+    @property
+    def n_demos(self) -> int:
+        return 1 if self._pass else 2
+
+    @property
+    def param_shape(self):
+        return getattr(self.teacher, "param_shape", ())
+
+    # -------------------------------------------------------------- pieces
+
+    def _base(self, log_rho):
+        lr = np.minimum(np.asarray(log_rho, dtype=np.float64), 0.0)
+        batch = np.broadcast_shapes(lr.shape[:-1], self.param_shape)
+        return np.broadcast_to(lr, batch + lr.shape[-1:])
+
+    def _gains(self, lr):
+        """Two-point teachers: ``(a, b)`` with ``Z(d, b') = 1 + a(d) + b(b')`` for d ≠ b', else None.
+
+        ``T(y|d)/T(y|b') = 1`` unless y ∈ {d, b'}, so ``Z = 1 + ρ(d)(e^{L(d)} − 1) + ρ(b')(e^{−L(b')} − 1)``
+        with ``L = log T(y|y) − log T(y|d≠y)``; modes with ρ = 0 contribute nothing.
+        """
+        tp = two_point_values(self.teacher, lr)
+        if tp is None:
+            return None
+        lh, lrest = (np.broadcast_to(x, lr.shape) for x in tp)
+        alive = lr > -np.inf
+        if np.any(alive & np.isneginf(lrest)):
+            self._refuse()
+        with np.errstate(invalid="ignore", over="ignore"):
+            L = np.where(alive, lh - lrest, 0.0)
+            rho = np.exp(lr)
+            a = np.where(alive, rho * np.expm1(L), 0.0)
+            b = np.where(alive, rho * np.expm1(-L), 0.0)
+        return a, b
+
+    @staticmethod
+    def _refuse():
+        raise ValueError(
+            "ContrastiveTeacher needs T(y|d) > 0 wherever the teacher base ρ(y) > 0 (it divides "
+            "by T(y|b)); the wrapped teacher gives T(y|d) = 0 for some such y"
+        )
+
+    def _matrix(self, lr):
+        K = lr.shape[-1]
+        lT = np.broadcast_to(self.teacher.log_matrix(lr), lr.shape[:-1] + (K, K))
+        alive = lr > -np.inf
+        if np.any(alive[..., None, :] & np.isneginf(lT)):
+            self._refuse()
+        return lT
+
+    def _log_z_table(self, lr):
+        """``log Z[d, b]`` for every pair, (..., K, K): O(K²) for a two-point law, else O(K³)."""
+        K = lr.shape[-1]
+        gains = self._gains(lr)
+        if gains is not None:
+            a, b = gains
+            with np.errstate(divide="ignore"):
+                z = np.log1p(a[..., :, None] + b[..., None, :])
+            return np.where(np.eye(K, dtype=bool), 0.0, z)
+        size = int(np.prod(lr.shape[:-1], dtype=np.int64)) * K ** 3
+        if size > MAX_LAW_ENTRIES:
+            raise ValueError(
+                f"ContrastiveTeacher builds log Z(d, b) for every pair of demonstrations (K³ = {K}³ "
+                f"per batch entry, {size:.3g} entries); that is too large (allowed: {MAX_LAW_ENTRIES:.3g})"
+            )
+        lT = self._matrix(lr)
+        alive = lr > -np.inf
+        safe = np.where(alive[..., None, :], lT, 0.0)
+        x = np.where(alive[..., None, None, :], lr[..., None, None, :] + safe[..., :, None, :] - safe[..., None, :, :],
+                     -np.inf)
+        return logsumexp_last(x)
+
+    def _log_z_pairs(self, lr, d, b):
+        """``log Z(d, b)`` for index arrays d, b (..., E): O(E) for a two-point law, else O(E·K)."""
+        gains = self._gains(lr)
+        if gains is not None:
+            a, bb = gains
+            with np.errstate(divide="ignore"):
+                z = np.log1p(gather(a, d) + gather(bb, b))
+            return np.where(d == b, 0.0, z)
+        lT = self._matrix(lr)
+        K = lr.shape[-1]
+        batch = np.broadcast_shapes(lr.shape[:-1], d.shape[:-1])
+        lT = np.broadcast_to(lT, batch + (K, K))
+        alive = np.broadcast_to(lr > -np.inf, batch + (K,))
+        rows_d = np.take_along_axis(lT, np.broadcast_to(d, batch + d.shape[-1:])[..., None], axis=-2)
+        rows_b = np.take_along_axis(lT, np.broadcast_to(b, batch + b.shape[-1:])[..., None], axis=-2)
+        x = np.where(alive[..., None, :], np.broadcast_to(lr, batch + (K,))[..., None, :]
+                     + np.where(alive[..., None, :], rows_d - rows_b, 0.0), -np.inf)
+        return logsumexp_last(x)
+
+    def _score(self, lr, lT_d, lT_b, logZ):
+        """``log ρ + log T(·|d) − log T(·|b) − log Z`` with zeros of ρ kept at −inf."""
+        dead = np.isneginf(lr)
+        with np.errstate(invalid="ignore"):
+            out = lr + np.where(dead, 0.0, lT_d - lT_b) - logZ
+        return np.where(dead, -np.inf, out)
+
+    # -------------------------------------------------------------- protocol
+
+    def log_matrix(self, log_rho: np.ndarray) -> np.ndarray:
+        """One demonstration repeated (``b = d``): ``T̃ = ρ`` for every d (``"none"``: the wrapped matrix)."""
+        if self._pass:
+            return self.teacher.log_matrix(log_rho)
+        lr = np.minimum(np.asarray(log_rho, dtype=np.float64), 0.0)
+        K = lr.shape[-1]
+        shape = np.broadcast_shapes(lr.shape[:-1], self.param_shape) + (K, K)
+        return np.array(np.broadcast_to(lr[..., None, :], shape))
+
+    def expected_log(self, log_rho: np.ndarray, demo: np.ndarray, *, out=None) -> np.ndarray:
+        """``log ρ(y) − Σ_{d,b} D(d)D(b)·log Z(d, b)`` (``"none"``: the wrapped teacher's)."""
+        if self._pass:
+            return self.teacher.expected_log(log_rho, demo)
+        lr = self._base(log_rho)
+        logZ = self._log_z_table(lr)
+        D = np.clip(np.asarray(demo, dtype=np.float64), 0.0, 1.0)
+        pair = D[..., :, None] * D[..., None, :]
+        const = np.sum(np.where(pair > 0, pair * logZ, 0.0), axis=(-2, -1))[..., None]
+        return np.where(np.isneginf(lr), -np.inf, lr - const)
+
+    def log_mixture(self, log_rho: np.ndarray, log_demo: np.ndarray) -> np.ndarray:
+        """``log Σ_{d,b} D(d)D(b)·T̃(y|d,b)``, O(K³) (``"none"``: the wrapped teacher's)."""
+        if self._pass:
+            return self.teacher.log_mixture(log_rho, log_demo)
+        lr = self._base(log_rho)
+        lT, logZ = self._matrix(lr), self._log_z_table(lr)
+        ld = np.asarray(log_demo, dtype=np.float64)
+        alive = lr > -np.inf
+        safe = np.where(alive[..., None, :], lT, 0.0)
+        # (..., d, b, y): log D(d) + log D(b) + log T[d,y] − log T[b,y] − log Z[d,b]
+        x = (ld[..., :, None, None] + ld[..., None, :, None] + safe[..., :, None, :] - safe[..., None, :, :]
+             - logZ[..., :, :, None])
+        K = lr.shape[-1]
+        x = x.reshape(x.shape[:-3] + (K * K, K))
+        m = logsumexp_last(np.swapaxes(x, -1, -2))
+        return np.where(alive, lr + m, -np.inf)
+
+    def log_prob(self, log_rho: np.ndarray, demos: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """``log T̃(y | d, b)`` for ``demos[..., 0] = d``, ``demos[..., 1] = b`` (..., E, 2): O(E)
+        for a two-point teacher (O(E·K) otherwise)."""
+        if self._pass:
+            return self.teacher.log_prob(log_rho, demos, y)
+        demos = np.asarray(demos)
+        lr = self._base(log_rho)
+        d, b = demos[..., 0], demos[..., 1]
+        lt_d = self.teacher.log_prob(lr, demos[..., 0:1], y)
+        lt_b = self.teacher.log_prob(lr, demos[..., 1:2], y)
+        alive = np.broadcast_to(gather(lr, y) > -np.inf, np.broadcast_shapes(lt_d.shape, lt_b.shape))
+        if np.any(alive & (np.isneginf(lt_d) | np.isneginf(lt_b))):
+            self._refuse()
+        return self._score(gather(lr, y), lt_d, lt_b, self._log_z_pairs(lr, d, b))
+
+    def weighted_log_rows(self, log_rho: np.ndarray, demos: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """``Σ_n w_n·log T̃(·|d_n, b_n)`` from the wrapped teacher's rows (``weighted_log_rows`` of
+        d and of b) and ``log Z`` of the sampled pairs."""
+        if self._pass:
+            return self.teacher.weighted_log_rows(log_rho, demos, w)
+        demos = np.asarray(demos)
+        lr = self._base(log_rho)
+        wv = np.asarray(w, dtype=np.float64)
+        rows_d = self.teacher.weighted_log_rows(lr, demos[..., 0:1], wv)
+        rows_b = self.teacher.weighted_log_rows(lr, demos[..., 1:2], wv)
+        alive = lr > -np.inf
+        if np.any(alive & (np.isneginf(rows_d) | np.isneginf(rows_b))):
+            self._refuse()
+        lz = self._log_z_pairs(lr, demos[..., 0], demos[..., 1])
+        total = wv.sum(-1, keepdims=True)
+        with np.errstate(invalid="ignore"):
+            out = total * np.where(alive, lr, 0.0) + np.where(alive, rows_d - rows_b, 0.0) \
+                - np.sum(wv * lz, axis=-1, keepdims=True)
+        return np.where(~alive & (total > 0), -np.inf, out)
+
+    def demo_law(self, log_rho: np.ndarray, demo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The law of ``T̃(y|d,b)`` over pairs: K² points per mode, (..., K², K)."""
+        if self._pass:
+            return self.teacher.demo_law(log_rho, demo)
+        lr = self._base(log_rho)
+        lT, logZ = self._matrix(lr), self._log_z_table(lr)
+        K = lr.shape[-1]
+        D = np.clip(np.asarray(demo, dtype=np.float64), 0.0, 1.0)
+        pair = (D[..., :, None] * D[..., None, :]).reshape(D.shape[:-1] + (K * K,))
+        vals = self._score(lr[..., None, None, :], lT[..., :, None, :], lT[..., None, :, :], logZ[..., :, :, None])
+        vals = vals.reshape(vals.shape[:-3] + (K * K, K))
+        shape = np.broadcast_shapes(vals.shape, pair.shape + (1,))
+        return np.array(np.broadcast_to(pair[..., None], shape)), np.array(np.broadcast_to(vals, shape))
