@@ -9,6 +9,10 @@
 ``graph_experiment`` :func:`graph_experiment`: the paper's controlled experiment (GRPO vs
                     SD on concept-graph banks, splits in distribution / larger / harder),
                     :func:`plot_graph_experiment`, :func:`token_entropy_robustness`
+``paper_claims``    :func:`paper_claims`: every claim and ablation of the paper at practical
+                    settings (trainer presets, β ∈ {0, 0.001, 0.04}, each teacher model)
+                    with verdicts; :func:`ingredient_study`: which ingredients decide
+                    "GRPO keeps diversity, SD collapses"
 ==================  ===================================================================
 """
 
@@ -21,10 +25,28 @@ from .graph_experiment import (
     plot_graph_experiment,
     token_entropy_robustness,
 )
+from .paper_claims import (
+    CLAIMS,
+    Case,
+    Claim,
+    IngredientStudy,
+    PaperClaims,
+    StudyRow,
+    ingredient_study,
+    paper_claims,
+)
 from .token_entropy import TokenEntropyExample, synonym_task, token_entropy_example
 
 __all__ = [
     "BLOCKED",
+    "CLAIMS",
+    "Case",
+    "Claim",
+    "IngredientStudy",
+    "PaperClaims",
+    "StudyRow",
+    "ingredient_study",
+    "paper_claims",
     "BankComparison",
     "GraphExperiment",
     "TokenEntropyRobustness",
