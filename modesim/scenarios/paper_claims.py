@@ -1259,25 +1259,41 @@ def paper_claims(
        policies per graph): SD matches GRPO in distribution and loses at pass@16 (row 8);
        SD fails on harder graphs where GRPO succeeds (row 9, key ``"graph_harder"``).
 
-    Settings (claims 2–5 on one :func:`~modesim.scenarios.prompt_bank` of ``n_prompts``
-    prompts, 16 answers of which 4 are correct, ``n_seeds`` seeds, ``steps`` steps of every
-    preset at the same learning rate ``lr`` (Adam: about the largest logit change per
-    step), each KL strength of ``betas`` given to both methods):
+    Settings.  Claims 2–5 train on one :func:`~modesim.scenarios.prompt_bank` of
+    ``n_prompts`` prompts (16 answers, 4 correct, base valid mass in ``valid_mass``) with
+    ``n_seeds`` seeds and ``steps`` steps, every preset at the learning rate ``lr`` (with Adam,
+    about the largest logit change per step; the trainers' own rates apply to network
+    weights, theory §8.2), batched over prompts, seeds and the KL strengths ``betas``:
 
-    - RL: ``SampledRL.preset("trl")`` (N = 8, TRL's GRPO), ``SampledRL.preset("verl")``
-      (N = 5), and ideal RL, the KL-regularised optimum at the same β (theory §2.1);
-    - SD: ``SampledSD.preset("sdpo")`` (JSD λ = 0.5, EMA τ = 0.95, N = 8),
-      ``"trl-sdpo"`` (reverse KL, sampled token, EMA τ = 0.95, N = 8), ``"opsd"`` (JSD,
-      frozen teacher, one external demonstration per prompt);
-    - teachers: ``CopyTeacher(alpha)``, ``PowerCopyTeacher.from_alpha(alpha, gamma)`` (copy
-      odds ``c·ρ(d)^γ`` with the copy teacher's odds for a sure demonstration) and
-      ``PowerCopyTeacher.from_alpha(strong_alpha, gamma)`` (a strongly copying one);
-    - "fails out of distribution": OOD pass@16 at most half the base's; "succeeds": at
-      least the base's; "matches"/"loses" at pass@k: within / beyond 0.02.
+    - RL (``setting = "trainer presets"``): ``SampledRL.preset("trl")`` (TRL's GRPO, N = 8,
+      default β = 0), ``SampledRL.preset("verl")`` (N = 5, default β = 0.001), and ideal RL,
+      the KL-regularised optimum at the same β (theory §2.1);
+    - SD: ``SampledSD.preset("sdpo")`` (JSD λ = 0.5, EMA τ = 0.95, N = 8), ``"trl-sdpo"``
+      (reverse KL on the sampled token, EMA τ = 0.95, N = 8), ``"opsd"`` (JSD, frozen
+      teacher, one external demonstration per prompt), each with every teacher:
+      ``CopyTeacher(alpha)`` (theory §3.3), ``PowerCopyTeacher.from_alpha(alpha, gamma)``
+      (copy odds ``c·ρ(d)^γ`` with the copy teacher's odds for a sure demonstration, §8.3)
+      and ``PowerCopyTeacher.from_alpha(strong_alpha, gamma)`` (a strongly copying one);
+    - claims 2 and 3 also run ``setting = "sd_vs_rl (SGD)"``: the rules of
+      :func:`~modesim.scenarios.sd_vs_rl` (SGD, lr 0.5, its hard bank with valid mass
+      0.005–0.7, 300 steps, SD with β = 0.02), GRPO at each β and at 0.3 and 0.5 — where
+      issue 12 found claim 2 to hold;
+    - claims 3, 6 and 9 take the RL and the SD side separately (``β_RL``, ``β_SD``): a
+      claim "SD fails where GRPO succeeds" holds where both halves hold.
+
+    Criteria (module constants): "matches" / "loses" at pass@k: within / beyond
+    :data:`PASS_TOL` = 0.02; "fails out of distribution": OOD pass@16 (each prompt's
+    dominant answer blocked) at most :data:`FAIL_FRACTION` = ½ of the base's, "succeeds": at
+    least the base's; "collapses" in the ablations: retained diversity
+    ``(n_eff − 1)/(n_eff(base) − 1)``, ``n_eff = exp H(π(·|C))``, at most
+    :data:`COLLAPSED_DIVERSITY` = 0.25, or (two-mode task) a median minority share at most
+    :data:`COLLAPSED_SHARE` = 0.02.  Each :class:`Case` records its ``margin`` (signed slack
+    of the criterion), so a verdict's robustness can be read off.
 
     A claim's verdict is ``"holds"`` when its criterion holds in every case (setting),
-    ``"fails"`` when in none, and otherwise ``"holds only when …"`` with the condition
-    read off the cases (:meth:`Claim.details` lists them).
+    ``"fails"`` when in none, and otherwise ``"holds only when …"`` with an exact condition on
+    the settings read off the cases ("with" binds tighter than ", or"; :meth:`Claim.details`
+    lists the cases).
 
     Parameters
     ----------
@@ -1286,8 +1302,8 @@ def paper_claims(
     study : bool
         Also run :func:`ingredient_study` (with the same settings).
     quick : bool
-        Small settings for tests: at most 16 prompts, 4 seeds, 300 steps, the quick graph
-        experiment.
+        Small settings for tests (about 20 s of CPU): at most 16 prompts, 4 seeds and 300
+        steps, 30 exact rounds, 16 seeds on the two-mode task, the quick graph experiment.
     n_prompts, n_seeds, steps : int >= 1
     lr : float > 0
     betas : increasing sequence of float >= 0
@@ -1309,7 +1325,15 @@ def paper_claims(
     -------
     PaperClaims
         ``.table()`` prints claim | what modesim measures | verdict (and the study);
-        ``.markdown()`` for the README; ``.claim(key)`` one claim with its cases.
+        ``.markdown()`` for the README; ``.claim(key)`` one claim with its cases.  The full
+        configuration takes about two minutes on two cores (half of it the graph experiment;
+        pass ``graph=`` a finished one to reuse it).
+
+    Notes
+    -----
+    Source of the claims: the paper (arXiv 2606.26091) as summarised in theory §7; the
+    trainers' conventions: theory §8.2 and :mod:`modesim.sampled.presets`; the models,
+    criteria and verdicts are ours.
 
     Raises
     ------
