@@ -27,7 +27,6 @@ import textwrap
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 
 import numpy as np
 
@@ -105,8 +104,8 @@ class Case:
     margin: float
 
     def __post_init__(self):
-        object.__setattr__(self, "attrs", MappingProxyType(dict(self.attrs)))
-        object.__setattr__(self, "values", MappingProxyType({k: float(v) for k, v in self.values.items()}))
+        object.__setattr__(self, "attrs", dict(self.attrs))
+        object.__setattr__(self, "values", {k: float(v) for k, v in self.values.items()})
         object.__setattr__(self, "margin", float(self.margin))
 
     @property
@@ -321,14 +320,15 @@ class PaperClaims:
 
     def table(self, *, width: int = 132) -> str:
         """The claims as a text table: claim | what modesim measures | verdict and reason;
-        then the ingredient study (when run)."""
+        then the ingredient study (when run).  ``width``: characters per line (>= 100)."""
+        width = chk.integer(width, "width", low=100)
         w_claim, w_verdict = 34, 42
         w_meas = max(30, width - w_claim - w_verdict - 10)
         s = self.settings
         lines = [textwrap.fill(
             f"The paper's claims in modesim (arXiv 2606.26091; theory §7, §8). Prompt bank: {s['n_prompts']} prompts "
             f"× {s['n_seeds']} seeds, {s['steps']} steps, Adam lr {s['lr']:g} (trainer presets), β ∈ "
-            f"{{{', '.join(_fmt(b) for b in s['betas'])}}}, teachers: {', '.join(s['teachers'])}.", width), ""]
+            f"{{{', '.join(_fmt(b) for b in s['betas'])}}}, teachers: {'; '.join(s['teachers'])}.", width), ""]
         head = f"{'#':>2s}  {'claim':<{w_claim}s}  {'what modesim measures':<{w_meas}s}  verdict"
         lines += [head, "-" * min(width, len(head) + w_verdict)]
         for c in self.claims:
@@ -1389,7 +1389,7 @@ def paper_claims(
                     betas=cfg.betas, alpha=cfg.alpha, gamma=cfg.gamma, strong_alpha=cfg.strong_alpha,
                     valid_mass=cfg.valid_mass, seed=cfg.seed, teachers=tuple(cfg.teachers),
                     rounds=cfg.rounds)
-    return PaperClaims(tuple(out), st, MappingProxyType(settings), time.perf_counter() - t0)
+    return PaperClaims(tuple(out), st, settings, time.perf_counter() - t0)
 
 
 # ======================================================================= the ingredient study
@@ -1513,12 +1513,12 @@ def _study(cfg) -> IngredientStudy:
         collapses = s["ood_pass@16"] <= FAIL_FRACTION * base_ood
         pass_ok = (s["pass@1"] >= g["pass@1"] - PASS_TOL) & (s["pass@16"] <= g["pass@16"] - PASS_TOL)
         ahead = g["ood_pass@16"] >= s["ood_pass@16"] + AHEAD
-        rows.append(StudyRow(ingredient, setting, base_ood, MappingProxyType(g), MappingProxyType(s),
+        rows.append(StudyRow(ingredient, setting, base_ood, g, s,
                              keeps, collapses, keeps & collapses, ahead, pass_ok))
     conclusions, regime = _conclude(rows, betas, cfg)
     settings = dict(n_prompts=cfg.n_prompts, n_seeds=cfg.n_seeds, steps=cfg.steps, lr=cfg.lr, betas=betas,
                     alpha=cfg.alpha, gamma=cfg.gamma, valid_mass=cfg.valid_mass, seed=cfg.seed)
-    return IngredientStudy(betas, tuple(rows), tuple(conclusions), regime, MappingProxyType(settings),
+    return IngredientStudy(betas, tuple(rows), tuple(conclusions), regime, settings,
                            time.perf_counter() - t0)
 
 

@@ -10,6 +10,7 @@ as the negative control.
 
 from __future__ import annotations
 
+import pickle
 import re
 import sys
 
@@ -78,6 +79,9 @@ def test_every_claim_has_a_row_a_measurement_and_a_verdict(res):
     assert all(c.headline and c.headline in res.markdown().replace("\\|", "|") for c in res.claims)
     assert res.claim("ood").reason in res.markdown(reasons=True).replace("\\|", "|")
     assert "holds" in res.details()
+    assert max(map(len, res.table(width=100).splitlines()[:12])) <= 140
+    with pytest.raises(ValueError, match="width"):
+        res.table(width="wide")
 
 
 # ------------------------------------------------------------------ (1) exact closed forms
@@ -394,6 +398,11 @@ def test_a_subset_of_claims_runs_alone_and_fast():
     assert [c.key for c in r.claims] == ["tilt"] and r.study is None and r.seconds < 5
     with pytest.raises(ValueError, match="key"):
         r.claim("ood")
+
+
+def test_results_pickle(res):
+    back = pickle.loads(pickle.dumps(res))
+    assert back.table() == res.table() and back.claim("ood").cases[0].attrs == res.claim("ood").cases[0].attrs
 
 
 def test_small_runs_are_reproducible():
