@@ -380,6 +380,34 @@ register("prompt_bank", SC.prompt_bank, n_prompts=integer(1, 20), n_modes=intege
                                       and kw["n_valid"] >= 2 else {})})
 
 
+
+def _claims_check(out, _):
+    assert isinstance(out, SC.PaperClaims) and [c.key for c in out.claims] == ["tilt"]
+    c = out.claims[0]
+    assert c.status in ("holds", "holds only when", "fails") and c.verdict.startswith(c.status)
+    assert all(np.isfinite(case.margin) for case in c.cases) and out.table()
+
+
+def _study_check(out):
+    assert isinstance(out, SC.IngredientStudy) and len(out.rows) >= 12 and out.table()
+    for r in out.rows:
+        for d in (r.grpo, r.sd):
+            assert all(np.all((v >= 0) & (v <= 1)) for k, v in d.items() if "pass" in k)
+
+
+_STUDY_BETAS = Kind(st.sampled_from([(0.0,), (0.0, 0.04), (0.001, 0.3, 1.0)]),
+                    [[], [0.04, 0.0], [-1.0], "x", [float("nan")], [[0.1], [0.2]], None])
+register("paper_claims", SC.paper_claims,
+         claims=Kind(st.just(["tilt"]), ["nope", "tilt", 3, [], [["tilt"]], object()]),
+         study=Kind(st.just(False), ["yes", 1, None]), n_prompts=integer(1, 6),
+         betas=Kind(st.sampled_from([(0.0,), (0.0, 0.001, 0.04), (1e-300, 1e300)]), _STUDY_BETAS.invalid),
+         alpha=real(0.0, 1.0, lo_open=True, hi_open=True), gamma=real(1.0, None, lo_open=True, extremes=(1e300,)),
+         strong_alpha=real(0.0, 1.0, lo_open=True, hi_open=True), seed="seed", check=_claims_check)
+register("ingredient_study", SC.ingredient_study, n_prompts=integer(1, 3), n_seeds=integer(1, 2), steps=integer(1, 3),
+         betas=_STUDY_BETAS, alpha=real(0.0, 1.0, lo_open=True, hi_open=True),
+         gamma=real(1.0, None, lo_open=True, extremes=(1e300,)), seed="seed",
+         check=lambda o, _: _study_check(o))
+
 # ----------------------------------------------------------------- sweeps and rollouts
 
 RECORDS = [{"prompt_id": p, "answer": a, "correct": c}
@@ -704,6 +732,8 @@ def test_fuzz_registry_covers_paths_and_scenarios():
         "GraphBank", "TabularPolicy", "bank_forward", "bank_stack", "normalise_nodes_rowwise",
         "graph_splits", "graph_experiment", "GraphExperiment", "plot_graph_experiment",
         "token_entropy_robustness", "TokenEntropyRobustness",
+        # issue 12: the paper's claims; result types and the claim keys (tests/scenarios/test_paper_claims.py)
+        "CLAIMS", "Case", "Claim", "PaperClaims", "StudyRow", "IngredientStudy",
         "DEFAULT_FEATURES", "EDGE_FEATURES", "SPLITS", "PathRollouts",  # constants and a result type
         "sample_rollouts", "bank_log_success",  # kernels behind the rules: they take validated inputs
         # issue 14: the frontier scenario (long runs; tests/scenarios/test_remedies.py) and its result type
