@@ -45,7 +45,7 @@ _DISJOINT = ("the self-distillation target gives zero probability to every mode 
              "and the KL reference have disjoint supports)")
 
 
-def _check_parts(teacher, demos, objective="reverse") -> None:
+def check_parts(teacher, demos, objective="reverse") -> None:
     for method in ("expected_log", "log_mixture") + (("demo_law",) if objective == "jsd" else ()):
         if not callable(getattr(teacher, method, None)):
             raise ValueError(
@@ -123,7 +123,7 @@ def sd_target(
         when the target has no positive entry.
     """
     chk.task(task)
-    _check_parts(teacher, demos, objective)
+    check_parts(teacher, demos, objective)
     chk.choice(objective, "objective", _OBJECTIVES)
     jsd_weight = _jsd_option(objective, jsd_weight)
     beta = chk.real(beta, "beta", low=0.0)
@@ -294,7 +294,7 @@ class SelfDistillation(SDShell):
         step = renamed_keyword("SelfDistillation", "eta", "step_size", eta, self.step_size, 1.0)
         self._check_shell()
         object.__setattr__(self, "step_size", chk.real(step, "step_size", low=0.0, high=1.0, low_open=True))
-        _check_parts(self.teacher, self.demos, self.objective)
+        check_parts(self.teacher, self.demos, self.objective)
         object.__setattr__(self, "_takes_out", _takes_out(self.teacher))
         object.__setattr__(self, "_full_step", not isinstance(self.step_size, np.ndarray) and self.step_size == 1.0)
 

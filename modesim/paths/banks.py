@@ -39,7 +39,7 @@ import numpy as np
 
 from .. import _checks as chk
 from ..task import FrozenDict
-from .dp import _fast_log_sums, _shifted_parts, backward, normalise_paths
+from .dp import backward, fast_log_sums, normalise_paths, shifted_parts
 from .graphs import PathGraph, PathTask
 
 __all__ = [
@@ -532,9 +532,9 @@ def bank_forward(bank: GraphBank, log_policy: np.ndarray) -> np.ndarray:
             if lo == hi:
                 continue
             x = lp_in[..., lo:hi] + L[..., in_src[lo:hi]]
-            value = _fast_log_sums(x, layer.in_offsets)
+            value = fast_log_sums(x, layer.in_offsets)
             if value is None:
-                m, ls, _ = _shifted_parts(x, layer.in_offsets, np.diff(np.append(layer.in_offsets, hi - lo)))
+                m, ls, _ = shifted_parts(x, layer.in_offsets, np.diff(np.append(layer.in_offsets, hi - lo)))
                 value = m + ls
             L[..., layer.in_branch] = value
             here = bank.starts[start_layer == ell]

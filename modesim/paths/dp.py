@@ -36,12 +36,12 @@ __all__ = [
 ]
 
 #: Segment log-sums within ±this need no shift: sums in [1e-280, 1e280] (module docstring).
-_SAFE_LOG = 280.0 * np.log(10.0)
+SAFE_LOG = 280.0 * np.log(10.0)
 #: Floating-point conditions the kernels handle themselves (−inf logs, underflow to 0).
 _QUIET = dict(over="ignore", under="ignore", divide="ignore")
 
 
-def _fast_log_sums(x: np.ndarray, offsets: np.ndarray) -> np.ndarray | None:
+def fast_log_sums(x: np.ndarray, offsets: np.ndarray) -> np.ndarray | None:
     """``log Σ exp x`` per segment without a shift, or None if some segment needs one.
 
     A zero sum is accepted when no finite term of the layer is below −700 (so nothing
@@ -50,14 +50,14 @@ def _fast_log_sums(x: np.ndarray, offsets: np.ndarray) -> np.ndarray | None:
     """
     s = np.add.reduceat(np.exp(x), offsets, axis=-1)
     ls = np.log(s, out=s)
-    if np.all(np.abs(ls) <= _SAFE_LOG):
+    if np.all(np.abs(ls) <= SAFE_LOG):
         return ls
-    if np.all((np.abs(ls) <= _SAFE_LOG) | np.isneginf(ls)) and not np.any((x < -700.0) & (x > -np.inf)):
+    if np.all((np.abs(ls) <= SAFE_LOG) | np.isneginf(ls)) and not np.any((x < -700.0) & (x > -np.inf)):
         return ls
     return None
 
 
-def _shifted_parts(x: np.ndarray, offsets: np.ndarray, lengths: np.ndarray):
+def shifted_parts(x: np.ndarray, offsets: np.ndarray, lengths: np.ndarray):
     """``(m, ls, x − m)`` with ``log Σ exp x = m + ls`` per segment (shift by the largest term)."""
     m = np.maximum.reduceat(x, offsets, axis=-1)
     m[~np.isfinite(m)] = 0.0
@@ -66,7 +66,7 @@ def _shifted_parts(x: np.ndarray, offsets: np.ndarray, lengths: np.ndarray):
     return m, ls, y
 
 
-def _local_policy(y: np.ndarray, ls: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+def local_policy(y: np.ndarray, ls: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """``y − ls`` per segment; a segment with ``ls = −inf`` (no mass) becomes uniform."""
     with np.errstate(invalid="ignore"):
         out = y - np.repeat(ls, lengths, axis=-1)
@@ -86,11 +86,11 @@ def segment_logsumexp(x: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     if x.shape[-1] == 0:
         return np.full(x.shape[:-1] + (0,), -np.inf)
     with np.errstate(**_QUIET):
-        fast = _fast_log_sums(x, offsets)
+        fast = fast_log_sums(x, offsets)
         if fast is not None:
             return fast
         lengths = np.diff(np.append(offsets, x.shape[-1]))
-        m, ls, _ = _shifted_parts(x, offsets, lengths)
+        m, ls, _ = shifted_parts(x, offsets, lengths)
     return m + ls
 
 
@@ -107,12 +107,12 @@ def normalise_nodes(graph, x: np.ndarray) -> np.ndarray:
         return x.copy()
     offsets, lengths = graph.out_offsets, graph.out_lengths
     with np.errstate(**_QUIET):
-        ls = _fast_log_sums(x, offsets)
+        ls = fast_log_sums(x, offsets)
         if ls is not None:
-            out = _local_policy(x, ls, lengths)
+            out = local_policy(x, ls, lengths)
         else:
-            _, ls, y = _shifted_parts(x, offsets, lengths)
-            out = _local_policy(y, ls, lengths)
+            _, ls, y = shifted_parts(x, offsets, lengths)
+            out = local_policy(y, ls, lengths)
     return np.minimum(out, 0.0, out=out)
 
 
@@ -125,14 +125,14 @@ def _soft_layer(wl: np.ndarray, vd: np.ndarray, offsets: np.ndarray, lengths: np
     values then cancel exactly) and shifts again by the largest term.
     """
     x = wl + vd
-    ls = _fast_log_sums(x, offsets)
+    ls = fast_log_sums(x, offsets)
     if ls is not None:
-        return ls, (_local_policy(x, ls, lengths) if policy else None)
+        return ls, (local_policy(x, ls, lengths) if policy else None)
     mv = np.maximum.reduceat(vd, offsets, axis=-1)
     mv[~np.isfinite(mv)] = 0.0
     x = wl + (vd - np.repeat(mv, lengths, axis=-1))
-    m, ls, y = _shifted_parts(x, offsets, lengths)
-    return mv + m + ls, (_local_policy(y, ls, lengths) if policy else None)
+    m, ls, y = shifted_parts(x, offsets, lengths)
+    return mv + m + ls, (local_policy(y, ls, lengths) if policy else None)
 
 
 def backward(graph, w: np.ndarray, leaf: np.ndarray, *, reduce: str = "lse",
@@ -242,9 +242,9 @@ def forward(graph, log_policy: np.ndarray) -> np.ndarray:
             if lo == hi:
                 continue
             x = lp_in[..., lo:hi] + L[..., in_src[lo:hi]]
-            value = _fast_log_sums(x, layer.in_offsets)
+            value = fast_log_sums(x, layer.in_offsets)
             if value is None:
-                m, ls, _ = _shifted_parts(x, layer.in_offsets, np.diff(np.append(layer.in_offsets, hi - lo)))
+                m, ls, _ = shifted_parts(x, layer.in_offsets, np.diff(np.append(layer.in_offsets, hi - lo)))
                 value = m + ls
             L[..., layer.in_branch] = value
     return L

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _checks as chk
-from .dp import _SAFE_LOG, _local_policy, _shifted_parts
+from .dp import SAFE_LOG, local_policy, shifted_parts
 
 __all__ = ["TabularPolicy", "FeaturePolicy", "DEFAULT_FEATURES", "normalise_nodes_rowwise", "as_policy"]
 
@@ -50,15 +50,15 @@ def normalise_nodes_rowwise(graph, x: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
         s = np.add.reduceat(np.exp(x), offsets, axis=-1)
         ls = np.log(s)
-        fine = np.abs(ls) <= _SAFE_LOG
+        fine = np.abs(ls) <= SAFE_LOG
         tiny = (x < -700.0) & (x > -np.inf)
         empty_ok = np.isneginf(ls) & ~np.any(tiny, axis=-1, keepdims=True)
         ok = np.all(fine | empty_ok, axis=-1)
-        out = _local_policy(x, ls, lengths)
+        out = local_policy(x, ls, lengths)
         if not np.all(ok):
             bad = ~ok
-            _, ls_b, y_b = _shifted_parts(x[bad], offsets, lengths)
-            out[bad] = _local_policy(y_b, ls_b, lengths)
+            _, ls_b, y_b = shifted_parts(x[bad], offsets, lengths)
+            out[bad] = local_policy(y_b, ls_b, lengths)
     return np.minimum(out, 0.0, out=out)
 
 

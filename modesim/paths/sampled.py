@@ -55,7 +55,7 @@ import numpy as np
 
 from .. import _checks as chk
 from ..rule import EMA, SDShell, State
-from ..sampled.sampling import _GAMMA, _GAMMA_ROUND, _mix, _mix_int, entry_keys, root_key
+from ..sampled.sampling import GAMMA, GAMMA_ROUND, entry_keys, root_key, splitmix64, splitmix64_int
 from .banks import GraphBank, as_bank, bank_forward, bank_log_success
 from .features import as_policy, normalise_nodes_rowwise
 from .teachers import PathCopyTeacher
@@ -93,12 +93,12 @@ def path_uniforms(keys: np.ndarray, t: int, rows: np.ndarray, index: np.ndarray)
     SplitMix64 stream of the round key), at arbitrary indices: ``keys`` (B,) uint64,
     ``rows``, ``index`` int arrays of one shape → float64 in [0, 1) of that shape.
     """
-    c = np.uint64(_mix_int((int(t) + 1) * _GAMMA_ROUND))
-    s = _mix(np.bitwise_xor(np.asarray(keys, dtype=np.uint64).reshape(-1), c))
+    c = np.uint64(splitmix64_int((int(t) + 1) * GAMMA_ROUND))
+    s = splitmix64(np.bitwise_xor(np.asarray(keys, dtype=np.uint64).reshape(-1), c))
     z = np.asarray(index, dtype=np.uint64) + np.uint64(1)
-    z *= np.uint64(_GAMMA)
+    z *= np.uint64(GAMMA)
     z += s[rows]
-    _mix(z)
+    splitmix64(z)
     z >>= np.uint64(11)
     u = z.astype(np.float64)
     u *= 2.0**-53
@@ -241,7 +241,7 @@ def _row(value, batch: tuple[int, ...]):
     return np.broadcast_to(value, batch).reshape(-1)
 
 
-def _steps(ro: PathRollouts, B: int):
+def step_records(ro: PathRollouts, B: int):
     """Flat step records ``(walker, b, edge)`` of every taken step, walker-major (row order)."""
     edges = ro.edges.reshape(-1, ro.edges.shape[-1])
     w, _ = np.nonzero(edges >= 0)
@@ -250,7 +250,7 @@ def _steps(ro: PathRollouts, B: int):
     return w, w // per_b, e
 
 
-def _node_kl_grad(graph, lp: np.ndarray, pi: np.ndarray, log_ref: np.ndarray, visits: np.ndarray) -> np.ndarray:
+def node_kl_grad(graph, lp: np.ndarray, pi: np.ndarray, log_ref: np.ndarray, visits: np.ndarray) -> np.ndarray:
     """``visits(u)·∇_{x_u} KL(π_u‖ref_u)`` per edge: ``visits·π_e·(d_e − Σ_u π d)``, ``d = log π − log ref``."""
     with np.errstate(**_QUIET):
         d = lp - log_ref
@@ -433,7 +433,7 @@ class PathSampledRL(_PathSampled):
         g, E, n = bank.graph, bank.n_edges, bank.graph.n_nodes
         N = self.n_rollouts
         A = self.advantages(ro.valid.astype(np.float64), batch)
-        w, b, e = _steps(ro, B)
+        w, b, e = step_records(ro, B)
         u = g.src[e]
         weight = (A.reshape(-1) / N)[w]
         ce = np.bincount(b * E + e, weight, minlength=B * E).reshape(B, E)
@@ -445,7 +445,7 @@ class PathSampledRL(_PathSampled):
         if np.any(beta != 0.0):
             visits = np.bincount(b * n + u, minlength=B * n).reshape(B, n) / N
             ref = np.broadcast_to(bank.log_base, batch + (E,)).reshape(B, E)
-            direction -= (beta if np.ndim(beta) == 0 else beta[:, None]) * _node_kl_grad(g, lp2, pi, ref, visits)
+            direction -= (beta if np.ndim(beta) == 0 else beta[:, None]) * node_kl_grad(g, lp2, pi, ref, visits)
         return self._finish(bank, direction, batch), np.all(A == 0.0, axis=-1)
 
     def step(self, state: State, task) -> State:
@@ -485,7 +485,7 @@ class PathSampledRL(_PathSampled):
             grad = grad * clock[..., bank.edge_graph]
         if np.any(self.beta != 0.0):
             pi = np.exp(lp)
-            kl = _node_kl_grad(g, lp, pi, np.broadcast_to(bank.log_base, lp.shape), np.exp(lmu))
+            kl = node_kl_grad(g, lp, pi, np.broadcast_to(bank.log_base, lp.shape), np.exp(lmu))
             grad = grad - chk.col(self.beta) * kl
         return chk.col(self.lr) * self.policy.pull_back(grad, bank)
 
@@ -767,7 +767,7 @@ class PathSampledSD(_PathSampled, SDShell):
         wv, tv = np.nonzero(nodes >= 0)
         vv = nodes[wv, tv]
         node_at[wv, g.layer[vv]] = vv
-        w, b, e = _steps(ro, B)
+        w, b, e = step_records(ro, B)
         u = g.src[e]
         edge_at[w, g.layer[u]] = e
         demo_walker = (np.arange(W) // N) * N + pick.reshape(-1)
@@ -792,7 +792,7 @@ class PathSampledSD(_PathSampled, SDShell):
         if np.any(beta != 0.0) and ref is not lp:
             visits = np.bincount(b * n + u, minlength=B * n).reshape(B, n) * inv
             ref2 = np.broadcast_to(ref, lp.shape).reshape(B, E)
-            grad += (beta if np.ndim(beta) == 0 else beta[:, None]) * _node_kl_grad(g, lp2, pi, ref2, visits)
+            grad += (beta if np.ndim(beta) == 0 else beta[:, None]) * node_kl_grad(g, lp2, pi, ref2, visits)
         np.negative(grad, out=grad)
         silent = ~np.any(scored, axis=-1)
         return self._finish(bank, grad, batch), silent
@@ -877,7 +877,7 @@ class PathSampledSD(_PathSampled, SDShell):
         ref = self.reference_log(lp, bank)
         if np.any(self.beta != 0.0) and ref is not lp:
             pi = np.exp(lp)
-            grad = grad + chk.col(self.beta) * _node_kl_grad(g, lp, pi, np.broadcast_to(ref, lp.shape), np.exp(lmu))
+            grad = grad + chk.col(self.beta) * node_kl_grad(g, lp, pi, np.broadcast_to(ref, lp.shape), np.exp(lmu))
         return -chk.col(self.lr) * self.policy.pull_back(grad, bank)
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from .. import _checks as chk
 from ..paths import PathCopyTeacher, PathSampledRL, PathSampledSD, as_bank
-from ..paths.sampled import _node_kl_grad, _steps
+from ..paths.sampled import node_kl_grad, step_records
 from ..rule import EMA, State
 
 __all__ = ["PathBlend"]
@@ -163,13 +163,13 @@ class PathBlend:
         batch = lp.shape[:-1]
         B = int(np.prod(batch, dtype=np.int64))
         g, E, n = bank.graph, bank.n_edges, bank.graph.n_nodes
-        _, b, e = _steps(ro, B)
+        _, b, e = step_records(ro, B)
         u = g.src[e]
         visits = np.bincount(b * n + u, minlength=B * n).reshape(B, n) / self.n_rollouts
         lp2 = lp.reshape(B, E)
         ref = np.broadcast_to(bank.log_base, batch + (E,)).reshape(B, E)
         rows = np.broadcast_to(beta, batch).reshape(-1)[:, None] if isinstance(beta, np.ndarray) else beta
-        kl = rows * _node_kl_grad(g, lp2, np.exp(lp2), ref, visits)
+        kl = rows * node_kl_grad(g, lp2, np.exp(lp2), ref, visits)
         return self.policy.pull_back(kl.reshape(batch + (E,)), bank)
 
     def _sign_direction(self, state, bank, ro):
@@ -190,7 +190,7 @@ class PathBlend:
         wv, tv = np.nonzero(nodes >= 0)
         vv = nodes[wv, tv]
         node_at[wv, g.layer[vv]] = vv
-        w, b, e = _steps(ro, B)
+        w, b, e = step_records(ro, B)
         u = g.src[e]
         edge_at[w, g.layer[u]] = e
         demo_walker = (np.arange(W) // N) * N + pick.reshape(-1)

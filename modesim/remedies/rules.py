@@ -34,7 +34,7 @@ import numpy as np
 
 from .. import _checks as chk
 from ..demos import ConditionedDemos
-from ..distill import _check_parts
+from ..distill import check_parts
 from ..rule import EMA, SDShell, State, geometric_mix, normalise_checked, relaxation
 from ..simplex import log_normalise
 from ..task import Task
@@ -141,7 +141,7 @@ class DistillationBlend(SDShell):
         object.__setattr__(self, "distill_weight", mu)
         object.__setattr__(self, "step_size",
                            chk.real(self.step_size, "step_size", low=0.0, high=1.0, low_open=True))
-        _check_parts(self.teacher, self.demos)
+        check_parts(self.teacher, self.demos)
 
     @property
     def capabilities(self) -> frozenset:

@@ -52,7 +52,7 @@ def _any_nonzero(x) -> bool:
     return bool(np.any(x != 0.0)) if isinstance(x, np.ndarray) else x != 0.0
 
 
-def _full(g: np.ndarray, lp: np.ndarray, params: tuple[int, ...]) -> np.ndarray:
+def run_shaped(g: np.ndarray, lp: np.ndarray, params: tuple[int, ...]) -> np.ndarray:
     """``g`` with the run's shape: the policy's batch shape broadcast with the parameters'."""
     shape = np.broadcast_shapes(lp.shape[:-1], params) + lp.shape[-1:]
     return g if g.shape == shape else np.broadcast_to(g, shape).copy()
@@ -254,7 +254,7 @@ class SampledRL:
                 f"reward_scale={self.reward_scale!r}"
             )
         object.__setattr__(self, "optimiser", _optimiser(self.optimiser))
-        _check_decay(self.lr, self.optimiser)
+        check_decay(self.lr, self.optimiser)
 
     @classmethod
     def preset(cls, name: str, **overrides) -> SampledRL:
@@ -429,7 +429,7 @@ class SampledRL:
             g = g * speed[..., None]
         if _any_nonzero(self.beta):
             g = g - chk.col(self.beta) * kl_penalty_mean(self.kl_estimator, lp, task.log_base)
-        return _full(chk.col(self.lr) * g, lp, self.param_shape)
+        return run_shaped(chk.col(self.lr) * g, lp, self.param_shape)
 
 
 def _axes_spec(axes) -> tuple[int, ...]:
@@ -442,7 +442,7 @@ def _axes_spec(axes) -> tuple[int, ...]:
     return tuple(int(a) for a in seq)
 
 
-def _check_decay(lr, opt) -> None:
+def check_decay(lr, opt) -> None:
     """Refuse ``lr·weight_decay >= 1`` (decoupled weight decay would flip or erase the logits)."""
     wd = getattr(opt, "weight_decay", 0.0)
     if np.any(np.asarray(lr) * np.asarray(wd) >= 1.0):

@@ -28,10 +28,10 @@ The keys and draws use the SplitMix64 finaliser ``mix`` (Steele, Lea & Flood, "F
 splittable pseudorandom number generators", OOPSLA 2014; the finaliser is Stafford's
 "Mix13"), a bijection on 64-bit words with full avalanche, vectorised over the batch:
 
-- root ``k = mix(w0 ⊕ mix(w1 + γ))`` from two words of ``SeedSequence(seed)`` (or of a
+- root ``k = splitmix64(w0 ⊕ splitmix64(w1 + γ))`` from two words of ``SeedSequence(seed)`` (or of a
   :class:`numpy.random.Generator`'s output, which advances it);
-- entry key: for each task batch axis a in turn, ``k ← mix(k ⊕ mix((i_a + 1)·γ))``;
-- round key ``s = mix(k ⊕ mix((t + 1)·γ' ))``; draw j: ``u_j = ⌊mix(s + (j + 1)·γ)/2^11⌋·2^−53``
+- entry key: for each task batch axis a in turn, ``k ← splitmix64(k ⊕ splitmix64((i_a + 1)·γ))``;
+- round key ``s = splitmix64(k ⊕ splitmix64((t + 1)·γ' ))``; draw j: ``u_j = ⌊splitmix64(s + (j + 1)·γ)/2^11⌋·2^−53``
   (a SplitMix64 stream seeded by ``s``), uniform on ``[0, 1)`` with 53 random bits.
 
 with ``γ = 0x9E3779B97F4A7C15`` (the golden-ratio increment) and ``γ'`` a second odd
@@ -68,8 +68,8 @@ __all__ = [
 ]
 
 _MASK = (1 << 64) - 1
-_GAMMA = 0x9E3779B97F4A7C15
-_GAMMA_ROUND = 0xD1B54A32D192ED03
+GAMMA = 0x9E3779B97F4A7C15
+GAMMA_ROUND = 0xD1B54A32D192ED03
 _M1, _M2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
 _U = {s: np.uint64(s) for s in (11, 27, 30, 31)}
 _M1U, _M2U = np.uint64(_M1), np.uint64(_M2)
@@ -79,7 +79,7 @@ _M1U, _M2U = np.uint64(_M1), np.uint64(_M2)
 MASK_K = 64
 
 
-def _mix_int(z: int) -> int:
+def splitmix64_int(z: int) -> int:
     """The SplitMix64 finaliser on a Python int (for per-round constants)."""
     z &= _MASK
     z ^= z >> 30
@@ -89,7 +89,7 @@ def _mix_int(z: int) -> int:
     return z ^ (z >> 31)
 
 
-def _mix(z: np.ndarray) -> np.ndarray:
+def splitmix64(z: np.ndarray) -> np.ndarray:
     """The SplitMix64 finaliser on a uint64 array, in place (array arithmetic wraps mod 2^64)."""
     tmp = np.right_shift(z, _U[30])
     z ^= tmp
@@ -113,7 +113,7 @@ def root_key(seed) -> int:
         w = seed.integers(0, 2**64, size=2, dtype=np.uint64)
     else:
         w = np.random.SeedSequence(seed).generate_state(2, dtype=np.uint64)
-    return _mix_int(int(w[0]) ^ _mix_int(int(w[1]) + _GAMMA))
+    return splitmix64_int(int(w[0]) ^ splitmix64_int(int(w[1]) + GAMMA))
 
 
 def entry_keys(root: int, shape: tuple[int, ...], offset=()) -> np.ndarray:
@@ -128,9 +128,9 @@ def entry_keys(root: int, shape: tuple[int, ...], offset=()) -> np.ndarray:
     k = np.full((1,) * len(shape), root, dtype=np.uint64)
     for axis, (n, o) in enumerate(zip(shape, offset)):
         idx = np.arange(o + 1, o + n + 1, dtype=np.uint64)
-        idx *= np.uint64(_GAMMA)
-        h = _mix(idx).reshape((1,) * axis + (n,) + (1,) * (len(shape) - axis - 1))
-        k = _mix(k ^ h)
+        idx *= np.uint64(GAMMA)
+        h = splitmix64(idx).reshape((1,) * axis + (n,) + (1,) * (len(shape) - axis - 1))
+        k = splitmix64(k ^ h)
     return np.broadcast_to(k, shape).copy()
 
 
@@ -148,7 +148,7 @@ def _offset(offset, ndim: int) -> tuple[int, ...]:
 @functools.lru_cache(maxsize=64)
 def _draw_steps(n: int) -> np.ndarray:
     steps = np.arange(1, n + 1, dtype=np.uint64)
-    steps *= np.uint64(_GAMMA)
+    steps *= np.uint64(GAMMA)
     steps.flags.writeable = False
     return steps
 
@@ -158,11 +158,11 @@ def round_uniforms(keys: np.ndarray, t: int, n: int) -> np.ndarray:
 
     A pure function of each entry's key, ``t`` and the draw index (module docstring).
     """
-    c = np.uint64(_mix_int((int(t) + 1) * _GAMMA_ROUND))
+    c = np.uint64(splitmix64_int((int(t) + 1) * GAMMA_ROUND))
     flat = np.asarray(keys, dtype=np.uint64).reshape(-1)  # at least 1-d: array arithmetic wraps silently
-    s = _mix(np.bitwise_xor(flat, c))
+    s = splitmix64(np.bitwise_xor(flat, c))
     z = s[:, None] + _draw_steps(n)
-    _mix(z)
+    splitmix64(z)
     z >>= _U[11]
     u = z.astype(np.float64)
     u *= 2.0**-53

@@ -34,7 +34,7 @@ from .objectives import (
 )
 from .optim import SGD
 from .optim import optimiser as _optimiser
-from .rl import _check_decay, _full
+from .rl import check_decay, run_shaped
 from .sampling import (
     all_true,
     centred_grad,
@@ -299,7 +299,7 @@ class SampledSD(SDShell):
             )
         chk.choice(self.kl_estimator, "kl_estimator", KL_ESTIMATORS)
         object.__setattr__(self, "optimiser", _optimiser(self.optimiser))
-        _check_decay(self.lr, self.optimiser)
+        check_decay(self.lr, self.optimiser)
 
     @classmethod
     def preset(cls, name: str, **overrides) -> SampledSD:
@@ -674,4 +674,4 @@ class SampledSD(SDShell):
         ref = self.reference_log(lp, task)
         if _any_nonzero(self.beta) and ref is not lp:
             g = g + chk.col(self.beta) * kl_penalty_mean(self.kl_estimator, lp, ref)
-        return _full(-chk.col(self.lr) * g, lp, self.param_shape)
+        return run_shaped(-chk.col(self.lr) * g, lp, self.param_shape)

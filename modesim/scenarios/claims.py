@@ -1002,7 +1002,7 @@ def _claim_diversity_reward(cfg) -> Claim:
 
 def _claim_token_entropy(cfg) -> Claim:
     """(7) Token entropy does not measure functional diversity (theory §4, §10 G4)."""
-    from .graph_experiment import token_entropy_robustness
+    from .concept_graphs import token_entropy_robustness
     from .token_entropy import token_entropy_example
 
     ex = token_entropy_example()
@@ -1042,7 +1042,7 @@ def _claim_graph(cfg) -> list[Claim]:
     from ..dynamics import iterate
     from ..paths import ConceptGraph, PathSampledRL, PathSampledSD, bank_pass_at_k, graph_bank
     from ..rule import EMA
-    from .graph_experiment import graph_experiment
+    from .concept_graphs import graph_experiment
 
     if cfg.graph is not None:
         res = cfg.graph
@@ -1185,7 +1185,7 @@ def _config(*, quick, n_prompts, n_seeds, steps, lr, betas, alpha, gamma, strong
             study=False, extra_betas=()):
     from ..kl_strength import critical_kl_strength
     from ..metrics import effective_modes
-    from .graph_experiment import GraphExperiment
+    from .concept_graphs import GraphExperiment
 
     quick = chk.boolean(quick, "quick")
     n_prompts = chk.integer(n_prompts, "n_prompts", low=1)

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import pickle
 import re
-import sys
 
 import numpy as np
 import pytest
 
 import modesim as ms
+import modesim.scenarios.claims as pc  # noqa: E402
 from modesim.scenarios import BLOCKED, CLAIMS, Case, PaperClaims, paper_claims, prompt_bank
 from modesim.scenarios.claims import (
     COLLAPSED_DIVERSITY,
@@ -27,8 +27,6 @@ from modesim.scenarios.claims import (
     _describe,
     _verdict,
 )
-
-pc = sys.modules["modesim.scenarios.paper_claims"]
 
 QUICK = dict(n_prompts=16, n_seeds=4, steps=300, lr=0.05, seed=0)  # what quick=True runs
 
