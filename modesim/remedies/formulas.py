@@ -204,22 +204,22 @@ def power_ipw_threshold(alpha, exponent):
     a, e = np.broadcast_arrays(a, e)
     inner = (e > 0) & (e < 1)
     es = np.where(inner, e, 0.5)
-    lo = es / (1.0 - es)                   # φ's minimum: φ(lo) < 0
-    hi = np.maximum(2.0 * lo, 1.0)
-    for _ in range(1020):                  # grow hi until φ(hi) > 0 (up to ~1e307)
-        phi = (1.0 - es) * np.log1p(hi) - hi / (1.0 + hi)
-        if np.all(phi > 0):
-            break
-        hi = np.where(phi > 0, hi, 2.0 * hi)
+    # In t = log(1 + u) the root solves (1 − e)·t = 1 − exp(−t); φ < 0 at the minimum
+    # t = −log(1 − e) and φ > 0 at t = 1/(1 − e), so the bracket needs no search and u* never
+    # has to be formed (it exceeds the float range for e near 1, where ρ* underflows to 0).
+    lo = -np.log1p(-es)
+    hi = 1.0 / (1.0 - es)
     for _ in range(200):
         mid = 0.5 * (lo + hi)
-        phi = (1.0 - es) * np.log1p(mid) - mid / (1.0 + mid)
+        phi = (1.0 - es) * mid + np.expm1(-mid)
         lo, hi = np.where(phi > 0, lo, mid), np.where(phi > 0, mid, hi)
         if np.all(hi - lo <= 4 * np.finfo(float).eps * hi):
             break
-    u = 0.5 * (lo + hi)
+    t = 0.5 * (lo + hi)
     kappa = a / (1.0 - a)
-    out = np.where(inner, kappa / u, np.where(e <= 0, np.inf, 0.0))
+    with np.errstate(under="ignore"):
+        star = kappa * np.exp(-t) / -np.expm1(-t)       # κ/u* with u* = expm1(t), overflow-free
+    out = np.where(inner, star, np.where(e <= 0, np.inf, 0.0))
     return _scalar(out)
 
 

@@ -50,7 +50,7 @@ import numpy as np
 
 from .. import _checks as chk
 
-__all__ = ["SGD", "Adam", "AdamState", "optimiser", "clip_rows"]
+__all__ = ["checked_step", "SGD", "Adam", "AdamState", "optimiser", "clip_rows"]
 
 
 class AdamState(NamedTuple):
@@ -236,6 +236,23 @@ class Adam:
         else:
             step += log_policy
         return step, AdamState(m, v, t)
+
+
+def checked_step(rule, state, task):
+    """``rule``'s sampled direction and optimiser step, refused with a named error when it
+    leaves the float range (huge ``lr`` or ``beta``): returns ``(new logits, optimiser state,
+    silent)``.  The arithmetic runs without warnings; a step whose logits would be NaN or +inf
+    is a ``ValueError``, never a silent NaN."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        direction, silent = rule.estimate(state, task)
+        new, opt = rule.optimiser.apply(state.optimiser, direction, state.log_policy, rule.lr)
+    if np.isnan(new).any() or np.isposinf(new).any():
+        raise ValueError(
+            f"the step is too large: lr·direction overflows the float range (lr={chk.describe(rule.lr)}, "
+            f"beta={chk.describe(rule.beta)}); allowed: a learning rate and KL strength whose steps "
+            "keep the logits finite"
+        )
+    return new, opt, silent
 
 
 def optimiser(value, name: str = "optimiser"):

@@ -30,7 +30,7 @@ from .conventions import (
     kl_penalty_mean,
     kl_penalty_weights,
 )
-from .optim import SGD
+from .optim import SGD, checked_step
 from .optim import optimiser as _optimiser
 from .sampling import (
     all_true,
@@ -395,8 +395,7 @@ class SampledRL:
         return self.group_direction(lp, y, task)
 
     def step(self, state: State, task: Task) -> State:
-        direction, silent = self.estimate(state, task)
-        new, opt = self.optimiser.apply(state.optimiser, direction, state.log_policy, self.lr)
+        new, opt, silent = checked_step(self, state, task)
         return state.advance(normalise_rows(new), silent_groups=state.silent_groups + silent, optimiser=opt)
 
     def velocity(self, log_policy: np.ndarray, task: Task, *, teacher_log_base=None) -> np.ndarray:

@@ -32,7 +32,7 @@ from .objectives import (
     full_gradient,
     token_excess,
 )
-from .optim import SGD
+from .optim import SGD, checked_step
 from .optim import optimiser as _optimiser
 from .rl import check_decay, run_shaped
 from .sampling import (
@@ -584,8 +584,7 @@ class SampledSD(SDShell):
         return grad, all_true(~has)
 
     def step(self, state: State, task: Task) -> State:
-        direction, silent = self.estimate(state, task)
-        new, opt = self.optimiser.apply(state.optimiser, direction, state.log_policy, self.lr)
+        new, opt, silent = checked_step(self, state, task)
         new = normalise_rows(new)
         return self._shell_advance(state, new, task, silent_groups=state.silent_groups + silent, optimiser=opt)
 

@@ -149,6 +149,28 @@ def test_power_threshold_against_a_root_finder():
     assert power_ipw_threshold(0.5, 0.0) == np.inf and power_ipw_threshold(0.5, 1.0) == 0.0
 
 
+def test_power_ipw_threshold_near_one_against_mpmath():
+    """Exponents near 1 put u* beyond the float range: ρ* is computed without forming u*, matches
+    mpmath at 50 digits while representable, and underflows to 0 (no warning) past e ≈ 0.9986."""
+    import warnings
+
+    import mpmath as mp
+
+    mp.mp.dps = 50
+    for alpha, e in ((0.5, 0.99), (0.3, 0.995), (0.5, 0.998), (0.7, 0.9985), (0.5, 0.999), (0.5, 1 - 1e-9)):
+        ee = mp.mpf(e)
+        t = mp.findroot(lambda t, ee=ee: (1 - ee) * t + mp.expm1(-t), (-mp.log(1 - ee), 1 / (1 - ee)),
+                        solver="anderson")
+        ref = mp.mpf(alpha) / (1 - alpha) / mp.expm1(t)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            got = power_ipw_threshold(alpha, e)
+        if ref > mp.mpf("1e-300"):
+            assert got == pytest.approx(float(ref), rel=1e-12)
+        else:
+            assert 0.0 <= got <= 1e-300
+
+
 def test_no_exponent_preserves_ratios_for_every_base():
     """For every e there is a base whose round moves a valid ratio (W2): e ≤ 0 amplifies, e ≥ 1
     compresses, 0 < e < 1 amplifies pairs below ρ*_e and compresses pairs above."""
