@@ -87,6 +87,9 @@ def cluster(scheduler: str | None = None, workers: int | None = None):
 
     workers = chk.integer(workers, "workers", low=1)
     with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
-        lc = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        # No dashboard, and the scheduler's HTTP routes on a free port: the default 8787 is taken
+        # whenever another cluster runs (a notebook's), which would warn on every sweep.
+        lc = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                          scheduler_kwargs={"dashboard_address": ":0"})
     with lc, Client(lc) as client:
         yield client

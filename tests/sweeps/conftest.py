@@ -1,4 +1,11 @@
-"""A two-worker Dask cluster shared by the tests that need one (started once, closed at the end)."""
+"""A two-worker Dask cluster shared by the tests that need one (started once, closed at the end).
+
+It is started while port 8787 (Dask's default HTTP port) is held by this process, as it is
+when a notebook's cluster runs: the suite turns warnings into errors, so a cluster that tried
+8787 would fail here ("Port 8787 is already in use").
+"""
+
+import socket
 
 import pytest
 
@@ -12,5 +19,14 @@ def dask_client():
     from . import support
 
     cloudpickle.register_pickle_by_value(support)  # workers need not import the tests
-    with cluster(workers=2) as client:  # the command line's --workers 2
-        yield client
+    holder = socket.socket()
+    try:
+        holder.bind(("0.0.0.0", 8787))
+        holder.listen()
+    except OSError:  # already taken by someone else: the condition holds anyway
+        pass
+    try:
+        with cluster(workers=2) as client:  # the command line's --workers 2
+            yield client
+    finally:
+        holder.close()
