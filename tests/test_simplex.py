@@ -95,3 +95,27 @@ def test_logsumexp_large_rows_in_blocks_matches_direct():
     x = np.random.default_rng(0).normal(size=(2, 300_000))
     np.testing.assert_allclose(logsumexp_last(x), np.log(np.exp(x).sum(-1)), rtol=1e-13)
     assert np.isneginf(logsumexp_last(np.full((1, 300_000), -np.inf)))[0]
+
+
+def test_normalisers_lose_nothing_to_large_logits():
+    """Logits near 600 (a sampled step with lr = 1e3): ``x − (m + log Σ exp(x − m))`` would lose
+    an ulp of 600 (1e-13) on every entry; the normalisers subtract in two steps (or only when
+    the log-sum is small) and match mpmath at 40 digits to a few ulp.  This failed at 1.7e-13."""
+    import mpmath as mp
+
+    from modesim.paths import PathGraph, normalise_nodes
+    from modesim.paths.features import normalise_nodes_rowwise
+    from modesim.sampled.sampling import normalise_rows
+    from modesim.simplex import log_normalise
+
+    mp.mp.dps = 40
+    x = np.array([600.0, 599.25, 598.5, 560.0])
+    lse = mp.log(mp.fsum(mp.exp(mp.mpf(float(u))) for u in x))   # the float inputs exactly
+    ref = np.array([float(mp.mpf(float(v)) - lse) for v in x])
+    for got in (log_normalise(x), normalise_rows(x[None].copy())[0]):
+        np.testing.assert_allclose(got, ref, rtol=0, atol=4e-16)
+        assert abs(float(np.exp(got).sum()) - 1.0) <= 4.5e-16
+    g = PathGraph.from_edges([(0, 1), (0, 2), (0, 3), (0, 4), (1, 5), (2, 5), (3, 5), (4, 5)], 0, [5])
+    edge = np.concatenate([x, np.zeros(4)])
+    for got in (normalise_nodes(g, edge), normalise_nodes_rowwise(g, edge[None])[0]):
+        np.testing.assert_allclose(got[:4], ref, rtol=0, atol=4e-16)

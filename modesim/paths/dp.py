@@ -37,12 +37,16 @@ __all__ = [
 
 #: Segment log-sums within ±this need no shift: sums in [1e-280, 1e280] (module docstring).
 SAFE_LOG = 280.0 * np.log(10.0)
+#: A normaliser subtracts the segment's log-sum from its logits, losing an ulp of it: it takes the
+#: unshifted sum only within ±log(1e3) (an ulp of 7, 9e-16) and shifts by the maximum otherwise.
+NORMALISE_LOG = 3.0 * np.log(10.0)
 #: Floating-point conditions the kernels handle themselves (−inf logs, underflow to 0).
 _QUIET = dict(over="ignore", under="ignore", divide="ignore")
 
 
-def fast_log_sums(x: np.ndarray, offsets: np.ndarray) -> np.ndarray | None:
-    """``log Σ exp x`` per segment without a shift, or None if some segment needs one.
+def fast_log_sums(x: np.ndarray, offsets: np.ndarray, limit: float = SAFE_LOG) -> np.ndarray | None:
+    """``log Σ exp x`` per segment without a shift, or None if some segment needs one
+    (a log-sum beyond ``±limit``).
 
     A zero sum is accepted when no finite term of the layer is below −700 (so nothing
     underflowed: the segment's terms are all ``−inf`` and its value is ``−inf``).  The
@@ -50,9 +54,9 @@ def fast_log_sums(x: np.ndarray, offsets: np.ndarray) -> np.ndarray | None:
     """
     s = np.add.reduceat(np.exp(x), offsets, axis=-1)
     ls = np.log(s, out=s)
-    if np.all(np.abs(ls) <= SAFE_LOG):
+    if np.all(np.abs(ls) <= limit):
         return ls
-    if np.all((np.abs(ls) <= SAFE_LOG) | np.isneginf(ls)) and not np.any((x < -700.0) & (x > -np.inf)):
+    if np.all((np.abs(ls) <= limit) | np.isneginf(ls)) and not np.any((x < -700.0) & (x > -np.inf)):
         return ls
     return None
 
@@ -107,7 +111,7 @@ def normalise_nodes(graph, x: np.ndarray) -> np.ndarray:
         return x.copy()
     offsets, lengths = graph.out_offsets, graph.out_lengths
     with np.errstate(**_QUIET):
-        ls = fast_log_sums(x, offsets)
+        ls = fast_log_sums(x, offsets, NORMALISE_LOG)
         if ls is not None:
             out = local_policy(x, ls, lengths)
         else:
@@ -125,7 +129,7 @@ def _soft_layer(wl: np.ndarray, vd: np.ndarray, offsets: np.ndarray, lengths: np
     values then cancel exactly) and shifts again by the largest term.
     """
     x = wl + vd
-    ls = fast_log_sums(x, offsets)
+    ls = fast_log_sums(x, offsets, NORMALISE_LOG if policy else SAFE_LOG)
     if ls is not None:
         return ls, (local_policy(x, ls, lengths) if policy else None)
     mv = np.maximum.reduceat(vd, offsets, axis=-1)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _checks as chk
-from .dp import SAFE_LOG, local_policy, shifted_parts
+from .dp import NORMALISE_LOG, local_policy, shifted_parts
 
 __all__ = ["TabularPolicy", "FeaturePolicy", "DEFAULT_FEATURES", "normalise_nodes_rowwise", "as_policy"]
 
@@ -50,7 +50,7 @@ def normalise_nodes_rowwise(graph, x: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
         s = np.add.reduceat(np.exp(x), offsets, axis=-1)
         ls = np.log(s)
-        fine = np.abs(ls) <= SAFE_LOG
+        fine = np.abs(ls) <= NORMALISE_LOG
         tiny = (x < -700.0) & (x > -np.inf)
         empty_ok = np.isneginf(ls) & ~np.any(tiny, axis=-1, keepdims=True)
         ok = np.all(fine | empty_ok, axis=-1)
