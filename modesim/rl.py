@@ -157,8 +157,10 @@ class NaturalPG:
         return State(_batch(self, task))
 
     def step(self, state: State, task: Task) -> State:
-        # −lr·(1 − r) rather than +lr·r keeps valid logits fixed and cannot overflow.
-        return state.advance(log_normalise(state.log_policy - chk.col(self.lr) * (~task.valid)))
+        # −lr·(1 − r) rather than +lr·r keeps valid logits fixed; an invalid log-probability
+        # pushed below −1.8e308 is −inf (probability 0), exactly, so that overflow is silenced.
+        with np.errstate(over="ignore"):
+            return state.advance(log_normalise(state.log_policy - chk.col(self.lr) * (~task.valid)))
 
     def velocity(self, log_policy: np.ndarray, task: Task, *, teacher_log_base=None) -> np.ndarray:
         return np.broadcast_to(chk.col(self.lr) * task.reward, np.shape(log_policy)).copy()

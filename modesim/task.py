@@ -195,7 +195,8 @@ def zipf_task(K: int, s: float = 1.0, valid=None, *, ood: Mapping | None = None)
     """
     K = chk.integer(K, "K", low=1)
     s = chk.real(s, "s", low=0.0, allow_array=False)
-    lb = log_normalise(-s * np.log(np.arange(1, K + 1, dtype=np.float64)))
+    with np.errstate(over="ignore"):   # s·log(y + 1) beyond the float range: π0(y) = 0 exactly
+        lb = log_normalise(-s * np.log(np.arange(1, K + 1, dtype=np.float64)))
     if valid is None:
         valid = np.ones(K, dtype=bool)
     return Task(lb, valid, dict(ood or {}))

@@ -90,10 +90,11 @@ class Kind:
 
 
 def real(lo=None, hi=None, lo_open=False, hi_open=False, extremes=()):
-    """Reals allowed in [lo, hi] (None: unbounded, fuzzed up to ±1e300 and the extremes)."""
+    """Reals allowed in [lo, hi] (None: unbounded, fuzzed up to ±1e300, the extremes and the largest float)."""
     lo_v = lo if lo is not None else -1e300
     hi_v = hi if hi is not None else 1e300
-    pts = [x for x in (lo, hi, *extremes) if x is not None]
+    top = (float(np.finfo(np.float64).max),) if hi is None else ()   # the largest float is valid too
+    pts = [x for x in (lo, hi, *extremes, *top) if x is not None]
     pts = [x for x in pts if not ((x == lo and lo_open) or (x == hi and hi_open))]
     inner = st.floats(lo_v, hi_v, exclude_min=lo_open, exclude_max=hi_open, allow_nan=False, allow_infinity=False)
     out_of_range = ([lo - max(1.0, abs(lo))] if lo is not None else [])

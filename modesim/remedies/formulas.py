@@ -223,23 +223,45 @@ def power_ipw_threshold(alpha, exponent):
     return _scalar(out)
 
 
+def blend_coefficients(reward_weight, distill_weight, beta):
+    """``(λ_r, μ, β)/(μ + β)`` and the sign of ``μ + β``, without overflow (theory §11, L1).
+
+    The three weights are first divided by ``max(λ_r, |μ|, β)`` (the coefficients are ratios,
+    so this changes nothing but the range): ``μ + β`` of two weights near the largest float
+    would otherwise overflow.  Returns ``(a_r, a_g, a_ref, positive)`` with ``positive`` the
+    boolean ``μ + β > 0``; where it is False the coefficients are meaningless.  A coefficient
+    whose true value exceeds the float range (``μ + β`` tiny against a weight) is ±inf.
+    Inputs are validated reals (scalars or arrays broadcasting together).
+    """
+    lam, mu, b = (np.asarray(x, dtype=np.float64) for x in (reward_weight, distill_weight, beta))
+    m = np.maximum(np.maximum(lam, np.abs(mu)), b)
+    m = np.where(m > 0, m, 1.0)
+    lam, mu, b = lam / m, mu / m, b / m
+    s = mu + b
+    positive = s > 0
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        safe = np.where(positive, s, 1.0)
+        return lam / safe, mu / safe, b / safe, positive
+
+
 def blend_exponent(distill_weight, beta):
     """``μ/(μ + β)``: the blended round changes valid log-ratios by this times ``Ī(y) − Ī(y')`` (theory §11, L1).
 
     For the round maximising ``λ_r·E_π r − μ·E_d KL(π‖T_d) − β·KL(π‖π0)`` (μ + β > 0).
     μ > 0 (a blend of RL and distillation) keeps the sign of self-distillation's distortion
     (all of it at β = 0, for any reward weight), μ < 0 (anti-distillation) reverses it.
+    Computed by :func:`blend_coefficients` (no overflow for weights up to the largest float).
 
     >>> round(blend_exponent(0.5, 0.04), 12)
     0.925925925926
     """
     mu = chk.real(distill_weight, "distill_weight")
     b = chk.real(beta, "beta", low=0.0)
-    s = np.asarray(mu) + np.asarray(b)
-    if np.any(s <= 0):
+    _, a_g, _, positive = blend_coefficients(0.0, mu, b)
+    if not np.all(positive):
         raise ValueError("distill_weight + beta must be > 0 (the blended round's objective is otherwise unbounded); "
                          f"got distill_weight={chk.describe(distill_weight)}, beta={chk.describe(beta)}")
-    return _scalar(np.asarray(mu) / s)
+    return _scalar(a_g)
 
 
 def diversity_bonus_reward(policy, valid, n_rollouts, bonus):

@@ -128,7 +128,7 @@ class PathBlend:
 
     def init(self, task, *, offset=()) -> State:
         """Round 0 (the SD part's state: base or θ0, teacher base, keys, silent counters per graph)."""
-        return self._sd.init(task, offset=offset)
+        return self._sd.init(as_bank(task), offset=offset)   # as_bank: errors name the task, not the SD part
 
     def rollouts(self, state: State, task):
         """This round's rollouts (the same for both parts)."""

@@ -39,6 +39,7 @@ from ..rule import EMA, SDShell, State, geometric_mix, normalise_checked, relaxa
 from ..simplex import log_normalise
 from ..task import Task
 from ..teachers import CopyTeacher
+from .formulas import blend_coefficients
 
 __all__ = ["DistillationBlend", "blend_optimum"]
 
@@ -49,9 +50,9 @@ _DISJOINT = ("the blended round's target gives zero probability to every mode (t
 def _check_weights(reward_weight, distill_weight, beta):
     lr_ = chk.real(reward_weight, "reward_weight", low=0.0)
     mu = chk.real(distill_weight, "distill_weight")
-    s = np.asarray(mu) + np.asarray(beta)
-    if np.any(s <= 0):
-        bad = np.asarray(s <= 0)
+    *_, positive = blend_coefficients(lr_, mu, beta)
+    if not np.all(positive):
+        bad = ~np.asarray(positive)
         where = f" (at index {tuple(int(i) for i in np.argwhere(bad)[0])})" if bad.ndim else ""
         raise ValueError(
             "distill_weight + beta must be > 0 (anti-distillation needs a KL term stronger than it: the "
@@ -63,10 +64,7 @@ def _check_weights(reward_weight, distill_weight, beta):
 
 def _blend_target(G, log_ref, task, reward_weight, distill_weight, beta) -> np.ndarray:
     """``normalise((λ_r r + μ G + β log π_ref)/(μ + β))`` with zeros handled (inputs validated)."""
-    mu = chk.col(distill_weight)
-    b = chk.col(beta)
-    s = mu + b
-    a_g, a_ref, a_r = mu / s, b / s, chk.col(reward_weight) / s
+    a_r, a_g, a_ref, _ = (chk.col(x) for x in blend_coefficients(reward_weight, distill_weight, beta))
     neg = np.asarray(a_g) < 0
     with np.errstate(invalid="ignore"):
         if np.any(neg & np.isneginf(G)):
@@ -74,9 +72,17 @@ def _blend_target(G, log_ref, task, reward_weight, distill_weight, beta) -> np.n
                 "anti-distillation (distill_weight < 0) needs a teacher with E_d log T(y|d) > −inf on every "
                 "mode (its objective rewards distance from the teacher, unbounded where T = 0)"
             )
+    with np.errstate(invalid="ignore", over="ignore"):
         tg = np.where(np.asarray(a_g) == 0.0, 0.0, a_g * G)
         tref = np.where(np.asarray(a_ref) == 0.0, 0.0, a_ref * log_ref)
-    g = tg + tref - np.where(task.valid, 0.0, a_r)     # a_r may be +inf (μ + β tiny): −inf off C
+        g = tg + tref - np.where(task.valid, 0.0, a_r)     # a_r may be +inf (μ + β tiny): −inf off C
+    if np.isnan(g).any():
+        raise ValueError(
+            "the blended round's target leaves the float range: distill_weight + beta is too small against "
+            f"the weights (got reward_weight={chk.describe(reward_weight)}, distill_weight="
+            f"{chk.describe(distill_weight)}, beta={chk.describe(beta)}); allowed: weights whose ratios to "
+            "distill_weight + beta stay below 1e308"
+        )
     return normalise_checked(np.array(g, dtype=np.float64), _DISJOINT)
 
 

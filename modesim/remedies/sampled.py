@@ -34,7 +34,6 @@ from ..sampled.sampling import (
     all_true,
     inverse_cdf,
     kl_logit_grad,
-    normalise_rows,
     row_sum,
     score_mean,
     take,
@@ -395,13 +394,6 @@ class SampledBlend(_Draws, SampledSD):
         if _any_nonzero(self.beta) and ref is not lp:
             direction = direction - chk.col(self.beta) * kl_logit_grad(lp, ref, pi)
         return direction, all_true(A == 0.0)
-
-    def step(self, state: State, task: Task) -> State:
-        direction, silent = self.estimate(state, task)
-        direction = direction * chk.col(self.lr)
-        direction += state.log_policy
-        new = normalise_rows(direction)
-        return self._shell_advance(state, new, task, silent_groups=state.silent_groups + silent)
 
     def velocity(self, log_policy: np.ndarray, task: Task, *, teacher_log_base=None) -> np.ndarray:
         """Exact expected update per step, ``lr·E[direction]`` (class docstring; theory §11).

@@ -49,6 +49,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _checks as chk
+from .sampling import normalise_rows
 
 __all__ = ["checked_step", "SGD", "Adam", "AdamState", "optimiser", "clip_rows"]
 
@@ -219,9 +220,16 @@ class Adam:
         m *= b1 - 1.0
         m += opt_state.m
         v = opt_state.v * b2  # v ← β2 v + (1 − β2) g²
+        big = float(np.max(np.abs(direction), initial=0.0))
         g2 = np.multiply(direction, direction, out=direction)
         g2 *= 1.0 - b2
         v += g2
+        if not np.isfinite(v).all():
+            # m/√v would read inf/inf or x/inf = 0: a silent zero step where AdamW's is ±lr.
+            raise ValueError(
+                f"the step is too large: the gradient (largest |ĝ| = {big:.3g}) squares beyond the float "
+                "range in Adam's second moment; allowed: gradients below 1e154 (a smaller beta)"
+            )
         bc1 = 1.0 - np.power(b1, t)
         bc2 = 1.0 - np.power(b2, t)
         # m̂/(√v̂ + ε) = (√bc2/bc1)·m/(√v + ε√bc2): one pass fewer than dividing √v by √bc2.
@@ -239,14 +247,23 @@ class Adam:
 
 
 def checked_step(rule, state, task):
-    """``rule``'s sampled direction and optimiser step, refused with a named error when it
-    leaves the float range (huge ``lr`` or ``beta``): returns ``(new logits, optimiser state,
-    silent)``.  The arithmetic runs without warnings; a step whose logits would be NaN or +inf
-    is a ``ValueError``, never a silent NaN."""
+    """``rule``'s sampled direction and optimiser step, normalised per row and refused with a
+    named error when it leaves the float range (huge ``lr`` or ``beta``): returns
+    ``(new log-policy, optimiser state, silent)``.
+
+    The arithmetic runs without warnings.  A logit pushed below ``−1.8e308`` becomes ``−inf``
+    (probability 0, which is what it is to the last digit); a step whose logits would be NaN
+    or ``+inf`` is a ``ValueError``, never a silent NaN.
+    """
     with np.errstate(over="ignore", invalid="ignore"):
         direction, silent = rule.estimate(state, task)
-        new, opt = rule.optimiser.apply(state.optimiser, direction, state.log_policy, rule.lr)
-    if np.isnan(new).any() or np.isposinf(new).any():
+        bad = not np.isfinite(direction).all()        # huge β or weights: the direction itself overflowed
+        if not bad:
+            new, opt = rule.optimiser.apply(state.optimiser, direction, state.log_policy, rule.lr)
+            bad = np.isnan(new).any() or np.isposinf(new).any()
+        if not bad:
+            new = normalise_rows(new)
+    if bad:
         raise ValueError(
             f"the step is too large: lr·direction overflows the float range (lr={chk.describe(rule.lr)}, "
             f"beta={chk.describe(rule.beta)}); allowed: a learning rate and KL strength whose steps "

@@ -37,7 +37,6 @@ from .sampling import (
     count_true,
     entry_keys,
     inverse_cdf,
-    normalise_rows,
     root_key,
     round_uniforms,
     row_sum,
@@ -396,7 +395,7 @@ class SampledRL:
 
     def step(self, state: State, task: Task) -> State:
         new, opt, silent = checked_step(self, state, task)
-        return state.advance(normalise_rows(new), silent_groups=state.silent_groups + silent, optimiser=opt)
+        return state.advance(new, silent_groups=state.silent_groups + silent, optimiser=opt)
 
     def velocity(self, log_policy: np.ndarray, task: Task, *, teacher_log_base=None) -> np.ndarray:
         """Expected logit update per step, ``lr·E[direction]``: the mean field (theory §2.3, §6, §8.2).

@@ -585,7 +585,6 @@ class SampledSD(SDShell):
 
     def step(self, state: State, task: Task) -> State:
         new, opt, silent = checked_step(self, state, task)
-        new = normalise_rows(new)
         return self._shell_advance(state, new, task, silent_groups=state.silent_groups + silent, optimiser=opt)
 
     def velocity(self, log_policy: np.ndarray, task: Task, *, teacher_log_base=None) -> np.ndarray:

@@ -83,14 +83,19 @@ def _follow(rule, task, steps, **ref):
     Adam(max_grad_norm=0.05),
     Adam(0.5, 0.9, 1e-6, weight_decay=0.01, max_grad_norm=0.2),
 ], ids=["defaults", "decay", "clip", "all"])
-@pytest.mark.parametrize("kind", ["rl", "sd"])
+@pytest.mark.parametrize("kind", ["rl", "sd", "blend"])
 def test_adam_is_pytorch_adamw_on_the_logits(opt, kind):
     task = ms.replicate(R4, 6)
     lr = 0.2
     if kind == "rl":
         rule = SampledRL("grpo", n_rollouts=4, lr=lr, beta=0.1, seed=3, optimiser=opt)
-    else:
+    elif kind == "sd":
         rule = SampledSD(n_rollouts=4, lr=lr, beta=0.1, teacher_base="frozen", seed=3, optimiser=opt)
+    else:  # the remedies' blend inherits SampledSD's step (it once stepped plain SGD whatever the optimiser)
+        from modesim.remedies import SampledBlend
+
+        rule = SampledBlend(n_rollouts=4, lr=lr, beta=0.1, teacher_base="frozen", seed=3, optimiser=opt,
+                            combine="sign")
     ours, ref = _follow(rule, task, 8, lr=lr, beta1=opt.beta1, beta2=opt.beta2, eps=opt.eps,
                         weight_decay=opt.weight_decay, max_norm=opt.max_grad_norm)
     for a, b in zip(ours, ref):
@@ -104,6 +109,54 @@ def test_the_adamw_check_fails_without_bias_correction():
     ours, ref = _follow(rule, task, 3, lr=0.2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
                         max_norm=None, bias_correction=False)
     assert np.max(np.abs(np.exp(ours[-1]) - np.exp(ref[-1]))) > 1e-3
+
+
+def _huge_rule(kind, opt, big):
+    from modesim.remedies import SampledBlend
+
+    if kind == "rl":
+        return SampledRL("grpo", lr=big, beta=big, seed=0, optimiser=opt)
+    if kind == "sd":
+        return SampledSD(lr=big, beta=big, seed=0, optimiser=opt)
+    return SampledBlend(lr=big, beta=big, distill_weight=big, seed=0, optimiser=opt)
+
+
+@pytest.mark.parametrize("kind", ["rl", "sd", "blend"])
+@pytest.mark.parametrize("opt", ["sgd", "adam"])
+def test_a_step_beyond_the_float_range_is_a_named_error(kind, opt):
+    """lr = β = the largest float, from a policy away from the reference: the KL gradient
+    overflows.  The step is refused with a named error, never a NaN, a warning or (Adam, whose
+    g² overflows) a silent zero step."""
+    import warnings
+
+    task = ms.replicate(R4, 3)
+    rule = _huge_rule(kind, opt, float(np.finfo(np.float64).max))
+    state = rule.init(task)
+    state = state._replace(log_policy=np.log(np.broadcast_to([0.97, 0.01, 0.01, 0.01], state.log_policy.shape)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="step is too large"):
+            rule.step(state, task)
+
+
+@pytest.mark.parametrize("kind", ["rl", "sd", "blend"])
+@pytest.mark.parametrize("opt", ["sgd", "adam"])
+@pytest.mark.parametrize("big", [1e300, float(np.finfo(np.float64).max)])
+def test_huge_learning_rates_give_a_policy_or_the_named_error(kind, opt, big):
+    """From the base, huge lr and β either give a normalised policy (modes pushed below
+    −1.8e308 in log space are exactly 0) or the named error; no NaN, no warning."""
+    import warnings
+
+    task = ms.replicate(R4, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            policy = ms.iterate(_huge_rule(kind, opt, big), task, 6).policy[-1]
+        except ValueError as err:
+            assert "step is too large" in str(err)
+            return
+    assert not np.isnan(policy).any()
+    np.testing.assert_allclose(policy.sum(-1), 1.0, rtol=1e-12)
 
 
 def test_weight_decay_alone_is_tempering_toward_uniform():
