@@ -336,12 +336,7 @@ class SelfDistillation(SDShell):
         With an :class:`EMA` teacher the teacher base must be given (``teacher_log_base``);
         :func:`~modesim.flow` integrates it as a second state.
         """
-        if self._ema:
-            if teacher_log_base is None:
-                raise ValueError("an EMA teacher's velocity needs teacher_log_base (the EMA state)")
-            rho = teacher_log_base
-        else:
-            rho = log_policy if self.teacher_base == "current" else task.log_base
+        rho = self.velocity_teacher_base(log_policy, task.log_base, teacher_log_base)
         ref = self.reference_log(log_policy, task)
         return chk.col(self.step_size) * relaxation(self.target(rho, ref, task), log_policy)
 

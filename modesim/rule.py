@@ -353,6 +353,33 @@ class SDShell:
             return state.teacher_log_base
         return state.log_policy if self._current_teacher else task.log_base
 
+    def velocity_teacher_base(self, log_policy: np.ndarray, log_base: np.ndarray,
+                              teacher_log_base=None) -> np.ndarray:
+        """The teacher base ``ρ`` a velocity reads at ``log_policy`` (theory §3.5, §6).
+
+        The current policy or ``π0`` (``log_base``); with an :class:`EMA` teacher the given
+        ``teacher_log_base`` (the flow's second state), which ``EMA(0)`` (the current policy)
+        and ``EMA(1)`` (``π0``) do without.  Broadcast against ``log_policy``.
+
+        Raises
+        ------
+        ValueError
+            An EMA rate strictly inside (0, 1) and no ``teacher_log_base``.
+        """
+        if not self._ema:
+            rho = log_policy if self._current_teacher else log_base
+        elif teacher_log_base is not None:
+            rho = teacher_log_base
+        else:
+            tau = self.teacher_base.tau
+            if isinstance(tau, np.ndarray) or tau not in (0.0, 1.0):
+                raise ValueError(
+                    f"teacher_base=EMA({chk.describe(tau)}) needs teacher_log_base (the EMA teacher's base) "
+                    "in velocity; modesim.flow integrates it as a second state"
+                )
+            rho = log_policy if tau == 0.0 else log_base
+        return np.broadcast_to(rho, np.broadcast_shapes(np.shape(rho), np.shape(log_policy)))
+
     def reference_log(self, state_log_policy: np.ndarray, task) -> np.ndarray:
         """The KL reference ``π_ref``: the base ``π0`` or the current policy."""
         return task.log_base if self._base_reference else state_log_policy

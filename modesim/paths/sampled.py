@@ -843,20 +843,7 @@ class PathSampledSD(_PathSampled, SDShell):
         lp = np.asarray(log_policy, dtype=np.float64)
         batch = np.broadcast_shapes(lp.shape[:-1], bank.batch_shape, self.param_shape)
         lp = np.broadcast_to(lp, batch + (bank.n_edges,))
-        if self._ema:
-            tau = self.teacher_base.tau
-            if teacher_log_base is not None:
-                rho = teacher_log_base
-            elif not isinstance(tau, np.ndarray) and tau in (0.0, 1.0):
-                rho = lp if tau == 0.0 else bank.log_base
-            else:
-                raise ValueError(
-                    f"teacher_base=EMA({chk.describe(tau)}) needs teacher_log_base (the EMA teacher's "
-                    "per-edge log-policy) in velocity"
-                )
-        else:
-            rho = lp if self._current_teacher else bank.log_base
-        rho = np.broadcast_to(rho, lp.shape)
+        rho = np.broadcast_to(self.velocity_teacher_base(lp, bank.log_base, teacher_log_base), lp.shape)
         g = bank.graph
         lmu = bank_forward(bank, lp)
         lS = bank_log_success(bank, lp)

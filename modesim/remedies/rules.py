@@ -184,12 +184,7 @@ class DistillationBlend(SDShell):
 
     def velocity(self, log_policy: np.ndarray, task: Task, *, teacher_log_base=None) -> np.ndarray:
         """``g = step_size·(log π* − log π)`` (theory §6); an EMA teacher needs ``teacher_log_base``."""
-        if self._ema:
-            if teacher_log_base is None:
-                raise ValueError("an EMA teacher's velocity needs teacher_log_base (the EMA state)")
-            rho = teacher_log_base
-        else:
-            rho = log_policy if self.teacher_base == "current" else task.log_base
+        rho = self.velocity_teacher_base(log_policy, task.log_base, teacher_log_base)
         ref = self.reference_log(log_policy, task)
         return chk.col(self.step_size) * relaxation(self.target(rho, ref, task), log_policy)
 

@@ -89,23 +89,6 @@ class _Draws:
     def _pick_weights(self, rho, task):
         return None
 
-    def _velocity_rho(self, lp, task, teacher_log_base):
-        if self._ema:
-            tau = self.teacher_base.tau
-            if teacher_log_base is not None:
-                rho = teacher_log_base
-            elif not isinstance(tau, np.ndarray) and tau in (0.0, 1.0):
-                rho = lp if tau == 0.0 else task.log_base
-            else:
-                raise ValueError(
-                    f"teacher_base=EMA({chk.describe(tau)}) needs teacher_log_base (the EMA teacher's base) "
-                    "in velocity; modesim.flow integrates it as a second state"
-                )
-        else:
-            rho = lp if self.teacher_base == "current" else task.log_base
-        return np.broadcast_to(rho, np.broadcast_shapes(np.shape(rho), lp.shape))
-
-
 # ------------------------------------------------------------------ forward KL, reweighted demonstrations
 
 
@@ -255,7 +238,7 @@ class RemedySampledSD(_Draws, SampledSD):
         if self.objective == "reverse":
             return super().velocity(log_policy, task, teacher_log_base=teacher_log_base)
         lp = np.asarray(log_policy, dtype=np.float64)
-        rho = self._velocity_rho(lp, task, teacher_log_base)
+        rho = self.velocity_teacher_base(lp, task.log_base, teacher_log_base)
         if self._group:
             log_demo = log_conditional(lp, task.valid, name="policy")
             reach = self.n_rollouts - 1 if self.exclude_self else self.n_rollouts
@@ -408,7 +391,7 @@ class SampledBlend(_Draws, SampledSD):
         if why is not None:
             raise ValueError(why)
         lp = np.asarray(log_policy, dtype=np.float64)
-        rho = self._velocity_rho(lp, task, teacher_log_base)
+        rho = self.velocity_teacher_base(lp, task.log_base, teacher_log_base)
         if self.combine == "sum":
             rl = self._rl.velocity(lp, task)
             if self._group:

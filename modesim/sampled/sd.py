@@ -627,20 +627,7 @@ class SampledSD(SDShell):
         if why is not None:
             raise ValueError(why)
         lp = np.asarray(log_policy, dtype=np.float64)
-        if self._ema:
-            tau = self.teacher_base.tau
-            if teacher_log_base is not None:
-                rho = teacher_log_base
-            elif not isinstance(tau, np.ndarray) and tau in (0.0, 1.0):
-                rho = lp if tau == 0.0 else task.log_base
-            else:
-                raise ValueError(
-                    f"teacher_base=EMA({chk.describe(tau)}) needs teacher_log_base (the EMA teacher's "
-                    "base) in velocity; modesim.flow integrates it as a second state"
-                )
-        else:
-            rho = lp if self.teacher_base == "current" else task.log_base
-        rho = np.broadcast_to(rho, np.broadcast_shapes(np.shape(rho), lp.shape))
+        rho = self.velocity_teacher_base(lp, task.log_base, teacher_log_base)
         corr = None
         if self._group:
             demo = np.exp(log_conditional(lp, task.valid, name="policy"))
