@@ -674,7 +674,7 @@ def test_fuzz_every_public_entry_point(data):
 
 
 REFUSALS = ("must broadcast (same K modes)", "zero probability", "disjoint supports", "undefined", "no correct rollout", "must be valid in every prompt",
-            "K = ", "too large", "lr·weight_decay < 1")
+            "K = ", "too large", "lr·weight_decay < 1", "needs T(y|d) > 0")
 
 
 def _documented_refusal(message: str) -> bool:

@@ -260,8 +260,16 @@ class PowerDemos(DemoSource):
     def log_distribution(self, log_rho: np.ndarray, task) -> np.ndarray:
         lr = np.minimum(np.asarray(log_rho, dtype=np.float64), 0.0)
         e = chk.col(self.exponent)
-        with np.errstate(invalid="ignore"):
-            x = np.where(np.isneginf(lr), np.where(e == 1.0, 0.0, -np.inf), (1.0 - e) * lr)
+        k = 1.0 - e
+        # (1 − e)·(log ρ − r) with r the valid log ρ that maximises (1 − e)·log ρ: every term is
+        # ≤ 0, so a huge |1 − e| sends the others to −inf (probability 0) instead of overflowing.
+        live = task.valid & np.isfinite(lr)
+        hi = np.max(np.where(live, lr, -np.inf), axis=-1, keepdims=True)
+        lo = np.min(np.where(live, lr, np.inf), axis=-1, keepdims=True)
+        ref = np.where(k >= 0.0, hi, lo)
+        ref = np.where(np.isfinite(ref), ref, 0.0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            x = np.where(np.isneginf(lr), np.where(e == 1.0, 0.0, -np.inf), k * (lr - ref))
         x = np.where(task.valid, x, -np.inf)
         if np.any(np.all(np.isneginf(x), axis=-1)):
             raise ValueError(

@@ -244,3 +244,21 @@ def test_power_copy_balanced_law_limits():
         D = BalancedDemos(ms.PowerCopyTeacher(c, gamma)).distribution(task.log_base, task)
         errs.append(np.abs(D[v] - want).max())
     assert errs[0] > errs[1] > errs[2] and errs[2] < 1e-3
+
+
+def test_power_demos_huge_exponents_reach_their_limits_without_overflow():
+    """``D ∝ ρ^(1−e)``: e → +∞ puts all mass on the least likely valid mode, e → −∞ on the most
+    likely; computed as (1 − e)(log ρ − r) so nothing overflows (the largest float included).
+    Moderate e matches exact rationals."""
+    import warnings
+    from fractions import Fraction
+
+    task = ms.make_task([0.5, 0.3, 0.15, 0.05], [1, 1, 1, 0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for e, mode in ((1e10, 2), (float(np.finfo(np.float64).max), 2), (-1e300, 0)):
+            d = np.exp(PowerDemos(e).log_distribution(task.log_base, task))
+            np.testing.assert_array_equal(d, np.eye(4)[mode])
+        d = np.exp(PowerDemos(3.0).log_distribution(task.log_base, task))
+    w = [Fraction(1) / Fraction(p) ** 2 for p in (Fraction(1, 2), Fraction(3, 10), Fraction(3, 20))]
+    np.testing.assert_allclose(d[:3], [float(x / sum(w)) for x in w], rtol=1e-15)
