@@ -167,7 +167,27 @@ def _resolve_type(name, where: str) -> type:
                              f"{', '.join(_known_types())} (or 'package.module:Class')")
     if not isinstance(obj, type):
         raise ValueError(f"{where}.type: {name!r} is not a class")
+    if not _buildable(obj):
+        # Checked before the class is called: a configuration may not construct arbitrary
+        # objects (``subprocess:Popen`` with the file's keywords would run a program).
+        raise ValueError(
+            f"{where}.type: {name!r} is neither a modesim class nor a rule (with init and step), "
+            "teacher or demonstration source; a configuration builds only those"
+        )
     return obj
+
+
+def _buildable(cls: type) -> bool:
+    """A class a configuration may call: modesim's own, or a user's rule, teacher or demo source."""
+    module = getattr(cls, "__module__", "") or ""
+    if module == "modesim" or module.startswith("modesim."):
+        return True
+    from ..demos import DemoSource
+    from ..paths.demos import PathDemoSource
+    from ..paths.teachers import PathTeacher
+    from ..teachers import Teacher
+
+    return _is_rule(cls) or issubclass(cls, (Teacher, DemoSource, PathTeacher, PathDemoSource))
 
 
 def build_object(spec, where: str = "rule"):

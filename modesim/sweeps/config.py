@@ -39,6 +39,11 @@ Dotted keys (``teacher.alpha = [...]``) and sub-tables (``[grid.teacher]``) name
 paths.  ``linspace``/``geomspace`` take ``[start, stop, num]``, ``logspace`` takes base-10
 exponents ``[start, stop, num]``.  Errors name the file, the key and, where it can be found,
 the line.
+
+A ``type`` builds only modesim classes or, for ``"package.module:Class"``, a class with
+``init`` and ``step`` (a rule), a teacher or a demonstration source; anything else is refused
+before it is called.  Naming ``package.module`` still imports that module, which runs its
+code: run configuration files you trust, as you would a script.
 """
 
 from __future__ import annotations

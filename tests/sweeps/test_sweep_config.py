@@ -141,3 +141,30 @@ def test_unreadable_files(tmp_path):
     (tmp_path / "bin.toml").write_bytes(b"\xff\xfe\x00")
     with pytest.raises(ValueError, match="is not UTF-8 text"):
         load_config(tmp_path / "bin.toml")
+
+
+@pytest.mark.parametrize("target, where", [
+    ("subprocess:Popen", "rule"),            # would run ``touch`` with the file's keywords
+    ("pathlib:Path", "rule"),
+    ("collections:OrderedDict", "rule.teacher"),
+])
+def test_a_config_builds_no_arbitrary_class(tmp_path, target, where):
+    """A reviewer's config ``type = "subprocess:Popen"`` with ``args = ["touch", …]`` created the
+    file before the "not a rule" error.  The class is now refused before it is called."""
+    marker = tmp_path / "pwned"
+    if where == "rule":
+        text = f'rounds = 1\n[rule]\ntype = "{target}"\nargs = ["touch", "{marker}"]\n[task]\nbase = [0.5, 0.5]\n'
+    else:
+        text = f'rounds = 1\n[rule]\ntype = "SelfDistillation"\n[rule.teacher]\ntype = "{target}"\n[task]\nbase = [0.5, 0.5]\n'
+    with pytest.raises(ValueError, match=f"{where}.type: .*neither a modesim class nor a rule"):
+        _parse(text)
+    assert not marker.exists()
+
+
+def test_a_config_builds_a_users_own_rule():
+    """``package.module:Class`` for a user's rule outside modesim (the tests' ``NoisyPG``, with
+    init and step) and for a modesim class by its module path."""
+    cfg = _parse('rounds = 1\n[rule]\ntype = "tests.sweeps.support:NoisyPG"\n[task]\nbase = [0.5, 0.5]\n')
+    assert type(cfg.kwargs["rule"]).__name__ == "NoisyPG"
+    cfg = _parse('rounds = 1\n[rule]\ntype = "modesim.rl:NaturalPG"\nlr = 0.5\n[task]\nbase = [0.5, 0.5]\n')
+    assert cfg.kwargs["rule"] == ms.NaturalPG(0.5)
