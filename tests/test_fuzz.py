@@ -306,7 +306,7 @@ register("presets.describe", lambda preset: S.presets.describe(preset),
          names={"preset": "name"}, check=lambda o, _: isinstance(o, str))
 
 TRAINED_RULES = [
-    S.SampledRL("grpo", lr=1.0, seed=0), S.SampledRL("rloo", lr=0.3, beta=1e3, seed=1),
+    S.SampledRL("grpo", lr=1.0, seed=0), S.SampledRL("rloo", lr=0.3, beta=12.0, seed=1),
     S.SampledSD(lr=0.5, seed=2), S.SampledSD(ms.TiltTeacher(30.0), lr=2.0, seed=3),
     S.SampledRL.preset("trl", beta=0.04, seed=4), S.SampledRL.preset("verl", seed=5),
     S.SampledRL.preset("trl", std="population", reward_scale="none", kl_estimator="k3_is", beta=1.0, seed=6),
@@ -674,7 +674,7 @@ def test_fuzz_every_public_entry_point(data):
 
 
 REFUSALS = ("must broadcast (same K modes)", "zero probability", "disjoint supports", "undefined", "no correct rollout", "must be valid in every prompt",
-            "K = ", "too large", "lr·weight_decay < 1", "needs T(y|d) > 0")
+            "K = ", "too large", "lr·weight_decay < 1", "needs T(y|d) > 0", "lr·beta < 4")
 
 
 def _documented_refusal(message: str) -> bool:

@@ -55,9 +55,10 @@ import numpy as np
 
 from .. import _checks as chk
 from ..rule import EMA, SDShell, State
+from ..sampled.optim import check_kl_step
 from ..sampled.sampling import GAMMA, GAMMA_ROUND, entry_keys, root_key, splitmix64, splitmix64_int
 from .banks import GraphBank, as_bank, bank_forward, bank_log_success
-from .features import as_policy, normalise_nodes_rowwise
+from .features import TabularPolicy, as_policy, normalise_nodes_rowwise
 from .teachers import PathCopyTeacher
 
 __all__ = ["ExpectedUpdate", "PathRollouts", "PathSampledRL", "PathSampledSD", "sample_rollouts", "path_uniforms"]
@@ -285,6 +286,12 @@ class _PathSampled:
         object.__setattr__(self, "seed", chk.seed(self.seed))
         object.__setattr__(self, "policy", as_policy(self.policy))
 
+    def _check_kl_step(self):
+        """SGD on the per-node KL penalty: ``lr·beta < 2`` (tabular logits, whose curvature per
+        edge is at most beta; a feature policy's depends on its features and is not checked)."""
+        if isinstance(self.policy, TabularPolicy):
+            check_kl_step(self.lr, self.beta)
+
     def _init_common(self, task, offset) -> tuple[GraphBank, State]:
         bank = _check_bank(task, type(self).__name__)
         batch = chk.broadcast_batch(bank.batch_shape, self.param_shape, type(self).__name__)
@@ -382,6 +389,7 @@ class PathSampledRL(_PathSampled):
         self._check_common(1 if self.estimator == "reinforce" else 2)
         object.__setattr__(self, "beta", chk.real(self.beta, "beta", low=0.0))
         object.__setattr__(self, "eps", chk.real(self.eps, "eps", low=0.0, low_open=True))
+        self._check_kl_step()
 
     @property
     def param_shape(self) -> tuple[int, ...]:
@@ -619,6 +627,8 @@ class PathSampledSD(_PathSampled, SDShell):
                     f"got {chk.describe(self.teacher)}"
                 )
         self._check_common(2)
+        if self.reference == "base":  # a KL to the current policy has no gradient to overshoot
+            self._check_kl_step()
 
     @property
     def param_shape(self) -> tuple[int, ...]:

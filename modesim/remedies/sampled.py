@@ -139,8 +139,7 @@ class RemedySampledSD(_Draws, SampledSD):
 
     OBJECTIVES = ("reverse", "forward")
 
-    def __post_init__(self, tau):
-        super().__post_init__(tau)
+    def _check_own(self) -> None:
         if self.reweight is not None:
             if not callable(getattr(self.reweight, "distribution", None)):
                 raise ValueError(
@@ -314,8 +313,7 @@ class SampledBlend(_Draws, SampledSD):
     rl_estimator: str = "grpo"
     eps: float = 1e-6
 
-    def __post_init__(self, tau):
-        super().__post_init__(tau)
+    def _check_own(self) -> None:
         chk.choice(self.combine, "combine", _COMBINE)
         chk.choice(self.rl_estimator, "rl_estimator", ("grpo", "rloo", "reinforce"))
         if self.estimator != "sampled" or self.baseline != "none":

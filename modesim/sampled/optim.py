@@ -51,7 +51,7 @@ import numpy as np
 from .. import _checks as chk
 from .sampling import normalise_rows
 
-__all__ = ["checked_step", "SGD", "Adam", "AdamState", "optimiser", "clip_rows"]
+__all__ = ["checked_step", "check_kl_step", "SGD", "Adam", "AdamState", "optimiser", "clip_rows"]
 
 
 class AdamState(NamedTuple):
@@ -270,6 +270,36 @@ def checked_step(rule, state, task):
             "keep the logits finite"
         )
     return new, opt, silent
+
+
+def check_kl_step(lr, beta, optimiser=None) -> None:
+    """Refuse ``lr·beta >= 4`` for a plain gradient step on a KL penalty (theory §8.2).
+
+    The penalty ``β·KL(π‖π_ref)`` has logit gradient ``β·π ⊙ (log π/π_ref − KL)``, whose
+    Jacobian at ``π = π_ref`` is ``β·(diag π − π πᵀ)``, the covariance of a one-hot draw, with
+    eigenvalues in ``[0, β/2]`` (1/2 is reached by a reference with two modes of 1/2 each).
+    An explicit step of size ``lr`` therefore returns to every reference only when
+    ``lr·β < 4``; beyond it the step overshoots (at lr·β = 4.1 the map settles on a 2-cycle
+    away from π_ref = (1/2, 1/2)) and, as β grows, lands the policy on a vertex (a reviewer's
+    ``SampledRL(beta=1e300)`` put all its mass on an invalid mode).  Adam's step is bounded by
+    ``lr`` whatever the gradient, so an :class:`Adam` optimiser is exempt.
+
+    Raises
+    ------
+    ValueError
+        ``lr·beta ≥ 4`` anywhere on the grid, with SGD (``optimiser`` None or :class:`SGD`).
+    """
+    if isinstance(optimiser, Adam):
+        return
+    with np.errstate(over="ignore"):
+        bad = np.asarray(lr) * np.asarray(beta) >= 4.0
+    if np.any(bad):
+        raise ValueError(
+            f"lr={chk.describe(lr)} with beta={chk.describe(beta)}{chk.at_index(bad) if np.ndim(bad) else ''}: "
+            "a gradient step on the KL penalty overshoots its reference when lr·beta ≥ 4 (the "
+            "penalty's curvature in the logits reaches beta/2) and, for large beta, sends the policy "
+            "to a vertex; allowed: lr·beta < 4, or optimiser='adam'"
+        )
 
 
 def optimiser(value, name: str = "optimiser"):

@@ -30,7 +30,7 @@ from .conventions import (
     kl_penalty_mean,
     kl_penalty_weights,
 )
-from .optim import SGD, checked_step
+from .optim import SGD, check_kl_step, checked_step
 from .optim import optimiser as _optimiser
 from .sampling import (
     all_true,
@@ -254,6 +254,7 @@ class SampledRL:
             )
         object.__setattr__(self, "optimiser", _optimiser(self.optimiser))
         check_decay(self.lr, self.optimiser)
+        check_kl_step(self.lr, self.beta, self.optimiser)
 
     @classmethod
     def preset(cls, name: str, **overrides) -> SampledRL:

@@ -32,7 +32,7 @@ from .objectives import (
     full_gradient,
     token_excess,
 )
-from .optim import SGD, checked_step
+from .optim import SGD, check_kl_step, checked_step
 from .optim import optimiser as _optimiser
 from .rl import check_decay, run_shaped
 from .sampling import (
@@ -299,7 +299,14 @@ class SampledSD(SDShell):
             )
         chk.choice(self.kl_estimator, "kl_estimator", KL_ESTIMATORS)
         object.__setattr__(self, "optimiser", _optimiser(self.optimiser))
+        self._check_own()
+        # Checks across parameters come last, after every argument was checked on its own.
         check_decay(self.lr, self.optimiser)
+        if self.reference == "base":  # a KL to the current policy has no gradient to overshoot
+            check_kl_step(self.lr, self.beta, self.optimiser)
+
+    def _check_own(self) -> None:
+        """A subclass's checks of its own fields (run before the cross-parameter checks)."""
 
     @classmethod
     def preset(cls, name: str, **overrides) -> SampledSD:

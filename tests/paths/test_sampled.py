@@ -459,7 +459,9 @@ def test_silent_groups_are_counted_per_graph():
 
 
 def test_extreme_learning_rates_run_clean():
-    for rule in (PathSampledRL("grpo", lr=1e6, seed=0), PathSampledSD(lr=1e6, beta=1e3, seed=0),
+    with pytest.raises(ValueError, match="lr·beta < 4"):   # tabular SGD on the KL penalty
+        PathSampledSD(lr=1e6, beta=1e3, seed=0)
+    for rule in (PathSampledRL("grpo", lr=1e6, seed=0), PathSampledSD(lr=1e6, beta=3e-6, seed=0),
                  PathSampledRL("reinforce", lr=1e3, policy=FeaturePolicy(), seed=0)):
         st = ms.iterate(rule, MC_BANK, 5, record_policy=False).final
         assert not np.any(np.isnan(st.log_policy)) and np.all(st.log_policy <= 0.0)

@@ -112,21 +112,23 @@ def test_the_adamw_check_fails_without_bias_correction():
 
 
 def _huge_rule(kind, opt, big):
+    """lr = beta = ``big`` with Adam; with SGD (where lr·beta ≥ 2 is refused) beta = 0."""
     from modesim.remedies import SampledBlend
 
+    beta = big if opt == "adam" else 0.0
     if kind == "rl":
-        return SampledRL("grpo", lr=big, beta=big, seed=0, optimiser=opt)
+        return SampledRL("grpo", lr=big, beta=beta, seed=0, optimiser=opt)
     if kind == "sd":
-        return SampledSD(lr=big, beta=big, seed=0, optimiser=opt)
-    return SampledBlend(lr=big, beta=big, distill_weight=big, seed=0, optimiser=opt)
+        return SampledSD(lr=big, beta=beta, seed=0, optimiser=opt)
+    return SampledBlend(lr=big, beta=beta, distill_weight=big, seed=0, optimiser=opt)
 
 
-@pytest.mark.parametrize("kind", ["rl", "sd", "blend"])
-@pytest.mark.parametrize("opt", ["sgd", "adam"])
+@pytest.mark.parametrize("kind, opt", [("rl", "adam"), ("sd", "adam"), ("blend", "adam"), ("blend", "sgd")])
 def test_a_step_beyond_the_float_range_is_a_named_error(kind, opt):
-    """lr = β = the largest float, from a policy away from the reference: the KL gradient
-    overflows.  The step is refused with a named error, never a NaN, a warning or (Adam, whose
-    g² overflows) a silent zero step."""
+    """The largest float as lr (and β with Adam; the blend's distillation weight), from a policy
+    away from the reference: the step leaves the float range (with SGD and β = 0 the RL and SD
+    directions stay below 1 and the step stays finite).  It is refused with a named error, never a NaN, a warning or
+    (Adam, whose g² overflows) a silent zero step."""
     import warnings
 
     task = ms.replicate(R4, 3)
@@ -136,15 +138,16 @@ def test_a_step_beyond_the_float_range_is_a_named_error(kind, opt):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with pytest.raises(ValueError, match="step is too large"):
-            rule.step(state, task)
+            for _ in range(5):
+                state = rule.step(state, task)
 
 
 @pytest.mark.parametrize("kind", ["rl", "sd", "blend"])
 @pytest.mark.parametrize("opt", ["sgd", "adam"])
 @pytest.mark.parametrize("big", [1e300, float(np.finfo(np.float64).max)])
 def test_huge_learning_rates_give_a_policy_or_the_named_error(kind, opt, big):
-    """From the base, huge lr and β either give a normalised policy (modes pushed below
-    −1.8e308 in log space are exactly 0) or the named error; no NaN, no warning."""
+    """From the base, huge lr (and β with Adam) either give a normalised policy (modes pushed
+    below −1.8e308 in log space are exactly 0) or the named error; no NaN, no warning."""
     import warnings
 
     task = ms.replicate(R4, 3)
@@ -157,6 +160,42 @@ def test_huge_learning_rates_give_a_policy_or_the_named_error(kind, opt, big):
             return
     assert not np.isnan(policy).any()
     np.testing.assert_allclose(policy.sum(-1), 1.0, rtol=1e-12)
+
+
+@pytest.mark.parametrize("make", [
+    lambda lr, b: SampledRL("grpo", lr=lr, beta=b),
+    lambda lr, b: SampledSD(lr=lr, beta=b),
+    lambda lr, b: SampledSD(lr=lr, beta=b, optimiser=SGD()),
+])
+def test_sgd_refuses_a_kl_step_that_overshoots(make):
+    """lr·β ≥ 4 with SGD is refused (grid entries too); just below is accepted, and so is Adam."""
+    with pytest.raises(ValueError, match=r"lr=0.5 with beta=8.0.*lr·beta < 4"):
+        make(0.5, 8.0)
+    with pytest.raises(ValueError, match=r"at batch index \(1,\)"):
+        make(0.5, np.array([1.0, 9.0]))
+    make(0.5, 7.99)
+    SampledRL("grpo", lr=0.5, beta=400.0, optimiser="adam")
+    SampledSD(lr=0.5, beta=400.0, reference="current")  # no KL gradient to overshoot
+
+
+def test_the_kl_step_bound_is_where_the_penalty_map_turns_unstable():
+    """The reason for lr·β < 4 (theory §8.2): the SGD map of the penalty alone,
+    ``x ← x − lr·β·π ⊙ (log π/π_ref − KL)``, returns to π_ref = (1/2, 1/2) (the reference with
+    the largest curvature, 1/2) for lr·β = 3.9 and settles on a 2-cycle away from it for 4.1;
+    references of smaller curvature stand larger steps."""
+    from modesim.sampled.sampling import kl_logit_grad
+    from modesim.simplex import log_normalise
+
+    def run(ref, step, n=2000):
+        ref = np.log(np.asarray(ref))
+        x = ref + np.r_[0.05, -0.05, np.zeros(len(ref) - 2)]
+        for _ in range(n):
+            x = log_normalise(x - step * kl_logit_grad(x, ref))
+        return np.abs(x - ref).max()
+
+    assert run([0.5, 0.5], 3.9) < 1e-12
+    assert run([0.5, 0.5], 4.1) > 0.1
+    assert run([0.4, 0.35, 0.25], 4.5) < 1e-12
 
 
 def test_weight_decay_alone_is_tempering_toward_uniform():
