@@ -75,17 +75,28 @@ def bad_index(flags: np.ndarray) -> str:
     return shown + more
 
 
-def _as_float_array(value, name: str) -> np.ndarray:
+def _numeric(value, name: str, what: str) -> np.ndarray:
+    """``value`` as a float64 array, refusing strings, None, ragged input and complex numbers
+    (numpy would drop the imaginary part with only a ComplexWarning)."""
     if isinstance(value, (str, bytes)) or value is None:
-        raise ValueError(f"{name} must be a real number (or an array of them); got {value!r}")
+        raise ValueError(f"{name} must be {what}; got {value!r}")
     try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"{name} must be a real number (or an array of them); got {describe(value)}"
-        ) from None
+        raw = np.asarray(value)
+        if raw.dtype.kind == "c":
+            raise ValueError(f"{name} must be real, not complex; got {describe(value)}")
+        return np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        if "not complex" in str(exc):
+            raise
+        raise ValueError(f"{name} must be {what}; got {describe(value)}") from None
+
+
+def _as_float_array(value, name: str) -> np.ndarray:
+    arr = _numeric(value, name, "a real number (or an array of them)")
     if np.asarray(value).dtype == bool:
         raise ValueError(f"{name} must be a real number, not a boolean; got {describe(value)}")
+    if arr.ndim and arr.size == 0:
+        raise ValueError(f"{name} must be a real number or a non-empty array of them; got an empty array of shape {arr.shape}")
     return arr
 
 
@@ -194,12 +205,7 @@ def generator(value, name: str = "rng") -> np.random.Generator:
 
 
 def _array(value, name: str, what: str) -> np.ndarray:
-    if isinstance(value, (str, bytes)) or value is None:
-        raise ValueError(f"{name} must be {what}; got {value!r}")
-    try:
-        return np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be {what} (a rectangular array of numbers); got {describe(value)}") from None
+    return _numeric(value, name, f"{what} (a rectangular array of numbers)")
 
 
 def probabilities(p, name: str = "policy", *, n_modes: int | None = None) -> np.ndarray:

@@ -191,6 +191,7 @@ def sd_optimum(
     >>> ms.sd_optimum(ms.make_task([0.6, 0.3, 0.1]), objective="jsd").round(3).tolist()
     [0.632, 0.289, 0.079]
     """
+    log = chk.boolean(log, "log")
     chk.task(task)
     rule = SelfDistillation(
         teacher=teacher if teacher is not None else CopyTeacher(0.5),

@@ -20,6 +20,7 @@ import numpy as np
 
 from . import _checks as chk
 from . import metrics as _m
+from ._progress import progress_bar
 from .rule import State, capabilities, require
 from .simplex import log_normalise
 from .task import Task
@@ -169,14 +170,6 @@ def _resolve_metrics(metrics) -> dict[str, Callable]:
     return out
 
 
-def _progress(total: int, enabled: bool | None, work: float, desc: str):
-    from tqdm.auto import tqdm
-
-    if enabled is None:
-        enabled = work > 2e8
-    return tqdm(total=total, disable=not enabled, desc=desc, leave=False)
-
-
 def _check_task(task, rule, fn: str) -> None:
     if not hasattr(task, "log_base") or not hasattr(task, "batch_shape"):
         hint = " (the rule comes first: iterate(rule, task, rounds))" if hasattr(task, "step") else ""
@@ -268,7 +261,7 @@ def iterate(
 
     record(state)
     work = float(rounds) * max(1, int(np.prod(np.shape(state.log_policy))))
-    with _progress(rounds, progress, work, type(rule).__name__) as bar:
+    with progress_bar(progress, auto=work > 2e8, total=rounds, desc=type(rule).__name__) as bar:
         for i in range(1, rounds + 1):
             state = rule.step(state, task)
             if i % every == 0 or i == rounds:
@@ -328,6 +321,7 @@ def flow(
         For a rule without the ``velocity`` capability, bad times or tolerances, or when
         the solution leaves the valid range (NaN), naming the time.
     """
+    record_policy = chk.boolean(record_policy, "record_policy")
     _check_task(task, rule, "flow")
     require(rule, ("velocity",), "flow (continuous time)")
     from scipy.integrate import solve_ivp
@@ -351,14 +345,16 @@ def flow(
     def unpack(y):
         return log_normalise(np.where(alive, y.reshape(shape), -np.inf))
 
-    from tqdm.auto import tqdm
-
-    show = progress if progress is not None else size * t.size > 1e7
     last = [t[0]]
 
-    with tqdm(total=float(t[-1] - t[0]), disable=not show, desc="flow", leave=False) as bar:
+    with progress_bar(progress, auto=size * t.size > 1e7, total=float(t[-1] - t[0]), desc="flow") as bar:
+
+        class _Overflow(Exception):
+            pass
 
         def rhs(time, y):
+            if not np.isfinite(y).all():  # a trial step of the solver left the float range
+                raise _Overflow(time)
             lp = unpack(y[:size])
             if ema:
                 lbar = unpack(y[size:])
@@ -378,8 +374,15 @@ def flow(
         if t.size == 1:
             ys = y0[:, None]
         else:
-            with np.errstate(all="ignore"):
-                sol = solve_ivp(rhs, (t[0], t[-1]), y0, method=method, t_eval=t, rtol=rtol, atol=atol)
+            try:
+                with np.errstate(all="ignore"):
+                    sol = solve_ivp(rhs, (t[0], t[-1]), y0, method=method, t_eval=t, rtol=rtol, atol=atol)
+            except _Overflow as exc:
+                raise ValueError(
+                    f"t_eval reaches t = {t[-1]:g}: the solver's steps near t = {exc.args[0]:.3g} leave the float "
+                    "range (the log-policy grows with t); allowed: horizons the log-policy can follow in "
+                    "float64, e.g. t_eval up to 1e200 (the flow has reached its limit long before)"
+                ) from None
             if not sol.success:
                 raise ValueError(f"the flow could not be integrated ({sol.message}); try a stiffer method or looser tolerances")
             ys = sol.y
@@ -430,7 +433,7 @@ def rounds_to_collapse(
     top = lambda lp: np.where(task.valid, lp, -np.inf).max(-1)  # noqa: E731
     out = np.where(top(state.log_policy) > log_thresh, 0, -1)
     work = float(max_rounds) * np.size(state.log_policy)
-    with _progress(max_rounds, progress, work, "rounds_to_collapse") as bar:
+    with progress_bar(progress, auto=work > 2e8, total=max_rounds, desc="rounds_to_collapse") as bar:
         for i in range(1, max_rounds + 1):
             if np.all(out >= 0):
                 break

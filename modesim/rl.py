@@ -68,6 +68,7 @@ def kl_regularised_optimum(task: Task, beta, *, log: bool = False) -> np.ndarray
     >>> ms.kl_regularised_optimum(ms.make_task([0.5, 0.3, 0.2], [1, 1, 0]), 1.0).round(3).tolist()
     [0.572, 0.343, 0.084]
     """
+    log = chk.boolean(log, "log")
     chk.task(task)
     beta = chk.real(beta, "beta", low=0.0)
     batch = chk.broadcast_batch(task.batch_shape, chk.param_shape(beta), "kl_regularised_optimum")
@@ -77,6 +78,7 @@ def kl_regularised_optimum(task: Task, beta, *, log: bool = False) -> np.ndarray
 
 def filter_limit(task: Task, *, log: bool = False) -> np.ndarray:
     """β → 0 limit of the KL-regularised optimum: ``π0(·|C)`` (theory §2.1, R2)."""
+    log = chk.boolean(log, "log")
     chk.task(task)
     out = _log_kl_optimum(task.log_base, task.valid, 0.0)
     return out if log else np.exp(out)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _checks as chk
+from ._progress import progress_bar
 from .rule import apply_map, require
 from .simplex import log_normalise
 from .task import Task
@@ -201,12 +202,9 @@ def fixed_points(
     apply_map(rule, task.log_base, task)  # the rule must accept the task
     rng = np.random.default_rng(chk.seed(seed))
     found: list[np.ndarray] = []
-    from tqdm.auto import tqdm
-
-    show = K >= 7 if progress is None else chk.boolean(progress, "progress")
     faces = (list(S) for size in range(1, K + 1) for S in itertools.combinations(range(K), size))
     with warnings.catch_warnings(), np.errstate(all="ignore"), \
-            tqdm(total=2**K - 1, disable=not show, desc="fixed_points (faces)", leave=False) as bar:
+            progress_bar(progress, auto=K >= 7, total=2**K - 1, desc="fixed_points (faces)") as bar:
         # The root finder probes points where the map is undefined; those raise or warn.
         warnings.simplefilter("ignore", RuntimeWarning)
         for S in faces:

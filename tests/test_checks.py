@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 
+import modesim as ms
 from modesim import _checks as chk
 
 
@@ -78,3 +79,26 @@ def test_import_modesim_is_lean():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split(" ", 1)
     assert out[1].strip() == "[]"
     assert float(out[0]) < 1.0  # the 0.25 s target is measured in benchmarks/
+
+
+@pytest.mark.parametrize("call, word", [
+    (lambda: ms.SelfDistillation(beta=np.array([])), "beta"),
+    (lambda: ms.CopyTeacher(np.array([])), "alpha"),
+    (lambda: ms.NaturalPG(lr=[]), "lr"),
+    (lambda: ms.kl_regularised_optimum(ms.make_task([0.5, 0.5]), []), "beta"),
+])
+def test_an_empty_parameter_array_is_a_named_error(call, word):
+    """Empty grids gave numpy's "zero-size array to reduction operation" (or an empty result)."""
+    with pytest.raises(ValueError, match=f"{word} must be a real number or a non-empty array"):
+        call()
+
+
+@pytest.mark.parametrize("call, word", [
+    (lambda: ms.make_task(np.array([0.5 + 0j, 0.5])), "base"),
+    (lambda: ms.CopyTeacher(0.5 + 0j), "alpha"),
+    (lambda: ms.SelfDistillation(beta=np.array([0.1 + 1j])), "beta"),
+])
+def test_complex_input_is_refused_not_truncated(call, word):
+    """numpy drops the imaginary part with only a ComplexWarning; modesim refuses it."""
+    with pytest.raises(ValueError, match=f"{word} must be real, not complex"):
+        call()

@@ -133,3 +133,12 @@ def test_rounds_to_collapse_batched():
     assert traj.policy[-1][0] > 1 - 1e-3 and traj.policy[-2][0] <= 1 - 1e-3
     with pytest.raises(ValueError, match=r"eps must be in \(0, 1\)"):
         ms.rounds_to_collapse(ms.SelfDistillation(), task, eps=2)
+
+
+def test_a_horizon_beyond_float_range_is_named():
+    """t_eval up to 1e300: the solver's trial steps overflow; the error names t_eval instead
+    of a misleading "disjoint supports" from a NaN state (a reviewer's find)."""
+    task = ms.make_task([0.6, 0.3, 0.1], [1, 1, 0])
+    assert ms.flow(ms.SelfDistillation(), task, [0.0, 1e200]).policy[-1][0] == 1.0
+    with pytest.raises(ValueError, match=r"t_eval reaches t = 1e\+300.*float range"):
+        ms.flow(ms.SelfDistillation(), task, [0.0, 1e300])

@@ -749,7 +749,7 @@ def test_fuzz_registry_covers_the_remedies():
     """Every public callable of modesim.remedies is registered (or listed with the reason it is not)."""
     exempt = {
         "CATALOGUE", "Remedy", "remedy", "verdict_table",  # the verdict table (tests/remedies/test_catalogue.py)
-        "compositions", "weighted_group_demos",  # kernels (tests/remedies/test_teachers.py, test_demos.py)
+        "compositions",  # a kernel (tests/remedies/test_teachers.py)
     }
     missing = sorted(set(RM.__all__) - set(ENTRIES) - exempt)
     assert not missing, f"register these entry points in tests/test_fuzz.py: {missing}"

@@ -51,13 +51,14 @@ def _formats(text: str) -> list[str]:
 def main(args) -> int:
     """Run the command (``args`` from :func:`add_parser`'s parser).
 
-    ``--format`` and ``--out`` are checked before matplotlib loads, so a bad directory
-    fails at once.
+    ``--format``, ``--width`` and an ``--out`` that is a file are checked before matplotlib
+    loads, so they fail at once; the directory is created only after ``--only`` is checked.
     """
     if not args.list:
         formats = _formats(args.format)
         width = None if args.width is None else chk.choice(args.width, "--width", WIDTHS)
-        out = output_directory(args.out)
+        if Path(args.out).exists() and not Path(args.out).is_dir():
+            raise ValueError(f"--out {args.out!r} exists and is not a directory; name a directory")
     figures = _figures_module()
     if args.list:
         pad = max(len(n) for n in figures.FIGURES)
@@ -68,6 +69,7 @@ def main(args) -> int:
     if unknown:
         raise ValueError(f"--only: unknown figure(s) {', '.join(unknown)}; "
                          f"registered figures: {', '.join(figures.FIGURES)} (see --list)")
+    out = output_directory(args.out)  # created only once every argument is known good
     start = time.perf_counter()
     paths = figures.save_figures(out, only=args.only, formats=formats, quick=args.quick,
                                  width=width, progress=not args.no_progress)

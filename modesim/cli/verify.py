@@ -13,6 +13,7 @@ import sys
 import time
 
 from .. import __version__
+from .._progress import progress_bar
 from . import _output
 
 __all__ = ["add_parser", "main"]
@@ -52,10 +53,8 @@ class _Bar:
 
     def start(self, ident: str, total: int):
         if self.enabled:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, desc=f"{ident:<24}", unit="inst", file=sys.stderr,
-                            leave=False, dynamic_ncols=True)
+            self.bar = progress_bar(True, auto=True, total=total, desc=f"{ident:<24}", unit="inst",
+                                    file=sys.stderr, dynamic_ncols=True)
 
     def __call__(self, checked: int, found: bool):
         if self.bar is None:

@@ -11,6 +11,7 @@ same rules without anyone writing a test for them.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from matplotlib.figure import Figure
 
 from .. import _checks as chk
 from .. import plot as mp
+from .._progress import progress_bar
 
 __all__ = ["FigureResult", "FigureSpec", "FIGURES", "WIDTH_NAMES", "register", "build_figure",
            "save_figures"]
@@ -160,19 +162,20 @@ def save_figures(
     ValueError
         Naming the bad argument, before anything is built.
     """
+    if not isinstance(out, (str, os.PathLike)):
+        raise ValueError(f"out must be a directory path (str or pathlib.Path); got {chk.describe(out)}")
+    if Path(out).exists() and not Path(out).is_dir():
+        raise ValueError(f"out must be a directory; {str(out)!r} is an existing file")
     names = list(FIGURES) if only is None else _known(only, "only")
     formats = [chk.choice(str(f).strip().lower().lstrip("."), "formats", mp.FORMATS) for f in
                ([formats] if isinstance(formats, str) else formats)]
     if not formats:
         raise ValueError(f"formats must name at least one of {', '.join(mp.FORMATS)}; got none")
     quick = chk.boolean(quick, "quick")
-    progress = chk.boolean(progress, "progress")
     if width is not None:
         chk.choice(width, "width", WIDTH_NAMES)
-    from tqdm.auto import tqdm
-
     paths: list[Path] = []
-    with tqdm(names, desc="figures", unit="fig", disable=not progress) as bar:
+    with progress_bar(progress, auto=False, iterable=names, desc="figures", unit="fig", leave=True) as bar:
         for name in bar:
             bar.set_postfix_str(name)
             result = build_figure(name, quick=quick, width=width)

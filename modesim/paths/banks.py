@@ -695,6 +695,7 @@ def bank_kl_optimum(bank: GraphBank, beta, *, log: bool = False) -> np.ndarray:
     among each graph's valid paths are the base's (R1).  Shape
     ``broadcast(batch_shape, beta.shape) + (E,)``.
     """
+    log = chk.boolean(log, "log")
     if not isinstance(bank, GraphBank):
         raise ValueError(f"bank must be a GraphBank; got {chk.describe(bank)}")
     beta = chk.real(beta, "beta", low=0.0)

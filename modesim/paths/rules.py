@@ -106,6 +106,7 @@ def path_kl_regularised_optimum(task: PathTask, beta, *, log: bool = False) -> n
     >>> path_kl_regularised_optimum(t, 1.0).round(3).tolist()
     [0.731, 0.269]
     """
+    log = chk.boolean(log, "log")
     task = _path_task(task, "path_kl_regularised_optimum")
     rule = PathKLRegularisedRL(beta)
     out = rule.step(rule.init(task), task).log_policy
@@ -210,6 +211,7 @@ def path_sd_optimum(task: PathTask, *, teacher=None, demos=None, objective: str 
     -------
     ndarray, shape ``broadcast(task.batch_shape, parameter shapes) + (E,)``
     """
+    log = chk.boolean(log, "log")
     rule = PathSelfDistillation(
         teacher=teacher if teacher is not None else PathCopyTeacher(0.5),
         demos=demos if demos is not None else ConditionedPaths(),

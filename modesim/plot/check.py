@@ -34,6 +34,7 @@ from matplotlib.collections import Collection
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from .. import _checks as chk
 from . import _geometry as geo
 from ._style import MIN_FONT_SIZE, figure_width
 from .layout import LETTER_PATTERN
@@ -95,8 +96,14 @@ def figure_problems(fig, *, width=None, min_font_size: float = MIN_FONT_SIZE) ->
     Raises
     ------
     ValueError
-        If ``width`` is not a width.
+        If ``fig`` is not a matplotlib Figure, ``width`` is not a width, or ``min_font_size``
+        is not a positive number.
     """
+    from matplotlib.figure import Figure
+
+    if not isinstance(fig, Figure):
+        raise ValueError(f"fig must be a matplotlib Figure; got {chk.describe(fig)}")
+    min_font_size = chk.real(min_font_size, "min_font_size", low=0.0, low_open=True, allow_array=False)
     printed = fig.get_figwidth() if width is None else figure_width(width)
     scale = printed / fig.get_figwidth()
     renderer, texts = geo.render(fig)

@@ -181,6 +181,9 @@ def plot_curves(
     -------
     Axes
     """
+    logx = chk.boolean(logx, "logx")
+    integer_x = chk.boolean(integer_x, "integer_x")
+    legend = chk.boolean(legend, "legend")
     ax = get_ax(ax)
     x = np.asarray(x)
     for i, (label, y) in enumerate(curves.items()):
@@ -209,6 +212,7 @@ def plot_pass_at_k(k, curves: Mapping[str, np.ndarray], *, spread=None, colors=N
     -------
     Axes
     """
+    legend = chk.boolean(legend, "legend")
     ax = get_ax(ax)
     k = np.asarray(k)
     for i, (label, y) in enumerate(curves.items()):
@@ -247,6 +251,7 @@ def plot_eigenvalues(alpha, closed_form: Mapping, numeric: Mapping | None = None
     -------
     Axes
     """
+    legend = chk.boolean(legend, "legend")
     ax = get_ax(ax)
     numeric = numeric or {}
     styles = list(styles) if styles is not None else [None] * len(closed_form)
@@ -291,6 +296,7 @@ def plot_heatmap(
     -------
     Axes
     """
+    colorbar = chk.boolean(colorbar, "colorbar")
     ax = get_ax(ax)
     v = np.asarray(values, dtype=np.float64)
     x, y = np.asarray(x), np.asarray(y)
@@ -361,6 +367,7 @@ def plot_bars(categories, groups: Mapping[str, np.ndarray], *, colors=None, ylab
     -------
     Axes
     """
+    legend = chk.boolean(legend, "legend")
     ax = get_ax(ax)
     cats = list(categories)
     n = len(groups)

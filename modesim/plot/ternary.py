@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import _checks as chk
 from ._style import get_ax
 
 __all__ = ["VERTICES", "MARK_MARKERS", "mark_handles", "stability_handles", "START_MARKER", "to_xy", "SimplexGrid", "simplex_grid",
@@ -154,6 +155,7 @@ def plot_portrait(
     -------
     Axes
     """
+    legend = chk.boolean(legend, "legend")
     ax = get_ax(ax)
     _draw_triangle(ax, labels)
     vel = np.where(grid.inside[..., None], np.asarray(velocity, dtype=np.float64), np.nan)

@@ -31,7 +31,7 @@ Modules: :mod:`.teachers`, :mod:`.demos`, :mod:`.rules` (exact rounds), :mod:`.s
 from __future__ import annotations
 
 from .catalogue import CATALOGUE, Remedy, remedy, verdict_table
-from .demos import BalancedDemos, PowerDemos, weighted_group_demos
+from .demos import BalancedDemos, PowerDemos
 from .formulas import (
     blend_exponent,
     copy_gain,
@@ -55,7 +55,6 @@ __all__ = [
     "compositions",
     "BalancedDemos",
     "PowerDemos",
-    "weighted_group_demos",
     "DistillationBlend",
     "blend_optimum",
     "RemedySampledSD",

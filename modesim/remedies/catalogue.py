@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import _checks as chk
+
 __all__ = ["Remedy", "CATALOGUE", "verdict_table", "remedy"]
 
 
@@ -108,6 +110,7 @@ def verdict_table(markdown: bool = False) -> str:
     >>> print(verdict_table().splitlines()[0])
     remedy                  entry  preserves ratios  detail
     """
+    markdown = chk.boolean(markdown, "markdown")
     if markdown:
         lines = ["| remedy | registry entry | preserves ratios | detail |", "| --- | --- | --- | --- |"]
         lines += [f"| {r.name} | {r.theorem} | {r.verdict} | {r.detail} |" for r in CATALOGUE]

@@ -285,7 +285,9 @@ def weighted_group_demos(y: np.ndarray, correct: np.ndarray, weight: np.ndarray,
 
     The importance-weighted version of :func:`modesim.sampled.sd.group_demos`: rollout n's
     demonstration is correct rollout j (j ≠ n when ``exclude_self``) with probability
-    ``weight[j]/Σ_{eligible j'} weight[j']``, with replacement for m demonstrations.
+    ``weight[j]/Σ_{eligible j'} weight[j']``, with replacement for m demonstrations.  The
+    kernel of :class:`~modesim.remedies.RemedySampledSD`'s ``reweight``, run every step on
+    arrays the rule built: its inputs are not checked (it is not part of the package's API).
 
     Parameters
     ----------

@@ -54,6 +54,7 @@ def copy_gain(rho, alpha):
     """
     r = chk.real(rho, "rho", low=0.0, high=1.0, low_open=True)
     a = _alpha(alpha)
+    chk.param_shape(rho=r, alpha=a)
     with np.errstate(divide="ignore"):
         z = np.log(a) - np.log1p(-np.asarray(a)) - np.log(r)
     out = np.logaddexp(0.0, z)
@@ -65,6 +66,7 @@ def _gap_args(alpha, m, rho, p):
     m = chk.integer(m, "m", low=1)
     r = chk.real(rho, "rho", low=0.0, high=1.0, low_open=True)
     q = chk.real(p, "p", low=0.0, high=1.0)
+    chk.param_shape(alpha=a, rho=r, p=q)
     return np.asarray(a, dtype=np.float64), m, np.asarray(r, dtype=np.float64), np.asarray(q, dtype=np.float64)
 
 
@@ -201,6 +203,7 @@ def power_ipw_threshold(alpha, exponent):
     """
     a = np.asarray(chk.real(alpha, "alpha", low=0.0, high=1.0, low_open=True, high_open=True), dtype=np.float64)
     e = np.asarray(chk.real(exponent, "exponent"), dtype=np.float64)
+    chk.param_shape(alpha=a if a.ndim else 0.0, exponent=e if e.ndim else 0.0)
     a, e = np.broadcast_arrays(a, e)
     inner = (e > 0) & (e < 1)
     es = np.where(inner, e, 0.5)
@@ -257,6 +260,7 @@ def blend_exponent(distill_weight, beta):
     """
     mu = chk.real(distill_weight, "distill_weight")
     b = chk.real(beta, "beta", low=0.0)
+    chk.param_shape(distill_weight=mu, beta=b)
     _, a_g, _, positive = blend_coefficients(0.0, mu, b)
     if not np.all(positive):
         raise ValueError("distill_weight + beta must be > 0 (the blended round's objective is otherwise unbounded); "
@@ -284,4 +288,10 @@ def diversity_bonus_reward(policy, valid, n_rollouts, bonus):
     v = chk.mask(valid, p.shape, "valid", nonempty=False)
     n = chk.integer(n_rollouts, "n_rollouts", low=1)
     lam = chk.real(bonus, "bonus", low=0.0)
+    if np.ndim(lam) and np.ndim(lam) > 0:
+        try:
+            np.broadcast_shapes(np.shape(lam), p.shape[:-1])
+        except ValueError:
+            raise ValueError(f"bonus of shape {np.shape(lam)} does not broadcast against the policy's batch "
+                             f"shape {p.shape[:-1]} (one bonus per batch entry)") from None
     return np.where(v, 1.0 + chk.col(lam) * (n - 1) * (1.0 - p) / n, 0.0)

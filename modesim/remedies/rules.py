@@ -213,6 +213,7 @@ def blend_optimum(task: Task, *, teacher=None, demos=None, reward_weight=0.5, di
     ...               beta=0.5).round(3).tolist()
     [0.567, 0.313, 0.119]
     """
+    log = chk.boolean(log, "log")
     chk.task(task)
     rule = DistillationBlend(
         teacher=teacher if teacher is not None else CopyTeacher(0.5),

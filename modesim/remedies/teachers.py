@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from itertools import combinations_with_replacement
 
 import numpy as np
+from scipy.special import gammaln
 
 from .. import _checks as chk
 from ..simplex import logsumexp_last
@@ -85,6 +86,12 @@ def compositions(m: int, J: int) -> np.ndarray:
     """
     m = chk.integer(m, "m", low=0)
     J = chk.integer(J, "J", low=1)
+    count = math.comb(m + J - 1, J - 1)
+    if count * J > MAX_LAW_ENTRIES:
+        raise ValueError(
+            f"compositions(m={m}, J={J}) has C(m + J − 1, J − 1) = {count:.3g} rows; that is too many to "
+            f"enumerate (allowed: at most {MAX_LAW_ENTRIES:.3g} entries, rows × J)"
+        )
     rows = []
     for combo in combinations_with_replacement(range(J), m):
         rows.append(np.bincount(np.asarray(combo, dtype=np.int64), minlength=J))
@@ -199,9 +206,15 @@ class MixtureTeacher(Teacher):
         J, K = lv.shape[-2], lv.shape[-1]
         batch = np.broadcast_shapes(w.shape[:-2], lv.shape[:-2])
         if J == 2:
+            size = (m + 1) * K * int(np.prod(batch, dtype=np.int64))
+            if size > MAX_LAW_ENTRIES:
+                raise ValueError(
+                    f"MixtureTeacher(m={m}) enumerates the m + 1 = {m + 1} counts of a two-point demonstration "
+                    f"law ({size:.3g} entries with the batch and K = {K}); that is too large (allowed: "
+                    f"{MAX_LAW_ENTRIES:.3g}). Use a smaller m"
+                )
             n = np.arange(m + 1, dtype=np.float64)[:, None]
             counts = None
-            size = (m + 1) * K * int(np.prod(batch, dtype=np.int64))
         else:
             n_comp = math.comb(m + J - 1, J - 1)
             size = n_comp * K * int(np.prod(batch, dtype=np.int64))
@@ -216,8 +229,7 @@ class MixtureTeacher(Teacher):
             lw = np.log(np.clip(w, 0.0, 1.0))
             if counts is None:
                 lw_hit, lw_rest = lw[..., 0:1, :], lw[..., 1:2, :]
-                log_binom = np.array([math.lgamma(m + 1) - math.lgamma(k + 1) - math.lgamma(m - k + 1)
-                                      for k in range(m + 1)])[:, None]
+                log_binom = (gammaln(m + 1.0) - gammaln(n + 1.0) - gammaln(m - n + 1.0))
                 # n·log w_hit + (m − n)·log w_rest, with 0·log 0 = 0.
                 log_p = (log_binom + np.where(n > 0, n * lw_hit, 0.0)
                          + np.where(m - n > 0, (m - n) * lw_rest, 0.0))

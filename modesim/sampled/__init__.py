@@ -48,9 +48,15 @@ from __future__ import annotations
 from . import presets  # noqa: F401  (modesim.sampled.presets, also reached through the rules' preset())
 from .optim import SGD, Adam, AdamState
 from .rl import SampledRL
-from .runner import mean_field, mean_field_distance, replicate, train
+from .runner import (
+           mean_field,  # noqa: F401 - deprecated, importable, not exported
+           mean_field_distance,
+           replicate,
+           train,
+)
 from .sampling import sample_modes
 from .sd import SampledSD
 
+# ``mean_field`` (deprecated: modesim.flow) stays importable but is not exported.
 __all__ = ["SampledRL", "SampledSD", "SGD", "Adam", "AdamState", "sample_modes", "replicate", "train",
-           "mean_field_distance", "mean_field"]
+           "mean_field_distance"]

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import _checks as chk
+from .._progress import progress_bar
 from ..dynamics import iterate
 from ..rule import capabilities
 from ..task import Task
@@ -525,12 +526,9 @@ def sweep(
                 arrays[name][region] = arr
 
     pending = [i for i in range(layout.n_chunks) if not done[i]]
-    if progress is None:
-        progress = layout.n_chunks > 1 and float(rounds) * n_seeds * n_task * K * math.prod(layout.shape) > 2e8
-    from tqdm.auto import tqdm
-
-    with tqdm(total=layout.n_chunks, initial=layout.n_chunks - len(pending), disable=not progress,
-              desc="sweep", unit="chunk", leave=False) as bar:
+    long = layout.n_chunks > 1 and float(rounds) * n_seeds * n_task * K * math.prod(layout.shape) > 2e8
+    with progress_bar(progress, auto=long, total=layout.n_chunks, initial=layout.n_chunks - len(pending),
+                      desc="sweep", unit="chunk") as bar:
         if client is None:
             executor.run_local(run_chunk, plan, pending, sink, bar)
         else:

@@ -60,9 +60,10 @@ def test_out_inside_a_file(capsys, tmp_path, fake_figures):
 def test_bad_format_and_unknown_figure(capsys, tmp_path, fake_figures):
     assert "--format must be some of png, pdf, svg" in _error(capsys, "--format", "gif", "--out",
                                                               str(tmp_path))
-    err = _error(capsys, "--only", "nope", "--out", str(tmp_path))
+    err = _error(capsys, "--only", "nope", "--out", str(tmp_path / "figs"))
     assert "--only: unknown figure(s) nope; registered figures: stability" in err
     assert fake_figures == []
+    assert not (tmp_path / "figs").exists()  # a refused call leaves no directory behind
 
 
 def test_a_good_call_reaches_the_builder(capsys, tmp_path, fake_figures):

@@ -13,8 +13,8 @@ from modesim.remedies import (
     PowerDemos,
     copy_gain,
     power_ipw_threshold,
-    weighted_group_demos,
 )
+from modesim.remedies.demos import weighted_group_demos
 
 from .support import random_task
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 import mpmath as mp
 import numpy as np
 import pytest
 
 import modesim as ms
+import modesim.remedies as R
 from modesim.remedies import (
     MixtureTeacher,
     blend_exponent,
@@ -118,3 +120,14 @@ def test_formula_arguments_are_validated_by_name():
         mixture_gap_bound(0.5, 3, 0.5, 1.5)
     with pytest.raises(ValueError, match="bonus"):
         diversity_bonus_reward([0.5, 0.5], [1, 0], 4, -1.0)
+
+
+@pytest.mark.parametrize("call, names", [
+    (lambda: R.copy_gain([0.1, 0.2], [0.1, 0.2, 0.3]), "rho (2,), alpha (3,)"),
+    (lambda: R.blend_exponent([1.0, 2.0], [1.0, 2.0, 3.0]), "distill_weight (2,), beta (3,)"),
+    (lambda: R.power_ipw_threshold([0.1, 0.2], [0.1, 0.2, 0.3]), "alpha (2,), exponent (3,)"),
+    (lambda: R.mixture_jensen_gap([0.1, 0.2], 3, [0.1, 0.2, 0.3], 0.5), "alpha (2,), rho (3,)"),
+])
+def test_grids_that_do_not_broadcast_are_named(call, names):
+    with pytest.raises(ValueError, match=re.escape(names) + ".*do not broadcast"):
+        call()

@@ -218,3 +218,17 @@ def test_contrastive_two_point_closed_form_equals_the_generic_pair_sums():
     w = rng.random(9)
     np.testing.assert_allclose(fast.weighted_log_rows(task.log_base, demos, w),
                                slow.weighted_log_rows(task.log_base, demos, w), rtol=1e-13, atol=1e-14)
+
+
+def test_enumerations_too_large_are_refused_at_once():
+    """compositions(200, 200) ran for minutes; MixtureTeacher(CopyTeacher, 10**12) asked for
+    7 TiB.  Both are refused before any work, naming the sizes."""
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"compositions\(m=200, J=200\).*too many"):
+        compositions(200, 200)
+    task = ms.make_task([0.6, 0.3, 0.1])
+    with pytest.raises(ValueError, match=r"MixtureTeacher\(m=1000000000000\).*too large"):
+        ms.sd_optimum(task, teacher=MixtureTeacher(ms.CopyTeacher(0.5), 10**12))
+    assert time.perf_counter() - start < 1.0
