@@ -345,6 +345,11 @@ class MixtureTeacher(Teacher):
 _BASELINES = ("independent", "none")
 
 
+#: Largest |log T(y|d)| ContrastiveTeacher accepts from a wrapped teacher (its ratios are then
+#: differences of logs known to 1e-10).
+_MAX_LOG_T = 1e6
+
+
 @dataclass(frozen=True, eq=False)
 class ContrastiveTeacher(Teacher):
     """A teacher that divides out its own prior: ``T̃(y|d, b) ∝ ρ(y)·T(y|d)/T(y|b)`` (theory §11, C1).
@@ -449,6 +454,17 @@ class ContrastiveTeacher(Teacher):
         alive = lr > -np.inf
         if np.any(alive[..., None, :] & np.isneginf(lT)):
             self._refuse()
+        # T(y|d)/T(y|b) is read as a difference of log-probabilities; at |log T| = x float64
+        # keeps them to x·1.1e-16 (16 at 1e17, where a TiltTeacher(1e17) wrapped here gave
+        # [1/3, 1/3, 1/3] for an exact [0.6, 0.3, 0.1]).  Above 1e6 that is 1e-10: refused.
+        big = float(np.max(np.abs(np.where(np.isfinite(lT), lT, 0.0)), initial=0.0))
+        if big > _MAX_LOG_T:
+            raise ValueError(
+                f"ContrastiveTeacher divides T(y|d) by T(y|b) through their logarithms; the wrapped teacher's "
+                f"log-probabilities reach {-big:.3g}, where float64 keeps them only to ±{big * 1.1e-16:.2g}, "
+                f"so its ratios lose their digits; allowed: teachers with |log T| ≤ {_MAX_LOG_T:.0e} (e.g. "
+                "a TiltTeacher with |kappa| below about 1e6)"
+            )
         return lT
 
     def _log_z_table(self, lr):

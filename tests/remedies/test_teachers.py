@@ -232,3 +232,16 @@ def test_enumerations_too_large_are_refused_at_once():
     with pytest.raises(ValueError, match=r"MixtureTeacher\(m=1000000000000\).*too large"):
         ms.sd_optimum(task, teacher=MixtureTeacher(ms.CopyTeacher(0.5), 10**12))
     assert time.perf_counter() - start < 1.0
+
+
+def test_contrastive_teacher_keeps_its_digits_or_refuses():
+    """C1 says the contrastive round from π0 returns π0 exactly.  Its ratios T(y|d)/T(y|b) are
+    differences of logs: TiltTeacher(1e16) gave [0.422, 0.422, 0.155] for [0.6, 0.3, 0.1].  Up
+    to |log T| = 1e6 the round holds to 1e-10; beyond, a named error."""
+    task = ms.make_task([0.6, 0.3, 0.1])
+    for kappa, tol in ((30.0, 1e-13), (1e3, 1e-12), (9e5, 1e-9)):
+        pi = ms.sd_optimum(task, teacher=ContrastiveTeacher(ms.TiltTeacher(kappa)))
+        np.testing.assert_allclose(pi, task.base, rtol=tol)
+    for kappa in (1e7, 1e17):
+        with pytest.raises(ValueError, match="lose their digits"):
+            ms.sd_optimum(task, teacher=ContrastiveTeacher(ms.TiltTeacher(kappa)))
