@@ -61,7 +61,7 @@ OKABE_ITO = MappingProxyType({
     "reddish_purple": "#CC79A7",
 })
 
-#: Colours still free for methods registered later (remedies, issue 14): Paul Tol's "muted"
+#: Colours still free for methods registered later (remedies, theory §11): Paul Tol's "muted"
 #: scheme without the entries too close to an Okabe–Ito colour already taken.
 REMEDY_COLORS = ("#332288", "#44AA99", "#999933", "#882255", "#117733")
 #: Two methods' colours must lie at least this far apart (Euclidean, 0–255 RGB).
