@@ -48,7 +48,8 @@ def style():
         with modesim.plot.style():
             ax = modesim.plot.plot_rounds(traj.times, traj.policy)
 
-    Every paper figure is drawn inside it (the figures of theory §2–§5, §7, §8.4, §10 and §11).
+    Every paper figure is drawn inside it (the figures of theory §2–§5, §7, §8.4, §10 and
+    §11).
 
     Raises
     ------
@@ -63,7 +64,8 @@ def style():
 def figure_width(width) -> float:
     """``width`` in inches: ``"single"`` (3.25), ``"double"`` (6.75) or a positive number.
 
-    The printed width every figure is built at (the figures of theory §2–§5, §7, §8.4, §10 and §11).
+    The printed width every figure is built at (the figures of theory §2–§5, §7, §8.4, §10
+    and §11).
 
     Parameters
     ----------
@@ -171,7 +173,8 @@ def save_figure(fig: Figure, stem, formats: Iterable[str] = ("png",)) -> list[Pa
 def get_ax(ax):
     """``ax`` itself, or the current pyplot axes when ``ax`` is None (matplotlib convention).
 
-    The ``ax=None`` default of every plot function of the figures (theory §2–§5, §7, §8.4, §10 and §11).
+    The ``ax=None`` default of every plot function of the figures (theory §2–§5, §7, §8.4,
+    §10 and §11).
 
     Raises
     ------

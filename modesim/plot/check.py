@@ -92,7 +92,8 @@ def figure_problems(fig, *, width=None, min_font_size: float = MIN_FONT_SIZE) ->
     min_font_size : float
         Smallest allowed printed font size in points.
 
-    Every registered figure (the figures of theory §2–§5, §7, §8.4, §10 and §11) must return an empty list.
+    Every registered figure (the figures of theory §2–§5, §7, §8.4, §10 and §11) must return
+    an empty list.
 
     Returns
     -------
@@ -170,7 +171,8 @@ def figure_problems(fig, *, width=None, min_font_size: float = MIN_FONT_SIZE) ->
 def check_figure(fig, *, width=None, min_font_size: float = MIN_FONT_SIZE) -> None:
     """Raise if ``fig`` breaks a rule of :func:`figure_problems`; return None if it passes.
 
-    One parametrised test runs it on every registered figure (the figures of theory §2–§5, §7, §8.4, §10 and §11).
+    One parametrised test runs it on every registered figure (the figures of theory §2–§5,
+    §7, §8.4, §10 and §11).
 
     Parameters
     ----------

@@ -39,7 +39,9 @@ def panel_figure(n: int, *, width="double", panel_height: float = 1.9, max_cols:
     Full width puts up to ``max_cols`` (default 4) panels in a row; single-column width
     puts two per row.  An unused grid cell stays as an empty axes labelled :data:`SPARE`,
     where :func:`shared_legend` puts a legend.  ``**kw`` goes to :func:`new_figure`
-    (``sharey=True``, …).  The layout of the paper figures (theory §2–§5, §7, §8.4, §10 and §11).
+    (``sharey=True``, …).
+
+    The layout of the paper figures (theory §2–§5, §7, §8.4, §10 and §11).
 
     Parameters
     ----------
@@ -79,7 +81,9 @@ def shared_legend(fig, ax=None, *, handles=None, **kw):
     It goes into the figure's spare grid cell (:func:`panel_figure`) when there is one,
     else under the panels (``loc="outside lower center"``, one row unless ``ncols`` is
     given).  ``**kw`` goes to :meth:`~matplotlib.figure.Figure.legend` /
-    :meth:`~matplotlib.axes.Axes.legend`.  Used by the multi-panel figures (theory §2–§5, §7, §8.4, §10 and §11).
+    :meth:`~matplotlib.axes.Axes.legend`.
+
+    Used by the multi-panel figures (theory §2–§5, §7, §8.4, §10 and §11).
 
     Returns
     -------
@@ -193,7 +197,8 @@ def finish_figure(fig, *, rounds: int = 4) -> None:
     repeated (at most ``rounds`` times) until a draw needs neither (a wrapped title or a
     legend moved under its axes changes the layout).
 
-    :func:`~modesim.figures.register` applies it to every figure (theory §2–§5, §7, §8.4, §10 and §11).
+    :func:`~modesim.figures.register` applies it to every figure (theory §2–§5, §7, §8.4,
+    §10 and §11).
 
     Raises
     ------
@@ -247,7 +252,8 @@ def place_legends(fig, *, passes: int = 4, renderer=None) -> list[str]:
     Figure legends are left alone (place them ``"outside …"``).  ``renderer``: the
     figure's current layout was just drawn with it (twice: the first draw settles tick
     labels, the layout is final from the second), so the first pass needs no new draw.
-    Every figure (theory §2–§5, §7, §8.4, §10 and §11) gets it through :func:`finish_figure`.
+    Every figure (theory §2–§5, §7, §8.4, §10 and §11) gets it through
+    :func:`finish_figure`.
 
     Returns
     -------

@@ -10,7 +10,7 @@ the bias-channelling :class:`~modesim.PowerCopyTeacher` of §8.3).  Each claim g
 numbers modesim measures and a verdict — ``"holds"``, ``"holds only when …"`` (the condition
 is read off the measured cases) or ``"fails"`` — with the reason.
 
-:func:`ingredient_study` answers the question of theory §7.2 (statement PC1): which ingredients decide
+:func:`ingredient_study` answers the question of theory §7.2: which ingredients decide
 whether "GRPO keeps diversity while SD collapses" holds at practical settings (GRPO's and
 SD's β, the optimiser, prompt difficulty, N, the EMA teacher, the teacher model, the JSD
 objective, the training length), one ingredient at a time around the trainers' defaults.

@@ -53,7 +53,8 @@ class Instance:
     """One drawn instance: a task and named scalar parameters (α, β, lr, κ, rounds…).
 
     What a statement's strategy draws and its check reads (``inst.task``, ``inst["alpha"]``);
-    the statements are those of theory §2–§3, §8 and §11 (ids R1–R4, S1–S8 and the later ones).
+    the statements are those of theory §2–§3, §8 and §11 (ids R1–R4, S1–S8 and the later
+    ones).
 
     Parameters
     ----------
@@ -424,7 +425,7 @@ def get(theorem_id: str) -> Theorem:
 
 
 def get_control(control_id: str) -> Control:
-    """The registered negative control ``control_id`` (e.g. ``"S4:anti-copy"``; the controls of theory §2–§3, §8 and §11).
+    """The registered negative control ``control_id`` (e.g. ``"S4:anti-copy"``; theory §2–§3, §8 and §11).
 
     Returns
     -------
@@ -590,8 +591,9 @@ def verify(
 
     Uses :func:`hypothesis.find` with ``max_examples=examples``, no example database and
     a ``random.Random(seed)`` source, so a run is reproducible; the counterexample is
-    shrunk.  The statements and controls searched are those of theory §2–§3, §8 and §11.  An implementation that raises counts as a violation.  Nothing is written to
-    the working directory.
+    shrunk.  An implementation that raises counts as a violation.  Nothing is written to
+    the working directory.  The statements and controls searched are those of theory §2–§3,
+    §8 and §11.
 
     Parameters
     ----------
