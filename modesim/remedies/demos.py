@@ -281,13 +281,14 @@ class PowerDemos(DemoSource):
 
 def weighted_group_demos(y: np.ndarray, correct: np.ndarray, weight: np.ndarray, u: np.ndarray,
                          exclude_self: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Demonstrations drawn from a group's correct rollouts with probability ∝ ``weight`` (theory §11, statement W1).
+    """Demonstrations drawn from a group's correct rollouts with probability ∝ ``weight`` (theory §11).
 
     The importance-weighted version of :func:`modesim.sampled.sd.group_demos` (theory §3.6):
     rollout n's demonstration is correct rollout j (j ≠ n when ``exclude_self``) with
     probability ``weight[j]/Σ_{eligible j'} weight[j']``, with replacement for m
     demonstrations.  With ``weight ∝ D*(y)/ρ(y)`` the picks follow a target law D* (such as
-    :class:`BalancedDemos`) as the group grows, self-normalised within a group of N.
+    :class:`BalancedDemos`, statement W1) as the group grows, self-normalised within a group
+    of N.
 
     Parameters
     ----------

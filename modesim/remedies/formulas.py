@@ -35,11 +35,11 @@ def _alpha(alpha):
 
 
 def copy_gain(rho, alpha):
-    """``L(ρ) = log(1 + α/((1 − α)·ρ))``, the copy teacher's log-gain of a demonstrated mode (theory §11, statements W1, W2).
+    """``L(ρ) = log(1 + α/((1 − α)·ρ))``, the copy teacher's log-gain of a demonstrated mode (theory §11).
 
     ``Ī(y) = log(1 − α) + D(y)·L(ρ(y))`` for the copy teacher (theory §3.3); evaluated as
-    ``softplus(log(α/(1 − α)) − log ρ)`` (no overflow for tiny ρ).  The balanced law of W1
-    is ``D* ∝ 1/L`` on C.
+    ``softplus(log(α/(1 − α)) − log ρ)`` (no overflow for tiny ρ).  The balanced law is
+    ``D* ∝ 1/L`` on C; no power law ``D ∝ ρ^(1−e)`` balances (statements W1, W2).
 
     Parameters
     ----------
