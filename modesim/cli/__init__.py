@@ -1,4 +1,4 @@
-"""The ``modesim`` command: ``modesim run``, ``modesim verify``, ``modesim figures``.
+"""The ``modesim`` command: ``modesim run``, ``modesim verify``, ``modesim figures``, ``modesim sweep``.
 
 Every subcommand is a module of this package with
 
@@ -13,8 +13,8 @@ mistake (a ``ValueError`` from validation, an ``OSError`` on a file) prints one 
 ``modesim <command>: error: <message>`` on stderr and exits with status 2; a closed
 output pipe (``modesim run … | head``) ends the command quietly.
 
-**Adding a subcommand** (e.g. ``modesim sweep``): write ``modesim/cli/sweep.py`` with
-``add_parser`` and ``main`` as above, add ``"sweep"`` to :data:`SUBCOMMANDS`, and test it
+**Adding a subcommand** (as ``modesim sweep`` was added): write ``modesim/cli/<name>.py``
+with ``add_parser`` and ``main`` as above, add its name to :data:`SUBCOMMANDS`, and test it
 in ``tests/cli/``.  Shared input helpers (numbers from a flag, ``@FILE`` or stdin) are in
 ``_inputs``; number and table formatting in ``_output``.
 """

@@ -341,11 +341,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
                          "forward KL (an arithmetic mean) or jsd (the generalised Jensen-Shannon "
                          "divergence public trainers default to) (default reverse)")
     sd.add_argument("--jsd-weight", type=float, default=None, metavar="LAMBDA",
-                    help="JSD mixing weight λ in (0, 1): 1 approaches reverse KL, 0 forward KL "
-                         "(TRL's convention; default 0.5; with --objective jsd only)")
+                    help="JSD mixing weight λ in (0, 1): at β = 0 the round approaches reverse KL "
+                         "as λ → 1 and forward KL as λ → 0 (TRL's convention; default 0.5; with "
+                         "--objective jsd only)")
     sd.add_argument("--teacher-base", default=None, metavar="{current,frozen,ema:TAU}",
                     help="the teacher's own model: the current policy, the frozen base, or an "
-                         "EMA with rate TAU in [0, 1] (default current)")
+                         "EMA keeping weight TAU in [0, 1] on its previous value (0: current, "
+                         "1: frozen; trainers use 0.95) (default current)")
     out = p.add_argument_group("output")
     out.add_argument("--k", default="1,2,4,8,16,32,64", metavar="K1,K2,...",
                      help="values of k for pass@k (default 1,2,4,8,16,32,64)")

@@ -1,4 +1,4 @@
-"""``modesim sweep CONFIG.toml --out results.zarr``: run a parameter sweep (issue 11).
+"""``modesim sweep CONFIG.toml --out results.zarr``: a parameter sweep (theory §1, grids).
 
 The command lives with the engine in :mod:`modesim.sweeps.cli` (its TOML format is
 documented in :mod:`modesim.sweeps.config`); this module plugs it into ``modesim``.

@@ -32,7 +32,7 @@ WIDTH_NAMES = tuple(mp.WIDTHS)
 
 @dataclass(frozen=True, eq=False)
 class FigureResult:
-    """What a builder returns.
+    """What a builder returns: the data and the figure (theory §2–§5, §7, §8.4, §10 and §11).
 
     Attributes
     ----------
@@ -40,6 +40,11 @@ class FigureResult:
         The numbers drawn in the figure (and a few derived ones the tests check).
     figure : matplotlib.figure.Figure
         A stand-alone figure at its printed size (not registered with pyplot; nothing to close).
+
+    Raises
+    ------
+    ValueError
+        Never: a plain record built by a figure builder (not validated).
     """
 
     data: dict[str, np.ndarray]
@@ -52,7 +57,13 @@ class FigureSpec:
 
     ``width`` is the printed width the figure is designed for ("single": 3.25 in, one
     column; "double": 6.75 in, the full text width); every builder also lays itself out
-    at the other width when asked (``modesim figures --width``).
+    at the other width when asked (``modesim figures --width``).  One entry per figure of
+    theory §2–§5, §7, §8.4, §10 and §11 (:data:`FIGURES`).
+
+    Raises
+    ------
+    ValueError
+        Never: entries are made by :func:`register`, which validates name and width.
     """
 
     name: str
@@ -79,7 +90,21 @@ def register(name: str, description: str, *, width: str = "double"):
 
     The registered builder runs inside :func:`modesim.plot.style`, so the figure has the
     modesim look however it is called, and gets :func:`modesim.plot.finish_figure` (titles
-    fitted to their panels, legends moved off the data).
+    fitted to their panels, legends moved off the data).  Every figure of theory §2–§5, §7,
+    §8.4, §10 and §11 is registered this way.
+
+    Returns
+    -------
+    callable
+        A decorator; the decorated builder is called as ``builder(quick=False, width=None)``
+        and refuses a ``quick`` that is not a boolean or an unknown ``width`` with a
+        ``ValueError``.
+
+    Raises
+    ------
+    ValueError
+        ``width`` not ``"single"``/``"double"``, ``name`` not an identifier, or a figure of
+        that name already registered.
     """
     chk.choice(width, "width", WIDTH_NAMES)
     if not isinstance(name, str) or not name.isidentifier():
@@ -113,19 +138,26 @@ def _known(names, what: str) -> list[str]:
 
 
 def build_figure(name: str, *, quick: bool = False, width: str | None = None) -> FigureResult:
-    """Build the registered figure ``name``.
+    """Build the registered figure ``name`` (a figure of theory §2–§5, §7, §8.4, §10 and §11).
 
     Parameters
     ----------
+    name : str
+        A key of :data:`FIGURES`.
     quick : bool
         Small, fast version with the same content (what the tests build).
     width : {"single", "double"}, optional
         Printed width to lay out for (default: the figure's natural width).
 
+    Returns
+    -------
+    FigureResult
+
     Raises
     ------
     ValueError
-        For an unknown name, or a bad ``quick`` or ``width``.
+        For an unknown name, or a bad ``quick`` or ``width``; errors of the builder itself
+        propagate.
     """
     (name,) = _known([name], "name")
     return FIGURES[name].builder(quick=quick, width=width)
@@ -142,6 +174,9 @@ def save_figures(
 ) -> list[Path]:
     """Build figures and write ``out/<name>.<format>``; returns the written paths.
 
+    ``modesim figures`` calls it to regenerate the figures of theory §2–§5, §7, §8.4, §10
+    and §11.
+
     Parameters
     ----------
     out : path
@@ -157,10 +192,16 @@ def save_figures(
     progress : bool
         Show a tqdm progress bar over figures.
 
+    Returns
+    -------
+    list of Path
+        Every file written, figure by figure in the order built, format by format.
+
     Raises
     ------
     ValueError
-        Naming the bad argument, before anything is built.
+        Naming the bad argument (``only``, ``formats``, ``quick``, ``progress``, ``width``),
+        before anything is built.  File-system errors are ``OSError``.
     """
     if not isinstance(out, (str, os.PathLike)):
         raise ValueError(f"out must be a directory path (str or pathlib.Path); got {chk.describe(out)}")

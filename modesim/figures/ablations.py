@@ -28,7 +28,22 @@ def _effective_modes_over_rounds(rule, task, rounds) -> np.ndarray:
           "training a diversity bonus keeps GRPO on all correct answers.")
 def ablations(*, quick: bool, width: str) -> FigureResult:
     """Ablations of theory §7: demonstrations in context, demonstration source, KL strength
-    and reference, and finite-sample GRPO with a diversity bonus against sampled SD."""
+    and reference, and finite-sample GRPO with a diversity bonus against sampled SD.
+
+    The exact rounds use the running example and the copy teacher (theory §3.3, §3.5); the
+    sampled panel follows theory §2.3 and §3.6.
+
+    Raises
+    ------
+    ValueError
+        ``quick`` not a boolean or ``width`` not ``"single"``/``"double"`` (checked by the
+        registry's wrapper before anything is computed).
+
+    Notes
+    -----
+    Source: the ablations are the paper's (arXiv 2606.26091, as summarised in theory §7);
+    the model of them is ours.
+    """
     task = demo_task()
     rounds = 6 if quick else 30
     betas = np.array([0.03, 0.3, 3.0]) if quick else np.geomspace(0.01, 30.0, 15)

@@ -26,7 +26,14 @@ def _exponent(task, after):
 def amplification(*, quick: bool, width: str) -> FigureResult:
     """:func:`modesim.amplification_exponent` of :func:`modesim.sd_optimum` (theory §3.4, S4)
     on a grid of (α, β) for the base (0.6, 0.3, 0.1), and of (α, Zipf skew s) for K = 8
-    at β = 0; each grid is one batched call (parameters as arrays)."""
+    at β = 0; each grid is one batched call (parameters as arrays, theory §1).
+
+    Raises
+    ------
+    ValueError
+        ``quick`` not a boolean or ``width`` not ``"single"``/``"double"`` (checked by the
+        registry's wrapper before anything is computed).
+    """
     n = 12 if quick else 100
     alpha = np.linspace(0.02, 0.95, n)
     beta = np.linspace(0.0, 4.0, n)

@@ -25,7 +25,7 @@ K_RANGE = (2, 20)
 
 
 def explore(alpha=0.5, beta=0.0, eta=1.0, K=3, s=1.0, rounds=10, *, width="double") -> FigureResult:
-    """RL and SD on a Zipf base over ``K`` correct answers and one wrong one.
+    """RL and SD on a Zipf base over ``K`` correct answers and one wrong one (theory §2.2, §3.5, §4).
 
     The base is ``π0(y) ∝ (y + 1)^(−s)`` over ``K + 1`` modes, the last (least likely)
     wrong.  Panels: (a) RL (natural PG, step ``eta``) and (b) SD (copy teacher ``alpha``,
@@ -45,7 +45,10 @@ def explore(alpha=0.5, beta=0.0, eta=1.0, K=3, s=1.0, rounds=10, *, width="doubl
     Raises
     ------
     ValueError
-        Naming a parameter outside its range (``K`` in 2…20).
+        Naming a parameter outside its range: ``K`` in 2…20, ``rounds`` >= 1, ``s`` >= 0,
+        ``alpha`` in [0, 1), ``beta`` >= 0, ``width``; ``eta`` is both RL's learning rate
+        and SD's step size, so ``eta`` outside (0, 1] is refused under the name
+        ``step_size``.
     """
     K = chk.integer(K, "K", low=K_RANGE[0], high=K_RANGE[1])
     rounds = chk.integer(rounds, "rounds", low=1)

@@ -27,7 +27,14 @@ REMEDY_LOOKS = {
 
 
 def register_remedy_styles() -> None:
-    """Register :data:`REMEDY_LOOKS` with :func:`modesim.plot.register_method` (once)."""
+    """Register :data:`REMEDY_LOOKS` with :func:`modesim.plot.register_method` (once; theory §11).
+
+    Raises
+    ------
+    ValueError
+        If a look clashes with a method registered earlier under another name (its colour
+        or marker taken); a remedy already registered under its own name is skipped.
+    """
     for name, (color, marker, description) in REMEDY_LOOKS.items():
         if find_method(name) is None or find_method(name).name != name:
             mp.register_method(name, family="remedy", color=color, marker=marker, description=description)
@@ -41,7 +48,22 @@ _PANELS = (("prompt_bank", "pass@16", "prompt bank"), ("prompt_bank", "ood pass@
 
 @functools.lru_cache(maxsize=2)
 def frontier_data(quick: bool) -> dict[str, np.ndarray]:
-    """The numbers behind the figure (both environments; cached per ``quick``)."""
+    """The numbers behind the figure (both environments; cached per ``quick``; theory §11, the frontier).
+
+    Returns
+    -------
+    dict of str to read-only ndarray
+        Per environment: ``<env>_methods`` (M,), ``<env>_values`` and ``<env>_relative``
+        (M, B, 3) over methods, β and :data:`~modesim.scenarios.remedies.FRONTIER_COLUMNS`
+        (probabilities; relative ones are differences to GRPO), ``<env>_base`` (3,); and
+        ``betas`` (B,), ``columns`` (3,).
+
+    Raises
+    ------
+    ValueError
+        Never: ``quick`` is not checked (it is passed to
+        :func:`~modesim.scenarios.remedies.remedy_frontier`, which refuses a non-boolean).
+    """
     from ..scenarios.remedies import FRONTIER_COLUMNS, remedy_frontier
 
     data: dict[str, np.ndarray] = {}
@@ -70,6 +92,12 @@ def frontier(*, quick: bool, width: str) -> FigureResult:
     (c, d) concept graphs: the same with the harder split (favourite route blocked).  Each
     method is a segment from β = 0 (filled marker) to β = 0.04 (open marker); GRPO sits at
     the origin.  Up and to the right is better than GRPO.
+
+    Raises
+    ------
+    ValueError
+        ``quick`` not a boolean or ``width`` not ``"single"``/``"double"`` (checked by the
+        registry's wrapper before anything is computed).
     """
     data = dict(frontier_data(quick))
     fig, ax = mp.panel_figure(4, width=width, panel_height=2.3 if width == "double" else 2.0)

@@ -25,8 +25,20 @@ def _styles(methods):
           "harder-graph pass@16 over training, how strongly each method sharpens the base, "
           "and pass@16 on each split (exact, by dynamic programming).")
 def graph_experiment_figure(*, quick: bool, width: str) -> FigureResult:
-    """:func:`modesim.scenarios.graph_experiment` (theory §10) at a reduced size (the README's
-    table comes from the full run)."""
+    """:func:`modesim.scenarios.graph_experiment` (theory §10.4) at a reduced size (the README's
+    table comes from the full run).
+
+    Raises
+    ------
+    ValueError
+        ``quick`` not a boolean or ``width`` not ``"single"``/``"double"`` (checked by the
+        registry's wrapper before anything is computed).
+
+    Notes
+    -----
+    Source: the experiment's design is the paper's (arXiv 2606.26091); the model is ours
+    (theory §10).
+    """
     if quick:
         res = graph_experiment(quick=True, steps=60, n_train=8, n_eval=8, every=20)
     else:

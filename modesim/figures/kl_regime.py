@@ -15,9 +15,16 @@ from ._registry import FigureResult, register
           "out-of-distribution pass@16 is under 1 %, the instability threshold β*(α) of the "
           "diverse state, and the band of β practitioners use (0 to 0.04).", width="single")
 def kl_regime(*, quick: bool, width: str) -> FigureResult:
-    """The (α, β) regime map of :func:`modesim.collapse_regime` (theorems K1, K2): exact rest
+    """The (α, β) regime map of :func:`modesim.collapse_regime` (theory §8.4, theorems K1, K2): exact rest
     points of the compounding copy-teacher round with KL to π0, the K1 threshold
-    ``β_c(α) = log(1 − α)/log δ`` (δ = 1e-2) and the K2 threshold ``β*(α)``."""
+    ``β_c(α) = log(1 − α)/log δ`` (δ = 1e-2) and the K2 threshold ``β*(α)``.
+
+    Raises
+    ------
+    ValueError
+        ``quick`` not a boolean or ``width`` not ``"single"``/``"double"`` (checked by the
+        registry's wrapper before anything is computed).
+    """
     n_alpha, n_beta = (10, 12) if quick else (60, 80)
     alpha = np.linspace(0.05, 0.95, n_alpha)
     beta = np.geomspace(1e-3, 1.0, n_beta)

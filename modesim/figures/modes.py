@@ -15,7 +15,14 @@ from ._registry import FigureResult, register
 def mode_probabilities(*, quick: bool, width: str) -> FigureResult:
     """Natural-PG RL (η = 1; theory §2.2, R3) against copy-teacher SD (α = 0.5; §3.5, S6, S7)
     on the running example: (a, b) every mode's probability, (c) the effective number of
-    correct answers."""
+    correct answers (theory §4).
+
+    Raises
+    ------
+    ValueError
+        ``quick`` not a boolean or ``width`` not ``"single"``/``"double"`` (checked by the
+        registry's wrapper before anything is computed).
+    """
     task = demo_task()
     rounds = 4 if quick else 12
     rl = iterate(NaturalPG(lr=1.0), task, rounds)

@@ -35,7 +35,14 @@ def _prompt_bank(n_prompts: int) -> Task:
 def pass_at_k_figure(*, quick: bool, width: str) -> FigureResult:
     """pass@k (theory §4) of base, RL and SD over a bank of prompts, in and out of
     distribution (each prompt's favourite correct answer blocked): the bank's mean and the
-    25–75 % quantiles of the per-prompt values."""
+    25–75 % quantiles of the per-prompt values.
+
+    Raises
+    ------
+    ValueError
+        ``quick`` not a boolean or ``width`` not ``"single"``/``"double"`` (checked by the
+        registry's wrapper before anything is computed).
+    """
     task = _prompt_bank(32 if quick else 256)
     rounds = 5
     k = 2 ** np.arange(0, 7 if quick else 11)

@@ -30,7 +30,14 @@ def paths(*, quick: bool, width: str) -> FigureResult:
     """The path environment (theory §5) on a layered DAG with a "harder" split, and
     :func:`modesim.scenarios.token_entropy_example` for token entropy against diversity.
     A *concept* is a node of the graph (a step of the solution); a rollout visits each
-    node at most once."""
+    node at most once.
+
+    Raises
+    ------
+    ValueError
+        ``quick`` not a boolean or ``width`` not ``"single"``/``"double"`` (checked by the
+        registry's wrapper before anything is computed).
+    """
     task = harder(LayeredDAG().build(seed=0))
     rounds = 12 if quick else 20
     k = 16

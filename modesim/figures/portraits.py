@@ -69,7 +69,14 @@ def phase_portraits(*, quick: bool, width: str) -> FigureResult:
     stability.  Streamlines share one logarithmic speed scale (distance moved per round)
     and every trajectory runs the same number of rounds (1000) with rounds 10, 100 and
     1000 marked, so softmax PG's drift (its speed dies with the wrong mass, R4) reads as
-    slow next to SD's collapse."""
+    slow next to SD's collapse (theory §2.2, §3.4–§3.5; rest points and stability: §6).
+
+    Raises
+    ------
+    ValueError
+        ``quick`` not a boolean or ``width`` not ``"single"``/``"double"`` (checked by the
+        registry's wrapper before anything is computed).
+    """
     grid = mp.simplex_grid(12 if quick else 28)
     m = 0.5
     rounds = 100 if quick else 1000

@@ -14,7 +14,21 @@ from ._registry import FigureResult, register
 
 def s8_eigenvalue(alpha, K, beta=0.0):
     """Theory §3.5 S8: ``λ = 1 + (1/K)·f_α'(1/K)/(1 + β)``, ``f_α'(p) = log(1+u) − u/(1+u)``,
-    ``u = α/((1 − α)p)``."""
+    ``u = α/((1 − α)p)``.
+
+    The figure's own copy, with arguments ``(alpha, K, beta)``; the validated closed form
+    is :func:`modesim.theorems.s8_eigenvalue` ``(K, alpha, beta)``.
+
+    Returns
+    -------
+    ndarray of the broadcast shape of ``alpha`` and ``beta`` (dimensionless).
+
+    Raises
+    ------
+    ValueError
+        Never: the arguments are not checked (α = 1 or K = 0 give NaN with a numpy
+        ``RuntimeWarning``).
+    """
     u = np.asarray(alpha) / ((1.0 - np.asarray(alpha)) / K)
     return 1.0 + (np.log1p(u) - u / (1.0 + u)) / K / (1.0 + beta)
 
@@ -41,7 +55,15 @@ def _numeric_eigenvalues(alphas, K, beta=0.0):
           width="single")
 def stability(*, quick: bool, width: str) -> FigureResult:
     """Theory S8's eigenvalue at the uniform point against :func:`modesim.map_jacobian`
-    (``data["max_abs_error"]`` is the largest gap over every K, β and α drawn)."""
+    (``data["max_abs_error"]`` is the largest gap over every K, β and α drawn; theory §3.5,
+    statement S8).
+
+    Raises
+    ------
+    ValueError
+        ``quick`` not a boolean or ``width`` not ``"single"``/``"double"`` (checked by the
+        registry's wrapper before anything is computed).
+    """
     alpha = np.linspace(0.01, 0.99, 25 if quick else 99)
     alpha_num = np.array([0.1, 0.5, 0.9]) if quick else np.array([0.1, 0.3, 0.5, 0.7, 0.9])
     Ks = (2, 3, 10) if quick else (2, 3, 5, 10)

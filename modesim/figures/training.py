@@ -22,7 +22,14 @@ def clusters(final: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
     ``final`` has shape (seeds, K); returns shape (seeds,).  Sampled SD's outcomes are
     bimodal (most seeds fix on the favourite y₁, a few on y₂), so the figure follows each
-    cluster on its own instead of drawing one band across both.
+    cluster on its own instead of drawing one band across both (theory §3.6: finite-sample
+    SD; S6 for the exact rule's single outcome).
+
+    Raises
+    ------
+    ValueError
+        From numpy, unchanged, when ``valid`` does not broadcast against ``final`` (the
+        inputs are not checked).  A row with no valid mode gives 0.
     """
     return np.argmax(np.where(valid, final, -np.inf), axis=-1)
 
@@ -38,6 +45,17 @@ def training(*, quick: bool, width: str) -> FigureResult:
     each group's median with its 25–75 % band, labelled with the group's number of seeds,
     and the mean field (:func:`modesim.flow`); (c) effective number of correct answers,
     median and 25–75 % band across seeds; (d) fraction of seeds fixed on each answer.
+
+    Raises
+    ------
+    ValueError
+        ``quick`` not a boolean or ``width`` not ``"single"``/``"double"`` (checked by the
+        registry's wrapper before anything is computed).
+
+    Notes
+    -----
+    Source: GRPO's advantage as introduced with DeepSeekMath (Shao et al., 2024) and the
+    sampled SD design of the paper and the public trainers (theory §2.3, §3.6).
     """
     task = demo_task()
     steps, seeds, every = (150, 24, 10) if quick else (600, 400, 10)

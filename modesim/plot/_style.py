@@ -47,6 +47,15 @@ def style():
 
         with modesim.plot.style():
             ax = modesim.plot.plot_rounds(traj.times, traj.policy)
+
+    Every paper figure is drawn inside it (the figures of theory §2–§5, §7, §8.4, §10 and
+    §11).
+
+    Raises
+    ------
+    ValueError
+        Never: it takes no argument (a missing or broken style file would raise
+        matplotlib's ``OSError``).
     """
     with mplstyle.context(STYLE_PATH):
         yield
@@ -55,10 +64,24 @@ def style():
 def figure_width(width) -> float:
     """``width`` in inches: ``"single"`` (3.25), ``"double"`` (6.75) or a positive number.
 
+    The printed width every figure is built at (the figures of theory §2–§5, §7, §8.4, §10
+    and §11).
+
+    Parameters
+    ----------
+    width : {"single", "double"} or float in [0.5, 20]
+        A name in :data:`WIDTHS` or inches.
+
+    Returns
+    -------
+    float
+        Inches.
+
     Raises
     ------
     ValueError
-        Naming ``width`` and what is allowed.
+        Naming ``width`` and what is allowed (an unknown name, or a number outside
+        [0.5, 20] inches).
     """
     if isinstance(width, str):
         return WIDTHS[chk.choice(width, "width", tuple(WIDTHS))]
@@ -80,6 +103,19 @@ def new_figure(nrows: int = 1, ncols: int = 1, *, width="double", height: float 
 
     The figure is not registered with pyplot, so it needs no closing and works under
     any backend; call inside :func:`style` so the style applies to the new artists.
+    Every paper figure starts here (the figures of theory §2–§5, §7, §8.4, §10 and §11).
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        ``width × height`` inches, constrained layout.
+    axes : ndarray of Axes, shape (nrows, ncols)
+
+    Raises
+    ------
+    ValueError
+        ``width`` as :func:`figure_width` refuses it, or ``height`` outside [0.5, 20]
+        inches; ``nrows`` or ``ncols`` not a positive integer (matplotlib's message).
     """
     w = figure_width(width)
     h = chk.real(height, "height", low=0.5, high=20.0, allow_array=False)
@@ -93,11 +129,26 @@ def save_figure(fig: Figure, stem, formats: Iterable[str] = ("png",)) -> list[Pa
 
     PNG at 200 dpi, vector PDF/SVG.  Metadata that changes between runs (creation dates,
     software versions) is dropped so that rebuilding a figure gives the same bytes.
+    ``modesim figures`` writes the figures of theory §2–§5, §7, §8.4, §10 and §11 with it.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    stem : str or path
+        File name without suffix; missing parent directories are created.
+    formats : iterable of str
+        Some of :data:`FORMATS` (case and a leading dot ignored).
+
+    Returns
+    -------
+    list of Path
+        The files written, one per format.
 
     Raises
     ------
     ValueError
-        If a format is not one of :data:`FORMATS`.
+        If a format is not one of :data:`FORMATS` (checked before anything is written).
+        File-system errors are ``OSError``.
     """
     stem = Path(stem)
     fmts = [chk.choice(str(f).strip().lower().lstrip("."), "formats", FORMATS) for f in formats]
@@ -120,7 +171,16 @@ def save_figure(fig: Figure, stem, formats: Iterable[str] = ("png",)) -> list[Pa
 
 
 def get_ax(ax):
-    """``ax`` itself, or the current pyplot axes when ``ax`` is None (matplotlib convention)."""
+    """``ax`` itself, or the current pyplot axes when ``ax`` is None (matplotlib convention).
+
+    The ``ax=None`` default of every plot function of the figures (theory §2–§5, §7, §8.4,
+    §10 and §11).
+
+    Raises
+    ------
+    ValueError
+        Never: ``ax`` is returned unchecked when it is not None.
+    """
     if ax is not None:
         return ax
     import matplotlib.pyplot as plt

@@ -93,6 +93,14 @@ def figure_problems(fig, *, width=None, min_font_size: float = MIN_FONT_SIZE) ->
     min_font_size : float
         Smallest allowed printed font size in points.
 
+    Every registered figure (the figures of theory §2–§5, §7, §8.4, §10 and §11) must return
+    an empty list.
+
+    Returns
+    -------
+    list of str
+        One sentence per problem, prefixed by its rule (``"font: …"``, ``"legend: …"``).
+
     Raises
     ------
     ValueError
@@ -169,10 +177,18 @@ def figure_problems(fig, *, width=None, min_font_size: float = MIN_FONT_SIZE) ->
 def check_figure(fig, *, width=None, min_font_size: float = MIN_FONT_SIZE) -> None:
     """Raise if ``fig`` breaks a rule of :func:`figure_problems`; return None if it passes.
 
+    One parametrised test runs it on every registered figure (the figures of theory §2–§5,
+    §7, §8.4, §10 and §11).
+
+    Parameters
+    ----------
+    fig, width, min_font_size
+        As :func:`figure_problems`.
+
     Raises
     ------
     ValueError
-        Listing every problem found.
+        Listing every problem found, or for a ``width`` that is not a width.
     """
     problems = figure_problems(fig, width=width, min_font_size=min_font_size)
     if problems:

@@ -40,6 +40,27 @@ def panel_figure(n: int, *, width="double", panel_height: float = 1.9, max_cols:
     puts two per row.  An unused grid cell stays as an empty axes labelled :data:`SPARE`,
     where :func:`shared_legend` puts a legend.  ``**kw`` goes to :func:`new_figure`
     (``sharey=True``, …).
+
+    The layout of the paper figures (theory §2–§5, §7, §8.4, §10 and §11).
+
+    Parameters
+    ----------
+    n : int >= 1
+    width : {"single", "double"} or float
+    panel_height : float
+        Inches per row of panels.
+    max_cols : int, optional
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    axes : list of Axes, length n
+
+    Raises
+    ------
+    ValueError
+        ``n`` not an integer >= 1, ``width`` not a width, or a total height
+        (``panel_height`` × rows) outside [0.5, 20] inches; ``max_cols`` is not checked.
     """
     n = chk.integer(n, "n", low=1)
     w = figure_width(width)
@@ -61,6 +82,18 @@ def shared_legend(fig, ax=None, *, handles=None, **kw):
     else under the panels (``loc="outside lower center"``, one row unless ``ncols`` is
     given).  ``**kw`` goes to :meth:`~matplotlib.figure.Figure.legend` /
     :meth:`~matplotlib.axes.Axes.legend`.
+
+    Used by the multi-panel figures (theory §2–§5, §7, §8.4, §10 and §11).
+
+    Returns
+    -------
+    matplotlib.legend.Legend
+
+    Raises
+    ------
+    ValueError
+        Never of its own: without ``handles``, ``ax`` must be an Axes (None raises
+        ``AttributeError``); matplotlib's errors for bad ``**kw`` propagate.
     """
     if handles is None:
         handles, labels = ax.get_legend_handles_labels()
@@ -83,6 +116,13 @@ def panel_letters(axes, titles=None) -> None:
 
     Titles go to the left title slot after the letter, so a long title never collides
     with a centred one; ``titles`` (one per axes, optional) replaces the axes' titles.
+    :func:`~modesim.plot.check_figure` requires the letters on every multi-panel figure
+    (theory §2–§5, §7, §8.4, §10 and §11).
+
+    Raises
+    ------
+    ValueError
+        ``titles`` does not have one entry per axes.
     """
     axes = list(axes)
     if titles is not None and len(titles) != len(axes):
@@ -99,7 +139,18 @@ def fit_titles(fig, *, slack: float = 0.05, renderer=None) -> list[str]:
     the page onto as many lines as they need; returns the titles wrapped.
 
     Panels at single-column width are narrow; this keeps a title from running into the
-    next panel or off the page without hand-writing a title per width.
+    next panel or off the page without hand-writing a title per width (the figures of
+    theory §2–§5, §7, §8.4, §10 and §11).
+
+    Returns
+    -------
+    list of str
+        The titles that were wrapped (as they read before wrapping).
+
+    Raises
+    ------
+    ValueError
+        Never: the arguments are not checked (a non-figure raises ``AttributeError``).
     """
     if renderer is None:
         renderer, _texts = geo.render(fig)
@@ -144,7 +195,16 @@ def fit_titles(fig, *, slack: float = 0.05, renderer=None) -> list[str]:
 def finish_figure(fig, *, rounds: int = 4) -> None:
     """Last touches every modesim figure gets: :func:`fit_titles` and :func:`place_legends`,
     repeated (at most ``rounds`` times) until a draw needs neither (a wrapped title or a
-    legend moved under its axes changes the layout)."""
+    legend moved under its axes changes the layout).
+
+    :func:`~modesim.figures.register` applies it to every figure (theory §2–§5, §7, §8.4,
+    §10 and §11).
+
+    Raises
+    ------
+    ValueError
+        Never: the arguments are not checked (a non-figure raises ``AttributeError``).
+    """
     geo.render(fig)  # the first draw settles tick labels; the layout is final from the second
     for _ in range(rounds):
         renderer, _texts = geo.render(fig)
@@ -192,6 +252,18 @@ def place_legends(fig, *, passes: int = 4, renderer=None) -> list[str]:
     Figure legends are left alone (place them ``"outside …"``).  ``renderer``: the
     figure's current layout was just drawn with it (twice: the first draw settles tick
     labels, the layout is final from the second), so the first pass needs no new draw.
+    Every figure (theory §2–§5, §7, §8.4, §10 and §11) gets it through
+    :func:`finish_figure`.
+
+    Returns
+    -------
+    list of str
+        The title (or ``"axes"``) of each axes whose legend moved, once per move.
+
+    Raises
+    ------
+    ValueError
+        Never: the arguments are not checked (a non-figure raises ``AttributeError``).
     """
     if renderer is None:
         geo.render(fig)

@@ -38,7 +38,16 @@ LEGEND_MAX_MODES = 8
 
 def mode_labels(n_modes: int) -> list[str]:
     """``["y₁", "y₂", …, "y_K"]``: the modes' names in every figure (not A, B, C: the valid
-    set is C)."""
+    set is C).
+
+    Mode ``i`` of theory §1 (numbered from 0, as in the code) is labelled ``y_{i+1}``.
+
+    Raises
+    ------
+    ValueError
+        Never: ``n_modes`` is not checked (a negative one gives ``[]``, a non-integer
+        raises ``TypeError``).
+    """
     return [f"y{str(i + 1).translate(_SUBSCRIPT)}" for i in range(n_modes)]
 
 
@@ -63,7 +72,15 @@ def _markevery(n: int, i: int, n_marks: int = 7):
 
 
 def round_ticks(ax, last) -> None:
-    """Whole-number ticks on the x axis that end at ``last`` (rounds or steps), not beyond."""
+    """Whole-number ticks on the x axis that end at ``last`` (rounds or steps), not beyond.
+
+    Time in rounds or steps (theory §3.5, §6: time is measured in rounds).
+
+    Raises
+    ------
+    ValueError
+        Never: ``last`` is not checked (a non-number raises ``TypeError``).
+    """
     ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True, steps=[1, 2, 2.5, 5, 10]))
     ax.set_xlim(-0.03 * last, 1.03 * last)
 
@@ -90,6 +107,16 @@ def plot_rounds(rounds, policy, *, labels=None, valid=None, title=None, key="aut
     Returns
     -------
     Axes
+
+    Raises
+    ------
+    ValueError
+        ``policy`` not of shape (T, K) with T = ``len(rounds)``, or an unknown ``key``.
+        ``valid`` and ``labels`` shorter than K raise ``IndexError``.
+
+    Notes
+    -----
+    The figure of R3 against S6 and S7 (theory §2.2, §3.5): ratios kept, mass concentrated.
     """
     ax = get_ax(ax)
     rounds = np.asarray(rounds)
@@ -180,6 +207,17 @@ def plot_curves(
     Returns
     -------
     Axes
+
+    Raises
+    ------
+    ValueError
+        From matplotlib, unchanged: a curve whose length differs from ``x``'s (the inputs
+        are not checked here).
+
+    Notes
+    -----
+    Draws the metrics of theory §4 (effective modes, pass@k, distinct counts) against
+    rounds, steps or a parameter.
     """
     logx = chk.boolean(logx, "logx")
     integer_x = chk.boolean(integer_x, "integer_x")
@@ -211,6 +249,16 @@ def plot_pass_at_k(k, curves: Mapping[str, np.ndarray], *, spread=None, colors=N
     Returns
     -------
     Axes
+
+    Raises
+    ------
+    ValueError
+        From matplotlib or numpy, unchanged: a curve or band whose length differs from
+        ``k``'s (the inputs are not checked here).
+
+    Notes
+    -----
+    pass@k as theory §4 defines it (in and out of distribution).
     """
     legend = chk.boolean(legend, "legend")
     ax = get_ax(ax)
@@ -250,6 +298,16 @@ def plot_eigenvalues(alpha, closed_form: Mapping, numeric: Mapping | None = None
     Returns
     -------
     Axes
+
+    Raises
+    ------
+    ValueError
+        From matplotlib, unchanged: a curve whose length differs from ``alpha``'s (the
+        inputs are not checked here).
+
+    Notes
+    -----
+    The S8 eigenvalue against the numerical Jacobian (theory §3.5, statement S8).
     """
     legend = chk.boolean(legend, "legend")
     ax = get_ax(ax)
@@ -295,6 +353,17 @@ def plot_heatmap(
     Returns
     -------
     Axes
+
+    Raises
+    ------
+    ValueError
+        ``values`` not of shape ``(len(y), len(x))``; matplotlib's own for bad ``cmap``,
+        ``norm`` or ``contours``.
+
+    Notes
+    -----
+    The parameter grids of theory §1 drawn as maps: the amplification exponent over (α, β)
+    (theory §3.4) and the collapse regime over (α, β) (theory §8.4).
     """
     colorbar = chk.boolean(colorbar, "colorbar")
     ax = get_ax(ax)
@@ -329,6 +398,17 @@ def plot_fan(x, mean, bands=None, *, samples=None, color=None, label=None, lines
     Returns
     -------
     Axes
+
+    Raises
+    ------
+    ValueError
+        ``bands`` not of shape (L, T) with T = ``len(x)``; from matplotlib, unchanged, a
+        ``mean`` or a sample whose length differs from ``x``'s.
+
+    Notes
+    -----
+    Finite-sample training across seeds (theory §2.3, §3.6): :func:`modesim.fan` gives the
+    quantiles.
     """
     ax = get_ax(ax)
     x = np.asarray(x)
@@ -366,6 +446,16 @@ def plot_bars(categories, groups: Mapping[str, np.ndarray], *, colors=None, ylab
     Returns
     -------
     Axes
+
+    Raises
+    ------
+    ValueError
+        A group whose shape is not ``(len(categories),)``.
+
+    Notes
+    -----
+    Fixation per mode in finite-sample training (theory §3.6) and pass@16 per split of the
+    graph experiment (theory §10.4).
     """
     legend = chk.boolean(legend, "legend")
     ax = get_ax(ax)

@@ -61,7 +61,7 @@ OKABE_ITO = MappingProxyType({
     "reddish_purple": "#CC79A7",
 })
 
-#: Colours still free for methods registered later (remedies, issue 14): Paul Tol's "muted"
+#: Colours still free for methods registered later (remedies, theory §11): Paul Tol's "muted"
 #: scheme without the entries too close to an Okabe–Ito colour already taken.
 REMEDY_COLORS = ("#332288", "#44AA99", "#999933", "#882255", "#117733")
 #: Two methods' colours must lie at least this far apart (Euclidean, 0–255 RGB).
@@ -96,7 +96,7 @@ def _mix(color: str, t: float) -> str:
 
 @dataclass(frozen=True)
 class MethodStyle:
-    """How one method is drawn in every figure.
+    """How one method is drawn in every figure (the methods of theory §2, §3 and §11: RL, SD, remedies).
 
     Attributes
     ----------
@@ -113,6 +113,13 @@ class MethodStyle:
         What the method is, in one line.
     aliases : tuple of str
         Other names legends may use for it ("natural PG" for RL).
+
+    Raises
+    ------
+    ValueError
+        Not on construction (register looks with :func:`register_method`, which validates
+        them); :meth:`variants` for ``n`` outside 1…5.  An unknown ``family`` raises
+        ``KeyError`` when :attr:`linestyle` is read.
     """
 
     name: str
@@ -178,10 +185,15 @@ def register_method(name: str, *, family: str, color: str, marker: str, descript
     marker : str
         Must differ from the markers of registered methods of the same family.
 
+    The remedies of theory §11 are registered this way (:mod:`modesim.figures.frontier`);
+    the built-in methods are those of theory §2, §3 and §11.
+
     Raises
     ------
     ValueError
-        If the name, the colour or the family's marker is taken, or the colour is not ``#RRGGBB``.
+        If the name is empty or not a string, the family is unknown, the name (or an alias),
+        the colour (within 60 of a registered one) or the family's marker is taken, or the
+        colour is not ``#RRGGBB``.  ``marker`` is not checked against matplotlib's markers.
     """
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"name must be a non-empty string; got {chk.describe(name)}")
@@ -209,7 +221,13 @@ def find_method(label) -> MethodStyle | None:
 
     A label names a method when it equals the method's name (or an alias) or starts with
     it followed by a space, comma, colon or parenthesis; the longest name wins
-    ("GRPO + diversity bonus, λ = 1" is the bonus, not GRPO).
+    ("GRPO + diversity bonus, λ = 1" is the bonus, not GRPO).  The methods are those of
+    theory §2, §3 and §11.
+
+    Raises
+    ------
+    ValueError
+        Never: a label that is not a string names no method (None).
     """
     if not isinstance(label, str):
         return None
@@ -223,6 +241,8 @@ def find_method(label) -> MethodStyle | None:
 
 def method_style(name: str) -> MethodStyle:
     """The registered :class:`MethodStyle` of ``name`` (or of the method a label names).
+
+    The methods are those of theory §2, §3 and §11 (each registered look cites its section).
 
     Raises
     ------
@@ -268,7 +288,16 @@ def mode_styles(n_modes: int) -> list[dict]:
     Colours follow viridis from dark (``y₁``, the base's favourite when modes are sorted)
     to light, so the order of the modes reads off the colour; markers cycle through twelve
     shapes for greyscale prints.  Method colours are not used, so a mode never looks like
-    a method.
+    a method.  Modes are theory §1's ``y = 0 … K − 1``, drawn as ``y₁ … y_K``.
+
+    Returns
+    -------
+    list of dict, length ``n_modes``
+
+    Raises
+    ------
+    ValueError
+        ``n_modes`` not an integer >= 1.
     """
     n = chk.integer(n_modes, "n_modes", low=1)
     from matplotlib import colormaps

@@ -33,13 +33,23 @@ _STABILITY_MARKERS = {
 
 
 def to_xy(p) -> np.ndarray:
-    """Barycentric coordinates ``(..., 3)`` (points or displacement vectors) to ``(..., 2)``."""
+    """Barycentric coordinates ``(..., 3)`` (points or displacement vectors) to ``(..., 2)``.
+
+    Positions on the triangle of three modes (:data:`VERTICES`), for the phase portraits of
+    theory §3.5 and §6.
+
+    Raises
+    ------
+    ValueError
+        From numpy (``matmul``), unchanged, when the last axis is not 3 (the input is not
+        checked here).
+    """
     return np.asarray(p, dtype=np.float64) @ VERTICES
 
 
 @dataclass(frozen=True, eq=False)
 class SimplexGrid:
-    """An evenly spaced Cartesian grid over the triangle.
+    """An evenly spaced Cartesian grid over the triangle (phase portraits, theory §3.5, §6).
 
     Attributes
     ----------
@@ -49,6 +59,11 @@ class SimplexGrid:
         Barycentric coordinates of each node ``[row = y, column = x]``; NaN outside.
     inside : ndarray of bool, shape (n, n)
         Nodes strictly inside the triangle (all coordinates ≥ ``margin``).
+
+    Raises
+    ------
+    ValueError
+        Never: a plain record built by :func:`simplex_grid` (not validated).
     """
 
     x: np.ndarray
@@ -61,7 +76,18 @@ def simplex_grid(n: int = 30, *, margin: float = 1e-3) -> SimplexGrid:
     """A ``n × n`` Cartesian grid on the triangle's bounding box, masked outside.
 
     Nodes with a barycentric coordinate below ``margin`` count as outside so that a
-    field evaluated on ``points[inside]`` never meets an exact zero probability.
+    field evaluated on ``points[inside]`` never meets an exact zero probability.  The
+    grid of the phase portraits (theory §3.5, §6).
+
+    Returns
+    -------
+    SimplexGrid
+
+    Raises
+    ------
+    ValueError
+        ``n`` below 2.  ``n`` and ``margin`` are not otherwise checked (a string ``n``
+        raises ``TypeError``).
     """
     if n < 2:
         raise ValueError(f"n must be at least 2 grid nodes per side; got {n!r}")
@@ -78,7 +104,13 @@ def simplex_grid(n: int = 30, *, margin: float = 1e-3) -> SimplexGrid:
 
 
 def mark_handles(marks, color="#555555"):
-    """Legend handles explaining :func:`plot_portrait`'s start dot and round marks."""
+    """Legend handles explaining :func:`plot_portrait`'s start dot and round marks (theory §3.5, §6).
+
+    Raises
+    ------
+    ValueError
+        Never: marks beyond the four of :data:`MARK_MARKERS` are dropped silently.
+    """
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], ls="none", marker=START_MARKER, color=color, ms=2.2, label="start")]
@@ -88,7 +120,13 @@ def mark_handles(marks, color="#555555"):
 
 
 def stability_handles():
-    """Legend handles for the rest-point markers of :func:`plot_portrait`."""
+    """Legend handles for the rest-point markers of :func:`plot_portrait` (stability, theory §6).
+
+    Raises
+    ------
+    ValueError
+        Never: it takes no argument.
+    """
     from matplotlib.lines import Line2D
 
     return [Line2D([], [], ls="none", marker=kw["marker"], mfc=kw["facecolor"], mec=kw["edgecolor"],
@@ -154,6 +192,18 @@ def plot_portrait(
     Returns
     -------
     Axes
+
+    Raises
+    ------
+    ValueError
+        More than four ``marks``; from numpy, unchanged, a ``velocity`` whose shape is not
+        the grid's ``(n, n, 3)``.  A ``stability`` entry other than "stable", "unstable"
+        and "neutral" is not refused: its point is not drawn.
+
+    Notes
+    -----
+    The flows and rest points of theory §3.5 (S6: the uniform point unstable, vertices
+    stable) and §6 (stability of rest points); the caller computes them.
     """
     legend = chk.boolean(legend, "legend")
     ax = get_ax(ax)

@@ -283,24 +283,42 @@ def weighted_group_demos(y: np.ndarray, correct: np.ndarray, weight: np.ndarray,
                          exclude_self: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Demonstrations drawn from a group's correct rollouts with probability ∝ ``weight`` (theory §11).
 
-    The importance-weighted version of :func:`modesim.sampled.sd.group_demos`: rollout n's
-    demonstration is correct rollout j (j ≠ n when ``exclude_self``) with probability
-    ``weight[j]/Σ_{eligible j'} weight[j']``, with replacement for m demonstrations.  The
-    kernel of :class:`~modesim.remedies.RemedySampledSD`'s ``reweight``, run every step on
+    The importance-weighted version of :func:`modesim.sampled.sd.group_demos` (theory §3.6):
+    rollout n's demonstration is correct rollout j (j ≠ n when ``exclude_self``) with
+    probability ``weight[j]/Σ_{eligible j'} weight[j']``, with replacement for m
+    demonstrations.  With ``weight ∝ D*(y)/ρ(y)`` the picks follow a target law D* (such as
+    :class:`BalancedDemos`, statement W1) as the group grows, self-normalised within a group
+    of N.  The kernel of :class:`~modesim.remedies.RemedySampledSD`'s ``reweight``, run every step on
     arrays the rule built: its inputs are not checked (it is not part of the package's API).
 
     Parameters
     ----------
-    y, correct, weight : arrays (…, N)
-        Rollouts, whether each is correct, and each rollout's importance weight (≥ 0).
-    u : array (…, N, m)
-        Uniforms in [0, 1).
+    y, correct, weight : ndarrays (…, N)
+        Rollouts (mode indices), whether each is correct, and each rollout's importance
+        weight (≥ 0).
+    u : ndarray (…, N, m)
+        Uniforms in [0, 1), one per demonstration.
+    exclude_self : bool
+        A rollout never demonstrates for itself.
 
     Returns
     -------
-    demos : int array (…, N, m)
-    has : bool array (…, N)
+    demos : int ndarray (…, N, m)
+        Mode of each demonstration (where ``has`` is False: a placeholder, to be ignored).
+    has : bool ndarray (…, N)
         Rollout n had an eligible demonstration of positive weight.
+
+    Raises
+    ------
+    ValueError
+        Not validated: a low-level kernel of :class:`RemedySampledSD`'s round, called with
+        arrays the rule built.  Arrays that do not broadcast raise numpy's ``ValueError``;
+        ``y`` given as a list raises ``AttributeError``.
+
+    Notes
+    -----
+    Source: ours (theory §11); the group demonstrations it reweights follow the paper's and
+    the public self-distillation trainers' design (theory §3.6).
     """
     n = y.shape[-1]
     wt = np.where(np.asarray(correct, dtype=bool), np.asarray(weight, dtype=np.float64), 0.0)

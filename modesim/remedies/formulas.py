@@ -38,16 +38,33 @@ def copy_gain(rho, alpha):
     """``L(ρ) = log(1 + α/((1 − α)·ρ))``, the copy teacher's log-gain of a demonstrated mode (theory §11).
 
     ``Ī(y) = log(1 − α) + D(y)·L(ρ(y))`` for the copy teacher (theory §3.3); evaluated as
-    ``softplus(log(α/(1 − α)) − log ρ)`` (no overflow for tiny ρ).
+    ``softplus(log(α/(1 − α)) − log ρ)`` (no overflow for tiny ρ).  The balanced law is
+    ``D* ∝ 1/L`` on C; no power law ``D ∝ ρ^(1−e)`` balances (statements W1, W2).
 
     Parameters
     ----------
     rho : float or array in (0, 1]
+        Teacher-base probability ρ(y) of the mode.
     alpha : float or array in [0, 1)
+        Copy strength; broadcasts against ``rho``.
 
     Returns
     -------
-    float or ndarray (broadcast), ≥ 0 (0 at α = 0).
+    float or ndarray
+        A float for scalar inputs, else an array of the broadcast shape of ``rho`` and
+        ``alpha``; in nats, ≥ 0 (0 at α = 0).
+
+    Raises
+    ------
+    ValueError
+        ``rho`` outside (0, 1] or ``alpha`` outside [0, 1) (NaN and ±inf included; the
+        message names the first offending grid index); array arguments that do not
+        broadcast together (numpy's message).
+
+    Notes
+    -----
+    Source: the copy teacher's closed form (theory §3.3); its role in the remedies is ours
+    (theory §11).
 
     >>> round(float(copy_gain(0.5, 0.5)), 6)
     1.098612
@@ -101,9 +118,30 @@ def mixture_jensen_gap(alpha, m, rho, p):
     Parameters
     ----------
     alpha : float or array in [0, 1)
+        Copy strength.
     m : int >= 1
+        Demonstrations (teachers in the mixture).
     rho : float or array in (0, 1]
+        Teacher-base probability ``ρ = π0(y)``.
     p : float or array in [0, 1]
+        Demonstration probability ``p = D(y)``.
+
+    Returns
+    -------
+    float or ndarray
+        A float for scalar inputs, else an array of the broadcast shape of ``alpha``,
+        ``rho`` and ``p``; in nats, ≤ 0.
+
+    Raises
+    ------
+    ValueError
+        ``alpha`` outside [0, 1), ``m`` not an integer >= 1, ``rho`` outside (0, 1] or ``p``
+        outside [0, 1] (NaN and ±inf included); array arguments that do not broadcast
+        together (numpy's message).
+
+    Notes
+    -----
+    Source: ours (theory §11, M1).
 
     >>> round(float(mixture_jensen_gap(0.5, 1, 0.6, 0.6)), 6)
     -0.10465
@@ -133,6 +171,27 @@ def mixture_gap_leading(alpha, m, rho, p):
     mixture's round changes ``log(π(y)/π(y'))`` by ``(α²/(2m(1 + β)))·(1/p' − 1/p) + O(m⁻²)``:
     it amplifies, at a rate 1/m.
 
+    Parameters
+    ----------
+    alpha, m, rho, p
+        As :func:`mixture_jensen_gap`.
+
+    Returns
+    -------
+    float or ndarray
+        A float for scalar inputs, else an array of the broadcast shape of ``alpha``,
+        ``rho`` and ``p``; in nats, ≤ 0 (0 at p ∈ {0, 1}; −inf where ``α/μ`` overflows).
+
+    Raises
+    ------
+    ValueError
+        As :func:`mixture_jensen_gap`: an argument outside its range, or array arguments
+        that do not broadcast together (numpy's message).
+
+    Notes
+    -----
+    Source: ours (theory §11, M1).
+
     >>> round(float(mixture_gap_leading(0.5, 10, 0.6, 0.6)), 6)
     -0.008333
     """
@@ -160,6 +219,27 @@ def mixture_gap_bound(alpha, m, rho, p):
 
     So ``|gap − leading| ≤ |κ₃|/(3μ³) + μ₄/(4s⁴μ⁴) + exp(−m·KL(q'‖p))·(log(μ/c) + 11/6)``,
     which is O(m⁻²) (the tail term is exponentially small).  Needs ρ > 0 (so c > 0).
+
+    Parameters
+    ----------
+    alpha, m, rho, p
+        As :func:`mixture_jensen_gap`.
+
+    Returns
+    -------
+    float or ndarray
+        A float for scalar inputs, else an array of the broadcast shape of ``alpha``,
+        ``rho`` and ``p``; in nats, ≥ 0 (+inf where ``α/μ`` overflows).
+
+    Raises
+    ------
+    ValueError
+        As :func:`mixture_jensen_gap`: an argument outside its range, or array arguments
+        that do not broadcast together (numpy's message).
+
+    Notes
+    -----
+    Source: ours (theory §11, M1: the derivation of the bound).
 
     >>> bool(mixture_gap_bound(0.5, 100, 0.6, 0.6) < 1e-4)
     True
@@ -196,7 +276,26 @@ def power_ipw_threshold(alpha, exponent):
     Parameters
     ----------
     alpha : float or array in (0, 1)
+        Copy strength (κ = α/(1 − α)).
     exponent : float or array (finite)
+        The reweighting exponent e of ``D ∝ ρ^(1−e)``.
+
+    Returns
+    -------
+    float or ndarray
+        A float for scalar inputs, else an array of the broadcast shape of ``alpha`` and
+        ``exponent``: a probability threshold in [0, +inf] (0 for e ≥ 1, +inf for e ≤ 0).
+
+    Raises
+    ------
+    ValueError
+        ``alpha`` outside (0, 1) or ``exponent`` not finite (the message names the first
+        offending grid index); array arguments that do not broadcast together (numpy's
+        message).
+
+    Notes
+    -----
+    Source: ours (theory §11, W2).
 
     >>> round(float(power_ipw_threshold(0.5, 0.5)), 6)
     0.255001
@@ -255,6 +354,30 @@ def blend_exponent(distill_weight, beta):
     (all of it at β = 0, for any reward weight), μ < 0 (anti-distillation) reverses it.
     Computed by :func:`blend_coefficients` (no overflow for weights up to the largest float).
 
+    Parameters
+    ----------
+    distill_weight : float or array (any sign)
+        μ.
+    beta : float or array >= 0
+        KL strength to the base; ``distill_weight + beta > 0`` everywhere.
+
+    Returns
+    -------
+    float or ndarray
+        A float for scalar inputs, else an array of the broadcast shape of the two
+        arguments (dimensionless; in (0, 1] for μ > 0, negative for μ < 0).
+
+    Raises
+    ------
+    ValueError
+        ``distill_weight`` not finite, ``beta`` negative or not finite, or
+        ``distill_weight + beta ≤ 0`` anywhere (the round's objective is then unbounded);
+        array arguments that do not broadcast together (numpy's message).
+
+    Notes
+    -----
+    Source: ours (theory §11, L1).
+
     >>> round(blend_exponent(0.5, 0.04), 12)
     0.925925925926
     """
@@ -277,9 +400,32 @@ def diversity_bonus_reward(policy, valid, n_rollouts, bonus):
     Parameters
     ----------
     policy : array (..., K)
+        Probabilities, rows summing to 1 (within 1e-6).
     valid : bool array broadcasting against ``policy``
+        The valid set C (rows may be empty).
     n_rollouts : int >= 1
+        Group size N.
     bonus : float or array >= 0
+        λ; an array joins the batch (theory §1, parameter grids).
+
+    Returns
+    -------
+    ndarray of shape ``broadcast(policy.shape[:-1], np.shape(bonus)) + (K,)``
+        The expected reward per mode (reward units: 1 for a correct rollout without the
+        bonus), 0 off C.
+
+    Raises
+    ------
+    ValueError
+        ``policy`` not probabilities of shape (..., K), ``valid`` not a boolean (0/1) mask
+        broadcasting to ``policy``, ``n_rollouts`` not an integer >= 1, or ``bonus``
+        negative or not finite; a ``bonus`` array that does not broadcast against the
+        policy's batch shape (numpy's message).
+
+    Notes
+    -----
+    Source: the bonus as :class:`~modesim.SampledRL` implements it (theory §2.3); its
+    expectation is ours (theory §11, D1).
 
     >>> diversity_bonus_reward([0.5, 0.5], [True, False], 8, 1.0).tolist()
     [1.4375, 0.0]

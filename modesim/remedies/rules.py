@@ -116,7 +116,8 @@ class DistillationBlend(SDShell):
     Raises
     ------
     ValueError
-        Named arguments out of range (``distill_weight + beta ≤ 0`` included); at a round,
+        Named arguments out of range (``distill_weight + beta ≤ 0`` included; weight arrays
+        that do not broadcast together give numpy's message); at a round,
         anti-distillation with a teacher that gives some mode zero probability.
 
     Examples
@@ -203,10 +204,27 @@ def blend_optimum(task: Task, *, teacher=None, demos=None, reward_weight=0.5, di
     reward_weight, distill_weight, beta : float or array
         As :class:`DistillationBlend` (``distill_weight + beta > 0``).
     log : bool
+        Return log-probabilities (``−inf`` for a zero) instead of probabilities.
 
     Returns
     -------
     ndarray of shape ``broadcast(task.batch_shape, parameter shapes) + (K,)``
+        The maximiser's probabilities (or log-probabilities with ``log``).
+
+    Raises
+    ------
+    ValueError
+        ``task`` not a :class:`~modesim.Task`; a weight out of range as in
+        :class:`DistillationBlend` (``distill_weight + beta ≤ 0`` included); parameter
+        arrays that do not broadcast with the task's batch shape, or weight arrays that
+        do not broadcast with each other (numpy's message); the
+        demonstration source's refusal (``ρ(C) = 0``: no correct rollout); anti-distillation
+        with a teacher that gives some mode zero probability, or a target that leaves the
+        float range (weights enormous against ``distill_weight + beta``).
+
+    Notes
+    -----
+    Source: ours (theory §11, L1).
 
     >>> import modesim as ms
     >>> blend_optimum(ms.make_task([0.6, 0.3, 0.1]), reward_weight=1.0, distill_weight=-0.2,

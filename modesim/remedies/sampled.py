@@ -294,8 +294,21 @@ class SampledBlend(_Draws, SampledSD):
     eps : float or array > 0
         GRPO's std offset.
 
-    Source: ours (theory §11).  Mixed advantages of this form are the score-function
-    counterpart of the blended objective :class:`~modesim.remedies.DistillationBlend`.
+    Raises
+    ------
+    ValueError
+        As :class:`~modesim.SampledSD`; an unknown ``combine`` or ``rl_estimator``;
+        ``estimator`` other than ``"sampled"`` or a ``baseline``; ``reward_weight``
+        negative, ``distill_weight`` not finite or ``eps`` not positive; ``n_rollouts``
+        below 2 for GRPO, RLOO or group demonstrations (REINFORCE with an external
+        ``demos`` allows 1).  At a round: a teacher that gives zero
+        probability to a sampled rollout (``T(y_n|d_n) = 0``).  ``velocity``: where the mean
+        field has no closed form (see its docstring).
+
+    Source: ours (theory §11, statements L1 and H1).  Mixed advantages of this form are the
+    score-function counterpart of the blended objective
+    :class:`~modesim.remedies.DistillationBlend`; GRPO's advantage as
+    :class:`~modesim.SampledRL` computes it (theory §2.3).
 
     Examples
     --------

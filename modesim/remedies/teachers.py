@@ -79,7 +79,27 @@ def compositions(m: int, J: int) -> np.ndarray:
     """Every way to split ``m`` draws among ``J`` support points: int array (C(m+J−1, J−1), J).
 
     Row ``c`` counts how many of the m demonstrations fall on each point; rows are in a
-    fixed (lexicographic) order.
+    fixed (lexicographic) order.  :class:`MixtureTeacher` sums its expected log over these
+    compositions with multinomial weights (theory §11, statement M1).
+
+    Parameters
+    ----------
+    m : int >= 0
+        Draws (demonstrations).
+    J : int >= 1
+        Support points (of a teacher's demonstration law).
+
+    Returns
+    -------
+    ndarray of int64, shape ``(C(m + J − 1, J − 1), J)``
+        Each row sums to ``m``.
+
+    Raises
+    ------
+    ValueError
+        ``m`` not an integer >= 0 or ``J`` not an integer >= 1 (bools and floats such as
+        2.0 are refused).  Nothing caps the size: the number of rows grows like
+        ``m^(J−1)``.
 
     >>> compositions(2, 2).tolist()
     [[2, 0], [1, 1], [0, 2]]

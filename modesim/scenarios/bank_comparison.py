@@ -23,7 +23,7 @@ __all__ = ["BankComparison", "sd_vs_rl"]
 
 @dataclass(frozen=True, eq=False)
 class BankComparison:
-    """pass@k curves of the base, RL and SD policies on a bank.
+    """pass@k curves of the base, RL and SD policies on a bank (theory §4 pass@k; §7.1, claims 2 and 3).
 
     Attributes
     ----------
@@ -33,6 +33,11 @@ class BankComparison:
         ``"dominant_blocked"``; each averaged over prompts and seeds.
     silent_fraction : mapping method → float
         Fraction of (seed, prompt, step) groups with no learning signal.
+
+    Raises
+    ------
+    ValueError
+        Never: a plain record built by :func:`sd_vs_rl` (not validated).
     """
 
     ks: np.ndarray
@@ -65,7 +70,7 @@ def sd_vs_rl(
     seed=0,
     progress: bool | None = None,
 ) -> BankComparison:
-    """GRPO against sampled-demo self-distillation on a :func:`prompt_bank` (theory §7).
+    """GRPO against sampled-demo self-distillation on a :func:`prompt_bank` (theory §7.1, claims 2 and 3).
 
     Both train softmax policies from the same bank (``n_seeds`` independent runs) with N
     rollouts per group and learning rate ``lr``.  RL is :class:`~modesim.SampledRL` (GRPO)
@@ -85,6 +90,10 @@ def sd_vs_rl(
       policy onto the dominant valid mode (theory §3.4–3.5).  pass@1 matches or beats
       GRPO, pass@k is flat in k (pass@16 well below GRPO's) and near zero once the dominant
       mode is blocked.
+
+    The pass@1 half of this depends on GRPO's strong KL term: of ``beta_rl`` ∈ {0, 0.001,
+    0.04, 0.3, 0.5} only the default 0.5 holds GRPO's pass@1 down to SD's (theory §7.1,
+    claim 2; ``paper_claims`` measures it).
 
     Parameters
     ----------
@@ -106,6 +115,22 @@ def sd_vs_rl(
     Returns
     -------
     BankComparison
+        Curves of shape ``(len(ks),)``, averaged over prompts and seeds.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument, before training: ``n_prompts``, ``valid_mass`` or ``seed`` as
+        :func:`prompt_bank` refuses them; ``lr``, ``beta_rl``, ``beta_sd``, ``alpha``,
+        ``tau`` or ``n_rollouts`` as :class:`~modesim.SampledRL` and
+        :class:`~modesim.SampledSD` do; ``ks`` not positive integers; ``steps`` or
+        ``n_seeds`` not an integer >= 1.
+
+    Notes
+    -----
+    Source: the finding is the paper's (arXiv 2606.26091, theory §7); GRPO's advantage as
+    introduced with DeepSeekMath (Shao et al., 2024; theory §2.3); the sampled SD design
+    (demonstration from the group, self excluded, EMA teacher) as in theory §3.6.
     """
     from ..sampled import SampledRL, SampledSD, train
 

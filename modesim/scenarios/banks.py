@@ -116,6 +116,15 @@ def bank_pass_at_k(policy, task: Task, k, *, split: str = "in_distribution") -> 
     Returns
     -------
     ndarray, shape ``np.shape(k)``
+        The exact pass@k (a probability) averaged over every batch axis.
+
+    Raises
+    ------
+    ValueError
+        ``task`` not a :class:`~modesim.Task`, ``split`` neither ``"in_distribution"`` nor a
+        key of ``task.ood``, ``policy`` not probabilities with the bank's K modes, batch
+        axes of ``policy`` that do not broadcast against the bank's, or ``k`` not positive
+        integers.
     """
     if not isinstance(task, Task):
         raise ValueError(f"task must be a modesim Task (a prompt bank); got {chk.describe(task)}")

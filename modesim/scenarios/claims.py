@@ -10,7 +10,7 @@ the bias-channelling :class:`~modesim.PowerCopyTeacher` of §8.3).  Each claim g
 numbers modesim measures and a verdict — ``"holds"``, ``"holds only when …"`` (the condition
 is read off the measured cases) or ``"fails"`` — with the reason.
 
-:func:`ingredient_study` answers the open question of issue 12: which ingredients decide
+:func:`ingredient_study` answers the question of theory §7.2: which ingredients decide
 whether "GRPO keeps diversity while SD collapses" holds at practical settings (GRPO's and
 SD's β, the optimiser, prompt difficulty, N, the EMA teacher, the teacher model, the JSD
 objective, the training length), one ingredient at a time around the trainers' defaults.
@@ -84,7 +84,7 @@ def _fmt(v) -> str:
 
 @dataclass(frozen=True, eq=False)
 class Case:
-    """One measured setting inside a claim.
+    """One measured setting inside a claim (theory §7.1: the cases behind each verdict).
 
     Attributes
     ----------
@@ -97,6 +97,13 @@ class Case:
         Signed slack of the claim's criterion in this setting, in the units of the measured
         quantity (the smallest slack of its inequalities): positive where it holds; its size
         says how far the setting is from flipping.
+
+    Raises
+    ------
+    ValueError
+        A value or ``margin`` that is a string ``float()`` cannot read (``None`` and other
+        non-numbers raise ``TypeError``); nothing else is checked (cases are built by
+        :func:`paper_claims`).
     """
 
     attrs: Mapping
@@ -120,7 +127,7 @@ class Case:
 
 @dataclass(frozen=True, eq=False)
 class Claim:
-    """A claim of the paper, what modesim measures for it and the verdict.
+    """A claim of the paper, what modesim measures for it and the verdict (theory §7.1, one row of its table).
 
     Attributes
     ----------
@@ -146,6 +153,16 @@ class Claim:
         The numbers modesim measures.
     headline : str
         The few numbers that decide the verdict (one line, for :meth:`PaperClaims.markdown`).
+
+    Raises
+    ------
+    ValueError
+        Never: a plain record built by :func:`paper_claims` (not validated).
+
+    Notes
+    -----
+    Source: the claim is the paper's (arXiv 2606.26091, as summarised in theory §7); the
+    criterion and the verdict are ours.
     """
 
     key: str
@@ -195,7 +212,7 @@ def _num(v: float) -> str:
 
 @dataclass(frozen=True, eq=False)
 class StudyRow:
-    """One setting of the ingredient study, measured over the KL strengths ``betas``.
+    """One setting of the ingredient study, measured over the KL strengths ``betas`` (theory §7.2, one row).
 
     Attributes
     ----------
@@ -210,6 +227,11 @@ class StudyRow:
         base's); both (the paper's diversity comparison); GRPO's OOD pass@16 exceeds SD's
         by at least 0.1 (the comparison in relative terms); SD within 0.02 of GRPO at pass@1
         and 0.02 below it at pass@16 (the paper's pass@k comparison).
+
+    Raises
+    ------
+    ValueError
+        Never: a plain record built by :func:`ingredient_study` (not validated).
     """
 
     ingredient: str
@@ -226,7 +248,7 @@ class StudyRow:
 
 @dataclass(frozen=True, eq=False)
 class IngredientStudy:
-    """Result of :func:`ingredient_study`: one :class:`StudyRow` per setting, and the regime.
+    """Result of :func:`ingredient_study`: one :class:`StudyRow` per setting, and the regime (theory §7.2, statement PC1).
 
     Attributes
     ----------
@@ -238,6 +260,12 @@ class IngredientStudy:
         Where the paper's comparison holds.
     settings : mapping
     seconds : float
+
+    Raises
+    ------
+    ValueError
+        Not on construction (a record built by :func:`ingredient_study`); :meth:`row` when
+        no unique row matches ``ingredient`` (and ``setting``).
     """
 
     betas: tuple
@@ -295,7 +323,7 @@ class IngredientStudy:
 
 @dataclass(frozen=True, eq=False)
 class PaperClaims:
-    """Result of :func:`paper_claims`.
+    """Result of :func:`paper_claims`: the table of theory §7.1 and, when run, the study of §7.2.
 
     Attributes
     ----------
@@ -304,6 +332,12 @@ class PaperClaims:
     settings : mapping
     seconds : float
         Wall time.
+
+    Raises
+    ------
+    ValueError
+        Not on construction (a record built by :func:`paper_claims`); :meth:`claim` for an
+        unknown key; :meth:`table` for a ``width`` that is not an integer >= 100.
     """
 
     claims: tuple
@@ -590,7 +624,7 @@ def _claim_tilt(cfg) -> list[Claim]:
 #: The two families of bank runs of claims 2 and 3.
 PRESETS_SETTING = "trainer presets"
 SGD_SETTING = "sd_vs_rl (SGD)"
-#: sd_vs_rl's GRPO KL strengths added to the run's β (the issue's "only with KL ≥ 0.3").
+#: sd_vs_rl's GRPO KL strengths added to the run's β (an earlier report's "only with KL ≥ 0.3"; theory §7.1).
 _SGD_BETAS = (0.3, 0.5)
 
 
@@ -1236,7 +1270,7 @@ def paper_claims(
     graph=None,
     seed=0,
 ) -> PaperClaims:
-    """Every claim and ablation of the paper at practical settings, with verdicts (theory §7, §8).
+    """Every claim and ablation of the paper at practical settings, with verdicts (theory §7.1, §8).
 
     The claims (the paper: arXiv 2606.26091, its abstract, results and ablations as
     summarised in theory §7):
@@ -1276,8 +1310,9 @@ def paper_claims(
       and ``PowerCopyTeacher.from_alpha(strong_alpha, gamma)`` (a strongly copying one);
     - claims 2 and 3 also run ``setting = "sd_vs_rl (SGD)"``: the rules of
       :func:`~modesim.scenarios.sd_vs_rl` (SGD, lr 0.5, its hard bank with valid mass
-      0.005–0.7, 300 steps, SD with β = 0.02), GRPO at each β and at 0.3 and 0.5 — where
-      issue 12 found claim 2 to hold;
+      0.005–0.7, 300 steps, SD with β = 0.02), GRPO at each β and at 0.3 and 0.5 — the KL
+      strengths at which an earlier report found claim 2 to hold (it holds at 0.5 only:
+      theory §7.1, claim 2);
     - claims 3, 6 and 9 take the RL and the SD side separately (``β_RL``, ``β_SD``): a
       claim "SD fails where GRPO succeeds" holds where both halves hold.
 
@@ -1338,9 +1373,13 @@ def paper_claims(
     Raises
     ------
     ValueError
-        Naming the setting: ``claims``, ``study``, ``quick``, ``n_prompts``, ``n_seeds``,
-        ``steps``, ``lr``, ``betas``, ``alpha``, ``gamma``, ``strong_alpha``, ``valid_mass``,
-        ``graph``, ``seed``.
+        Naming the setting, before anything runs: ``claims`` (not a list of keys of
+        :data:`CLAIMS`, or empty), ``study`` or ``quick`` not a boolean, ``n_prompts``,
+        ``n_seeds`` or ``steps`` not an integer >= 1, ``lr`` not positive, ``betas`` not a
+        non-empty increasing sequence of numbers >= 0, ``alpha`` or ``strong_alpha``
+        outside (0, 1), ``gamma`` not above 1, ``valid_mass`` not a pair
+        ``0 < low <= high < 1``, ``graph`` not None or a :class:`GraphExperiment`, ``seed``
+        not None, an integer >= 0 or a Generator.
 
     Examples
     --------
@@ -1409,7 +1448,7 @@ def ingredient_study(
     valid_mass=(0.03, 0.6),
     seed=0,
 ) -> IngredientStudy:
-    """Which ingredients decide "GRPO keeps diversity while SD collapses" (issue 12; theory §7, §8).
+    """Which ingredients decide "GRPO keeps diversity while SD collapses" (theory §7.2, statement PC1; §8.2).
 
     Reference: ``SampledRL.preset("trl")`` against ``SampledSD.preset("sdpo")`` with the
     copy teacher (α = ``alpha``), both with Adam at ``lr``, N = 8, on a
@@ -1439,7 +1478,17 @@ def ingredient_study(
     Raises
     ------
     ValueError
-        Naming the setting.
+        Naming the setting, before anything runs: ``quick`` not a boolean, ``n_prompts``,
+        ``n_seeds`` or ``steps`` not an integer >= 1, ``lr`` not positive, ``betas`` not a
+        non-empty increasing sequence of numbers >= 0, ``alpha`` or ``strong_alpha``
+        outside (0, 1), ``gamma`` not above 1, ``valid_mass`` not a pair
+        ``0 < low <= high < 1``, ``seed`` not None, an integer >= 0 or a Generator.
+
+    Notes
+    -----
+    Source: the comparison is the paper's (arXiv 2606.26091, theory §7); the trainers'
+    settings are theory §8.2 (:mod:`modesim.sampled.presets`); the study and its
+    conclusions are ours.
     """
     cfg = _config(quick=quick, n_prompts=n_prompts, n_seeds=n_seeds, steps=steps, lr=lr, betas=betas, alpha=alpha,
                   gamma=gamma, strong_alpha=strong_alpha, valid_mass=valid_mass, graph=None, seed=seed, study=True)

@@ -43,7 +43,7 @@ COLUMNS = ("pass@1", "pass@16", "distinct_concepts@16", "distinct_paths@16", "to
 
 @dataclass(frozen=True, eq=False)
 class GraphExperiment:
-    """Result of :func:`graph_experiment`.
+    """Result of :func:`graph_experiment` (theory §10.4: the table and the learning curves).
 
     Attributes
     ----------
@@ -66,6 +66,11 @@ class GraphExperiment:
     settings : mapping of str to object
     seconds : float
         Wall time of the run.
+
+    Raises
+    ------
+    ValueError
+        Never: a plain record built by :func:`graph_experiment` (not validated).
     """
 
     methods: tuple
@@ -166,7 +171,8 @@ def graph_experiment(
     dense_ablation : bool
     every : int
         Steps between recorded points of the learning curves.
-    seed : int
+    seed : int >= 0
+        Draws the banks; the GRPO run uses ``seed``, the SD runs ``seed + 1``.
     quick : bool
         Small settings for tests (24 + 24 graphs, 300 steps, one seed).
 
@@ -178,8 +184,10 @@ def graph_experiment(
     ------
     ValueError
         Naming the setting: ``n_train``, ``n_eval``, ``steps``, ``n_seeds``, ``every``,
-        ``betas``, ``larger``, ``quick``, or a rule's own parameter (``lr``, ``n_rollouts``,
-        ``tau``, ``alpha``, a feature name).
+        ``betas``, ``larger``, ``quick``, ``dense_ablation``, ``spec``, or a rule's own
+        parameter (``lr``, ``n_rollouts``, ``tau``, ``alpha``, a feature name).  A ``seed``
+        that is None or a Generator is not refused by name: ``seed + 1`` raises
+        ``TypeError``.
 
     Notes
     -----
@@ -308,12 +316,27 @@ def graph_experiment(
 
 
 def plot_graph_experiment(result: GraphExperiment, *, axes=None):
-    """Draw a :class:`GraphExperiment`: four panels (theory §10).
+    """Draw a :class:`GraphExperiment`: four panels (theory §10.4).
 
     (a) in-distribution pass@1 and (b) harder-split pass@16 against the training step;
     (c) weight on the base's log-probability (how much each method sharpens the base's
-    preferences) against the step; (d) pass@16 on each split, by method.  ``axes`` is a
-    2 × 2 array of Axes (default: a new figure).  Returns the figure.
+    preferences) against the step; (d) pass@16 on each split, by method.
+
+    Parameters
+    ----------
+    result : GraphExperiment
+    axes : 2 × 2 array of Axes, optional
+        Default: a new figure (:func:`modesim.plot.new_figure`, 9 × 6 in).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        ``result`` is not a :class:`GraphExperiment`.  ``axes`` is not checked (indexing a
+        smaller array raises ``IndexError``).
     """
     from ..plot import OKABE_ITO, new_figure, plot_bars, plot_curves
 
@@ -355,7 +378,7 @@ def plot_graph_experiment(result: GraphExperiment, *, axes=None):
 
 @dataclass(frozen=True, eq=False)
 class TokenEntropyRobustness:
-    """Result of :func:`token_entropy_robustness` (arrays over ``skews``).
+    """Result of :func:`token_entropy_robustness` (arrays over ``skews``; theory §10.5, statement G4).
 
     Attributes
     ----------
@@ -370,6 +393,11 @@ class TokenEntropyRobustness:
         The feature policy's final weight on ``log_base`` (its amplification exponent).
     base_strategies : float
     k : int
+
+    Raises
+    ------
+    ValueError
+        Never: a plain record built by :func:`token_entropy_robustness` (not validated).
     """
 
     skews: np.ndarray
@@ -398,7 +426,7 @@ def _skewed_synonym_task(skew: float, shares, length, writeup, synonyms):
 def token_entropy_robustness(*, skews=(0.0, 0.01, 0.04), shares=(0.5, 0.3, 0.2), length: int = 3,
                              writeup: int = 4, synonyms: int = 4, alpha: float = 0.5, rounds: int = 30,
                              steps: int = 500, lr: float = 1.0, k: int = 8) -> TokenEntropyRobustness:
-    """Where token entropy stays high while strategies collapse, robustly (theory §4, §10).
+    """Where token entropy stays high while strategies collapse, robustly (theory §4, §10.5, statement G4).
 
     The synonym task of :func:`~modesim.scenarios.token_entropy_example` (three strategies,
     then a write-up whose steps can each be spelled by ``synonyms`` tokens), with the
@@ -419,12 +447,21 @@ def token_entropy_robustness(*, skews=(0.0, 0.01, 0.04), shares=(0.5, 0.3, 0.2),
     Returns
     -------
     TokenEntropyRobustness
+        Arrays of shape ``(len(skews),)``; retained token entropy is a ratio (nats over
+        nats), strategies an expected count in ``k`` rollouts.
 
     Raises
     ------
     ValueError
         Naming ``skews`` (negative, not finite), ``k``, or a setting of the synonym task
-        (``shares``, ``length``, ``writeup``, ``synonyms``) or of the rules (``alpha``, ``lr``).
+        (``shares``, ``length``, ``writeup``, ``synonyms``) or of the rules (``alpha``,
+        ``lr``); a negative ``rounds`` or ``steps`` (both reported as ``rounds``, the name
+        :func:`modesim.iterate` gives them).
+
+    Notes
+    -----
+    Source: the claim tested is the paper's (token entropy is not functional diversity,
+    arXiv 2606.26091; theory §7.1, claim 7); the synonym task and the analysis are ours.
 
     Examples
     --------

@@ -42,7 +42,7 @@ REFERENCES = ("GRPO", "SD")
 
 @dataclass(frozen=True, eq=False)
 class RemedyFrontier:
-    """Result of :func:`remedy_frontier` for one environment.
+    """Result of :func:`remedy_frontier` for one environment (theory §11, the frontier table).
 
     Attributes
     ----------
@@ -62,6 +62,11 @@ class RemedyFrontier:
         The base policy's values.
     settings : mapping
     seconds : float
+
+    Raises
+    ------
+    ValueError
+        Never: a plain record built by :func:`remedy_frontier` (not validated).
     """
 
     environment: str
@@ -214,8 +219,16 @@ def remedy_frontier(
     Raises
     ------
     ValueError
-        Naming the setting (``environment``, ``betas``, ``steps``, ``n_seeds``, ``methods``,
-        ``quick``, or a rule's own parameter).
+        Naming the setting (``environment``, ``betas``, ``steps``, ``n_seeds``, ``lr``,
+        ``seed`` (an integer >= 0 here), ``methods``, ``quick``, or a rule's own parameter:
+        ``n_rollouts``, ``tau``, ``alpha``, ``m``; a bad ``bonus`` is reported as
+        ``diversity_bonus``, the :class:`~modesim.SampledRL` field it sets).
+
+    Notes
+    -----
+    Source: the remedies and the frontier are ours (theory §11); the settings follow the
+    trainers (N = 8, EMA τ = 0.95, β in the practitioners' range; theory §8.2) and GRPO's
+    advantage as introduced with DeepSeekMath (Shao et al., 2024; theory §2.3).
 
     Examples
     --------
@@ -333,6 +346,22 @@ def _run_graph(grid, beta_keys, steps, n_seeds, n_rollouts, lr, tau, alpha, blen
 def frontier_table(*results: RemedyFrontier, markdown: bool = False) -> str:
     """One table of every frontier: environment, method, β, pass@1, pass@16, OOD pass@16 and
     the differences to GRPO, with each remedy's verdict and registry entry (theory §11).
+
+    Parameters
+    ----------
+    *results : RemedyFrontier
+        One per environment (none: the header only).
+    markdown : bool
+        A Markdown table (as in theory §11) instead of plain text.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        A result that is not a :class:`RemedyFrontier`.
 
     >>> fr = remedy_frontier("prompt_bank", quick=True, steps=10, n_seeds=1, methods=["forward KL"])
     >>> print(frontier_table(fr).splitlines()[0].split()[:3])

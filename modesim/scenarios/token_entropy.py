@@ -36,7 +36,7 @@ __all__ = ["TokenEntropyExample", "token_entropy_example"]
 
 @dataclass(frozen=True, eq=False)
 class TokenEntropyExample:
-    """Result of :func:`token_entropy_example`; arrays have shape ``(rounds + 1,)``.
+    """Result of :func:`token_entropy_example`; arrays have shape ``(rounds + 1,)`` (theory §4; §7.1, claim 7).
 
     Attributes
     ----------
@@ -50,6 +50,11 @@ class TokenEntropyExample:
     distinct_concepts : ndarray
         Expected number of distinct concept nodes (synonym nodes excluded) in k rollouts.
     k : int
+
+    Raises
+    ------
+    ValueError
+        Never: a plain record built by :func:`token_entropy_example` (not validated).
     """
 
     task: PathTask
@@ -61,11 +66,33 @@ class TokenEntropyExample:
 
 
 def synonym_task(shares, length: int, writeup: int, synonyms: int):
-    """The task of :func:`token_entropy_example`, with its strategy heads and concept nodes.
+    """The task of :func:`token_entropy_example`, with its strategy heads and concept nodes (theory §4, §10.5).
 
     Start → strategy s (probability ``shares[s]``, a chain of ``length`` concepts) → a
     shared write-up of ``writeup`` steps, each through one of ``synonyms`` equiprobable
-    tokens.  Returns ``(task, heads, concepts)``.
+    tokens.  The synonym task of theory §10.5 (statement G4) and §4's token-entropy example.
+
+    Parameters
+    ----------
+    shares : sequence of float
+        The strategies' base probabilities, S >= 2 of them summing to 1.
+    length, writeup, synonyms : int >= 1
+        Concepts per strategy chain, steps of the write-up, synonyms per step.
+
+    Returns
+    -------
+    task : PathTask
+        One goal; every path is valid.
+    heads : int ndarray, shape (S,)
+        The first concept node of each strategy.
+    concepts : int ndarray
+        Every concept node (start, goal, chains, write-up steps; synonym nodes excluded).
+
+    Raises
+    ------
+    ValueError
+        ``shares`` not a probability vector of two or more entries, or ``length``,
+        ``writeup`` or ``synonyms`` not an integer >= 1.
     """
     shares = chk.probabilities(shares, "shares")
     if shares.ndim != 1 or shares.size < 2:
@@ -104,7 +131,7 @@ def synonym_task(shares, length: int, writeup: int, synonyms: int):
 def token_entropy_example(*, shares=(0.5, 0.3, 0.2), length: int = 3, writeup: int = 4,
                           synonyms: int = 4, alpha: float = 0.5, rounds: int = 30,
                           k: int = 8) -> TokenEntropyExample:
-    """Self-distillation keeps token entropy high while strategies collapse (theory §4, §5.2).
+    """Self-distillation keeps token entropy high while strategies collapse (theory §4, §5.2; §7.1, claim 7).
 
     Runs ``rounds`` rounds of :class:`~modesim.paths.PathSelfDistillation` (copy teacher
     with strength ``alpha``, current teacher base, demonstrations ``π_t(·|C)``, β = 0) on
@@ -113,6 +140,33 @@ def token_entropy_example(*, shares=(0.5, 0.3, 0.2), length: int = 3, writeup: i
     the token entropy goes from 0.548 to 0.462 nats per step (84 % of it stays) while the
     distinct strategies in 8 rollouts fall from 2.77 to 1.00 and the distinct concepts
     from 14.3 to 9.0.
+
+    Parameters
+    ----------
+    shares, length, writeup, synonyms
+        The synonym task (:func:`synonym_task`).
+    alpha : float in [0, 1)
+        Copy strength of the per-step copy teacher.
+    rounds : int >= 0
+    k : int >= 1
+        Rollouts for the distinct counts.
+
+    Returns
+    -------
+    TokenEntropyExample
+        Token entropy in nats per step; distinct strategies and concepts as expected
+        counts in ``k`` rollouts; each of shape ``(rounds + 1,)``.
+
+    Raises
+    ------
+    ValueError
+        A setting of :func:`synonym_task`, ``alpha`` outside [0, 1), ``rounds`` not an
+        integer >= 0 or ``k`` not an integer >= 1.
+
+    Notes
+    -----
+    Source: the claim is the paper's (token-level entropy does not measure functional
+    diversity, arXiv 2606.26091); the example is ours.
 
     Examples
     --------

@@ -32,13 +32,57 @@ def point_seed(seed: int, index: int) -> int:
     ``SeedSequence(seed, spawn_key=(index,)).generate_state(1, uint64)[0]``.
 
     A function of the sweep seed and the point's place in the grid only: never of the
-    chunking, the executor or the order in which workers run.
+    chunking, the executor or the order in which workers run (theory §1, parameter grids:
+    a grid point is one batch entry; sampled rules draw their streams per point).
+
+    Parameters
+    ----------
+    seed : int >= 0
+        The sweep seed.
+    index : int >= 0
+        Flat, row-major index of the grid point.
+
+    Returns
+    -------
+    int
+        A seed in ``[0, 2**64)`` for the rule's ``seed`` field.
+
+    Raises
+    ------
+    ValueError
+        A negative ``seed`` or ``index`` (numpy's message, "expected non-negative
+        integer"): the arguments are not validated here (:func:`sweep` validates its
+        ``seed``).  A float or a string raises numpy's ``TypeError``.
     """
     return int(np.random.SeedSequence(seed, spawn_key=(index,)).generate_state(1, np.uint64)[0])
 
 
 def recorded_rounds(rounds: int, every: int) -> np.ndarray:
-    """The rounds :func:`modesim.iterate` records: 0, every, 2·every, … and the last."""
+    """The rounds :func:`modesim.iterate` records: 0, every, 2·every, … and the last.
+
+    The ``round`` coordinate of a sweep (theory §1: time is a coordinate, the grid and the
+    prompts are batch axes).
+
+    Parameters
+    ----------
+    rounds : int >= 0
+    every : int >= 1
+
+    Returns
+    -------
+    ndarray of int64, shape ``(ceil(rounds/every) + 1,)``
+        Increasing, from 0 to ``rounds``.
+
+    Raises
+    ------
+    ValueError
+        Never: the arguments are not validated here (:func:`sweep` validates them).
+        ``every = 0`` raises ``ZeroDivisionError`` and a negative ``rounds`` an
+        ``IndexError``.
+
+    >>> recorded_rounds(5, 2).tolist()
+    [0, 2, 4, 5]
+    """
     r = np.arange(0, rounds + 1, every, dtype=np.int64)
     return r if r[-1] == rounds else np.append(r, np.int64(rounds))
 
@@ -358,6 +402,8 @@ def sweep(
     ValueError
         Naming the argument, or the grid entry and value the rule refuses (before anything
         runs); an error inside a chunk names the chunk's settings.
+    ImportError
+        xarray, zarr or dask is not installed (``pip install 'modesim[sweep]'``).
 
     Examples
     --------

@@ -143,18 +143,29 @@ def write_chunk(path, index: int, region: tuple[slice, ...], results: dict) -> N
 def load_sweep(path, *, allow_incomplete: bool = False):
     """Read a stored sweep back as an :class:`xarray.Dataset` (lazily; ``.load()`` reads it all).
 
+    The dataset is the one :func:`modesim.sweep` returned: the grid's entries and the
+    prompts as dimensions (theory §1, parameter grids), ``round`` and ``k`` or ``mode``.
+
     Parameters
     ----------
     path : str or path
-        A Zarr store written by :func:`modesim.sweeps` (``out=``), or a netCDF file.
+        A Zarr store written by :func:`modesim.sweep` (``out=``), or a netCDF file.
     allow_incomplete : bool
         Read a sweep that was interrupted: unfinished chunks read as NaN.  By default an
         unfinished sweep is an error (run the same sweep again to finish it).
 
+    Returns
+    -------
+    xarray.Dataset
+        Dimensions, variables and attributes as :func:`modesim.sweep` describes them.
+
     Raises
     ------
     ValueError
-        If ``path`` does not exist, is not a sweep, or is unfinished.
+        If ``allow_incomplete`` is not a boolean, ``path`` is not a path, does not exist,
+        cannot be read, is not a sweep, or is unfinished.
+    ImportError
+        xarray is not installed (``pip install 'modesim[sweep]'``).
     """
     require("xarray")
     import xarray as xr

@@ -1,5 +1,5 @@
-"""The theorem registry behind ``modesim verify``: statements R1–R4 (theory §2), S1–S8 (theory §3),
-J1 J2, B1–B3, K1 K2 (theory §8, practice) and the remedies F1 M1 C1 W1 W2 L1 D1 H1 (theory §11).
+"""The theorem registry behind ``modesim verify``: statements R1–R4 (theory §2), S1–S8 and S4b (theory §3),
+J1 J2, B1–B3, K1–K3 (theory §8, practice) and the remedies F1 M1 C1 W1 W2 L1 D1 H1 (theory §11).
 
 Each :class:`Theorem` bundles a statement (one line and LaTeX), its assumptions, its
 section of the theory document, a hypothesis strategy drawing :class:`Instance` objects

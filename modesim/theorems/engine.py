@@ -50,7 +50,25 @@ __all__ = [
 
 @dataclass(frozen=True, eq=False)
 class Instance:
-    """One drawn instance: a task and named scalar parameters (α, β, lr, κ, rounds…)."""
+    """One drawn instance: a task and named scalar parameters (α, β, lr, κ, rounds…).
+
+    What a statement's strategy draws and its check reads (``inst.task``, ``inst["alpha"]``);
+    the statements are those of theory §2–§3, §8 and §11 (ids R1–R4, S1–S8 and the later
+    ones).
+
+    Parameters
+    ----------
+    task : Task
+        A categorical task, batch shape ``()`` for the registry's strategies.
+    params : mapping of str to number
+        The instance's parameters (stored read-only).
+
+    Raises
+    ------
+    ValueError
+        ``task`` not a :class:`~modesim.Task`, or ``params`` not a mapping.  Reading a
+        parameter that is not there (``inst["beta"]``) raises ``KeyError``.
+    """
 
     task: Task
     params: Mapping[str, float] = field(default_factory=dict)
@@ -82,6 +100,15 @@ class Outcome:
     error : str
         Non-empty when the implementation raised instead of returning (counts as a
         violation with margin −inf).
+
+    A margin is in the units of its clause (a tolerance minus an absolute or relative
+    error, or a normalised difference); see each theorem's ``clauses`` and the statement
+    in theory §2–§3, §8 and §11.
+
+    Raises
+    ------
+    ValueError
+        Never: a plain record built by :meth:`Theorem.check` (not validated).
     """
 
     parts: Mapping[str, float]
@@ -143,6 +170,18 @@ class Theorem:
         run after ``task`` and the instance parameters are defined.  Filled in with
         :meth:`str.format` (``{teacher}`` becomes the instance's teacher), so literal
         braces must be doubled.
+
+    Raises
+    ------
+    ValueError
+        Not on construction (the entries are data written in
+        :mod:`modesim.theorems.registry`; a duplicate id is refused when the registry
+        loads).  :meth:`check` raises for a bad ``instance`` or ``parts``.
+
+    Notes
+    -----
+    Source: each entry's statement is written, with its own source, in the theory
+    document under ``section`` (theory §2–§3, §8 and §11).
     """
 
     id: str
@@ -173,10 +212,19 @@ class Theorem:
         parts : iterable of str, optional
             Clause names to measure (default: all).
 
+        Returns
+        -------
+        Outcome
+            The margin of each measured clause; an implementation that raises
+            ``ValueError``, ``ArithmeticError`` (``FloatingPointError`` included) or
+            ``LinAlgError`` gives an outcome with ``error`` set instead of raising.
+
         Raises
         ------
         ValueError
-            ``instance`` is not an :class:`Instance` or ``parts`` names an unknown clause.
+            ``instance`` is not an :class:`Instance` or ``parts`` names an unknown clause
+            (or is not clause names).  An instance without a parameter the check reads
+            raises ``KeyError``.
         """
         chk.one_of_types(instance, "instance", (Instance,), "a modesim.theorems.Instance")
         wanted = tuple(self.clauses) if parts is None else _names(parts, "parts")
@@ -204,7 +252,8 @@ class Theorem:
 class Control:
     """A negative control: a theorem with one assumption dropped, expected to fail.
 
-    ``verify`` passes a control when it **finds** a counterexample.
+    ``verify`` passes a control when it **finds** a counterexample: the assumption is
+    needed for the statement of theory §2–§3, §8 and §11 that the control belongs to.
 
     Attributes
     ----------
@@ -222,6 +271,13 @@ class Control:
         Implementation passed to the theorem's check (None: its default).
     code : str
         Snippet lines replacing the theorem's ``code`` (when its names do not apply).
+
+    Raises
+    ------
+    ValueError
+        Not on construction (registry data; a control whose theorem or clauses are unknown
+        is refused when the registry loads).  :meth:`check` raises when ``theorem`` is not a
+        registered id, or as :meth:`Theorem.check`.
     """
 
     id: str
@@ -251,7 +307,7 @@ class Control:
 
 @dataclass(frozen=True, eq=False)
 class Report:
-    """Result of :func:`verify` for one theorem or control.
+    """Result of :func:`verify` for one theorem or control (a statement of theory §2–§3, §8 and §11).
 
     Attributes
     ----------
@@ -271,6 +327,11 @@ class Report:
         Runnable Python reproducing ``counterexample`` ("" when there is none).
     seconds : float
         Wall-clock time of the search.
+
+    Raises
+    ------
+    ValueError
+        Never: a plain record built by :func:`verify` (not validated).
     """
 
     id: str
@@ -347,7 +408,11 @@ def _register(theorems: Iterable[Theorem], controls: Iterable[Control]) -> None:
 
 
 def get(theorem_id: str) -> Theorem:
-    """The registered theorem ``theorem_id`` (e.g. ``"S4"``).
+    """The registered theorem ``theorem_id`` (e.g. ``"S4"``), as stated in theory §2–§3, §8 and §11.
+
+    Returns
+    -------
+    Theorem
 
     Raises
     ------
@@ -360,7 +425,11 @@ def get(theorem_id: str) -> Theorem:
 
 
 def get_control(control_id: str) -> Control:
-    """The registered negative control ``control_id`` (e.g. ``"S4:anti-copy"``).
+    """The registered negative control ``control_id`` (e.g. ``"S4:anti-copy"``; theory §2–§3, §8 and §11).
+
+    Returns
+    -------
+    Control
 
     Raises
     ------
@@ -373,7 +442,19 @@ def get_control(control_id: str) -> Control:
 
 
 def controls_for(theorem_id: str) -> list[Control]:
-    """The negative controls of one theorem (``ValueError`` for an unknown theorem id)."""
+    """The negative controls of one theorem, in registration order (theory §2–§3, §8 and §11).
+
+    Returns
+    -------
+    list of Control
+        Empty for a theorem without controls.
+
+    Raises
+    ------
+    ValueError
+        ``theorem_id`` is not a registered theorem id (a control id is refused too); the
+        message lists the known ones.
+    """
     get(theorem_id)
     return [c for c in _CONTROLS.values() if c.theorem == theorem_id]
 
@@ -395,6 +476,25 @@ def _lookup(ident: str) -> Theorem | Control:
 
 def instances(task_strategy, **params) -> st.SearchStrategy:
     """Strategy of :class:`Instance` from a task strategy and one strategy per parameter.
+
+    Builds the ``strategy`` of a registry entry (the statements of theory §2–§3, §8 and §11).
+
+    Parameters
+    ----------
+    task_strategy : SearchStrategy of Task
+        E.g. :func:`modesim.testing.tasks`.
+    **params : SearchStrategy
+        One strategy per parameter name.
+
+    Returns
+    -------
+    SearchStrategy of Instance
+
+    Raises
+    ------
+    ValueError
+        Never: the arguments are not checked here.  Something that is not a strategy makes
+        hypothesis raise ``InvalidArgument`` when the strategy is first drawn from.
 
     >>> from hypothesis import strategies as st
     >>> from modesim.testing import tasks
@@ -492,7 +592,8 @@ def verify(
     Uses :func:`hypothesis.find` with ``max_examples=examples``, no example database and
     a ``random.Random(seed)`` source, so a run is reproducible; the counterexample is
     shrunk.  An implementation that raises counts as a violation.  Nothing is written to
-    the working directory.
+    the working directory.  The statements and controls searched are those of theory §2–§3,
+    §8 and §11.
 
     Parameters
     ----------

@@ -59,7 +59,12 @@ def f_alpha(p, alpha):
     Raises
     ------
     ValueError
-        ``p`` outside [0, 1] or ``alpha`` outside [0, 1).
+        ``p`` outside [0, 1] or ``alpha`` outside [0, 1) (NaN and ±inf included); arrays
+        that do not broadcast together (numpy's message).
+
+    Notes
+    -----
+    Source: ours (theory §3.4, S4; derived in :func:`modesim.symbolic.copy_information`).
     """
     p = np.asarray(chk.real(p, "p", low=0.0, high=1.0), dtype=np.float64)
     c = _odds(alpha)
@@ -78,10 +83,20 @@ def f_alpha_prime(p, alpha):
     p : float or array in (0, 1]
     alpha : float or array in [0, 1)
 
+    Returns
+    -------
+    ndarray of the broadcast shape of ``p`` and ``alpha`` (0-d for scalars), in nats,
+    ``≥ 0`` (0 at α = 0).
+
     Raises
     ------
     ValueError
-        ``p`` outside (0, 1] or ``alpha`` outside [0, 1).
+        ``p`` outside (0, 1] or ``alpha`` outside [0, 1) (NaN and ±inf included); arrays
+        that do not broadcast together (numpy's message).
+
+    Notes
+    -----
+    Source: ours (theory §3.4, S4; :func:`modesim.symbolic.f_alpha_prime`).
     """
     p = np.asarray(chk.real(p, "p", low=0.0, high=1.0, low_open=True), dtype=np.float64)
     c = _odds(alpha)
@@ -98,7 +113,7 @@ def f_alpha_prime(p, alpha):
 
 
 def s8_eigenvalue(K: int, alpha, beta=0.0):
-    """``λ = 1 + (1/K)·f_α'(1/K)/(1 + β)``: the S8 eigenvalue at the uniform point (theory §3.5).
+    """``λ = 1 + (1/K)·f_α'(1/K)/(1 + β)``: the S8 eigenvalue at the uniform point (theory §3.5, statement S8).
 
     The tangent-space Jacobian of the compounding copy-teacher map at ``p = 1/K`` (every
     mode valid) is ``λ·I``; ``λ > 1`` for every ``α ∈ (0, 1)``, so the uniform point is
@@ -114,12 +129,19 @@ def s8_eigenvalue(K: int, alpha, beta=0.0):
 
     Returns
     -------
-    float (or an array when ``alpha``/``beta`` are arrays)
+    float (or an array of the broadcast shape when ``alpha``/``beta`` are arrays)
+        Dimensionless (a growth factor per round of a tangent perturbation).
 
     Raises
     ------
     ValueError
-        ``K`` not an integer >= 2, ``alpha`` outside [0, 1) or ``beta`` negative.
+        ``K`` not an integer >= 2, ``alpha`` outside [0, 1) or ``beta`` negative (NaN and
+        ±inf refused); ``alpha`` and ``beta`` arrays that do not broadcast together
+        (numpy's message).
+
+    Notes
+    -----
+    Source: ours (theory §3.5, statement S8; :func:`modesim.symbolic.s8_jacobian`).
     """
     K = chk.integer(K, "K", low=2)
     beta = np.asarray(chk.real(beta, "beta", low=0.0), dtype=np.float64)
