@@ -142,7 +142,7 @@ def verdict_table(markdown: bool = False) -> str:
     Raises
     ------
     ValueError
-        Never: ``markdown`` is read for its truth value and nothing else is taken.
+        ``markdown`` not True or False.
 
     >>> print(verdict_table().splitlines()[0])
     remedy                  entry  preserves ratios  detail

@@ -59,7 +59,7 @@ def copy_gain(rho, alpha):
     ValueError
         ``rho`` outside (0, 1] or ``alpha`` outside [0, 1) (NaN and ±inf included; the
         message names the first offending grid index); array arguments that do not
-        broadcast together (numpy's message).
+        broadcast together (naming the shapes).
 
     Notes
     -----
@@ -137,7 +137,7 @@ def mixture_jensen_gap(alpha, m, rho, p):
     ValueError
         ``alpha`` outside [0, 1), ``m`` not an integer >= 1, ``rho`` outside (0, 1] or ``p``
         outside [0, 1] (NaN and ±inf included); array arguments that do not broadcast
-        together (numpy's message).
+        together (naming the shapes).
 
     Notes
     -----
@@ -186,7 +186,7 @@ def mixture_gap_leading(alpha, m, rho, p):
     ------
     ValueError
         As :func:`mixture_jensen_gap`: an argument outside its range, or array arguments
-        that do not broadcast together (numpy's message).
+        that do not broadcast together (naming the shapes).
 
     Notes
     -----
@@ -235,7 +235,7 @@ def mixture_gap_bound(alpha, m, rho, p):
     ------
     ValueError
         As :func:`mixture_jensen_gap`: an argument outside its range, or array arguments
-        that do not broadcast together (numpy's message).
+        that do not broadcast together (naming the shapes).
 
     Notes
     -----
@@ -290,8 +290,8 @@ def power_ipw_threshold(alpha, exponent):
     ------
     ValueError
         ``alpha`` outside (0, 1) or ``exponent`` not finite (the message names the first
-        offending grid index); array arguments that do not broadcast together (numpy's
-        message).
+        offending grid index); array arguments that do not broadcast together (naming the
+        shapes).
 
     Notes
     -----
@@ -372,7 +372,7 @@ def blend_exponent(distill_weight, beta):
     ValueError
         ``distill_weight`` not finite, ``beta`` negative or not finite, or
         ``distill_weight + beta ≤ 0`` anywhere (the round's objective is then unbounded);
-        array arguments that do not broadcast together (numpy's message).
+        array arguments that do not broadcast together (naming the shapes).
 
     Notes
     -----
@@ -420,7 +420,7 @@ def diversity_bonus_reward(policy, valid, n_rollouts, bonus):
         ``policy`` not probabilities of shape (..., K), ``valid`` not a boolean (0/1) mask
         broadcasting to ``policy``, ``n_rollouts`` not an integer >= 1, or ``bonus``
         negative or not finite; a ``bonus`` array that does not broadcast against the
-        policy's batch shape (numpy's message).
+        policy's batch shape (naming the shapes).
 
     Notes
     -----

@@ -50,6 +50,7 @@ _DISJOINT = ("the blended round's target gives zero probability to every mode (t
 def _check_weights(reward_weight, distill_weight, beta):
     lr_ = chk.real(reward_weight, "reward_weight", low=0.0)
     mu = chk.real(distill_weight, "distill_weight")
+    chk.param_shape(reward_weight=lr_, distill_weight=mu, beta=beta)
     *_, positive = blend_coefficients(lr_, mu, beta)
     if not np.all(positive):
         bad = ~np.asarray(positive)
@@ -117,7 +118,7 @@ class DistillationBlend(SDShell):
     ------
     ValueError
         Named arguments out of range (``distill_weight + beta ≤ 0`` included; weight arrays
-        that do not broadcast together give numpy's message); at a round,
+        that do not broadcast together, named); at a round,
         anti-distillation with a teacher that gives some mode zero probability.
 
     Examples
@@ -217,7 +218,7 @@ def blend_optimum(task: Task, *, teacher=None, demos=None, reward_weight=0.5, di
         ``task`` not a :class:`~modesim.Task`; a weight out of range as in
         :class:`DistillationBlend` (``distill_weight + beta ≤ 0`` included); parameter
         arrays that do not broadcast with the task's batch shape, or weight arrays that
-        do not broadcast with each other (numpy's message); the
+        do not broadcast with each other (named); the
         demonstration source's refusal (``ρ(C) = 0``: no correct rollout); anti-distillation
         with a teacher that gives some mode zero probability, or a target that leaves the
         float range (weights enormous against ``distill_weight + beta``).

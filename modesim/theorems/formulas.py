@@ -60,7 +60,7 @@ def f_alpha(p, alpha):
     ------
     ValueError
         ``p`` outside [0, 1] or ``alpha`` outside [0, 1) (NaN and ±inf included); arrays
-        that do not broadcast together (numpy's message).
+        that do not broadcast together (naming both shapes).
 
     Notes
     -----
@@ -68,6 +68,7 @@ def f_alpha(p, alpha):
     """
     p = np.asarray(chk.real(p, "p", low=0.0, high=1.0), dtype=np.float64)
     c = _odds(alpha)
+    chk.param_shape(p=p if p.ndim else 0.0, alpha=c)
     safe = np.where(p > 0, p, 1.0)
     return np.where(p > 0, safe * _log1p_ratio(c, safe), 0.0)
 
@@ -92,7 +93,7 @@ def f_alpha_prime(p, alpha):
     ------
     ValueError
         ``p`` outside (0, 1] or ``alpha`` outside [0, 1) (NaN and ±inf included); arrays
-        that do not broadcast together (numpy's message).
+        that do not broadcast together (naming both shapes).
 
     Notes
     -----
@@ -100,6 +101,7 @@ def f_alpha_prime(p, alpha):
     """
     p = np.asarray(chk.real(p, "p", low=0.0, high=1.0, low_open=True), dtype=np.float64)
     c = _odds(alpha)
+    chk.param_shape(p=p if p.ndim else 0.0, alpha=c)
     # With v = u/(1 + u) = c/(c + p) (finite even when u overflows),
     # f_α' = −log(1 − v) − v = Σ_{n≥2} vⁿ/n: the series avoids the cancellation for small v.
     v = c / (c + p)
@@ -137,7 +139,7 @@ def s8_eigenvalue(K: int, alpha, beta=0.0):
     ValueError
         ``K`` not an integer >= 2, ``alpha`` outside [0, 1) or ``beta`` negative (NaN and
         ±inf refused); ``alpha`` and ``beta`` arrays that do not broadcast together
-        (numpy's message).
+        (naming both shapes).
 
     Notes
     -----
@@ -145,5 +147,6 @@ def s8_eigenvalue(K: int, alpha, beta=0.0):
     """
     K = chk.integer(K, "K", low=2)
     beta = np.asarray(chk.real(beta, "beta", low=0.0), dtype=np.float64)
+    chk.param_shape(alpha=chk.real(alpha, "alpha", low=0.0, high=1.0, high_open=True), beta=beta if beta.ndim else 0.0)
     lam = 1.0 + f_alpha_prime(1.0 / K, alpha) / (K * (1.0 + beta))
     return float(lam) if np.ndim(lam) == 0 else lam
