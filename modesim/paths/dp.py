@@ -16,7 +16,7 @@ largest child value (so that children with equal huge values, e.g. a KL penalty
 ``−1/β`` at dead ends, cancel exactly), then by the largest term.
 
 These are kernels: they do not validate their arrays (the public metrics, rules and
-tasks validate once, theory §12) and raise nothing of their own, except
+tasks validate once) and raise nothing of their own, except
 :func:`normalise_paths` when a batch entry has no rollout of positive score.
 
 Per-edge policies produced here are normalised *locally* (``x − log Σ_node exp x``, not
