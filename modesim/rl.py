@@ -48,7 +48,7 @@ def kl_regularised_optimum(task: Task, beta, *, log: bool = False) -> np.ndarray
     Maximises ``E_π[r] − β·KL(π‖π0)``.  Ratios among valid modes (and among invalid
     modes) equal the base ratios for every β > 0 (theorem R1); ``beta = 0`` gives the
     filter limit ``π0(·|C)`` (R2).  Source: the standard KL-regularised RL solution, as in
-    arXiv 2606.26091 §2.
+    Section 2 of arXiv 2606.26091 (the paper's "ideal RL").
 
     Parameters
     ----------
