@@ -100,7 +100,7 @@ class PowerCopyTeacher(Teacher):
 
     @classmethod
     def from_alpha(cls, alpha, gamma=2.0) -> PowerCopyTeacher:
-        """The teacher whose copy odds at ρ(d) = 1 are those of ``CopyTeacher(alpha)``: c = α/(1 − α).
+        """The teacher with the copy odds of ``CopyTeacher(alpha)`` at ρ(d) = 1: c = α/(1 − α).
 
         Theory §7.1 uses ``from_alpha(0.5, 2)`` and ``from_alpha(0.9, 2)``.
 

@@ -42,9 +42,10 @@ class DemoSource:
 
 @dataclass(frozen=True)
 class ConditionedDemos(DemoSource):
-    """Self-generated demonstrations ``D = ρ(·|C)``: the teacher base's correct rollouts (theory §3.3).
+    """Self-generated demonstrations ``D = ρ(·|C)``: the teacher's correct rollouts (theory §3.3).
 
-    ``D(y) = ρ(y)·1[y ∈ C]/ρ(C)``, computed in log space (:func:`~modesim.simplex.log_conditional`);
+    ``D(y) = ρ(y)·1[y ∈ C]/ρ(C)``, computed in log space
+    (:func:`~modesim.simplex.log_conditional`);
     the default of every self-distillation rule, as in the paper's design (a correct rollout
     of the model itself is the demonstration; arXiv 2606.26091, theory §3.1).
 
@@ -83,7 +84,7 @@ class UniformDemos(DemoSource):
 
 @dataclass(frozen=True)
 class FixedDemo(DemoSource):
-    """A single fixed reference demonstration (OPSD-style): ``D = δ_mode`` (theory §3.3, §8.3 B3).
+    """A single fixed reference demonstration (OPSD-style): ``D = δ_mode`` (theory §3.3, B3).
 
     ``mode`` must be valid in every prompt of the task.
 

@@ -199,7 +199,9 @@ def pass_at_k_unbiased(n, c, k) -> np.ndarray:
 
 
 def expected_distinct(policy, valid, k) -> np.ndarray:
-    """Expected number of distinct valid modes in k samples: ``Σ_{y∈C} 1 − (1 − π(y))^k`` (theory §4).
+    """Expected number of distinct valid modes in k samples (theory §4).
+
+    ``Σ_{y∈C} 1 − (1 − π(y))^k``.
 
     Each term is ``−expm1(k·log1p(−π(y)))`` (theory §12), so rare modes keep their
     relative precision.
@@ -380,7 +382,9 @@ def renyi_entropy(policy, valid=None, *, order=2.0) -> np.ndarray:
 
 
 def simpson_index(policy, valid=None) -> np.ndarray:
-    """Simpson index ``Σ q(y)²`` of ``q = π(·|C)`` in ``[1/|C|, 1]``: the chance two samples coincide (theory §4).
+    """Simpson index ``Σ q(y)²`` of ``q = π(·|C)`` in ``[1/|C|, 1]`` (theory §4).
+
+    The chance that two samples of ``π(·|C)`` coincide.
 
     Parameters
     ----------

@@ -224,7 +224,7 @@ def read_rollouts(source, *, format: str | None = None, prompt: str = "prompt_id
 
 @dataclass(frozen=True, eq=False)
 class RolloutBank:
-    """A prompt bank built from sampled answers (see the module docstring for the model; theory §1, §4).
+    """A prompt bank built from sampled answers (theory §1, §4; the model: module docstring).
 
     A record returned by :func:`rollout_bank`, which validates everything; built directly
     it checks nothing.

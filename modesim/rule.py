@@ -258,7 +258,7 @@ def apply_map(rule, log_policy, task) -> np.ndarray:
 
 @dataclass(frozen=True)
 class EMA:
-    """EMA teacher base: teacher logits ``θ̄ ← τ·θ̄ + (1 − τ)·θ`` after each round (theory §3.1, §3.5).
+    """EMA teacher base: logits ``θ̄ ← τ·θ̄ + (1 − τ)·θ`` after each round (theory §3.1, §3.5).
 
     Computed as the geometric mix ``log ρ ← normalise((1 − τ)·log π + τ·log ρ)``
     (:func:`geometric_mix`), the logit EMA up to a constant per row.  ``tau = 0`` is the

@@ -223,7 +223,7 @@ def fixed_points(
     stability_tol: float = 1e-5,
     progress: bool | None = None,
 ) -> list[FixedPoint]:
-    """Fixed points of one round ``π ↦ π'`` of ``rule``, found face by face (K ≤ 10; theory §3.5, §12).
+    """Fixed points of one round ``π ↦ π'`` of ``rule``, face by face (K ≤ 10; theory §3.5, §12).
 
     On each face (support S) the map is solved in simplex coordinates
     ``log π_S = normalise([0, z])``, ``z ∈ R^{|S|−1}``, from the face's barycentre and

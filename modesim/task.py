@@ -57,7 +57,7 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class Task:
-    """A batch of prompts: base policy, valid mask and optional out-of-distribution masks (theory §1).
+    """A batch of prompts: base policy, valid mask, optional out-of-distribution masks (theory §1).
 
     Use :func:`make_task` to build one from probabilities.  A task of shape ``(..., K)`` is
     many independent prompts; the masks broadcast against the base.  Validated once, here.
@@ -259,7 +259,7 @@ def dirichlet_task(
     valid=None,
     ood: Mapping | None = None,
 ) -> Task:
-    """Base policies drawn from a symmetric Dirichlet(concentration) over ``K`` modes (theory §1, §12).
+    """Base policies drawn from a symmetric Dirichlet(concentration), ``K`` modes (theory §1, §12).
 
     Sampled in log space (``log G = log Gamma(a+1) + log(U)/a``) so that small
     concentrations give tiny but non-zero probabilities instead of exact zeros (entries

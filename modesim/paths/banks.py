@@ -626,8 +626,8 @@ def bank_pass_at_k(policy, bank: GraphBank, k, *, ood: str | None = None) -> np.
     ValueError
         ``bank`` not a :class:`GraphBank`; ``policy`` not per-edge probabilities of shape
         (..., E) (negative, NaN, a node whose out-edges do not sum to 1 within 1e-6, a batch
-        shape not broadcasting against the bank's); ``k`` not finite positive integers; ``ood`` not None or a mask
-        name.
+        shape not broadcasting against the bank's); ``k`` not finite positive integers; ``ood``
+        not None or a mask name.
     """
     lp = _policy(policy, bank)
     ks = chk.ks(k)
@@ -651,8 +651,8 @@ def bank_distinct_concepts(policy, bank: GraphBank, k, *, valid_only: bool = Fal
     ValueError
         ``bank`` not a :class:`GraphBank`; ``policy`` not per-edge probabilities of shape
         (..., E) (negative, NaN, a node whose out-edges do not sum to 1 within 1e-6, a batch
-        shape not broadcasting against the bank's); ``k`` not finite positive integers; ``valid_only`` not a boolean;
-        ``ood`` not None or a mask name.
+        shape not broadcasting against the bank's); ``k`` not finite positive integers;
+        ``valid_only`` not a boolean; ``ood`` not None or a mask name.
     """
     from .metrics import hit_probability
 
@@ -682,11 +682,11 @@ def bank_distinct_paths(policy, bank: GraphBank, k, *, ood: str | None = None) -
     Raises
     ------
     ValueError
-        Naming ``k`` above 24 (estimate from samples, :meth:`~modesim.paths.Rollouts.distinct_paths`);
-        ``bank`` not a :class:`GraphBank`; ``policy`` not per-edge probabilities of shape
-        (..., E) (negative, NaN, a node whose out-edges do not sum to 1 within 1e-6, a batch
-        shape not broadcasting against the bank's); ``k`` not finite positive integers; ``ood`` not None or a
-        mask name.
+        Naming ``k`` above 24 (estimate from samples,
+        :meth:`~modesim.paths.Rollouts.distinct_paths`); ``bank`` not a :class:`GraphBank`;
+        ``policy`` not per-edge probabilities of shape (..., E) (negative, NaN, a node whose
+        out-edges do not sum to 1 within 1e-6, a batch shape not broadcasting against the
+        bank's); ``k`` not finite positive integers; ``ood`` not None or a mask name.
     """
     lp = _policy(policy, bank)
     ks = chk.ks(k)
@@ -778,8 +778,9 @@ def bank_metrics(policy, bank: GraphBank, ks=(1, 16), *, ood: str | None = None,
     ValueError
         ``bank`` not a :class:`GraphBank`; ``policy`` not per-edge probabilities of shape
         (..., E) (negative, NaN, a node whose out-edges do not sum to 1 within 1e-6, a batch
-        shape not broadcasting against the bank's); ``ks`` not finite positive integers or above 24 (the exact
-        distinct-paths DP); ``mean`` not a boolean; ``ood`` not None or a mask name.
+        shape not broadcasting against the bank's); ``ks`` not finite positive integers or above
+        24 (the exact distinct-paths DP); ``mean`` not a boolean; ``ood`` not None or a mask
+        name.
     """
     lp = _policy(policy, bank)
     p = np.exp(lp)

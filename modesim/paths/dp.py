@@ -269,7 +269,7 @@ def log_success(graph, log_policy: np.ndarray, blocked: np.ndarray | None = None
 
 
 def edge_log_marginals(graph, log_policy: np.ndarray, log_mu: np.ndarray | None = None) -> np.ndarray:
-    """``log μ(u → v) = log μ(u) + log π(v|u)``: probability that a rollout takes each edge (theory §5.1).
+    """``log μ(u → v) = log μ(u) + log π(v|u)``: log-probability of taking each edge (theory §5.1).
 
     Shape (..., E); ``log_mu`` (..., n) is :func:`forward`'s result when already computed.
     A kernel like the others here: inputs are not validated (callers validate once).

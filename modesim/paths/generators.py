@@ -182,7 +182,7 @@ def _distinct_targets(rng, pool: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ConceptGraph:
-    """A concept graph: go from concept 0 to concept ``n_concepts − 1`` through related ones (theory §5, §10.1).
+    """A concept graph: from concept 0 to ``n_concepts − 1`` via related ones (theory §5, §10.1).
 
     Concepts are numbered in a topological order; concept ``i`` links to up to
     ``out_degree`` distinct concepts among the next ``window``; a fraction

@@ -51,15 +51,18 @@ def _scalar(x: np.ndarray):
 
 
 def hit_probability(log_q: np.ndarray, ks: np.ndarray) -> np.ndarray:
-    """``1 − (1 − q)^k`` from ``log q`` (shape S) for every k (shape Q): shape ``S + Q`` (theory §4, §12).
+    """``1 − (1 − q)^k`` from ``log q`` (shape S) for every k (shape Q): shape ``S + Q``.
+
+    Theory §4 (pass@k, distinct modes) and §12 (relative precision).
 
     Computed as ``−expm1(k·log1p(−q))``, and as ``k·q`` where that is exact to 4e-18, so
     a tiny ``q`` (even one below the float range) keeps its relative precision and
     ``q = 1`` gives exactly 1.  In [0, 1] by construction.  A kernel: ``ks`` must already
     be a float array of positive integers (:func:`modesim._checks.ks`); nothing is checked.
 
-    >>> [f"{x:.12g}" for x in hit_probability(np.log([0.5, 1e-300]), np.array([2.0])).ravel()]
-    ['0.75', '2e-300']
+    >>> h = hit_probability(np.log([0.5, 1e-300]), np.array([2.0]))
+    >>> print(f"{h[0, 0]:.12g} {h[1, 0]:.12g}")
+    0.75 2e-300
     """
     lq = np.minimum(log_q, 0.0).reshape(np.shape(log_q) + (1,) * ks.ndim)
     with np.errstate(divide="ignore"):
@@ -99,10 +102,9 @@ def success_probability(policy, task: PathTask, *, ood: str | None = None):
     Raises
     ------
     ValueError
-        ``task`` not a :class:`PathTask`; ``policy`` not per-edge probabilities of shape (..., E) (negative, NaN, a node whose
-        out-edges do not sum to 1 within 1e-6, a batch shape not broadcasting against the
-        task's); ``ood`` not None or
-        a mask name of the task.
+        ``task`` not a :class:`PathTask`; ``policy`` not per-edge probabilities of shape
+        (..., E) (negative, NaN, a node whose out-edges do not sum to 1 within 1e-6, a batch
+        shape not broadcasting against the task's); ``ood`` not None or a mask name of the task.
 
     >>> from modesim.paths import PathGraph, path_task
     >>> t = path_task(PathGraph.from_edges([(0, 1), (0, 2)], 0, 1), [3.0, 1.0])
@@ -164,23 +166,25 @@ def node_marginals(policy, task: PathTask) -> np.ndarray:
     Raises
     ------
     ValueError
-        ``task`` not a :class:`PathTask`; ``policy`` not per-edge probabilities of shape (..., E) (negative, NaN, a node whose
-        out-edges do not sum to 1 within 1e-6, a batch shape not broadcasting against the
-        task's).
+        ``task`` not a :class:`PathTask`; ``policy`` not per-edge probabilities of shape
+        (..., E) (negative, NaN, a node whose out-edges do not sum to 1 within 1e-6, a batch
+        shape not broadcasting against the task's).
     """
     task = _task(task)
     return np.exp(np.minimum(forward(task.graph, task.log_policy_of(policy)), 0.0))
 
 
 def edge_marginals(policy, task: PathTask) -> np.ndarray:
-    """``μ(u → v) = μ(u)·π(v|u)``: probability that a rollout takes each edge, shape (..., E) (theory §5.1).
+    """``μ(u → v) = μ(u)·π(v|u)``: probability that a rollout takes each edge (theory §5.1).
+
+    Shape (..., E).
 
     Raises
     ------
     ValueError
-        ``task`` not a :class:`PathTask`; ``policy`` not per-edge probabilities of shape (..., E) (negative, NaN, a node whose
-        out-edges do not sum to 1 within 1e-6, a batch shape not broadcasting against the
-        task's).
+        ``task`` not a :class:`PathTask`; ``policy`` not per-edge probabilities of shape
+        (..., E) (negative, NaN, a node whose out-edges do not sum to 1 within 1e-6, a batch
+        shape not broadcasting against the task's).
     """
     task = _task(task)
     lp = task.log_policy_of(policy)
@@ -197,11 +201,11 @@ def path_entropy(policy, task: PathTask, *, given_valid: bool = False, ood: str 
     Raises
     ------
     ValueError
-        ``task`` not a :class:`PathTask`; ``policy`` not per-edge probabilities of shape (..., E) (negative, NaN, a node whose
-        out-edges do not sum to 1 within 1e-6, a batch shape not broadcasting against the
-        task's); ``given_valid`` not a
-        boolean; ``ood`` not None or a mask name; with ``given_valid`` when the policy has
-        no valid rollout (π(C) = 0).
+        ``task`` not a :class:`PathTask`; ``policy`` not per-edge probabilities of shape
+        (..., E) (negative, NaN, a node whose out-edges do not sum to 1 within 1e-6, a batch
+        shape not broadcasting against the task's); ``given_valid`` not a boolean; ``ood`` not
+        None or a mask name; with ``given_valid`` when the policy has no valid rollout
+        (π(C) = 0).
     """
     task = _task(task)
     lp = task.log_policy_of(policy)
@@ -225,9 +229,9 @@ def token_entropy(policy, task: PathTask):
     Raises
     ------
     ValueError
-        ``task`` not a :class:`PathTask`; ``policy`` not per-edge probabilities of shape (..., E) (negative, NaN, a node whose
-        out-edges do not sum to 1 within 1e-6, a batch shape not broadcasting against the
-        task's).
+        ``task`` not a :class:`PathTask`; ``policy`` not per-edge probabilities of shape
+        (..., E) (negative, NaN, a node whose out-edges do not sum to 1 within 1e-6, a batch
+        shape not broadcasting against the task's).
     """
     task = _task(task)
     lp = task.log_policy_of(policy)
@@ -252,10 +256,10 @@ def expected_distinct_concepts(policy, task: PathTask, k, *, valid_only: bool = 
     Raises
     ------
     ValueError
-        ``task`` not a :class:`PathTask`; ``policy`` not per-edge probabilities of shape (..., E) (negative, NaN, a node whose
-        out-edges do not sum to 1 within 1e-6, a batch shape not broadcasting against the
-        task's); ``k`` not finite positive
-        integers; ``valid_only`` not a boolean; ``ood`` not None or a mask name.
+        ``task`` not a :class:`PathTask`; ``policy`` not per-edge probabilities of shape
+        (..., E) (negative, NaN, a node whose out-edges do not sum to 1 within 1e-6, a batch
+        shape not broadcasting against the task's); ``k`` not finite positive integers;
+        ``valid_only`` not a boolean; ``ood`` not None or a mask name.
     """
     task = _task(task)
     lp = task.log_policy_of(policy)
@@ -282,11 +286,11 @@ def expected_distinct_paths(policy, task: PathTask, k, *, ood: str | None = None
     ------
     ValueError
         On graphs with more than ``limit`` valid paths (use
-        :meth:`~modesim.paths.Rollouts.distinct_paths` there); ``task`` not a
-        :class:`PathTask`; ``policy`` not per-edge probabilities of shape (..., E) (negative, NaN, a node whose
+        :meth:`~modesim.paths.Rollouts.distinct_paths` there); ``task`` not a :class:`PathTask`;
+        ``policy`` not per-edge probabilities of shape (..., E) (negative, NaN, a node whose
         out-edges do not sum to 1 within 1e-6, a batch shape not broadcasting against the
-        task's); ``k`` not finite positive integers;
-        ``limit`` not an integer >= 1; ``ood`` not a mask name, or a batched OOD mask.
+        task's); ``k`` not finite positive integers; ``limit`` not an integer >= 1; ``ood`` not
+        a mask name, or a batched OOD mask.
     """
     task = _task(task)
     lp = task.log_policy_of(policy)
@@ -302,21 +306,22 @@ def expected_distinct_paths(policy, task: PathTask, k, *, ood: str | None = None
 
 
 def most_probable_path(policy, task: PathTask, *, ood: str | None = None) -> list[int]:
-    """The most probable valid rollout of one policy (shape (E,)), as a node list (Viterbi; theory §5.1).
+    """The most probable valid rollout of one policy (shape (E,)), as a node list (Viterbi).
 
-    The backward pass with ``max`` in place of the sum, then a greedy walk from the start.
+    Theory §5.1: the backward pass with ``max`` in place of the sum, then a greedy walk
+    from the start.
 
     Raises
     ------
     ValueError
-        If the policy is batched or has no valid rollout of positive probability;
-        ``task`` not a :class:`PathTask`; ``policy`` not per-edge probabilities of shape (..., E) (negative, NaN, a node whose
-        out-edges do not sum to 1 within 1e-6, a batch shape not broadcasting against the
-        task's); ``ood`` not None or a mask
-        name, or a batched OOD mask.
+        If the policy is batched or has no valid rollout of positive probability; ``task`` not a
+        :class:`PathTask`; ``policy`` not per-edge probabilities of shape (..., E) (negative,
+        NaN, a node whose out-edges do not sum to 1 within 1e-6, a batch shape not broadcasting
+        against the task's); ``ood`` not None or a mask name, or a batched OOD mask.
 
     >>> from modesim.paths import PathGraph, path_task
-    >>> t = path_task(PathGraph.from_edges([(0, 1), (1, 3), (0, 2), (2, 3)], 0, 3), [3.0, 1.0, 1.0, 1.0])
+    >>> g = PathGraph.from_edges([(0, 1), (1, 3), (0, 2), (2, 3)], 0, 3)
+    >>> t = path_task(g, [3.0, 1.0, 1.0, 1.0])
     >>> most_probable_path(t.base, t)
     [0, 1, 3]
     """
@@ -340,9 +345,9 @@ def most_probable_path(policy, task: PathTask, *, ood: str | None = None) -> lis
 
 
 def count_paths(graph: PathGraph, *, blocked=None, valid_only: bool = True) -> float:
-    """Number of rollouts (valid ones by default, avoiding ``blocked`` edges) as a float (theory §5.1).
+    """Number of rollouts (valid ones by default, avoiding ``blocked`` edges) as a float.
 
-    One backward pass with edge scores 0 (``N(u) = Σ_v N(v)``, 1 at goals); exact below
+    Theory §5.1: one backward pass with edge scores 0 (``N(u) = Σ_v N(v)``, 1 at goals); exact below
     2**53.  ``blocked`` is a boolean mask of shape (E,).
 
     Raises

@@ -377,7 +377,7 @@ class PathSelfDistillation(SDShell):
         return normalise_nodes(task.graph, x)
 
     def target(self, log_rho: np.ndarray, log_ref: np.ndarray, task: PathTask) -> np.ndarray:
-        """Per-edge log of this rule's one-round optimum for teacher base ``ρ`` and reference ``π_ref``.
+        """Per-edge log of the one-round optimum for teacher base ``ρ`` and reference ``π_ref``.
 
         Shapes (..., E) in and out; inputs are not re-validated (theory §5.2).
 

@@ -55,7 +55,7 @@ __all__ = ["checked_step", "SGD", "Adam", "AdamState", "optimiser", "clip_rows"]
 
 
 class AdamState(NamedTuple):
-    """Adam's moments, one row per batch entry (``State.optimiser`` of an Adam rule; theory §8.2, TC5).
+    """Adam's moments, one row per batch entry (``State.optimiser``; theory §8.2, TC5).
 
     A plain record (it checks nothing; :meth:`Adam.apply` refuses anything else).
 

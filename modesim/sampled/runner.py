@@ -72,7 +72,7 @@ def train(
     record_policy: bool = True,
     progress: bool | None = None,
 ) -> Trajectory:
-    """Run a sampled rule for ``steps`` steps on ``n_seeds`` independent copies of ``task`` (theory §2.3, §3.6).
+    """Run a sampled rule for ``steps`` steps on ``n_seeds`` copies of ``task`` (theory §2.3, §3.6).
 
     :func:`modesim.iterate` on :func:`replicate`.  Seed ``s`` of the run is entry ``s`` of
     the leading axis; its random stream depends only on the rule's ``seed``, the global seed
