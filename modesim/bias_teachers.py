@@ -74,7 +74,14 @@ class PowerCopyTeacher(Teacher):
     Raises
     ------
     ValueError
-        ``c`` negative or not finite, ``gamma`` not finite.
+        ``c`` negative or not finite, ``gamma`` not finite (or arrays of such values);
+        ``demo_law`` (the JSD objective) above :data:`modesim.teachers.MAX_LAW_ENTRIES`.
+
+    Notes
+    -----
+    Source: this project's model (theory §8.3, statements B1–B3) of the paper's remark
+    that the teacher "channels its feedback through the model's own biases"
+    (arXiv 2606.26091, the ablation with diverse external demonstrations).
 
     Examples
     --------
@@ -93,7 +100,18 @@ class PowerCopyTeacher(Teacher):
 
     @classmethod
     def from_alpha(cls, alpha, gamma=2.0) -> PowerCopyTeacher:
-        """The teacher whose copy odds at ρ(d) = 1 are those of ``CopyTeacher(alpha)``: c = α/(1 − α)."""
+        """The teacher with the copy odds of ``CopyTeacher(alpha)`` at ρ(d) = 1: c = α/(1 − α).
+
+        Theory §7.1 uses ``from_alpha(0.5, 2)`` and ``from_alpha(0.9, 2)``.
+
+        Raises
+        ------
+        ValueError
+            ``alpha`` not a real number (or array) in [0, 1); ``gamma`` not finite.
+
+        >>> PowerCopyTeacher.from_alpha(0.9, 2.0).c
+        9.000000000000002
+        """
         a = chk.real(alpha, "alpha", low=0.0, high=1.0, high_open=True)
         return cls(a / (1.0 - np.asarray(a)) if isinstance(a, np.ndarray) else a / (1.0 - a), gamma)
 

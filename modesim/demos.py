@@ -19,7 +19,13 @@ __all__ = ["DemoSource", "ConditionedDemos", "UniformDemos", "FixedDemo", "Expli
 
 
 class DemoSource:
-    """Base class of demonstration sources (define ``distribution`` or ``log_distribution``)."""
+    """Base class of demonstration sources (define ``distribution`` or ``log_distribution``).
+
+    A source maps the teacher base ``log ρ`` (shape (..., K)) to the demonstration law
+    ``D`` on the valid set C, shape broadcast(ρ's, the task's) (theory §3.3, the table of
+    demonstration laws).  The base class takes no arguments and checks nothing; a subclass
+    validates its parameters in ``__post_init__`` and its fit to a task in :meth:`check`.
+    """
 
     param_shape: tuple[int, ...] = ()
 
@@ -36,10 +42,18 @@ class DemoSource:
 
 @dataclass(frozen=True)
 class ConditionedDemos(DemoSource):
-    """Self-generated demonstrations ``D = ρ(·|C)``: the teacher base's correct rollouts.
+    """Self-generated demonstrations ``D = ρ(·|C)``: the teacher's correct rollouts (theory §3.3).
 
-    Raises ``ValueError`` when ``ρ(C) = 0``: there is no correct rollout to sample
-    (theory §3.5 S6).
+    ``D(y) = ρ(y)·1[y ∈ C]/ρ(C)``, computed in log space
+    (:func:`~modesim.simplex.log_conditional`);
+    the default of every self-distillation rule, as in the paper's design (a correct rollout
+    of the model itself is the demonstration; arXiv 2606.26091, theory §3.1).
+
+    Raises
+    ------
+    ValueError
+        From :meth:`distribution` / :meth:`log_distribution` (so from a rule's round) when
+        ``ρ(C) = 0`` in some row: there is no correct rollout to sample (theory §3.5 S6).
     """
 
     def distribution(self, log_rho: np.ndarray, task) -> np.ndarray:
@@ -55,7 +69,13 @@ class ConditionedDemos(DemoSource):
 
 @dataclass(frozen=True)
 class UniformDemos(DemoSource):
-    """Diverse external demonstrations: ``D`` uniform over the valid set C."""
+    """Diverse external demonstrations: ``D`` uniform over the valid set C (theory §3.3, §7).
+
+    ``D(y) = 1[y ∈ C]/|C|``, whatever the teacher base.  The paper's "diverse external
+    demonstrations" ablation (arXiv 2606.26091); with the copy teacher it compresses ratios
+    (theory §7, §8.3 B1).  Takes no arguments and raises nothing (a task always has a valid
+    mode).
+    """
 
     def distribution(self, log_rho: np.ndarray, task) -> np.ndarray:
         v = np.broadcast_to(task.valid, np.broadcast_shapes(task.valid.shape, np.shape(log_rho)))
@@ -64,9 +84,25 @@ class UniformDemos(DemoSource):
 
 @dataclass(frozen=True)
 class FixedDemo(DemoSource):
-    """A single fixed reference demonstration (OPSD-style): ``D = δ_mode``.
+    """A single fixed reference demonstration (OPSD-style): ``D = δ_mode`` (theory §3.3, B3).
 
     ``mode`` must be valid in every prompt of the task.
+
+    Parameters
+    ----------
+    mode : int >= 0
+        The demonstrated mode (0-based index on the mode axis).
+
+    Raises
+    ------
+    ValueError
+        ``mode`` not an integer >= 0; when a run starts (:meth:`check`): ``mode >= K``, or
+        ``mode`` invalid in some prompt (named by batch index).
+
+    Notes
+    -----
+    Source: OPSD conditions the teacher on one external reference solution per prompt
+    (siyan-zhao/OPSD commit 590ec26; theory §8.2, presets).
     """
 
     mode: int
@@ -96,6 +132,23 @@ class ExplicitDemos(DemoSource):
     """An explicit demonstration distribution ``D`` given as ``probs``, shape ``(..., K)``.
 
     ``D`` must be a distribution supported on the valid set (checked when a run starts).
+
+    Parameters
+    ----------
+    probs : array_like, shape (..., K)
+        Probabilities; leading axes broadcast against the task's batch axes (theory §1).
+
+    Raises
+    ------
+    ValueError
+        ``probs`` not probabilities of shape (..., K) (non-finite, negative, rows not
+        summing to 1 within 1e-6); when a run starts (:meth:`check`): ``probs`` not
+        broadcasting against the task, or mass on an invalid mode.
+
+    Notes
+    -----
+    Theory §3.3 (demonstration laws).  The exact JSD round of a finite group uses it for
+    the group's empirical law (theory §8.1).
     """
 
     probs: np.ndarray

@@ -116,11 +116,39 @@ def sd_target(
     ``ρ`` (``log_rho``) is the teacher base, ``D`` the demonstration law built from it and
     ``π_ref`` (``log_ref``) the KL reference, all ``(..., K)`` log-probabilities.
 
+    Parameters
+    ----------
+    log_rho, log_ref : array_like, shape (..., K)
+        Normalised log-probabilities of the teacher base and the KL reference.
+    task : Task
+    teacher, demos, objective, beta, jsd_weight
+        As :func:`sd_optimum`.
+
+    Returns
+    -------
+    ndarray, shape ``broadcast(log_rho, log_ref, task, parameters) + (K,)``
+        Normalised log-probabilities (``-inf`` for a zero).
+
     Raises
     ------
     ValueError
-        On invalid inputs (named), ``jsd_weight`` with an objective other than ``"jsd"``, or
-        when the target has no positive entry.
+        ``task`` not a :class:`~modesim.Task`; ``teacher`` without ``expected_log``/
+        ``log_mixture`` (and ``demo_law`` for the JSD) or ``demos`` not a demonstration
+        source; an unknown ``objective``; ``beta`` not >= 0; ``jsd_weight`` outside
+        [1e-8, 1 − 1e-8], or given with an objective other than ``"jsd"``; ``log_rho`` or
+        ``log_ref`` not normalised log-probabilities with the task's K; a demonstration
+        source that does not fit the task (:meth:`~modesim.DemoSource.check`); ``ρ(C) = 0``
+        with self-generated demonstrations; a target with no positive entry (teacher and
+        reference with disjoint supports), named by batch index.
+
+    Examples
+    --------
+    >>> import modesim as ms
+    >>> task = ms.make_task([0.6, 0.3, 0.1])
+    >>> lp = sd_target(task.log_base, task.log_base, task, teacher=ms.CopyTeacher(0.5),
+    ...                demos=ms.ConditionedDemos())
+    >>> np.exp(lp).round(3).tolist()
+    [0.646, 0.278, 0.076]
     """
     chk.task(task)
     check_parts(teacher, demos, objective)
@@ -182,6 +210,24 @@ def sd_optimum(
     Returns
     -------
     ndarray, shape ``broadcast(task.batch_shape, parameter shapes) + (K,)``
+        Probabilities (log-probabilities with ``log=True``).
+
+    Raises
+    ------
+    ValueError
+        ``task`` not a :class:`~modesim.Task`; any argument :class:`SelfDistillation`
+        refuses (unknown ``objective``, ``beta`` < 0, ``jsd_weight`` outside [1e-8, 1 − 1e-8]
+        or without ``objective="jsd"``, a teacher or demonstration source of the wrong
+        kind, an invalid teacher parameter); parameter arrays that do not broadcast against
+        the task's batch shape; a demonstration source that does not fit the task
+        (``FixedDemo`` of an invalid mode, ``ExplicitDemos`` with mass off C); a target
+        with no positive entry.
+
+    Notes
+    -----
+    Source: the paper (arXiv 2606.26091) for the tilt by the pointwise conditional mutual
+    information (S1); the β-weighted form, S2 and the JSD solve are this project's
+    (theory §3.2, §8.1).
 
     Examples
     --------
@@ -247,8 +293,27 @@ class SelfDistillation(SDShell):
         lasgroup/SDPO); refused with the other objectives.  Nearer the endpoints the JSD is
         λ·KL(T‖π) or (1 − λ)·KL(π‖T) to 1e-8: use ``"forward"``/``"reverse"``.
 
+    Raises
+    ------
+    ValueError
+        On construction: an unknown ``objective``, ``teacher_base`` or ``reference``;
+        ``beta`` not a real >= 0 (or array of them); ``step_size`` outside (0, 1];
+        ``jsd_weight`` outside [1e-8, 1 − 1e-8] or given with another objective; both
+        ``eta`` and ``step_size``; a ``teacher`` or ``demos`` that is not a teacher /
+        demonstration source.  In :meth:`init`: a task that is not a
+        :class:`~modesim.Task`, parameter arrays that do not broadcast against its batch
+        shape, a demonstration source that does not fit it.  In a round: no correct mode
+        in the teacher base to demonstrate (``ρ(C) = 0``, theory §3.5 S6) or a target with
+        no positive entry, named by batch index.  :meth:`velocity`: a target that gives
+        zero to a mode the policy holds (no flow), or an EMA teacher strictly inside
+        (0, 1) without ``teacher_log_base``.
+
     Notes
     -----
+    Source: the design (on-policy reverse KL to a teacher conditioned on a sampled correct
+    rollout) is the paper's, arXiv 2606.26091 (theory §3.1); the closed-form round and the
+    step size are this project's.
+
     **The JSD objective** (theory §8.1, J1).  Each round minimises::
 
         F(π) = E_{d~D} JSD_λ(T(·|d)‖π) + β·KL(π‖π_ref),
@@ -314,7 +379,17 @@ class SelfDistillation(SDShell):
         return log_normalise(x)
 
     def target(self, log_rho: np.ndarray, log_ref: np.ndarray, task: Task) -> np.ndarray:
-        """Log of this rule's one-round optimum for teacher base ``ρ`` and reference ``π_ref``."""
+        """Log of this rule's one-round optimum for teacher base ``ρ`` and reference ``π_ref``.
+
+        :func:`sd_target` without input validation (theory §3.2, §8.1): ``log_rho`` and
+        ``log_ref`` (..., K) must already be normalised; returns (..., K).
+
+        Raises
+        ------
+        ValueError
+            ``ρ(C) = 0`` with self-generated demonstrations, or a target with no positive
+            entry, named by batch index.
+        """
         return _target(log_rho, log_ref, task, self.teacher, self.demos, self.objective, self.beta,
                        self._takes_out, self.jsd_weight)
 
@@ -335,7 +410,15 @@ class SelfDistillation(SDShell):
         """``g = step_size·(log π* − log π)``; the flow is ``d log π/dt = g − E_π g`` (theory §6).
 
         With an :class:`EMA` teacher the teacher base must be given (``teacher_log_base``);
-        :func:`~modesim.flow` integrates it as a second state.
+        :func:`~modesim.flow` integrates it as a second state.  Shapes: ``log_policy``
+        (..., K) in, (..., K) out (per round of time).
+
+        Raises
+        ------
+        ValueError
+            An EMA rate strictly inside (0, 1) without ``teacher_log_base``; a target that
+            gives zero to a mode the policy still holds (the flow does not exist); what a
+            round raises (see the class).
         """
         rho = self.velocity_teacher_base(log_policy, task.log_base, teacher_log_base)
         ref = self.reference_log(log_policy, task)
@@ -381,8 +464,12 @@ def jsd_divergence(log_t, log_s, jsd_weight=0.5) -> np.ndarray:
     Raises
     ------
     ValueError
-        Inputs that are not log-probabilities, different K, or λ outside [1e-8, 1 − 1e-8].
+        ``log_t`` or ``log_s`` not normalised log-probabilities (NaN, +inf, a row without
+        mass, rows off 1 by more than 1e-6), ``log_s`` with a different K, or ``jsd_weight``
+        outside [1e-8, 1 − 1e-8].
 
+    Notes
+    -----
     Source: theory §8.1; TRL 1.10.0.dev0 (commit f2cd577), ``trl/experimental/gkd/gkd_trainer.py``.
 
     >>> round(float(jsd_divergence(np.log([0.9, 0.1]), np.log([0.5, 0.5]))), 6)
@@ -415,10 +502,26 @@ def jsd_score(log_policy, log_teacher, jsd_weight=0.5) -> np.ndarray:
         holds it (the divergence falls steeply as π rises there) and 0 when it does not.
     jsd_weight : float or array in [1e-8, 1 − 1e-8]
 
+    Returns
+    -------
+    ndarray, shape broadcast(...) + (K,)
+        ``g`` in nats (``-inf`` or 0 at π = 0 as described above).
+
     Raises
     ------
     ValueError
-        Inputs that are not log-probabilities, different K, or λ outside [1e-8, 1 − 1e-8].
+        ``log_policy`` or ``log_teacher`` not normalised log-probabilities, ``log_teacher``
+        with a different K, or ``jsd_weight`` outside [1e-8, 1 − 1e-8].
+
+    Notes
+    -----
+    Source: the gradient is this project's (theory §8.1, §10.3 G3) of the loss of TRL's
+    ``GKDTrainer.generalized_jsd_loss`` (TRL 1.10.0.dev0, commit f2cd577).
+
+    At π = (½, ½), T = (0.9, 0.1), λ = ½: ``M = (0.7, 0.3)``, ``g = ½·log(π/M)``:
+
+    >>> jsd_score(np.log([0.5, 0.5]), np.log([0.9, 0.1])).round(5).tolist()
+    [-0.16824, 0.25541]
     """
     lam = _check_jsd_weight(jsd_weight)
     lp = chk.log_probabilities(log_policy, "log_policy")

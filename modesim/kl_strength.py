@@ -116,7 +116,8 @@ def critical_kl_strength(alpha, tol=1e-2, *, jsd_weight=None):
     Raises
     ------
     ValueError
-        ``alpha`` or ``tol`` outside (0, 1).
+        ``alpha`` or ``tol`` not real numbers (or arrays) in (0, 1); ``jsd_weight``
+        outside [1e-8, 1 − 1e-8].
 
     >>> round(critical_kl_strength(0.5), 4), round(critical_kl_strength(0.2), 4)
     (0.1505, 0.0485)
@@ -149,7 +150,8 @@ def uniform_instability_threshold(K, alpha, *, jsd_weight=None):
     Raises
     ------
     ValueError
-        ``K`` not an integer >= 2 or ``alpha`` outside [0, 1).
+        ``K`` not an integer >= 2, ``alpha`` not a real number (or array) in [0, 1), or
+        ``jsd_weight`` outside [1e-8, 1 − 1e-8].
 
     >>> round(uniform_instability_threshold(2, 0.5), 4)
     0.216
@@ -236,7 +238,15 @@ def collapsed_rest_point(task: Task, alpha, beta, *, jsd_weight=None, tol: float
     Raises
     ------
     ValueError
-        Bad inputs (named), or no collapsed rest point near the prediction (β too large).
+        ``task`` not a :class:`~modesim.Task`, with K < 2 or K > 256, or with a base
+        probability of 0; ``alpha`` not in (0, 1); ``beta`` below 1e-6; ``jsd_weight``
+        outside [1e-8, 1 − 1e-8]; ``tol`` not > 0; parameter arrays that do not broadcast
+        against the task; a singular Newton system, no convergence, or a top mode ending
+        below 1/2 (no collapsed rest point near the prediction: β too large).
+
+    Notes
+    -----
+    Source: this project's derivation (theory §8.4, K1 and K3).
     """
     a, b = _check_setting(task, alpha, beta)
     a, b = _effective(a, b, jsd_weight)
@@ -339,7 +349,9 @@ def collapse_depth(task: Task, alpha, beta, *, k=(1, 16), jsd_weight=None) -> Co
     Raises
     ------
     ValueError
-        Bad inputs (named); see :func:`collapsed_rest_point`.
+        ``k`` not finite positive integers; everything :func:`collapsed_rest_point`
+        refuses (a bad task, α outside (0, 1), β below 1e-6, ``jsd_weight`` outside
+        [1e-8, 1 − 1e-8], no collapsed rest point for these parameters).
 
     >>> import modesim as ms
     >>> out = collapse_depth(ms.make_task([0.6, 0.4]), 0.5, 0.04)
@@ -422,7 +434,9 @@ def two_mode_rest_point(alpha, beta, p0, *, points: int = 4001) -> TwoModeRestPo
     Raises
     ------
     ValueError
-        Bad inputs (named).
+        ``alpha`` or ``p0`` not in (0, 1), ``beta`` below 1e-6 (or arrays with such
+        entries), ``points`` not an integer >= 101, or parameter arrays that do not
+        broadcast together.
 
     >>> out = two_mode_rest_point(0.5, 0.04, 0.6)
     >>> round(float(-out.logit), 4), round(float(np.log(0.5) / 0.04 + np.log(0.4 / 0.6)), 4)
@@ -519,7 +533,13 @@ def collapse_regime(alpha=None, beta=None, *, p0: float = 0.6, k: int = 16, tol:
     Raises
     ------
     ValueError
-        Bad inputs (named).
+        ``alpha`` not in (0, 1) or ``beta`` not > 0 (entries of either), grids that are not
+        non-empty and 1-D, a ``beta`` below 1e-6 (:func:`two_mode_rest_point`), ``p0`` not a
+        scalar in (1/2, 1), ``k`` not an integer >= 1, ``tol`` not a scalar in (0, 1).
+
+    >>> out = collapse_regime([0.5], [0.04, 0.5])
+    >>> out.log10_depth.shape, bool(out.log10_depth[0, 0] < -7)
+    ((1, 2), True)
     """
     a = np.linspace(0.05, 0.95, 37) if alpha is None else np.asarray(
         chk.real(alpha, "alpha", low=0.0, high=1.0, low_open=True, high_open=True), dtype=float)

@@ -138,6 +138,27 @@ def pass_at_k_unbiased(n, c, k) -> np.ndarray:
     ``Σ min(c, k)`` over the broadcast entries (one small problem never pays for a large
     one), and a scalar call costs about as much as the HumanEval reference.
 
+    Parameters
+    ----------
+    n, c, k : int or array_like of int
+        Samples drawn, correct samples among them, and k; broadcast together.
+
+    Returns
+    -------
+    ndarray in [0, 1] (a numpy float for scalar inputs), the broadcast shape of n, c, k.
+
+    Raises
+    ------
+    ValueError
+        ``n``, ``c`` or ``k`` not finite non-negative integers (booleans and strings
+        refused), ``k < 1``, ``c > n`` or ``k > n``.
+
+    Notes
+    -----
+    Source: Chen et al., "Evaluating Large Language Models Trained on Code" (2021), the
+    HumanEval estimator; the product form and its ``log1p`` summation are this project's
+    (theory §4, §12).
+
     >>> float(pass_at_k_unbiased(200, 37, 10).round(6))
     0.877375
     """
@@ -178,9 +199,29 @@ def pass_at_k_unbiased(n, c, k) -> np.ndarray:
 
 
 def expected_distinct(policy, valid, k) -> np.ndarray:
-    """Expected number of distinct valid modes in k samples: ``Σ_{y∈C} 1 − (1 − π(y))^k``.
+    """Expected number of distinct valid modes in k samples (theory §4).
 
-    Returns shape ``batch_shape + np.shape(k)``, in ``[0, min(k, |C|)]``.
+    ``Σ_{y∈C} 1 − (1 − π(y))^k``.
+
+    Each term is ``−expm1(k·log1p(−π(y)))`` (theory §12), so rare modes keep their
+    relative precision.
+
+    Parameters
+    ----------
+    policy : array_like, shape (..., K)
+    valid : bool array broadcastable to (..., K)
+        May mark no mode in a row (that row gives 0).
+    k : int or array_like of int >= 1
+
+    Returns
+    -------
+    ndarray, shape ``batch_shape + np.shape(k)``, in ``[0, min(k, |C|)]`` (a count of modes).
+
+    Raises
+    ------
+    ValueError
+        ``policy`` not probabilities of shape (..., K); ``valid`` not a boolean mask
+        broadcasting to it; ``k`` not finite positive integers.
 
     >>> float(expected_distinct([0.5, 0.5], [1, 1], 2))
     1.5
@@ -198,7 +239,27 @@ def expected_distinct(policy, valid, k) -> np.ndarray:
 def conditional(policy, valid) -> np.ndarray:
     """``π(·|C)``: the policy restricted to the valid set and renormalised (theory §1).
 
-    Raises ``ValueError`` if ``π(C) = 0`` in some row.
+    ``π(y)·1[y ∈ C]/π(C)``.
+
+    Parameters
+    ----------
+    policy : array_like, shape (..., K)
+    valid : bool array broadcastable to (..., K)
+
+    Returns
+    -------
+    ndarray, shape (..., K)
+        Probabilities, 0 off C.
+
+    Raises
+    ------
+    ValueError
+        ``policy`` not probabilities of shape (..., K); ``valid`` not a boolean mask
+        broadcasting to it, or marking no mode in some row; ``π(C) = 0`` in some row
+        (named by batch index).
+
+    >>> conditional([0.5, 0.3, 0.2], [1, 1, 0]).round(3).tolist()
+    [0.625, 0.375, 0.0]
     """
     p, v = _policy_mask(policy, valid)
     mass = np.where(v, p, 0.0).sum(axis=-1, keepdims=True)
@@ -228,6 +289,21 @@ def entropy(policy, valid=None) -> np.ndarray:
 
     In ``[0, log |C|]`` by construction (round-off clipped; a point mass gives +0.0).
 
+    Parameters
+    ----------
+    policy : array_like, shape (..., K)
+    valid : bool array broadcastable to (..., K), optional
+
+    Returns
+    -------
+    ndarray, shape (...), in nats.
+
+    Raises
+    ------
+    ValueError
+        ``policy`` not probabilities of shape (..., K); ``valid`` not a boolean mask
+        broadcasting to it or empty in some row; ``π(C) = 0`` in some row.
+
     >>> float(entropy([0.5, 0.25, 0.25]).round(4))
     1.0397
     """
@@ -237,13 +313,58 @@ def entropy(policy, valid=None) -> np.ndarray:
 
 
 def effective_modes(policy, valid=None) -> np.ndarray:
-    """Effective number of modes ``exp H(π(·|C))`` in ``[1, |C|]`` (1 = one mode, |C| = uniform)."""
+    """Effective number of modes ``exp H(π(·|C))`` in ``[1, |C|]`` (theory §4).
+
+    1 is a single mode, ``|C|`` the uniform distribution on C (a number of modes, no
+    unit).  :func:`entropy` exponentiated.
+
+    Parameters
+    ----------
+    policy : array_like, shape (..., K)
+    valid : bool array broadcastable to (..., K), optional
+
+    Returns
+    -------
+    ndarray, shape (...)
+
+    Raises
+    ------
+    ValueError
+        As :func:`entropy`: bad ``policy`` or ``valid``, or ``π(C) = 0`` in some row.
+
+    >>> float(effective_modes([0.25, 0.25, 0.25, 0.25]).round(12))
+    4.0
+    """
     return np.exp(entropy(policy, valid))
 
 
 def renyi_entropy(policy, valid=None, *, order=2.0) -> np.ndarray:
-    """Rényi entropy ``log(Σ q^a)/(1 − a)`` (nats) of ``q = π(·|C)``; ``a = 1`` is Shannon,
-    ``a = inf`` is min-entropy ``−log max q``.  ``order`` must be a real number ≥ 0 (or inf)."""
+    """Rényi entropy ``log(Σ q^a)/(1 − a)`` (nats) of ``q = π(·|C)`` (theory §4).
+
+    ``a = 1`` is Shannon, ``a = 0`` the log of the support size, ``a = inf`` the
+    min-entropy ``−log max q``; ``Σ q^a`` is formed in log space (theory §12), and the
+    result is clipped to ``[0, log |C|]``.
+
+    Parameters
+    ----------
+    policy : array_like, shape (..., K)
+    valid : bool array broadcastable to (..., K), optional
+    order : float >= 0 or inf
+        The order ``a`` (a scalar).
+
+    Returns
+    -------
+    ndarray, shape (...), in nats.
+
+    Raises
+    ------
+    ValueError
+        ``order`` not a real scalar >= 0 (or inf); bad ``policy`` or ``valid``, or
+        ``π(C) = 0`` in some row (as :func:`entropy`).
+
+    >>> float(renyi_entropy([0.5, 0.25, 0.25]).round(4))  # −log(1/4 + 1/16 + 1/16)
+    0.9808
+    """
     a = chk.real(order, "order", low=0.0, allow_array=False, allow_inf=True)
     q, n = _dist(policy, valid)
     if a == 1.0:
@@ -261,7 +382,27 @@ def renyi_entropy(policy, valid=None, *, order=2.0) -> np.ndarray:
 
 
 def simpson_index(policy, valid=None) -> np.ndarray:
-    """Simpson index ``Σ q(y)²`` of ``q = π(·|C)`` in ``[1/|C|, 1]``: the chance two samples coincide."""
+    """Simpson index ``Σ q(y)²`` of ``q = π(·|C)`` in ``[1/|C|, 1]`` (theory §4).
+
+    The chance that two samples of ``π(·|C)`` coincide.
+
+    Parameters
+    ----------
+    policy : array_like, shape (..., K)
+    valid : bool array broadcastable to (..., K), optional
+
+    Returns
+    -------
+    ndarray, shape (...), a probability.
+
+    Raises
+    ------
+    ValueError
+        Bad ``policy`` or ``valid``, or ``π(C) = 0`` in some row (as :func:`entropy`).
+
+    >>> float(simpson_index([0.5, 0.25, 0.25]))
+    0.375
+    """
     q, n = _dist(policy, valid)
     return np.clip(np.sum(q * q, axis=-1), 1.0 / n, 1.0)
 
@@ -272,10 +413,25 @@ def amplification_exponent(before, after, valid) -> np.ndarray:
     Least-squares slope over the valid modes with positive probability: 1 means ratios
     preserved, > 1 amplified, < 1 compressed.
 
+    Parameters
+    ----------
+    before, after : array_like, shape (..., K)
+        Probabilities before and after an update (same shape).
+    valid : bool array broadcastable to (..., K)
+
+    Returns
+    -------
+    ndarray, shape (...) (dimensionless slope).
+
     Raises
     ------
     ValueError
-        If a row has fewer than two valid modes with distinct ``π(y)`` (no slope).
+        ``before`` or ``after`` not probabilities, of different shapes; ``valid`` not a mask
+        broadcasting to them or empty in some row; a row with fewer than two valid modes of
+        distinct positive ``π(y)`` (no slope).
+
+    >>> round(float(amplification_exponent([0.6, 0.3, 0.1], [0.646, 0.278, 0.076], [1, 1, 1])), 2)
+    1.19
     """
     p0, v = _policy_mask(before, valid)
     p1 = chk.probabilities(after, "after")
@@ -303,7 +459,22 @@ def kl_divergence(p, q) -> np.ndarray:
     """``KL(p‖q) = Σ_y p(y)·log(p(y)/q(y))`` (nats) as a sum of non-negative terms.
 
     Exactly 0 for equal inputs, accurate in relative terms for nearby ones, ``inf`` where
-    ``q(y) = 0 < p(y)``.  Shapes broadcast; returns the batch shape.
+    ``q(y) = 0 < p(y)``.  Shapes broadcast; returns the batch shape.  Each term is
+    ``q·ψ(log p − log q)``, ``ψ(x) = x e^x − e^x + 1 ≥ 0`` (theory §4, §12).
+
+    Parameters
+    ----------
+    p, q : array_like, shape (..., K)
+        Probabilities; leading axes broadcast.
+
+    Returns
+    -------
+    ndarray, shape broadcast(...), in nats.
+
+    Raises
+    ------
+    ValueError
+        ``p`` or ``q`` not probabilities of shape (..., K), or shapes that do not broadcast.
 
     >>> float(kl_divergence([0.5, 0.5], [0.5, 0.5]))
     0.0
@@ -323,6 +494,27 @@ def kl_to_rl_target(policy, task: Task) -> np.ndarray:
 
     Ideal RL (theorems R1–R3) keeps this at 0; self-distillation drives it up.  A sum of
     non-negative terms (``q·log(q/q0) − q + q0``), so it is never negative.
+
+    Parameters
+    ----------
+    policy : array_like, shape (..., K)
+        Broadcasting against the task's batch shape.
+    task : Task
+
+    Returns
+    -------
+    ndarray, shape (...), in nats.
+
+    Raises
+    ------
+    ValueError
+        ``task`` not a :class:`~modesim.Task`; ``policy`` not probabilities of shape
+        (..., K), or the task's mask not broadcasting to it; ``π(C) = 0`` in some row.
+
+    >>> import modesim as ms
+    >>> task = ms.make_task([0.5, 0.3, 0.2], [1, 1, 0])
+    >>> float(kl_to_rl_target(ms.kl_regularised_optimum(task, 0.1), task).round(15))
+    0.0
     """
     chk.task(task)
     p, v = _policy_mask(policy, task.valid)
@@ -333,7 +525,10 @@ def kl_to_rl_target(policy, task: Task) -> np.ndarray:
 
 
 def ratio_table(policy, valid, *, by=None) -> tuple[np.ndarray, np.ndarray]:
-    """Pairwise ratios ``π(y)/π(y')`` among the valid modes of one prompt.
+    """Pairwise ratios ``π(y)/π(y')`` among the valid modes of one prompt (theory §2.1, §3.4).
+
+    The quantity R1 preserves and S4 amplifies: compare the table of a policy with the
+    base's.
 
     Parameters
     ----------
@@ -350,6 +545,16 @@ def ratio_table(policy, valid, *, by=None) -> tuple[np.ndarray, np.ndarray]:
     ratios : ndarray, shape (m, m)
         ``ratios[i, j] = π(modes[i]) / π(modes[j])`` (computed in log space, ``inf`` above
         the float range); ``inf`` where only the denominator is 0, and 1 where both are 0.
+
+    Raises
+    ------
+    ValueError
+        ``policy`` not probabilities of shape (K,) (a batched policy is refused); ``valid``
+        not a mask of that shape with a valid mode; ``by`` not probabilities of shape (K,).
+
+    >>> modes, r = ratio_table([0.5, 0.3, 0.2], [1, 1, 0])
+    >>> modes.tolist(), r.round(3).tolist()
+    ([0, 1], [[1.0, 1.667], [0.6, 1.0]])
     """
     p = chk.probabilities(policy, "policy")
     if p.ndim != 1:
@@ -453,6 +658,8 @@ def collapse_times(trajectory, valid=None, *, eps: float = 1e-3) -> np.ndarray:
 class Fan:
     """Quantile bands of a quantity across seeds over time (theory §4).
 
+    A plain record returned by :func:`fan` (it checks nothing itself).
+
     Attributes
     ----------
     times : ndarray, shape (T,)
@@ -474,10 +681,26 @@ def fan(trajectory, mode: int, *, levels=(0.05, 0.25, 0.5, 0.75, 0.95), seed_axi
 
     ``seed_axis`` indexes the trajectory's batch axes (0 for :func:`modesim.train`).
 
+    Parameters
+    ----------
+    trajectory : Trajectory
+        Recorded with ``record_policy=True``, batch shape ``(n_seeds, ...)``.
+    mode : int in [0, K)
+    levels : array_like of float in [0, 1], shape (L,)
+    seed_axis : int >= 0
+
+    Returns
+    -------
+    Fan
+        ``bands`` of shape ``(L, T, ...)`` and ``mean`` ``(T, ...)`` (probabilities), the
+        seed axis removed.
+
     Raises
     ------
     ValueError
-        Naming ``trajectory``, ``mode``, ``levels`` or ``seed_axis``.
+        Naming ``trajectory`` (no recorded policy, or no seed axis), ``mode`` (not an
+        integer in [0, K)), ``levels`` (not a 1-D array in [0, 1]) or ``seed_axis`` (not a
+        batch axis).
     """
     lp = getattr(trajectory, "log_policy", None)
     if lp is None or not hasattr(trajectory, "times"):

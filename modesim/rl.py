@@ -48,7 +48,7 @@ def kl_regularised_optimum(task: Task, beta, *, log: bool = False) -> np.ndarray
     Maximises ``E_π[r] − β·KL(π‖π0)``.  Ratios among valid modes (and among invalid
     modes) equal the base ratios for every β > 0 (theorem R1); ``beta = 0`` gives the
     filter limit ``π0(·|C)`` (R2).  Source: the standard KL-regularised RL solution, as in
-    arXiv 2606.26091 §2.
+    Section 2 of arXiv 2606.26091 (the paper's "ideal RL").
 
     Parameters
     ----------
@@ -61,6 +61,13 @@ def kl_regularised_optimum(task: Task, beta, *, log: bool = False) -> np.ndarray
     Returns
     -------
     ndarray, shape ``broadcast(task.batch_shape, beta.shape) + (K,)``
+        Probabilities (log-probabilities with ``log=True``).
+
+    Raises
+    ------
+    ValueError
+        ``task`` not a :class:`~modesim.Task`; ``beta`` not a real number (or array) >= 0;
+        a ``beta`` array that does not broadcast against the task's batch shape.
 
     Examples
     --------
@@ -77,7 +84,32 @@ def kl_regularised_optimum(task: Task, beta, *, log: bool = False) -> np.ndarray
 
 
 def filter_limit(task: Task, *, log: bool = False) -> np.ndarray:
-    """β → 0 limit of the KL-regularised optimum: ``π0(·|C)`` (theory §2.1, R2)."""
+    """β → 0 limit of the KL-regularised optimum: ``π0(·|C)`` (theory §2.1, R2).
+
+    ``π0(y)·1[y ∈ C]/π0(C)``, computed as the optimum's penalty form at β = 0 (``−inf`` on
+    invalid modes, then normalised in log space).
+
+    Parameters
+    ----------
+    task : Task
+    log : bool
+        Return log-probabilities instead of probabilities.
+
+    Returns
+    -------
+    ndarray, shape ``task.batch_shape + (K,)``
+
+    Raises
+    ------
+    ValueError
+        ``task`` not a :class:`~modesim.Task`, or ``log`` not True or False.
+
+    Examples
+    --------
+    >>> import modesim as ms
+    >>> filter_limit(ms.make_task([0.5, 0.3, 0.2], [1, 1, 0])).round(3).tolist()
+    [0.625, 0.375, 0.0]
+    """
     log = chk.boolean(log, "log")
     chk.task(task)
     out = _log_kl_optimum(task.log_base, task.valid, 0.0)
@@ -92,6 +124,33 @@ class KLRegularisedRL:
     ideal RL optimum, reached in one round and then fixed) or ``π_ref = π_t``
     (``reference="current"``: a trust-region sequence, identical to :class:`NaturalPG`
     with ``lr = 1/β``).  ``beta = 0`` gives the filter limit.
+
+    Parameters
+    ----------
+    beta : float or array >= 0
+        KL strength (dimensionless, per unit of reward); an array is a grid.
+    reference : {"base", "current"}
+
+    Raises
+    ------
+    ValueError
+        ``beta`` not a real number (or array) >= 0; an unknown ``reference``.  In
+        :meth:`init`: a task that is not a :class:`~modesim.Task`, or a ``beta`` array that
+        does not broadcast against its batch shape.  :meth:`velocity` at β = 0 while the
+        policy holds an invalid mode (the filter's target is 0 there: no flow).
+
+    Notes
+    -----
+    Source: the standard Gibbs solution of KL-regularised RL, the paper's "ideal RL"
+    (arXiv 2606.26091; theory §2.1, R1, R2); the trust-region identity with
+    :class:`NaturalPG` is R3 (theory §2.2).
+
+    Examples
+    --------
+    >>> import modesim as ms
+    >>> task = ms.make_task([0.5, 0.3, 0.2], [1, 1, 0])
+    >>> ms.iterate(KLRegularisedRL(1.0), task, 3).policy[-1].round(3).tolist()
+    [0.572, 0.343, 0.084]
     """
 
     beta: float = 0.1
@@ -118,7 +177,15 @@ class KLRegularisedRL:
         return state.advance(self._target(state.log_policy, task))
 
     def velocity(self, log_policy: np.ndarray, task: Task, *, teacher_log_base=None) -> np.ndarray:
-        """``g = log π*(π) − log π``: relaxation toward each round's optimum."""
+        """``g = log π*(π) − log π``: relaxation toward each round's optimum (theory §6).
+
+        Shape (..., K) in and out.
+
+        Raises
+        ------
+        ValueError
+            When the target gives zero to a mode the policy holds (β = 0 and invalid mass).
+        """
         return relaxation(self._target(log_policy, task), log_policy)
 
 
@@ -134,6 +201,17 @@ class NaturalPG:
     ----------
     lr : float or array > 0
         Learning rate (``eta`` is its deprecated name).
+
+    Raises
+    ------
+    ValueError
+        ``lr`` not a real number (or array) > 0; both ``eta`` and ``lr`` given.  In
+        :meth:`init`: a task that is not a :class:`~modesim.Task`, or an ``lr`` array that
+        does not broadcast against its batch shape.
+
+    Notes
+    -----
+    Source: standard mirror-descent algebra (theory §2.2, R3).
 
     Examples
     --------
@@ -174,7 +252,7 @@ class SoftmaxPG:
 
     Logits ``θ`` with ``π = softmax(θ)`` and ``J = π(C)``; one step is
     ``θ_i ← θ_i + lr·π_i·(r_i − J)``.  Continuous time: ``dθ_i/dt = lr·π_i·(r_i − J)``.
-    Not ratio preserving among valid modes: ``d/dt log(π_y/π_y') = (π_y − π_y')(1 − J)``.
+    Not ratio preserving among valid modes: ``d/dt log(π_y/π_y') = lr·(π_y − π_y')(1 − J)``.
     The state stores normalised logits (``θ − logsumexp θ``), which give the same policy
     and gradient.
 
@@ -182,6 +260,27 @@ class SoftmaxPG:
     ----------
     lr : float or array > 0
         Learning rate (``eta`` is its deprecated name).
+
+    Raises
+    ------
+    ValueError
+        ``lr`` not a real number (or array) > 0; both ``eta`` and ``lr`` given.  In
+        :meth:`init`: a task that is not a :class:`~modesim.Task`, or an ``lr`` array that
+        does not broadcast against its batch shape.
+
+    Notes
+    -----
+    Source: the exact policy gradient of ``J = π(C)`` on softmax logits, the mean field of
+    REINFORCE and RLOO (theory §2.3); the drift identity R4 is this project's.
+
+    Examples
+    --------
+    One step changes ``log(π_0/π_1)`` by exactly ``lr·(π_0 − π_1)(1 − J)`` = 0.2·0.2:
+
+    >>> import modesim as ms
+    >>> p = ms.iterate(SoftmaxPG(1.0), ms.make_task([0.5, 0.3, 0.2], [1, 1, 0]), 1).policy[-1]
+    >>> round(float(np.log(p[0] / p[1]) - np.log(0.5 / 0.3)), 12)
+    0.04
     """
 
     lr: float = 1.0

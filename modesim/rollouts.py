@@ -5,7 +5,7 @@ equivalent answers it belongs to) and whether it was correct.  :func:`rollout_ba
 such records (CSV, JSONL, or an iterable of mappings) into a :class:`RolloutBank`: a
 :class:`~modesim.Task` with one row per prompt, whose modes are that prompt's answer
 clusters, so that "what would self-distillation and RL do to *my* model's pass@k?" is one
-:func:`modesim.sweeps` or :func:`modesim.iterate` call::
+:func:`modesim.sweep` or :func:`modesim.iterate` call::
 
     bank = ms.rollouts.rollout_bank("samples.jsonl")
     ds = ms.sweep(ms.SelfDistillation(ms.CopyTeacher(0.5)), bank,
@@ -224,7 +224,10 @@ def read_rollouts(source, *, format: str | None = None, prompt: str = "prompt_id
 
 @dataclass(frozen=True, eq=False)
 class RolloutBank:
-    """A prompt bank built from sampled answers (see the module docstring for the model).
+    """A prompt bank built from sampled answers (theory §1, §4; the model: module docstring).
+
+    A record returned by :func:`rollout_bank`, which validates everything; built directly
+    it checks nothing.
 
     Attributes
     ----------
@@ -309,7 +312,13 @@ def rollout_bank(
     tail_valid: bool = False,
     unsolved: str = "drop",
 ) -> RolloutBank:
-    """A :class:`RolloutBank` from per-sample records (see the module docstring).
+    """A :class:`RolloutBank` from per-sample records (see the module docstring; theory §1, §4).
+
+    Per prompt with n samples in clusters of counts ``n_c``: ``π0(c) = (1 − p̂0)·n_c/n`` on
+    the seen clusters and ``p̂0`` on one tail mode, the estimated probability of an answer
+    the log never showed (Good–Turing ``N1/(n + 1)`` by default).  The resulting task has
+    batch shape ``(n_prompts,)`` (theory §1: one row per prompt) and is evaluated with the
+    metrics of theory §4.
 
     Parameters
     ----------
@@ -324,12 +333,28 @@ def rollout_bank(
     unsolved : {"drop", "error"}
         What to do with a prompt whose valid modes have no probability.
 
+    Returns
+    -------
+    RolloutBank
+        ``task`` of shape ``(n_prompts, K)``, K = the most clusters of any prompt + 1.
+
     Raises
     ------
     ValueError
-        Malformed records (naming the line and column or key); the same answer to the same
-        prompt marked both correct and wrong (naming both lines); no records; every prompt
-        unsolved; bad options (named).
+        Malformed records (naming the file, line and column or key: bad JSON or CSV, a
+        missing or empty field, an unreadable ``correct``); an unknown ``format`` or one
+        that cannot be told from the suffix, a path that is not a file, a source that is
+        neither a path nor an iterable of mappings; the same answer to the same prompt
+        marked both correct and wrong (naming both lines); no records; every prompt
+        unsolved, or any unsolved prompt with ``unsolved="error"``; ``unseen`` not
+        "good-turing", "additive" or a number in [0, 1); ``pseudocount`` not > 0;
+        ``tail_valid`` not a boolean; ``unsolved`` not "drop" or "error"; empty column
+        names.
+
+    Notes
+    -----
+    Sources: I. J. Good, Biometrika 1953 (the missing-mass estimate ``N1/n``); H. Robbins,
+    Ann. Math. Stat. 1968 (its bias, at most ``1/n``); the ``n + 1`` is this project's.
 
     Examples
     --------

@@ -79,7 +79,10 @@ _METHODS = {"velocity": "velocity", "target": "target", "estimate": "estimate"}
 
 
 class State(NamedTuple):
-    """The state of a rule after ``round`` rounds (typed, immutable, picklable).
+    """The state of a rule after ``round`` rounds (typed, immutable, picklable; theory §1).
+
+    A plain record: it holds what ``init``/``step`` put in it and checks nothing (rules
+    validate their inputs once, in ``__post_init__`` or ``init``).
 
     Attributes
     ----------
@@ -124,10 +127,11 @@ class State(NamedTuple):
 
 @runtime_checkable
 class Rule(Protocol):
-    """What every update rule provides (RL, self-distillation, path and sampled rules).
+    """What every update rule provides (RL, self-distillation, path and sampled rules; theory §1).
 
     ``capabilities`` is a frozenset of names from :data:`CAPABILITIES`; declare only what
-    the rule implements (see the module docstring).
+    the rule implements (see the module docstring).  A typing protocol: it is never
+    instantiated, and :func:`capabilities` is what checks a rule.
     """
 
     capabilities: frozenset
@@ -143,6 +147,12 @@ def capabilities(rule) -> frozenset:
     """The capabilities ``rule`` declares, after checking that each is backed by its method.
 
     A rule without a ``capabilities`` attribute declares none (it can still be iterated).
+    What each capability promises: :data:`CAPABILITIES` (theory §1, "Rules and state").
+
+    Returns
+    -------
+    frozenset of str
+        A subset of ``CAPABILITIES``.
 
     Raises
     ------
@@ -172,10 +182,23 @@ def capabilities(rule) -> frozenset:
 def require(rule, caps, purpose: str) -> None:
     """Refuse ``rule`` unless it declares every capability in ``caps`` (see :func:`capabilities`).
 
+    Stability analysis needs a deterministic, memoryless rule (theory §1, §3.5), a flow a
+    velocity (theory §6).
+
+    Parameters
+    ----------
+    rule : object with ``init`` and ``step``
+    caps : iterable of str
+        Names from :data:`CAPABILITIES`.
+    purpose : str
+        What needs them, for the error message.
+
     Raises
     ------
     ValueError
-        Naming ``purpose``, what it needs and what the rule declares.
+        Naming ``purpose``, what it needs and what the rule declares; also everything
+        :func:`capabilities` raises (no ``init``/``step``, an unknown or unbacked
+        capability).
     """
     have = capabilities(rule)
     missing = [c for c in caps if c not in have]
@@ -190,8 +213,36 @@ def require(rule, caps, purpose: str) -> None:
 def apply_map(rule, log_policy, task) -> np.ndarray:
     """One round of a deterministic, memoryless rule as a map on log-policies: ``log π ↦ log π'``.
 
-    Used for fixed points and Jacobians (theory §3.5).  ``log_policy`` is validated
+    Used for fixed points and Jacobians (theory §3.5, §6).  ``log_policy`` is validated
     (shape ``task.batch_shape + (K,)``, normalised, no NaN).
+
+    Parameters
+    ----------
+    rule : deterministic, memoryless rule
+    log_policy : array_like, shape ``task.batch_shape + (K,)``
+        Normalised log-probabilities (``-inf`` for a zero).
+    task : Task
+
+    Returns
+    -------
+    ndarray, shape ``task.batch_shape + (K,)``
+        The next round's normalised log-policy.
+
+    Raises
+    ------
+    ValueError
+        ``rule`` not declaring ``deterministic`` and ``memoryless`` (e.g. an EMA teacher or
+        a sampled rule); ``task`` not a categorical :class:`~modesim.Task`; ``log_policy``
+        not normalised log-probabilities of that shape; and whatever the rule's round
+        raises (e.g. no correct mode to demonstrate).
+
+    Examples
+    --------
+    >>> import modesim as ms
+    >>> task = ms.make_task([0.6, 0.3, 0.1])
+    >>> lp = apply_map(ms.SelfDistillation(), task.log_base, task)
+    >>> np.exp(lp).round(3).tolist()
+    [0.646, 0.278, 0.076]
     """
     require(rule, ("deterministic", "memoryless"), "apply_map (a map on the simplex)")
     chk.task(task)  # categorical tasks only: a path policy's edge axis is not a simplex
@@ -207,10 +258,28 @@ def apply_map(rule, log_policy, task) -> np.ndarray:
 
 @dataclass(frozen=True)
 class EMA:
-    """EMA teacher base: teacher logits ``θ̄ ← τ·θ̄ + (1 − τ)·θ`` after each round (theory §3.5).
+    """EMA teacher base: logits ``θ̄ ← τ·θ̄ + (1 − τ)·θ`` after each round (theory §3.1, §3.5).
 
-    ``tau = 0`` is the current policy, ``tau = 1`` the frozen base.  Public trainers use
-    τ = 0.95 (an EMA rate of 0.05 per step).  ``tau`` may be an array (a grid).
+    Computed as the geometric mix ``log ρ ← normalise((1 − τ)·log π + τ·log ρ)``
+    (:func:`geometric_mix`), the logit EMA up to a constant per row.  ``tau = 0`` is the
+    current policy, ``tau = 1`` the frozen base.  ``tau`` may be an array (a grid): its
+    shape joins the run's batch shape (theory §1).
+
+    Parameters
+    ----------
+    tau : float or array in [0, 1]
+        Weight on the old teacher per round (the EMA rate is ``1 − τ``).
+
+    Raises
+    ------
+    ValueError
+        ``tau`` not a real number (or array of them) in [0, 1].
+
+    Notes
+    -----
+    Source: public self-distillation trainers use τ = 0.95, an EMA rate of 0.05 per step
+    (lasgroup/SDPO commit 0e6d510 and TRL's ``SDPOTrainer`` at commit f2cd577; theory §8.2,
+    presets).
     """
 
     tau: float = 0.9

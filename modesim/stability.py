@@ -29,7 +29,20 @@ __all__ = ["tangent_basis", "map_jacobian", "flow_jacobian", "FixedPoint", "fixe
 
 
 def tangent_basis(K: int) -> np.ndarray:
-    """Orthonormal basis of ``{v ∈ R^K : Σ v = 0}``, shape ``(K, K − 1)`` (Helmert).
+    """Orthonormal basis of ``{v ∈ R^K : Σ v = 0}``, shape ``(K, K − 1)`` (Helmert; theory §6).
+
+    Column ``j`` (1-based) is ``(1, …, 1, −j, 0, …, 0)/√(j(j + 1))`` with j ones: the
+    coordinates in which Jacobians of round maps and flows are taken.
+
+    Parameters
+    ----------
+    K : int >= 1
+        Number of modes (``K = 1`` gives shape (1, 0)).
+
+    Raises
+    ------
+    ValueError
+        ``K`` not an integer >= 1.
 
     >>> tangent_basis(2).round(4).tolist()
     [[0.7071], [-0.7071]]
@@ -95,7 +108,37 @@ def map_jacobian(rule, task: Task, policy, *, h: float = 1e-6) -> np.ndarray:
 
     A fixed point is stable when every eigenvalue has modulus < 1 (theory §3.5, S6, S8).
     ``h`` is the finite-difference step in (0, 0.01) (central inside the face, second-order
-    one-sided toward modes with ``π_j ≤ 4h``).
+    one-sided toward modes with ``π_j ≤ 4h``).  Coordinates: :func:`tangent_basis`.
+
+    Parameters
+    ----------
+    rule : deterministic, memoryless rule
+    task : Task
+        Unbatched.
+    policy : array_like, shape (K,)
+        Probabilities at which to differentiate.
+    h : float in (0, 0.01)
+
+    Returns
+    -------
+    ndarray, shape (K − 1, K − 1)
+
+    Raises
+    ------
+    ValueError
+        ``rule`` not declaring ``deterministic`` and ``memoryless``; ``task`` not an
+        unbatched :class:`~modesim.Task`; ``policy`` not probabilities with the task's K;
+        ``h`` not a scalar in (0, 0.01); and what the rule's round raises at the perturbed
+        points.
+
+    Examples
+    --------
+    The S8 eigenvalue ``1 + f_α'(1/3)/3 = 1 + (log 4 − 3/4)/3`` at the uniform point:
+
+    >>> import modesim as ms
+    >>> J = map_jacobian(ms.SelfDistillation(), ms.make_task([1/3, 1/3, 1/3]), [1/3, 1/3, 1/3])
+    >>> np.linalg.eigvals(J).real.round(4).tolist()
+    [1.2121, 1.2121]
     """
     require(rule, ("deterministic", "memoryless"), "map_jacobian (a map on the simplex)")
     p = _single(task, policy)
@@ -109,7 +152,29 @@ def map_jacobian(rule, task: Task, policy, *, h: float = 1e-6) -> np.ndarray:
 def flow_jacobian(rule, task: Task, policy, *, h: float = 1e-6) -> np.ndarray:
     """Tangent-space Jacobian of the vector field ``dπ/dt`` at ``policy`` (theory §6).
 
-    A rest point is stable when every eigenvalue has negative real part.
+    A rest point is stable when every eigenvalue has negative real part.  The field is
+    ``dπ_i/dt = π_i (g_i − Σ_j π_j g_j)`` with ``g = rule.velocity(log π, task)``; units:
+    per round of time.  Differences and coordinates as :func:`map_jacobian`.
+
+    Parameters
+    ----------
+    rule : deterministic, memoryless rule with a velocity
+    task : Task
+        Unbatched.
+    policy : array_like, shape (K,)
+    h : float in (0, 0.01)
+
+    Returns
+    -------
+    ndarray, shape (K − 1, K − 1)
+
+    Raises
+    ------
+    ValueError
+        ``rule`` not declaring ``deterministic``, ``memoryless`` and ``velocity``; ``task``
+        not an unbatched :class:`~modesim.Task`; ``policy`` not probabilities with the
+        task's K; ``h`` not a scalar in (0, 0.01); and what the rule's velocity raises at
+        the perturbed points.
     """
     require(rule, ("deterministic", "memoryless", "velocity"), "flow_jacobian")
     p = _single(task, policy)
@@ -131,7 +196,11 @@ def flow_jacobian(rule, task: Task, policy, *, h: float = 1e-6) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class FixedPoint:
-    """A rest point of a rule's round map, with its tangent-space spectrum.
+    """A rest point of a rule's round map, with its tangent-space spectrum (theory §3.5, §12).
+
+    A plain record returned by :func:`fixed_points` (it checks nothing itself):
+    ``policy`` (K,), ``support`` the indices of its positive entries, ``eigenvalues``
+    (K − 1,) of :func:`map_jacobian`, ``spectral_radius`` their largest modulus.
 
     ``stability`` is "stable" (spectral radius < 1 − tol), "unstable" (> 1 + tol) or
     "neutral" (within tol of 1, e.g. a continuum of rest points); the default tolerance
@@ -155,7 +224,7 @@ def fixed_points(
     stability_tol: float = 1e-5,
     progress: bool | None = None,
 ) -> list[FixedPoint]:
-    """Fixed points of one round ``π ↦ π'`` of ``rule``, found face by face (K ≤ 10).
+    """Fixed points of one round ``π ↦ π'`` of ``rule``, face by face (K ≤ 10; theory §3.5, §12).
 
     On each face (support S) the map is solved in simplex coordinates
     ``log π_S = normalise([0, z])``, ``z ∈ R^{|S|−1}``, from the face's barycentre and
@@ -187,8 +256,19 @@ def fixed_points(
     Raises
     ------
     ValueError
-        For a rule that is not a deterministic, memoryless map, a batched task, K > 10 or
-        bad options (named).
+        For a rule that is not a deterministic, memoryless map, a task that is not an
+        unbatched :class:`~modesim.Task`, K > 10, ``starts`` not an integer >= 0, ``tol``
+        or ``stability_tol`` not > 0, a bad ``seed``, a non-boolean ``progress``; and what
+        the rule's round raises at the base policy.
+
+    Examples
+    --------
+    Compounding self-distillation (S6): the uniform point repels, each vertex attracts.
+
+    >>> import modesim as ms
+    >>> fps = fixed_points(ms.SelfDistillation(), ms.make_task([0.5, 0.5]), starts=0)
+    >>> [(fp.support, fp.stability) for fp in fps]
+    [((0,), 'stable'), ((1,), 'stable'), ((0, 1), 'unstable')]
     """
     require(rule, ("deterministic", "memoryless"), "fixed_points (a map on the simplex)")
     chk.task(task)

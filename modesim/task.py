@@ -57,9 +57,10 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class Task:
-    """A batch of prompts: base policy, valid mask and optional out-of-distribution masks.
+    """A batch of prompts: base policy, valid mask, optional out-of-distribution masks (theory §1).
 
-    Use :func:`make_task` to build one from probabilities.
+    Use :func:`make_task` to build one from probabilities.  A task of shape ``(..., K)`` is
+    many independent prompts; the masks broadcast against the base.  Validated once, here.
 
     Parameters
     ----------
@@ -71,6 +72,15 @@ class Task:
         one valid mode of positive base probability.
     ood : mapping of str to bool arrays, optional
         Named out-of-distribution valid sets, e.g. ``{"blocked": [0, 1, 1]}``.
+
+    Raises
+    ------
+    ValueError
+        ``log_base`` not an array of shape (..., K) of log-probabilities (NaN, +inf, a
+        row with no positive probability, rows not normalising within 1e-6); ``valid`` not
+        a boolean (or 0/1) mask broadcasting to ``log_base``'s shape, or a row without a
+        valid mode; a row with ``π0(C) = 0`` (named by batch index); ``ood`` not a mapping,
+        a key that is not a string, or a mask that is not a valid mask of that shape.
 
     Examples
     --------
@@ -133,7 +143,13 @@ class Task:
         return _readonly(self.valid.astype(np.float64))
 
     def with_base(self, log_base: np.ndarray) -> Task:
-        """The same valid and OOD masks with another (log) base policy."""
+        """The same valid and OOD masks with another (log) base policy, shape (..., K).
+
+        Raises
+        ------
+        ValueError
+            As :class:`Task` (``log_base`` not normalised, or zero mass on ``C``).
+        """
         return Task(log_base, self.valid, dict(self.ood))
 
     def broadcast(self, batch_shape: tuple[int, ...]) -> Task:
@@ -153,7 +169,10 @@ class Task:
 
 
 def make_task(base, valid=None, *, ood: Mapping | None = None) -> Task:
-    """Build a :class:`Task` from base probabilities.
+    """Build a :class:`Task` from base probabilities (theory §1).
+
+    Stores ``log π0`` (a zero probability becomes ``−inf``); leading axes of ``base`` are
+    batch axes (one prompt per row).
 
     Parameters
     ----------
@@ -164,10 +183,18 @@ def make_task(base, valid=None, *, ood: Mapping | None = None) -> Task:
     ood : mapping of str to masks, optional
         Named out-of-distribution valid sets.
 
+    Returns
+    -------
+    Task
+        Batch shape ``base.shape[:-1]``, ``K = base.shape[-1]`` modes.
+
     Raises
     ------
     ValueError
-        Naming the argument (``base``, ``valid`` or the OOD mask) and what is allowed.
+        ``base`` not probabilities of shape (..., K) (non-finite, negative, booleans,
+        rows not summing to 1 within 1e-6); ``valid`` not a boolean mask broadcasting to
+        ``base`` or with an empty row; every valid mode of a row at probability 0
+        (``π0(C) = 0``); ``ood`` not a mapping of string names to such masks.
 
     Examples
     --------
@@ -188,7 +215,28 @@ def make_task(base, valid=None, *, ood: Mapping | None = None) -> Task:
 def zipf_task(K: int, s: float = 1.0, valid=None, *, ood: Mapping | None = None) -> Task:
     """Zipf base policy ``π0(y) ∝ (y + 1)^(−s)`` over ``K`` modes (theory §1).
 
-    ``s = 0`` is uniform; larger ``s`` is more skewed.  Computed in log space.
+    ``s = 0`` is uniform; larger ``s`` is more skewed.  Computed in log space (theory §12):
+    for huge ``s`` the tail underflows to an exact ``−inf`` rather than NaN.
+
+    Parameters
+    ----------
+    K : int >= 1
+        Number of modes.
+    s : float >= 0
+        Zipf exponent (a scalar).
+    valid, ood : optional
+        As :func:`make_task` (default: every mode valid).
+
+    Returns
+    -------
+    Task
+        Unbatched, ``K`` modes.
+
+    Raises
+    ------
+    ValueError
+        ``K`` not an integer >= 1; ``s`` not a finite scalar >= 0; ``valid`` or ``ood``
+        as in :class:`Task`.
 
     >>> zipf_task(3, 1.0).base.round(3).tolist()
     [0.545, 0.273, 0.182]
@@ -211,17 +259,41 @@ def dirichlet_task(
     valid=None,
     ood: Mapping | None = None,
 ) -> Task:
-    """Base policies drawn from a symmetric Dirichlet(concentration) over ``K`` modes.
+    """Base policies drawn from a symmetric Dirichlet(concentration), ``K`` modes (theory §1, §12).
 
     Sampled in log space (``log G = log Gamma(a+1) + log(U)/a``) so that small
-    concentrations give tiny but non-zero probabilities instead of exact zeros.
+    concentrations give tiny but non-zero probabilities instead of exact zeros (entries
+    whose log underflows are set to ``−745``, about the smallest subnormal).
 
     Parameters
     ----------
-    seed : int or numpy.random.Generator
+    K : int >= 1
+        Number of modes.
+    concentration : float > 0
+        The symmetric Dirichlet parameter ``a`` (a scalar).
+    seed : None, int >= 0 or numpy.random.Generator
         Source of randomness (``None`` draws fresh entropy).
     batch_shape : tuple of int
         Leading shape: one independent base policy per batch entry.
+    valid, ood : optional
+        As :func:`make_task` (default: every mode valid).
+
+    Returns
+    -------
+    Task
+        Batch shape ``batch_shape``, ``K`` modes.
+
+    Raises
+    ------
+    ValueError
+        ``K`` not an integer >= 1; ``concentration`` not a finite scalar > 0; ``seed`` not
+        None, a non-negative integer or a Generator; ``batch_shape`` not a tuple of
+        non-negative integers; ``valid`` or ``ood`` as in :class:`Task`.
+
+    Examples
+    --------
+    >>> dirichlet_task(4, 0.5, seed=0, batch_shape=(2,)).base.shape
+    (2, 4)
     """
     K = chk.integer(K, "K", low=1)
     a = chk.real(concentration, "concentration", low=0.0, low_open=True, allow_array=False)
@@ -245,6 +317,23 @@ def two_strategy_task(p: float = 0.7, *, valid_mass: float = 1.0) -> Task:
     With ``valid_mass < 1`` a third mode, a wrong answer, carries ``1 − valid_mass``.
     The OOD mask ``"mode0_blocked"`` keeps only strategy 1 valid (the minority), which
     is where a diverse policy is needed.
+
+    Parameters
+    ----------
+    p : float in (0, 1)
+        Share of strategy 0 among the valid modes.
+    valid_mass : float in (0, 1]
+        ``π0(C)``.
+
+    Returns
+    -------
+    Task
+        Unbatched; 2 modes (``valid_mass = 1``) or 3 (the third invalid).
+
+    Raises
+    ------
+    ValueError
+        ``p`` not a scalar in (0, 1) or ``valid_mass`` not a scalar in (0, 1].
 
     >>> two_strategy_task(0.7, valid_mass=0.5).base.round(3).tolist()
     [0.35, 0.15, 0.5]

@@ -82,9 +82,12 @@ def scatter_add(idx: np.ndarray, w: np.ndarray, K: int) -> np.ndarray:
 class Teacher:
     """Base class of teachers: define ``log_matrix`` (and ``param_shape`` for array parameters).
 
-    The generic methods below cost one K × K matrix per batch entry; subclasses override
-    them with faster kernels.  ``n_demos`` is 1 unless the teacher reads several
-    demonstrations at once.
+    A teacher maps its base ``ρ`` (log-probabilities, shape (..., K)) and a demonstration
+    ``d`` to ``T(·|d)`` (theory §3.3).  The generic methods below read the whole matrix
+    ``log T[..., d, y]`` (shape (..., K, K)) and cost O(K²) per batch entry; subclasses
+    override them with faster kernels.  ``n_demos`` is 1 unless the teacher reads several
+    demonstrations at once.  The base class takes no arguments and checks nothing; a
+    subclass validates its own parameters once, in ``__post_init__``.
     """
 
     n_demos: int = 1
@@ -198,6 +201,22 @@ class CopyTeacher(Teacher):
     ``E_d log T(y|d) = log((1 − α)ρ(y)) + D(y)·log(1 + α/((1 − α)ρ(y)))`` (theory §3.4):
     O(K), exact for ρ(y) down to 0, computed in blocks of the mode axis (no full-size
     temporaries; ``out`` may be ``demo`` itself).
+
+    Parameters
+    ----------
+    alpha : float or array in [0, 1)
+        Copy strength α (dimensionless); an array is a grid whose shape joins the batch.
+
+    Raises
+    ------
+    ValueError
+        ``alpha`` not a real number (or array of them) in [0, 1).
+
+    Notes
+    -----
+    Source: modesim's model of a teacher conditioned on a correct rollout (theory §3.3);
+    in the paper (arXiv 2606.26091) the teacher is the model itself with the demonstration
+    in context.  The closed forms S4 and S4b (theory §3.4) are this project's.
 
     >>> CopyTeacher(0.5).expected_log(np.log([0.5, 0.5]), np.array([1.0, 0.0])).round(4).tolist()
     [-0.2877, -1.3863]
@@ -360,6 +379,29 @@ class MultiDemoTeacher(CopyTeacher):
     ``m = 1`` is :class:`CopyTeacher`.  ``log_mixture`` and ``log_matrix`` are the copy
     teacher's (the mixture does not depend on m; the matrix is the teacher given a single
     repeated demonstration).
+
+    Parameters
+    ----------
+    alpha : float or array in [0, 1)
+        Copy strength α, split over the m demonstrations.
+    m : int >= 1
+        Demonstrations in the teacher's context.
+
+    Raises
+    ------
+    ValueError
+        ``alpha`` not a real number (or array) in [0, 1); ``m`` not an integer >= 1.
+
+    Notes
+    -----
+    Source: the paper's ablation with three demonstrations in context (arXiv 2606.26091;
+    theory §3.3, §7); the binomial form of ``E log T`` is this project's.
+
+    E log T = Σ_n Bin(n; 3, ½)·log(¼ + n/6) at ρ = D = (½, ½):
+
+    >>> t = MultiDemoTeacher(0.5, m=3)
+    >>> t.expected_log(np.log([0.5, 0.5]), np.array([0.5, 0.5])).round(4).tolist()
+    [-0.7397, -0.7397]
     """
 
     alpha: float = 0.5
@@ -436,6 +478,28 @@ class TiltTeacher(Teacher):
     a vertex keeps full precision).  A K × K ``similarity`` (``s[d, y]``, e.g. shared edges
     of two paths) builds the matrix each round.  ``kappa < 0`` is an anti-copying teacher
     (theory §3.4 S5); ``kappa`` may be an array.
+
+    Parameters
+    ----------
+    kappa : float or array
+        Tilt strength κ (nats per unit of similarity); any finite real.
+    similarity : array_like, shape (K, K), optional
+        ``s[d, y]``; None is the identity.
+
+    Raises
+    ------
+    ValueError
+        ``kappa`` not a finite real number (or array of them); ``similarity`` not a finite
+        square matrix.  :meth:`log_matrix` (and the rules using it): a ``similarity`` whose
+        size is not the policy's K.
+
+    Notes
+    -----
+    Source: this project's (theory §3.3); S5 uses it as the negative control of
+    amplification.
+
+    >>> TiltTeacher(1.0).expected_log(np.log([0.5, 0.5]), np.array([1.0, 0.0])).round(4).tolist()
+    [-0.3133, -1.3133]
     """
 
     kappa: float = 1.0
@@ -526,6 +590,23 @@ class MatrixTeacher(Teacher):
     ``T`` may be an array of shape ``(K, K)`` (or ``(..., K, K)`` matching the batch),
     fixed regardless of the teacher base, or a callable ``log_rho ↦ T`` evaluated each
     round (checked each call).  Each expectation costs one matrix product.
+
+    Parameters
+    ----------
+    T : array_like, shape (..., K, K), or callable
+        Probabilities ``T[d, y]``, each row summing to 1 (within 1e-6), or a function of
+        the teacher base's log-probabilities (..., K) returning such an array.
+
+    Raises
+    ------
+    ValueError
+        ``T`` not of shape (..., K, K) or its rows not probabilities (negative, non-finite,
+        not summing to 1) — on construction for an array, at each round for a callable;
+        a ``T`` whose K differs from the policy's (at the first round).
+
+    >>> MatrixTeacher([[0.9, 0.1], [0.2, 0.8]]).log_mixture(np.log([0.5, 0.5]),
+    ...                                                     np.log([0.5, 0.5])).round(4).tolist()
+    [-0.5978, -0.7985]
     """
 
     T: np.ndarray | Callable[[np.ndarray], np.ndarray]

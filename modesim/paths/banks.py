@@ -154,6 +154,21 @@ class GraphBank:
         ``tasks[g]`` is union node ``node_offsets[g] + v``).
     extra_features : mapping of str to ndarray (E,)
         Features added with :meth:`with_features` (besides :data:`EDGE_FEATURES`).
+
+    Raises
+    ------
+    ValueError
+        Always on direct construction (use :meth:`from_tasks` or :func:`graph_bank`); from
+        :meth:`from_tasks` (see there); :meth:`broadcast` with a shape that does not
+        broadcast; :meth:`subset` with positions outside ``0..G−1``; :meth:`feature` with
+        an unknown name; :meth:`with_features` with a non-finite or mis-shaped feature;
+        :meth:`with_harder` where blocking leaves a graph without a valid path.
+
+    Notes
+    -----
+    Source: the paper's controlled experiment trains on many concept graphs and evaluates
+    on fresh, larger and harder ones (arXiv 2606.26091); the disjoint-union evaluation is
+    this project's (theory §5.1, banks of graphs).
     """
 
     graph: PathGraph
@@ -477,7 +492,9 @@ _SINGLE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 def as_bank(task) -> GraphBank:
     """``task`` as a :class:`GraphBank`: a bank unchanged, a :class:`PathTask` as a bank of
-    one graph sharing its graph, edge order and (batched) base (cached per task).
+    one graph sharing its graph, edge order and (batched) base (cached per task; theory §10).
+
+    What lets the sampled path rules (theory §10.3) run on one graph and on a bank alike.
 
     Raises
     ------
@@ -579,6 +596,13 @@ def bank_success(policy, bank: GraphBank, *, ood: str | None = None) -> np.ndarr
 
     ``policy`` is per-edge probabilities (..., E), validated once.
 
+    Raises
+    ------
+    ValueError
+        ``bank`` not a :class:`GraphBank`; ``policy`` not per-edge probabilities of shape
+        (..., E) (negative, NaN, a node whose out-edges do not sum to 1 within 1e-6, a batch
+        shape not broadcasting against the bank's); ``ood`` not None or a mask name.
+
     Examples
     --------
     >>> from modesim.paths import ConceptGraph
@@ -600,7 +624,10 @@ def bank_pass_at_k(policy, bank: GraphBank, k, *, ood: str | None = None) -> np.
     Raises
     ------
     ValueError
-        Naming ``policy``, ``k``, ``ood`` or ``bank``.
+        ``bank`` not a :class:`GraphBank`; ``policy`` not per-edge probabilities of shape
+        (..., E) (negative, NaN, a node whose out-edges do not sum to 1 within 1e-6, a batch
+        shape not broadcasting against the bank's); ``k`` not finite positive integers; ``ood``
+        not None or a mask name.
     """
     lp = _policy(policy, bank)
     ks = chk.ks(k)
@@ -618,6 +645,14 @@ def bank_distinct_concepts(policy, bank: GraphBank, k, *, valid_only: bool = Fal
     with ``valid_only``, the probability that a valid rollout visits v (theory §4, §5.1;
     :func:`~modesim.paths.expected_distinct_concepts` on each graph).  Shape
     ``batch + (G,) + np.shape(k)``.
+
+    Raises
+    ------
+    ValueError
+        ``bank`` not a :class:`GraphBank`; ``policy`` not per-edge probabilities of shape
+        (..., E) (negative, NaN, a node whose out-edges do not sum to 1 within 1e-6, a batch
+        shape not broadcasting against the bank's); ``k`` not finite positive integers;
+        ``valid_only`` not a boolean; ``ood`` not None or a mask name.
     """
     from .metrics import hit_probability
 
@@ -647,7 +682,11 @@ def bank_distinct_paths(policy, bank: GraphBank, k, *, ood: str | None = None) -
     Raises
     ------
     ValueError
-        Naming ``k`` above 24 (estimate from samples, :meth:`~modesim.paths.Rollouts.distinct_paths`).
+        Naming ``k`` above 24 (estimate from samples,
+        :meth:`~modesim.paths.Rollouts.distinct_paths`); ``bank`` not a :class:`GraphBank`;
+        ``policy`` not per-edge probabilities of shape (..., E) (negative, NaN, a node whose
+        out-edges do not sum to 1 within 1e-6, a batch shape not broadcasting against the
+        bank's); ``k`` not finite positive integers; ``ood`` not None or a mask name.
     """
     lp = _policy(policy, bank)
     ks = chk.ks(k)
@@ -676,6 +715,13 @@ def bank_token_entropy(policy, bank: GraphBank) -> np.ndarray:
 
     ``Σ_u μ(u)·H(π(·|u)) / Σ_u μ(u)·1[u has out-edges]`` over each graph's nodes:
     :func:`~modesim.paths.token_entropy` on each graph.  Shape ``batch + (G,)``.
+
+    Raises
+    ------
+    ValueError
+        ``bank`` not a :class:`GraphBank`; ``policy`` not per-edge probabilities of shape
+        (..., E) (negative, NaN, a node whose out-edges do not sum to 1 within 1e-6, a batch
+        shape not broadcasting against the bank's).
     """
     lp = _policy(policy, bank)
     g = bank.graph
@@ -694,6 +740,11 @@ def bank_kl_optimum(bank: GraphBank, beta, *, log: bool = False) -> np.ndarray:
     dead ends) gives every graph's optimum; β = 0 is the filter ``π0(·|C)`` (R2).  Ratios
     among each graph's valid paths are the base's (R1).  Shape
     ``broadcast(batch_shape, beta.shape) + (E,)``.
+
+    Raises
+    ------
+    ValueError
+        ``bank`` not a :class:`GraphBank`; ``beta`` not a real number (or array) >= 0.
     """
     log = chk.boolean(log, "log")
     if not isinstance(bank, GraphBank):
@@ -722,6 +773,15 @@ def bank_metrics(policy, bank: GraphBank, ks=(1, 16), *, ood: str | None = None,
     (..., Q), "token_entropy": (...)}`` averaged over graphs (``mean=True``) or per graph
     (an extra graph axis before ``k``).  ``ood`` names a blocked-edge mask for the validity
     of paths (pass@k, distinct paths); concepts and token entropy count every rollout.
+
+    Raises
+    ------
+    ValueError
+        ``bank`` not a :class:`GraphBank`; ``policy`` not per-edge probabilities of shape
+        (..., E) (negative, NaN, a node whose out-edges do not sum to 1 within 1e-6, a batch
+        shape not broadcasting against the bank's); ``ks`` not finite positive integers or above
+        24 (the exact distinct-paths DP); ``mean`` not a boolean; ``ood`` not None or a mask
+        name.
     """
     lp = _policy(policy, bank)
     p = np.exp(lp)
@@ -834,7 +894,10 @@ def graph_bank(spec, n_graphs: int, seed=0, *, first: int = 0, stream: int = 0,
     Raises
     ------
     ValueError
-        Naming the argument, or when a graph needs more than ``max_tries`` draws.
+        ``spec`` without ``build``; ``n_graphs``/``max_tries`` not integers >= 1, ``first``
+        or ``stream`` not integers >= 0, ``harder`` not an integer >= 1 or None; a bad
+        ``seed``; what ``spec.build`` raises; a graph that needs more than ``max_tries``
+        draws to keep a valid path besides its favourite route.
 
     Examples
     --------
@@ -882,6 +945,18 @@ def graph_splits(spec, *, n_train: int = 64, n_eval: int = 64, larger: float = 2
     ``larger`` draws from ``spec.larger(larger)`` (stream 2); all carry the ``"harder"``
     mask.  The three evaluation splits of :data:`SPLITS` are in-distribution, larger, and
     the in-distribution bank with each graph's favourite route blocked (``ood="harder"``).
+
+    Raises
+    ------
+    ValueError
+        ``spec`` without ``larger(factor)`` (or ``build``); ``n_train``/``n_eval`` not
+        integers >= 1; ``larger`` not a scalar >= 1; a bad ``seed``; ``harder`` not an
+        integer >= 1 (or None); a graph needing more than 100 draws (see :func:`graph_bank`).
+
+    Notes
+    -----
+    Source: the in-distribution, larger and harder splits of the paper's controlled
+    experiment (arXiv 2606.26091); theory §10.1.
     """
     if not callable(getattr(spec, "larger", None)):
         raise ValueError(f"spec must be a graph generator with larger(factor); got {chk.describe(spec)}")

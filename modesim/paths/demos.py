@@ -35,7 +35,13 @@ def _chain_marginals(graph, log_d: np.ndarray):
 
 
 class PathDemoSource:
-    """Base class of path demonstration sources (define ``log_marginals``)."""
+    """Base class of path demonstration sources (define ``log_marginals``; theory §5.2).
+
+    A source maps the teacher base (per-edge log-probabilities, (..., E)) to the node and
+    edge marginals of the demonstration law, (..., n) and (..., E) log-probabilities.  The
+    base class takes no arguments and checks nothing; a subclass validates its parameters
+    in ``__post_init__`` and its fit to a task in :meth:`check`.
+    """
 
     param_shape: tuple[int, ...] = ()
 
@@ -52,10 +58,15 @@ class ConditionedPaths(PathDemoSource):
     """Self-generated demonstrations ``D = ρ(·|C)``: the teacher base's correct rollouts.
 
     ``D`` is the path policy ``ρ(v|u)·S(v)/S(u)`` (``S`` the success probability under
-    ρ), so its marginals cost one backward and one forward pass (theory §5.2).
+    ρ), so its marginals cost one backward and one forward pass (theory §5.1, §5.2).
+    The path counterpart of :class:`~modesim.ConditionedDemos` (the paper's design:
+    demonstrations are the model's own correct rollouts, arXiv 2606.26091).
 
-    Raises ``ValueError`` when ``ρ(C) = 0``: there is no correct rollout to sample
-    (theory §3.5 S6).
+    Raises
+    ------
+    ValueError
+        From :meth:`log_marginals` (so from a rule's round) when ``ρ(C) = 0``: there is no
+        correct rollout to sample (theory §3.5 S6), named by batch index.
     """
 
     def log_marginals(self, graph, log_rho: np.ndarray):
@@ -83,10 +94,12 @@ _UNIFORM_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 @dataclass(frozen=True)
 class UniformPaths(PathDemoSource):
-    """Diverse external demonstrations: ``D`` uniform over the valid paths.
+    """Diverse external demonstrations: ``D`` uniform over the valid paths (theory §5.1, §5.2).
 
     ``D(v|u) = N(v)/N(u)`` with ``N`` the number of valid paths from a node; the marginals
-    depend only on the graph and are computed once per graph.
+    depend only on the graph and are computed once per graph.  The path counterpart of
+    :class:`~modesim.UniformDemos` (the paper's diverse-external-demonstrations ablation);
+    takes no arguments and raises nothing.
     """
 
     def log_marginals(self, graph, log_rho: np.ndarray):
@@ -103,7 +116,25 @@ class FixedPath(PathDemoSource):
     """A single fixed demonstrated path (OPSD-style), given as a node sequence.
 
     The path must run from the start to a goal along edges of the graph (checked when a
-    rule starts on a task).
+    rule starts on a task).  Marginals: 1 on the path's nodes and edges, 0 elsewhere
+    (theory §5.2).
+
+    Parameters
+    ----------
+    path : sequence of int
+        Node numbers from the start to a goal, e.g. ``(0, 2, 5)``.
+
+    Raises
+    ------
+    ValueError
+        ``path`` not a sequence of at least two integers; when a run starts
+        (:meth:`check`): a path that does not start at the start node, end at a goal, or
+        follow edges of the graph.
+
+    Notes
+    -----
+    Source: OPSD conditions the teacher on one external reference solution per prompt
+    (siyan-zhao/OPSD commit 590ec26; theory §8.2, presets).
     """
 
     path: tuple

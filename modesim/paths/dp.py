@@ -15,6 +15,10 @@ below 1e-28 of their sum.  Otherwise the layer is recomputed with shifts: first 
 largest child value (so that children with equal huge values, e.g. a KL penalty
 ``−1/β`` at dead ends, cancel exactly), then by the largest term.
 
+These are kernels: they do not validate their arrays (the public metrics, rules and
+tasks validate once) and raise nothing of their own, except
+:func:`normalise_paths` when a batch entry has no rollout of positive score.
+
 Per-edge policies produced here are normalised *locally* (``x − log Σ_node exp x``, not
 ``score + V(v) − V(u)``), so every node's out-edges sum to 1 within a few ulp whatever
 the magnitude of the values, and no log-probability exceeds 0.  Inputs need only be
@@ -265,7 +269,11 @@ def log_success(graph, log_policy: np.ndarray, blocked: np.ndarray | None = None
 
 
 def edge_log_marginals(graph, log_policy: np.ndarray, log_mu: np.ndarray | None = None) -> np.ndarray:
-    """``log μ(u → v) = log μ(u) + log π(v|u)``: probability that a rollout takes each edge."""
+    """``log μ(u → v) = log μ(u) + log π(v|u)``: log-probability of taking each edge (theory §5.1).
+
+    Shape (..., E); ``log_mu`` (..., n) is :func:`forward`'s result when already computed.
+    A kernel like the others here: inputs are not validated (callers validate once).
+    """
     if log_mu is None:
         log_mu = forward(graph, log_policy)
     return log_mu[..., graph.src] + log_policy

@@ -22,7 +22,10 @@ __all__ = ["PathEnumeration", "enumerate_paths", "categorical_task"]
 
 @dataclass(frozen=True, eq=False)
 class PathEnumeration:
-    """Every rollout (or every valid one) of a graph, as modes.
+    """Every rollout (or every valid one) of a graph, as modes (theory §5).
+
+    A plain record returned by :func:`enumerate_paths` (it checks nothing itself; its
+    methods read their arrays as given).
 
     Attributes
     ----------
@@ -67,12 +70,31 @@ class PathEnumeration:
 
 def enumerate_paths(graph: PathGraph, *, valid_only: bool = False, blocked=None,
                     limit: int = 100_000) -> PathEnumeration:
-    """Enumerate every rollout (start to any sink), or only the valid ones, by DFS.
+    """Enumerate every rollout (start to any sink), or only the valid ones, by DFS (theory §5).
 
     Exponential in general: raises ValueError when there are more than ``limit``.  With
     ``valid_only``, branches that cannot reach a goal (avoiding ``blocked``, a mask of
     shape (E,)) are pruned, so the cost is proportional to the number of valid paths;
-    the enumeration is empty when no valid path survives ``blocked``.
+    the enumeration is empty when no valid path survives ``blocked``.  The count is taken
+    first by one backward pass (theory §5.1), so an over-large graph is refused before any
+    path is listed.  Tests use it as the independent reference for the DP.
+
+    Returns
+    -------
+    PathEnumeration
+        ``edge_matrix`` of shape (K, L), K paths padded to the longest, L edges.
+
+    Raises
+    ------
+    ValueError
+        ``graph`` not a :class:`PathGraph`; ``valid_only`` not a boolean; ``limit`` not an
+        integer >= 1; ``blocked`` not a boolean mask of shape (E,); more rollouts (or
+        valid paths) than ``limit``.
+
+    >>> from modesim.paths import PathGraph
+    >>> g = PathGraph.from_edges([(0, 1), (1, 3), (0, 2), (2, 3), (0, 4)], 0, 3)
+    >>> enumerate_paths(g).paths, enumerate_paths(g, valid_only=True).n_paths
+    (((0, 1, 3), (0, 2, 3), (0, 4)), 2)
     """
     if not isinstance(graph, PathGraph):
         raise ValueError(f"graph must be a PathGraph; got {chk.describe(graph)}")
@@ -113,7 +135,10 @@ def enumerate_paths(graph: PathGraph, *, valid_only: bool = False, blocked=None,
 
 
 def categorical_task(task: PathTask, log_policy=None, *, limit: int = 100_000):
-    """The core :class:`modesim.Task` whose modes are the rollouts of ``task``.
+    """The core :class:`modesim.Task` whose modes are the rollouts of ``task`` (theory §5, §5.2).
+
+    The bridge that lets the categorical rules and statements (R1, S1, …) be checked on
+    paths by enumeration (theory §5.2, §5.3).
 
     Base probabilities are the path probabilities under ``log_policy`` (default the base
     policy; shape (..., E), validated); the valid mask marks rollouts that end at a goal;
@@ -127,8 +152,10 @@ def categorical_task(task: PathTask, log_policy=None, *, limit: int = 100_000):
     Raises
     ------
     ValueError
-        If ``log_policy`` has the wrong number of edges or is not normalised at every
-        node, or the graph has more than ``limit`` rollouts.
+        ``task`` not a :class:`PathTask`; ``log_policy`` with the wrong number of edges,
+        NaN or +inf, a batch shape not broadcasting against the task's, or not normalised
+        at every node; more than ``limit`` rollouts; a policy that gives every valid
+        rollout probability 0 (as :class:`modesim.Task`).
     """
     if not isinstance(task, PathTask):
         raise ValueError(f"task must be a PathTask; got {chk.describe(task)}")

@@ -35,13 +35,14 @@ DEFAULT_FEATURES = ("log_base", "step", "log_degree")
 
 
 def normalise_nodes_rowwise(graph, x: np.ndarray) -> np.ndarray:
-    """Per-node softmax of per-edge logits, deciding the shift **per batch row** (theory §12).
+    """Per-node softmax of per-edge logits, deciding the shift **per batch row** (theory §10.6).
 
     ``x(e) − log Σ_{e' out of src(e)} exp x(e')``, as :func:`~modesim.paths.normalise_nodes`,
     except that whether a row needs the shifted (slow) computation is decided from that row
     alone: each row's result depends on that row only, so a run is bit-identical however its
     seeds are split into chunks (:mod:`modesim.sampled.sampling`, point 2).  A node whose
-    logits are all ``−inf`` becomes uniform.  Output ``≤ 0``, shape ``x.shape``.
+    logits are all ``−inf`` becomes uniform.  Output ``≤ 0``, shape ``x.shape``.  A kernel:
+    ``x`` (..., E) is not validated and nothing is raised.
     """
     x = np.asarray(x, dtype=np.float64)
     if graph.n_edges == 0:
@@ -110,6 +111,13 @@ class FeaturePolicy:
     theta0 : sequence of float, optional
         Initial weights, one per feature; default 1 on ``"log_base"`` and 0 elsewhere (the
         base policy itself), or 0 everywhere (uniform) when ``"log_base"`` is not used.
+
+    Raises
+    ------
+    ValueError
+        ``features`` not a non-empty tuple (or list) of distinct strings; ``theta0`` not
+        finite reals, one per feature.  :meth:`matrix` (so every use on a bank): a feature
+        the bank does not have.  :meth:`apply`: a step whose θ or logits overflow.
 
     Notes
     -----

@@ -40,7 +40,7 @@ def _scale(value: int, factor: float) -> int:
 
 @dataclass(frozen=True)
 class LayeredDAG:
-    """Layered random DAG: start, ``n_layers`` layers of ``width`` nodes, one goal.
+    """Layered random DAG: start, ``n_layers`` layers of ``width`` nodes, one goal (theory §5).
 
     The valid paths form a tree from the start: ``n_paths − 1`` branchings placed at
     random layers, so there are exactly ``n_paths`` valid paths, sharing prefixes.  The
@@ -60,6 +60,21 @@ class LayeredDAG:
         ``out_degree >= 2``.
     bias : float >= 0
     leak : float in [0, 1)
+
+    Raises
+    ------
+    ValueError
+        ``n_layers`` < 1, ``width`` < 2, ``out_degree`` < 2 or ``n_paths`` < 1 (or not
+        integers); ``n_paths > width − 1`` or ``n_paths > out_degree**n_layers``; ``bias``
+        not a scalar >= 0; ``leak`` not a scalar in [0, 1).  :meth:`build`: a bad ``seed``;
+        :meth:`larger`: ``factor`` not a scalar >= 0.
+
+    Examples
+    --------
+    >>> from modesim import paths
+    >>> task = LayeredDAG(n_layers=6, width=8, n_paths=4).build(seed=0)
+    >>> int(paths.count_paths(task.graph))
+    4
     """
 
     n_layers: int = 6
@@ -95,6 +110,11 @@ class LayeredDAG:
         """Draw one task.  Nodes: 0 = start, then layer by layer, last = goal.
 
         ``seed`` is None, a non-negative int or a :class:`numpy.random.Generator`.
+
+        Raises
+        ------
+        ValueError
+            ``seed`` not None, a non-negative int or a Generator.
         """
         rng = np.random.default_rng(chk.seed(seed))
         L, W, K = self.n_layers, self.width, self.out_degree
@@ -162,7 +182,7 @@ def _distinct_targets(rng, pool: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ConceptGraph:
-    """A concept graph: go from concept 0 to concept ``n_concepts − 1`` through related ones.
+    """A concept graph: from concept 0 to ``n_concepts − 1`` via related ones (theory §5, §10.1).
 
     Concepts are numbered in a topological order; concept ``i`` links to up to
     ``out_degree`` distinct concepts among the next ``window``; a fraction
@@ -170,6 +190,35 @@ class ConceptGraph:
     has a popularity (Zipf with exponent ``popularity`` over a random ranking) and the
     base policy moves to a linked concept with probability proportional to its
     popularity.  Draws are repeated (from the same generator) until the goal is reachable.
+
+    Parameters
+    ----------
+    n_concepts : int >= 3
+    out_degree : int >= 1
+    window : int >= out_degree
+    dead_end_frac : float in [0, 1)
+    popularity : float >= 0
+        Zipf exponent of the concepts' popularity (0: the base is uniform over links).
+
+    Raises
+    ------
+    ValueError
+        ``n_concepts`` < 3, ``out_degree`` < 1 or ``window`` < ``out_degree`` (or not
+        integers); ``dead_end_frac`` not a scalar in [0, 1); ``popularity`` not a scalar
+        >= 0.  :meth:`build`: a bad ``seed``, ``max_tries`` < 1, or no reachable goal in
+        ``max_tries`` draws; :meth:`larger`: ``factor`` not a scalar >= 0.
+
+    Notes
+    -----
+    Source: the controlled path-finding experiment of the paper (arXiv 2606.26091); this
+    generator and its parameters are this project's model of it.  The experiment of
+    theory §10 uses ``ConceptGraph(30, dead_end_frac=0.1)`` (base pass@1 0.336).
+
+    Examples
+    --------
+    >>> task = ConceptGraph(30, dead_end_frac=0.1).build(seed=0)
+    >>> task.graph.n_nodes
+    30
     """
 
     n_concepts: int = 30
@@ -193,7 +242,11 @@ class ConceptGraph:
     def build(self, seed=None, *, max_tries: int = 100) -> PathTask:
         """Draw one task (``seed``: None, a non-negative int or a Generator).
 
-        Raises ``ValueError`` when no draw in ``max_tries`` (an integer >= 1) reaches the goal.
+        Raises
+        ------
+        ValueError
+            A bad ``seed``; ``max_tries`` not an integer >= 1; no draw in ``max_tries``
+            reaches the goal.
         """
         rng = np.random.default_rng(chk.seed(seed))
         max_tries = chk.integer(max_tries, "max_tries", low=1)
@@ -229,7 +282,20 @@ def harder(task: PathTask, *, policy=None, n_edges: int = 1, name: str = "harder
     Raises
     ------
     ValueError
-        If ``n_edges`` is not a positive integer, or if blocking leaves no valid path.
+        If ``n_edges`` is not a positive integer, ``task`` not a :class:`PathTask`,
+        ``name`` not a string, ``policy`` not a per-edge policy of the graph (see
+        :func:`most_probable_path`), or if blocking leaves no valid path.
+
+    Notes
+    -----
+    Source: the "harder graphs" split of the paper's controlled experiment
+    (arXiv 2606.26091; theory §10.1 uses the last edge of the Viterbi path).
+
+    Examples
+    --------
+    >>> task = harder(LayeredDAG().build(seed=0))
+    >>> sorted(task.ood)
+    ['harder']
     """
     n_edges = _positive_int(n_edges, "n_edges")
     if not isinstance(task, PathTask):

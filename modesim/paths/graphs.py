@@ -52,7 +52,9 @@ def _segments(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class Layer:
-    """One topological layer of a :class:`PathGraph`, as the DP kernels read it.
+    """One topological layer of a :class:`PathGraph`, as the DP kernels read it (theory §5.1).
+
+    A plain record built by :class:`PathGraph`'s builders (it checks nothing itself).
 
     Attributes
     ----------
@@ -105,6 +107,22 @@ class PathGraph:
         ``src[in_edges]``.
     layers : tuple of Layer
         Per-layer edge blocks and segment offsets used by the DP kernels.
+
+    Raises
+    ------
+    ValueError
+        From the builders (:meth:`from_edges`, :meth:`from_adjacency`,
+        :meth:`from_networkx`): malformed edges or matrix, a cycle, duplicate edges, a
+        start or goal outside the nodes, a start that is a goal, a goal with out-edges, no
+        path from the start to a goal.  :meth:`edge_ids` / :meth:`path_edges`: an edge not
+        in the graph, a path that is not a sequence of at least two integer nodes.  The
+        constructor itself is internal and checks nothing (use a builder).
+
+    Examples
+    --------
+    >>> g = PathGraph.from_edges([(0, 1), (1, 3), (0, 2), (2, 3)], start=0, goal=3)
+    >>> g.n_nodes, g.n_edges, g.layer.tolist()
+    (4, 4, [0, 1, 1, 2])
     """
 
     n_nodes: int
@@ -181,7 +199,14 @@ class PathGraph:
 
     @classmethod
     def from_adjacency(cls, adjacency, start, goal) -> PathGraph:
-        """Build from a square matrix: an edge ``u → v`` wherever ``adjacency[u, v] != 0``."""
+        """Build from a square matrix: an edge ``u → v`` wherever ``adjacency[u, v] != 0``.
+
+        Raises
+        ------
+        ValueError
+            ``adjacency`` not a square finite numeric matrix; anything :meth:`from_edges`
+            refuses (a cycle, a missing start or goal, a goal with out-edges, no path).
+        """
         try:
             A = np.asarray(adjacency)
         except (TypeError, ValueError):
@@ -198,6 +223,14 @@ class PathGraph:
         """Build from a ``networkx.DiGraph``; node ``i`` is ``list(G.nodes)[i]``.
 
         ``start`` and ``goal`` are given as labels of ``G``.
+
+        Raises
+        ------
+        ValueError
+            ``G`` not a ``networkx.DiGraph`` (or a multigraph); ``start`` or a goal not a
+            node of ``G``; anything :meth:`from_edges` refuses.
+        ImportError
+            If networkx is not installed.
         """
         import networkx as nx
 
@@ -287,7 +320,7 @@ class PathGraph:
         return np.where(self.goal, 0.0, -np.inf)
 
     def edge_ids(self, u, v) -> np.ndarray:
-        """Edge numbers of ``u → v`` (arrays broadcast); raises if an edge is missing."""
+        """Edge numbers of ``u → v`` (arrays broadcast; ``ValueError`` naming missing edges)."""
         u, v = np.broadcast_arrays(np.asarray(u, dtype=np.int64), np.asarray(v, dtype=np.int64))
         keys = self.src * self.n_nodes + self.dst
         order = np.argsort(keys)
@@ -404,7 +437,7 @@ class PathTask:
 
     The counterpart of :class:`modesim.Task` for path environments (theory §5): the modes
     are the complete rollouts, the valid set is the rollouts that end at a goal.  Use
-    :func:`path_task` to build one from weights.
+    :func:`path_task` to build one from weights.  Validated once, on construction.
 
     Parameters
     ----------
@@ -415,6 +448,15 @@ class PathTask:
     ood : mapping of str to bool arrays broadcastable to (..., E)
         Named blocked-edge masks (e.g. ``{"harder": mask}``); under a mask a rollout is
         valid only if it reaches a goal without using a blocked edge.
+
+    Raises
+    ------
+    ValueError
+        ``graph`` not a :class:`PathGraph`; ``log_base`` not an array of shape (..., E),
+        with NaN or +inf, or with a node whose out-edges do not normalise within 1e-6
+        (naming the node and batch index); a base that reaches a goal with probability 0;
+        ``ood`` not a mapping, a key that is not a string, a mask that is not boolean or
+        does not broadcast to (..., E).
     """
 
     graph: PathGraph
@@ -496,7 +538,7 @@ class PathTask:
         return out
 
     def with_ood(self, **masks) -> PathTask:
-        """The same task with extra named blocked-edge masks."""
+        """The same task with extra named blocked-edge masks (``ValueError`` for a bad mask)."""
         return PathTask(self.graph, self.log_base, {**self.ood, **masks})
 
     def log_policy_of(self, policy, name: str = "policy") -> np.ndarray:
@@ -572,11 +614,17 @@ def path_task(graph: PathGraph, weights=None, *, ood: Mapping | None = None) -> 
         ``(..., E)`` array are batch axes.
     ood : mapping of str to blocked-edge masks, optional
 
+    Returns
+    -------
+    PathTask
+        Base of shape ``batch + (E,)``, normalised at every node.
+
     Raises
     ------
     ValueError
-        Naming ``weights`` (shape, a negative or non-finite entry, a node without a
-        positive out-weight) or the OOD mask.
+        ``graph`` not a :class:`PathGraph`; ``weights`` of the wrong shape, with a negative
+        or non-finite entry, a mapping with a key that is not a node pair or missing an
+        edge, a node without a positive out-weight (naming the node); a bad OOD mask.
 
     Examples
     --------

@@ -53,9 +53,16 @@ def _scalar(x: np.ndarray):
 def hit_probability(log_q: np.ndarray, ks: np.ndarray) -> np.ndarray:
     """``1 − (1 − q)^k`` from ``log q`` (shape S) for every k (shape Q): shape ``S + Q``.
 
+    Theory §4 (pass@k, distinct modes) and §12 (relative precision).
+
     Computed as ``−expm1(k·log1p(−q))``, and as ``k·q`` where that is exact to 4e-18, so
     a tiny ``q`` (even one below the float range) keeps its relative precision and
-    ``q = 1`` gives exactly 1.  In [0, 1] by construction.
+    ``q = 1`` gives exactly 1.  In [0, 1] by construction.  A kernel: ``ks`` must already
+    be a float array of positive integers (:func:`modesim._checks.ks`); nothing is checked.
+
+    >>> h = hit_probability(np.log([0.5, 1e-300]), np.array([2.0]))
+    >>> print(f"{h[0, 0]:.12g} {h[1, 0]:.12g}")
+    0.75 2e-300
     """
     lq = np.minimum(log_q, 0.0).reshape(np.shape(log_q) + (1,) * ks.ndim)
     with np.errstate(divide="ignore"):
@@ -90,7 +97,19 @@ def success_probability(policy, task: PathTask, *, ood: str | None = None):
     """pass@1: probability that a rollout reaches a goal (avoiding ``ood``'s blocked edges).
 
     ``S(u) = Σ_v π(v|u)·S(v)``, ``S(goal) = 1``, ``S(dead end) = 0`` (theory §5.1).
-    Returns shape ``batch_shape`` (a float for one policy).
+    Returns shape ``batch_shape`` (a float for one policy), a probability.
+
+    Raises
+    ------
+    ValueError
+        ``task`` not a :class:`PathTask`; ``policy`` not per-edge probabilities of shape
+        (..., E) (negative, NaN, a node whose out-edges do not sum to 1 within 1e-6, a batch
+        shape not broadcasting against the task's); ``ood`` not None or a mask name of the task.
+
+    >>> from modesim.paths import PathGraph, path_task
+    >>> t = path_task(PathGraph.from_edges([(0, 1), (0, 2)], 0, 1), [3.0, 1.0])
+    >>> round(float(success_probability(t.base, t)), 12)
+    0.75
     """
     task = _task(task)
     lp = task.log_policy_of(policy)
@@ -140,13 +159,33 @@ def path_pass_at_k(policy, task: PathTask, k, *, ood: str | None = None) -> np.n
 
 
 def node_marginals(policy, task: PathTask) -> np.ndarray:
-    """``μ(v)``: probability that a rollout visits node ``v``, shape (..., n) (theory §5.1)."""
+    """``μ(v)``: probability that a rollout visits node ``v``, shape (..., n) (theory §5.1).
+
+    One forward pass, ``μ(v) = Σ_u μ(u)·π(v|u)``, ``μ(start) = 1``.
+
+    Raises
+    ------
+    ValueError
+        ``task`` not a :class:`PathTask`; ``policy`` not per-edge probabilities of shape
+        (..., E) (negative, NaN, a node whose out-edges do not sum to 1 within 1e-6, a batch
+        shape not broadcasting against the task's).
+    """
     task = _task(task)
     return np.exp(np.minimum(forward(task.graph, task.log_policy_of(policy)), 0.0))
 
 
 def edge_marginals(policy, task: PathTask) -> np.ndarray:
-    """``μ(u → v) = μ(u)·π(v|u)``: probability that a rollout takes each edge, shape (..., E)."""
+    """``μ(u → v) = μ(u)·π(v|u)``: probability that a rollout takes each edge (theory §5.1).
+
+    Shape (..., E).
+
+    Raises
+    ------
+    ValueError
+        ``task`` not a :class:`PathTask`; ``policy`` not per-edge probabilities of shape
+        (..., E) (negative, NaN, a node whose out-edges do not sum to 1 within 1e-6, a batch
+        shape not broadcasting against the task's).
+    """
     task = _task(task)
     lp = task.log_policy_of(policy)
     return np.exp(np.minimum(forward(task.graph, lp)[..., task.graph.src] + lp, 0.0))
@@ -162,7 +201,11 @@ def path_entropy(policy, task: PathTask, *, given_valid: bool = False, ood: str 
     Raises
     ------
     ValueError
-        With ``given_valid`` when the policy has no valid rollout (π(C) = 0).
+        ``task`` not a :class:`PathTask`; ``policy`` not per-edge probabilities of shape
+        (..., E) (negative, NaN, a node whose out-edges do not sum to 1 within 1e-6, a batch
+        shape not broadcasting against the task's); ``given_valid`` not a boolean; ``ood`` not
+        None or a mask name; with ``given_valid`` when the policy has no valid rollout
+        (π(C) = 0).
     """
     task = _task(task)
     lp = task.log_policy_of(policy)
@@ -180,7 +223,15 @@ def token_entropy(policy, task: PathTask):
     The token-weighted mean that training logs report:
     ``Σ_u μ(u)·H(π(·|u)) / Σ_u μ(u)·1[u has out-edges]`` = expected path entropy per
     expected step.  Not a diversity measure (see
-    :func:`modesim.scenarios.token_entropy_example`).  Returns shape ``batch_shape``.
+    :func:`modesim.scenarios.token_entropy_example`; theory §4, §10.5 G4).  Returns shape
+    ``batch_shape``.
+
+    Raises
+    ------
+    ValueError
+        ``task`` not a :class:`PathTask`; ``policy`` not per-edge probabilities of shape
+        (..., E) (negative, NaN, a node whose out-edges do not sum to 1 within 1e-6, a batch
+        shape not broadcasting against the task's).
     """
     task = _task(task)
     lp = task.log_policy_of(policy)
@@ -201,6 +252,14 @@ def expected_distinct_concepts(policy, task: PathTask, k, *, valid_only: bool = 
     ``Σ_v 1 − (1 − q(v))^k`` with ``q = μ`` (every rollout, start node included) or,
     with ``valid_only``, ``q(v) = P(a valid rollout visits v) = μ̃(v)·S(v)`` (``μ̃``
     avoiding blocked edges) (theory §4, §5.1).  Returns shape ``batch_shape + np.shape(k)``.
+
+    Raises
+    ------
+    ValueError
+        ``task`` not a :class:`PathTask`; ``policy`` not per-edge probabilities of shape
+        (..., E) (negative, NaN, a node whose out-edges do not sum to 1 within 1e-6, a batch
+        shape not broadcasting against the task's); ``k`` not finite positive integers;
+        ``valid_only`` not a boolean; ``ood`` not None or a mask name.
     """
     task = _task(task)
     lp = task.log_policy_of(policy)
@@ -227,7 +286,11 @@ def expected_distinct_paths(policy, task: PathTask, k, *, ood: str | None = None
     ------
     ValueError
         On graphs with more than ``limit`` valid paths (use
-        :meth:`~modesim.paths.Rollouts.distinct_paths` there), or bad arguments.
+        :meth:`~modesim.paths.Rollouts.distinct_paths` there); ``task`` not a :class:`PathTask`;
+        ``policy`` not per-edge probabilities of shape (..., E) (negative, NaN, a node whose
+        out-edges do not sum to 1 within 1e-6, a batch shape not broadcasting against the
+        task's); ``k`` not finite positive integers; ``limit`` not an integer >= 1; ``ood`` not
+        a mask name, or a batched OOD mask.
     """
     task = _task(task)
     lp = task.log_policy_of(policy)
@@ -245,10 +308,22 @@ def expected_distinct_paths(policy, task: PathTask, k, *, ood: str | None = None
 def most_probable_path(policy, task: PathTask, *, ood: str | None = None) -> list[int]:
     """The most probable valid rollout of one policy (shape (E,)), as a node list (Viterbi).
 
+    Theory §5.1: the backward pass with ``max`` in place of the sum, then a greedy walk
+    from the start.
+
     Raises
     ------
     ValueError
-        If the policy is batched or has no valid rollout of positive probability.
+        If the policy is batched or has no valid rollout of positive probability; ``task`` not a
+        :class:`PathTask`; ``policy`` not per-edge probabilities of shape (..., E) (negative,
+        NaN, a node whose out-edges do not sum to 1 within 1e-6, a batch shape not broadcasting
+        against the task's); ``ood`` not None or a mask name, or a batched OOD mask.
+
+    >>> from modesim.paths import PathGraph, path_task
+    >>> g = PathGraph.from_edges([(0, 1), (1, 3), (0, 2), (2, 3)], 0, 3)
+    >>> t = path_task(g, [3.0, 1.0, 1.0, 1.0])
+    >>> most_probable_path(t.base, t)
+    [0, 1, 3]
     """
     task = _task(task)
     lp = task.log_policy_of(policy)
@@ -272,7 +347,14 @@ def most_probable_path(policy, task: PathTask, *, ood: str | None = None) -> lis
 def count_paths(graph: PathGraph, *, blocked=None, valid_only: bool = True) -> float:
     """Number of rollouts (valid ones by default, avoiding ``blocked`` edges) as a float.
 
-    Exact below 2**53.  ``blocked`` is a boolean mask of shape (E,).
+    Theory §5.1: one backward pass with edge scores 0 (``N(u) = Σ_v N(v)``, 1 at goals); exact below
+    2**53.  ``blocked`` is a boolean mask of shape (E,).
+
+    Raises
+    ------
+    ValueError
+        ``graph`` not a :class:`PathGraph`; ``valid_only`` not a boolean; ``blocked`` not a
+        boolean mask of shape (E,).
 
     >>> from modesim.paths import PathGraph
     >>> count_paths(PathGraph.from_edges([(0, 1), (0, 2), (2, 1)], 0, 1))

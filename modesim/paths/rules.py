@@ -98,6 +98,13 @@ def path_kl_regularised_optimum(task: PathTask, beta, *, log: bool = False) -> n
     Returns
     -------
     ndarray, shape ``broadcast(task.batch_shape, beta.shape) + (E,)``
+        Per-edge probabilities (log-probabilities with ``log=True``).
+
+    Raises
+    ------
+    ValueError
+        ``task`` not a :class:`~modesim.paths.PathTask`; ``beta`` not a real number (or
+        array) >= 0, or an array not broadcasting against the task's batch shape.
 
     Examples
     --------
@@ -124,6 +131,13 @@ class PathKLRegularisedRL:
     ----------
     beta : float or array >= 0
     reference : {"base", "current"}
+
+    Raises
+    ------
+    ValueError
+        ``beta`` not a real number (or array) >= 0; an unknown ``reference``.  In
+        :meth:`init`: a task that is not a :class:`~modesim.paths.PathTask`, or a ``beta``
+        array that does not broadcast against its batch shape.
     """
 
     beta: float = 0.1
@@ -160,6 +174,24 @@ class PathNaturalPG:
     ----------
     lr : float or array > 0
         Learning rate (``eta`` is its deprecated name).
+
+    Raises
+    ------
+    ValueError
+        ``lr`` not a real number (or array) > 0; both ``eta`` and ``lr``.  In :meth:`init`:
+        a task that is not a :class:`~modesim.paths.PathTask`, or an ``lr`` array that does
+        not broadcast against its batch shape.
+
+    Examples
+    --------
+    R3 on paths: the valid paths keep their base ratios.
+
+    >>> import modesim as ms
+    >>> from modesim.paths import PathGraph, path_task
+    >>> t = path_task(PathGraph.from_edges([(0, 1), (0, 2), (0, 3)], 0, [1, 2]), [0.3, 0.2, 0.5])
+    >>> p = ms.iterate(PathNaturalPG(lr=1.0), t, 4).policy[-1]
+    >>> round(float(p[0] / p[1]), 12)
+    1.5
     """
 
     lr: float = 1.0
@@ -210,6 +242,29 @@ def path_sd_optimum(task: PathTask, *, teacher=None, demos=None, objective: str 
     Returns
     -------
     ndarray, shape ``broadcast(task.batch_shape, parameter shapes) + (E,)``
+        Per-edge probabilities (log-probabilities with ``log=True``).
+
+    Raises
+    ------
+    ValueError
+        ``task`` not a :class:`~modesim.paths.PathTask`; everything
+        :class:`PathSelfDistillation` refuses (an objective other than "reverse" or
+        "forward", ``beta`` < 0, a teacher or demonstration source of the wrong kind, an
+        invalid teacher parameter); parameter arrays that do not broadcast against the
+        task; a demonstration source that does not fit the task (a :class:`FixedPath` off
+        the graph); a target with no rollout of positive probability.
+
+    Notes
+    -----
+    Source: S1 (the paper's closed form, arXiv 2606.26091) and P2 (this project's
+    correction) on paths; theory §5.2, §5.3.
+
+    Examples
+    --------
+    >>> from modesim.paths import PathGraph, path_task
+    >>> t = path_task(PathGraph.from_edges([(0, 1), (0, 2)], 0, [1, 2]), [0.6, 0.4])
+    >>> path_sd_optimum(t).round(3).tolist()  # p·(1 + 1/p)^p normalised (S4, α = 0.5)
+    [0.621, 0.379]
     """
     log = chk.boolean(log, "log")
     rule = PathSelfDistillation(
@@ -252,6 +307,24 @@ class PathSelfDistillation(SDShell):
     reference : {"base", "current"}
     eta : deprecated
         The old name of ``step_size``.
+
+    Raises
+    ------
+    ValueError
+        On construction: an objective other than "reverse"/"forward", an unknown
+        ``teacher_base`` or ``reference``, ``beta`` < 0, ``step_size`` outside (0, 1],
+        both ``eta`` and ``step_size``, a ``teacher`` without the path teacher kernels or
+        ``demos`` without ``log_marginals``.  In :meth:`init`: a task that is not a
+        :class:`~modesim.paths.PathTask`, parameter arrays that do not broadcast against
+        it, a demonstration source that does not fit it.  In a round: a teacher base that
+        reaches a goal with probability 0 (no demonstration; theory §3.5 S6) or a target
+        with no rollout of positive probability.
+
+    Notes
+    -----
+    Source: the paper's controlled path-finding experiment (arXiv 2606.26091) trains with
+    a per-token reverse KL; this exact sequence-level rule and its path teacher are this
+    project's (theory §5.2, §5.3 P1, P2).
 
     Examples
     --------
@@ -306,7 +379,16 @@ class PathSelfDistillation(SDShell):
         return normalise_nodes(task.graph, x)
 
     def target(self, log_rho: np.ndarray, log_ref: np.ndarray, task: PathTask) -> np.ndarray:
-        """Per-edge log of this rule's one-round optimum for teacher base ``ρ`` and reference ``π_ref``."""
+        """Per-edge log of the one-round optimum for teacher base ``ρ`` and reference ``π_ref``.
+
+        Shapes (..., E) in and out; inputs are not re-validated (theory §5.2).
+
+        Raises
+        ------
+        ValueError
+            No demonstration (``ρ(C) = 0`` with self-generated demonstrations) or a target
+            with no rollout of positive probability, named by batch index.
+        """
         g = task.graph
         log_m_node, log_m_edge = self.demos.log_marginals(g, log_rho)
         if self.objective == "reverse":

@@ -70,7 +70,9 @@ _QUIET = dict(over="ignore", under="ignore", divide="ignore", invalid="ignore")
 
 
 class PathRollouts(NamedTuple):
-    """One round's rollouts of every batch entry and graph.
+    """One round's rollouts of every batch entry and graph (theory §10.3, §10.6).
+
+    A plain record returned by :func:`sample_rollouts` (it checks nothing itself).
 
     Attributes
     ----------
@@ -181,6 +183,13 @@ def sample_rollouts(bank: GraphBank, log_policy: np.ndarray, keys: np.ndarray, t
     Returns
     -------
     PathRollouts
+
+    Notes
+    -----
+    A kernel of the sampled path rules (theory §10.6): its arguments come validated from
+    the rule (``log_policy`` normalised, ``n_rollouts`` in [1, 32768], ``keys`` from
+    :func:`modesim.sampled.sampling.entry_keys`) and are not checked again; it raises
+    nothing of its own.
     """
     g = bank.graph
     lp = np.asarray(log_policy, dtype=np.float64)
@@ -359,9 +368,22 @@ class PathSampledRL(_PathSampled):
     only.  ``state.silent_groups`` has shape ``batch + (G,)``: per entry and graph, the
     steps whose advantages were all zero.  Capabilities: ``estimate``.
 
+    Raises
+    ------
+    ValueError
+        On construction: an unknown ``estimator``; ``n_rollouts`` not an integer in
+        [2, 32768] ([1, 32768] for "reinforce"); ``lr`` not > 0, ``beta`` not >= 0, ``eps``
+        not > 0 (or arrays with such entries); a bad ``seed``; ``policy`` neither "tabular"
+        nor a :class:`~modesim.paths.FeaturePolicy`.  In :meth:`init`: a task that is not a
+        :class:`~modesim.paths.PathTask` or :class:`~modesim.paths.GraphBank` (or graphs
+        deeper than 65534 layers), parameter arrays that do not broadcast against it, a bad
+        ``offset``, a feature the bank lacks.  In a round: a step that overflows the float
+        range.
+
     Source: GRPO (Shao et al. 2024, arXiv 2402.03300); RLOO (Ahmadian et al. 2024, arXiv
     2402.14740); per-token KL penalty as in TRL's ``GRPOTrainer`` (exact over the
-    next-step distribution instead of TRL's k3 estimate on the sampled token).
+    next-step distribution instead of TRL's k3 estimate on the sampled token); the mean
+    field is G1 (theory §10.3).
 
     Examples
     --------
@@ -567,10 +589,25 @@ class PathSampledSD(_PathSampled, SDShell):
     teacher, and ``velocity`` is not declared because :func:`modesim.flow` integrates
     categorical flows only; :class:`ExpectedUpdate` runs the mean field as a rule).
 
+    Raises
+    ------
+    ValueError
+        On construction: an unknown ``objective``, ``demos`` (only "group"), ``estimator``,
+        ``score``, ``teacher_base`` or ``reference``; ``jsd_weight`` not in (0, 1) with the
+        JSD, or given with another objective; ``estimator="sampled"`` with an objective
+        other than "reverse" or with ``score="correct"`` (biased); a ``teacher`` without the
+        path-teacher kernels the objective needs; ``beta`` < 0, ``lr`` not > 0,
+        ``n_rollouts`` not an integer in [2, 32768], a bad ``seed``, ``policy`` neither
+        "tabular" nor a :class:`~modesim.paths.FeaturePolicy`, an invalid teacher
+        parameter.  In :meth:`init`: as :class:`PathSampledRL`.  In a round: a step that
+        overflows the float range.  :meth:`velocity`: an EMA teacher strictly inside (0, 1)
+        without ``teacher_log_base``.
+
     Source: the paper's training design (per-token reverse KL to a stop-gradient EMA teacher
     conditioned on a correct rollout of a group of 8, KL to the reference; arXiv
     2606.26091); group demonstrations excluding the scored rollout as SDPO and OPSD do; the
-    JSD as in TRL's ``GKDTrainer`` (``generalized_jsd_loss``, TRL 0.x).
+    JSD as in TRL's ``GKDTrainer`` (``generalized_jsd_loss``, TRL 1.10.0.dev0, commit
+    f2cd577); the mean field is G2, the JSD gradient G3 (theory §10.3).
 
     Examples
     --------
@@ -895,6 +932,13 @@ class ExpectedUpdate:
     Parameters
     ----------
     rule : PathSampledRL or PathSampledSD
+
+    Raises
+    ------
+    ValueError
+        ``rule`` not a :class:`PathSampledRL` or :class:`PathSampledSD`; what the rule's
+        :meth:`~PathSampledRL.init` and ``velocity`` raise (a task that is not a path task
+        or bank, parameter arrays that do not broadcast).
 
     Examples
     --------

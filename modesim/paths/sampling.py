@@ -21,7 +21,10 @@ __all__ = ["Rollouts", "sample_paths"]
 
 @dataclass(frozen=True, eq=False)
 class Rollouts:
-    """Sampled rollouts of a path policy, with unbiased diversity estimators.
+    """Sampled rollouts of a path policy, with unbiased diversity estimators (theory §4, §5).
+
+    Returned by :func:`sample_paths`; the record itself checks nothing, its estimators
+    check their arguments.
 
     Attributes
     ----------
@@ -31,6 +34,17 @@ class Rollouts:
         topological layers, so ``L`` bounds the length of every rollout.
     edges : ndarray of int, shape (n, L)
         Edges taken, padded with −1.
+
+    Raises
+    ------
+    ValueError
+        From the estimators: ``k`` not finite positive integers or ``k > n``; ``ood`` not
+        None or a mask name of the task; ``valid_only`` not a boolean.
+
+    Notes
+    -----
+    Source: the unbiased pass@k estimator of Chen et al. (2021), applied per item
+    (theory §4).
     """
 
     task: PathTask
@@ -108,10 +122,22 @@ def sample_paths(policy, task: PathTask, n: int, seed=None) -> Rollouts:
     n : int >= 1
     seed : None, int or numpy.random.Generator
 
+    Returns
+    -------
+    Rollouts
+        ``nodes`` (n, L + 1) and ``edges`` (n, L), padded with −1.
+
     Raises
     ------
     ValueError
-        Naming ``policy`` (shape, normalisation, a batched policy), ``n`` or ``seed``.
+        Naming ``policy`` (shape, normalisation, a batched policy), ``n`` or ``seed``;
+        ``task`` not a :class:`PathTask`, or batched (a batched base or OOD mask).
+
+    >>> from modesim.paths import PathGraph, path_task
+    >>> t = path_task(PathGraph.from_edges([(0, 1), (0, 2)], 0, 1), [1.0, 0.0])
+    >>> r = sample_paths(t.base, t, 5, seed=0)
+    >>> r.edges[:, 0].tolist(), float(r.pass_at_k(1))
+    ([0, 0, 0, 0, 0], 1.0)
     """
     if not isinstance(task, PathTask):
         raise ValueError(f"task must be a PathTask; got {chk.describe(task)}")

@@ -38,7 +38,13 @@ __all__ = ["PathTeacher", "PathCopyTeacher"]
 
 
 class PathTeacher:
-    """Base class of per-step path teachers (define both edge kernels)."""
+    """Base class of per-step path teachers (define both edge kernels; theory §5.2).
+
+    Kernels take the teacher base (per-edge log-probabilities, (..., E)) and the
+    demonstration law's marginals ((..., n) and (..., E)) and return per-edge values
+    (..., E).  The base class takes no arguments and checks nothing; a subclass validates
+    its parameters in ``__post_init__``.
+    """
 
     @property
     def param_shape(self) -> tuple[int, ...]:
@@ -82,6 +88,17 @@ class PathCopyTeacher(PathTeacher):
     ----------
     alpha : float or array in [0, 1)
         Copy strength; an array broadcasts against the batch axes.
+
+    Raises
+    ------
+    ValueError
+        ``alpha`` not a real number (or array) in [0, 1).
+
+    Notes
+    -----
+    Source: the categorical copy teacher of theory §3.3 applied at each node (this
+    project's model of a teacher conditioned on a correct rollout); P1 (theory §5.3) shows
+    what carries over from S4 and what does not.
     """
 
     alpha: float = 0.5

@@ -55,7 +55,9 @@ __all__ = ["checked_step", "check_kl_step", "SGD", "Adam", "AdamState", "optimis
 
 
 class AdamState(NamedTuple):
-    """Adam's moments, one row per batch entry (``State.optimiser`` of an Adam rule).
+    """Adam's moments, one row per batch entry (``State.optimiser``; theory §8.2, TC5).
+
+    A plain record (it checks nothing; :meth:`Adam.apply` refuses anything else).
 
     Attributes
     ----------
@@ -94,7 +96,11 @@ def clip_rows(g: np.ndarray, max_norm) -> np.ndarray:
 
 @dataclass(frozen=True)
 class SGD:
-    """Plain gradient steps on the logits: ``θ ← θ + lr·clip(ĝ)`` (see the module docstring).
+    """Plain gradient steps on the logits: ``θ ← θ + lr·clip(ĝ)`` (theory §8.2; module docstring).
+
+    The default optimiser of the sampled rules; without clipping the expected update is
+    ``lr·E ĝ``, the mean field of theory §2.3, §3.6 and §6.  ``lr`` is the rule's, in logit
+    units per unit of ``ĝ``.
 
     Parameters
     ----------
@@ -139,7 +145,7 @@ class SGD:
 
 @dataclass(frozen=True)
 class Adam:
-    """Adam with decoupled weight decay on the logits (PyTorch ``AdamW``; module docstring).
+    """Adam with decoupled weight decay on the logits (PyTorch ``AdamW``; theory §8.2, TC5).
 
     Defaults are PyTorch's and Hugging Face ``TrainingArguments``' (``adam_beta1=0.9``,
     ``adam_beta2=0.999``, ``adam_epsilon=1e-8``, ``weight_decay=0.0``); verl's FSDP optimiser
@@ -164,6 +170,11 @@ class Adam:
         Naming ``beta1``/``beta2`` (outside [0, 1)), ``eps`` (not > 0), ``weight_decay``
         (< 0) or ``max_grad_norm`` (not None or > 0); :meth:`apply` on a state without Adam
         moments (start the run with the rule's ``init``).
+
+    Notes
+    -----
+    Sources: ``torch.optim.AdamW`` and ``torch.nn.utils.clip_grad_norm_`` documentation;
+    Loshchilov & Hutter, arXiv 1711.05101 (theory §8.2, TC5).
 
     Examples
     --------

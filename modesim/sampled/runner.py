@@ -25,11 +25,23 @@ __all__ = ["replicate", "train", "mean_field_distance", "mean_field"]
 
 
 def replicate(task: Task, n_seeds: int) -> Task:
-    """The task with a new leading axis of ``n_seeds`` independent copies (seeds).
+    """The task with a new leading axis of ``n_seeds`` independent copies (seeds; theory §1).
 
     Returns a task of the same kind (:class:`~modesim.Task`, :class:`~modesim.paths.PathTask`
     or :class:`~modesim.paths.GraphBank`) of batch shape ``(n_seeds, *task.batch_shape)``
-    whose arrays are read-only broadcast views (no copy).
+    whose arrays are read-only broadcast views (no copy).  A seed axis is a batch axis like
+    any other (theory §1, batch convention): a sampled rule draws an independent stream per
+    entry.
+
+    Raises
+    ------
+    ValueError
+        ``n_seeds`` not an integer >= 1; ``task`` not a :class:`~modesim.Task`, path task or
+        graph bank.
+
+    >>> import modesim as ms
+    >>> replicate(ms.make_task([0.6, 0.3, 0.1]), 4).batch_shape
+    (4,)
     """
     n = chk.integer(n_seeds, "n_seeds", low=1)
     if not isinstance(task, Task) and not _is_path_task(task):
@@ -60,7 +72,7 @@ def train(
     record_policy: bool = True,
     progress: bool | None = None,
 ) -> Trajectory:
-    """Run a sampled rule for ``steps`` steps on ``n_seeds`` independent copies of ``task``.
+    """Run a sampled rule for ``steps`` steps on ``n_seeds`` copies of ``task`` (theory §2.3, §3.6).
 
     :func:`modesim.iterate` on :func:`replicate`.  Seed ``s`` of the run is entry ``s`` of
     the leading axis; its random stream depends only on the rule's ``seed``, the global seed
@@ -68,8 +80,9 @@ def train(
     (:mod:`modesim.sampled.sampling`).  So ``train(..., n_seeds=3, first_seed=2)`` equals,
     bit for bit, seeds 2–4 of ``train(..., n_seeds=10)``, and a sweep engine that splits
     seeds (or prompts, through ``offset``) into chunks reproduces one large run exactly,
-    whatever the number of workers.  (This needs an int ``seed`` in the rule: a Generator
-    is drawn from at every ``init``, so each chunk would get a new root key.)
+    whatever the number of workers (theory §8.2, TC6: the chunking contract).  (This needs
+    an int ``seed`` in the rule: a Generator is drawn from at every ``init``, so each chunk
+    would get a new root key.)
 
     Parameters
     ----------
@@ -98,8 +111,21 @@ def train(
     Raises
     ------
     ValueError
-        Naming ``steps``, ``n_seeds``, ``first_seed``, ``offset`` or an argument of
-        :func:`modesim.iterate`.
+        ``steps`` or ``first_seed`` not an integer >= 0, ``n_seeds`` not an integer >= 1;
+        ``task`` not a task; ``offset`` not a tuple with one entry per batch axis of the
+        task; ``first_seed``/``offset`` with a rule that has no random stream to place;
+        array-valued rule parameters that do not broadcast against
+        ``(n_seeds, *task.batch_shape)``; and everything :func:`modesim.iterate` and the
+        rule's rounds raise (e.g. a step that overflows the float range).
+
+    Examples
+    --------
+    >>> import modesim as ms
+    >>> task = ms.make_task([0.5, 0.3, 0.2], [1, 1, 0])
+    >>> whole = train(ms.SampledRL("grpo", seed=1), task, 5, n_seeds=4)
+    >>> part = train(ms.SampledRL("grpo", seed=1), task, 5, n_seeds=2, first_seed=2)
+    >>> bool((whole.log_policy[:, 2:] == part.log_policy).all())
+    True
     """
     steps = chk.integer(steps, "steps", low=0)
     first_seed = chk.integer(first_seed, "first_seed", low=0)
@@ -159,10 +185,17 @@ def mean_field_distance(
     average : bool
         Compare the seed-averaged trajectory (the mean's distance) instead of every run.
 
+    Returns
+    -------
+    float
+        A difference of probabilities, in [0, 1].
+
     Raises
     ------
     ValueError
-        If the times differ, ``seed_axis`` is not a batch axis, or the shapes do not match.
+        ``simulated`` or ``reference`` not a :class:`~modesim.dynamics.Trajectory` (or one
+        recorded without policies); the times differ; ``seed_axis`` not a batch axis of
+        ``simulated``; ``average`` not a boolean; the shapes do not match.
     """
     for name, traj in (("simulated", simulated), ("reference", reference)):
         if not isinstance(traj, Trajectory):
@@ -194,7 +227,12 @@ def mean_field(rule, task: Task, t_eval, *, rtol: float = 1e-8, atol: float = 1e
     """Deprecated: the mean field of a sampled rule is :func:`modesim.flow` (theory §6).
 
     ``mean_field(rule, task, t)`` is ``modesim.flow(rule, task, t, rtol=rtol, atol=atol)``;
-    this alias warns and is removed in modesim 0.3.
+    this alias warns (:class:`DeprecationWarning`) and is removed in modesim 0.3.
+
+    Raises
+    ------
+    ValueError
+        As :func:`modesim.flow` (a rule without a velocity, bad times or tolerances).
     """
     deprecated("modesim.sampled.mean_field", "modesim.flow(rule, task, t_eval)")
     return flow(rule, task, t_eval, rtol=rtol, atol=atol)
