@@ -22,6 +22,7 @@ __all__ = [
     "bad_index",
     "at_index",
     "real",
+    "numeric_array",
     "integer",
     "choice",
     "boolean",
@@ -204,7 +205,9 @@ def generator(value, name: str = "rng") -> np.random.Generator:
     return np.random.default_rng(seed(value, name))
 
 
-def _array(value, name: str, what: str) -> np.ndarray:
+def numeric_array(value, name: str, what: str) -> np.ndarray:
+    """``value`` as a float64 array (any shape), or a ValueError naming ``name`` and saying it
+    must be ``what``: strings, None, ragged and complex input are refused."""
     return _numeric(value, name, f"{what} (a rectangular array of numbers)")
 
 
@@ -213,7 +216,7 @@ def probabilities(p, name: str = "policy", *, n_modes: int | None = None) -> np.
 
     Rows within the tolerance are renormalised exactly.  ``n_modes`` fixes K.
     """
-    arr = _array(p, name, "an array of probabilities of shape (..., K)")
+    arr = numeric_array(p, name, "an array of probabilities of shape (..., K)")
     if np.asarray(p).dtype == bool:  # converts: _array succeeded
         raise ValueError(f"{name} must hold probabilities, not booleans (a mask?); got {describe(p)}")
     if arr.ndim == 0 or arr.shape[-1] == 0:
@@ -243,7 +246,7 @@ def log_probabilities(lp, name: str = "log_policy", *, n_modes: int | None = Non
     """
     from .simplex import log_normalise, logsumexp_last
 
-    arr = _array(lp, name, "an array of log-probabilities of shape (..., K)")
+    arr = numeric_array(lp, name, "an array of log-probabilities of shape (..., K)")
     if arr.ndim == 0 or arr.shape[-1] == 0:
         raise ValueError(f"{name} must be an array of shape (..., K) with K >= 1 modes; got {describe(lp)}")
     if n_modes is not None and arr.shape[-1] != n_modes:

@@ -446,7 +446,7 @@ def two_mode_rest_point(alpha, beta, p0, *, points: int = 4001) -> TwoModeRestPo
     b = chk.real(beta, "beta", low=MIN_BETA)
     p0 = chk.real(p0, "p0", low=0.0, high=1.0, low_open=True, high_open=True)
     points = chk.integer(points, "points", low=101)
-    shape = np.broadcast_shapes(np.shape(a), np.shape(b), np.shape(p0))
+    shape = chk.param_shape(alpha=a, beta=b, p0=p0)
     A, B, P = (np.broadcast_to(np.asarray(x, dtype=float), shape).ravel() for x in (a, b, p0))
     log_r = np.log(P) - np.log1p(-P)
     t_max = 2.0 * np.max(np.abs(np.log1p(-A) / B)) + np.max(np.abs(log_r)) + 50.0

@@ -482,6 +482,8 @@ def kl_divergence(p, q) -> np.ndarray:
     p = chk.probabilities(p, "p")
     q = chk.probabilities(q, "q")
     try:
+        if p.shape[-1] != q.shape[-1]:  # K = 1 against K = 3 would broadcast
+            raise ValueError
         np.broadcast_shapes(p.shape, q.shape)
     except ValueError:
         raise ValueError(f"p of shape {p.shape} and q of shape {q.shape} must broadcast (same K modes)") from None

@@ -508,8 +508,8 @@ class TiltTeacher(Teacher):
     def __post_init__(self):
         object.__setattr__(self, "kappa", chk.real(self.kappa, "kappa"))
         if self.similarity is not None:
-            s = np.asarray(self.similarity, dtype=np.float64) if not isinstance(self.similarity, str) else None
-            if s is None or s.ndim != 2 or s.shape[0] != s.shape[1] or not np.all(np.isfinite(s)):
+            s = chk.numeric_array(self.similarity, "similarity", "a finite square matrix s[d, y]")
+            if s.ndim != 2 or s.shape[0] != s.shape[1] or not np.all(np.isfinite(s)):
                 raise ValueError(
                     "similarity must be a finite square matrix s[d, y]; got "
                     f"{chk.describe(self.similarity)}"
@@ -617,7 +617,7 @@ class MatrixTeacher(Teacher):
 
     @staticmethod
     def _check(T) -> np.ndarray:
-        arr = np.asarray(T, dtype=np.float64) if not isinstance(T, str) else np.zeros(0)
+        arr = chk.numeric_array(T, "T", "an array of shape (..., K, K) with T[d, y]")
         if arr.ndim < 2 or arr.shape[-1] != arr.shape[-2]:
             raise ValueError(f"T must have shape (..., K, K) with T[d, y]; got {chk.describe(T)}")
         return chk.probabilities(arr, "T (each row T[d, :])")

@@ -241,3 +241,9 @@ def test_unbiased_pass_at_k_batched_equals_scalar_calls():
 def test_entropies_of_a_point_mass_are_plus_zero(metric):
     out = metric([1.0, 0.0, 0.0])
     assert out == 0.0 and not np.signbit(out)
+
+
+def test_kl_divergence_refuses_different_numbers_of_modes():
+    """K = 1 against K = 3 broadcasts in numpy; it is two different supports (docstring promise)."""
+    with pytest.raises(ValueError, match="same K modes"):
+        ms.kl_divergence([1.0], [0.2, 0.3, 0.5])

@@ -304,3 +304,13 @@ def test_array_parameters_equal_the_loop_over_scalars(make):
     for i, a in enumerate(grid[:, 0]):
         np.testing.assert_allclose(batched[i], make(float(a)).expected_log(log_rho, demo), rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(mixture[i], make(float(a)).log_mixture(log_rho, np.log(demo)), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("make, word", [
+    (lambda: ms.MatrixTeacher([[1, 0], [0]]), "T must be"),
+    (lambda: ms.TiltTeacher(similarity=[[1, 0], [0]]), "similarity must be"),
+])
+def test_ragged_matrices_are_named(make, word):
+    """numpy's "inhomogeneous shape" message reached the user; the argument is named now."""
+    with pytest.raises(ValueError, match=f"{word}.*rectangular array"):
+        make()

@@ -644,6 +644,9 @@ def path_task(graph: PathGraph, weights=None, *, ood: Mapping | None = None) -> 
             if not (isinstance(key, tuple) and len(key) == 2):
                 raise ValueError(f"weights keys must be node pairs (u, v); got {key!r}")
             a, b = key
+            if index is not None and (a not in index or b not in index):
+                raise ValueError(f"weights key {key!r} names a node the graph does not have "
+                                 f"(nodes: {', '.join(map(repr, list(index)[:10]))}{', …' if len(index) > 10 else ''})")
             keyed[(index[a], index[b]) if index is not None else (a, b)] = val
         missing = [(int(a), int(b)) for a, b in zip(g.src, g.dst) if (a, b) not in keyed]
         if missing:
@@ -651,10 +654,7 @@ def path_task(graph: PathGraph, weights=None, *, ood: Mapping | None = None) -> 
         w = _edge_array([keyed[(a, b)] for a, b in zip(g.src.tolist(), g.dst.tolist())],
                         "weights", g, "edge weights")
     else:
-        try:
-            arr = np.asarray(weights, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f"weights must be an array of edge weights; got {chk.describe(weights)}") from None
+        arr = chk.numeric_array(weights, "weights", "an array of edge weights")
         if arr.shape == (g.n_nodes, g.n_nodes) and arr.shape != (g.n_edges,):
             w = arr[g.src, g.dst]
         elif arr.ndim and arr.shape[-1] == g.n_edges:

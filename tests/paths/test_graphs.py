@@ -132,3 +132,10 @@ def test_bad_tasks_and_policies_are_rejected_with_named_errors():
         paths.path_task("g")
     with pytest.raises(ValueError, match=r"edges \[\(0, 4\)\] are not in the graph"):
         g.path_edges([0, 4])
+
+
+def test_a_weights_mapping_naming_an_unknown_node_is_named():
+    """A mapping keyed by networkx labels raised KeyError for a label the graph lacks."""
+    g = paths.PathGraph.from_networkx(nx.DiGraph([("s", "a"), ("a", "g")]), "s", ["g"])
+    with pytest.raises(ValueError, match=r"weights key \('a', 'zz'\) names a node the graph does not have"):
+        paths.path_task(g, {("s", "a"): 1.0, ("a", "zz"): 2.0})
