@@ -377,7 +377,8 @@ def rollout_bank(
     else:
         records = read_rollouts(source, format=format, prompt=prompt, answer=answer, correct=correct)
     if not records:
-        raise ValueError("source holds no records")
+        where = f"the file {str(source)!r}" if isinstance(source, (str, os.PathLike)) else "the list"
+        raise ValueError(f"source holds no records ({where} is empty); allowed: at least one rollout record")
 
     prompts: dict[str, dict[str, list]] = {}
     for r in records:

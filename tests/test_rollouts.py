@@ -138,8 +138,11 @@ def test_bad_options_are_named(kwargs, match):
 
 
 def test_bad_sources_are_named(tmp_path):
-    with pytest.raises(ValueError, match="holds no records"):
+    with pytest.raises(ValueError, match=r"holds no records \(the list is empty\)"):
         rollout_bank([])
+    (tmp_path / "empty.jsonl").write_text("")
+    with pytest.raises(ValueError, match=r"holds no records \(the file '.*empty.jsonl' is empty\)"):
+        rollout_bank(tmp_path / "empty.jsonl")
     with pytest.raises(ValueError, match="cannot tell the format from the suffix '.txt'"):
         rollout_bank(_csv(tmp_path, "x", "log.txt"))
     with pytest.raises(ValueError, match="is not a file"):
