@@ -367,8 +367,11 @@ register("PathCopyTeacher", P.PathCopyTeacher, alpha=real(0.0, 1.0, hi_open=True
 register("LayeredDAG", P.LayeredDAG, n_layers=integer(1, 5), width=integer(2, 6), n_paths=integer(1, 1),
          bias=real(0.0, None, extremes=(50.0,)), leak=real(0.0, 1.0, hi_open=True),
          check=lambda o, _: o.build(seed=0).graph.n_edges > 0)
+# popularity ≤ 700/ln(n_concepts): 189 is allowed for every n_concepts ≤ 40, 700 for none ≥ 3.
 register("ConceptGraph", P.ConceptGraph, n_concepts=integer(3, 40), out_degree=integer(1, 3),
-         popularity=real(0.0, None, extremes=(20.0,)), check=lambda o, _: isinstance(o, P.ConceptGraph))
+         popularity=Kind(st.one_of(st.sampled_from([0.0, 20.0, 189.0]), st.floats(0.0, 189.0)),
+                         INVALID_REAL + [-1.0, 700.0, 1e300, float(np.finfo(np.float64).max)]),
+         check=lambda o, _: isinstance(o, P.ConceptGraph))
 register("count_paths", P.count_paths, graph=Kind(st.just(P.PathGraph.from_edges([(0, 1), (0, 2), (2, 1)], 0, 1)),
                                                     [None, "g", object()]),
          blocked=Kind(st.sampled_from([None, [False, True, False]]), ["x", [1, 2, 3], [True, False]]), check=nonneg)

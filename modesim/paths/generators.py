@@ -34,6 +34,10 @@ def _nonneg(value, name: str) -> float:
     return chk.real(value, name, low=0.0, allow_array=False)
 
 
+#: Largest ``−log`` of a concept graph's popularity weight (``e^(−700)`` is a normal float).
+_MAX_LOG_WEIGHT = 700.0
+
+
 def _scale(value: int, factor: float) -> int:
     return max(1, int(round(value * factor)))
 
@@ -170,6 +174,10 @@ class ConceptGraph:
     has a popularity (Zipf with exponent ``popularity`` over a random ranking) and the
     base policy moves to a linked concept with probability proportional to its
     popularity.  Draws are repeated (from the same generator) until the goal is reachable.
+
+    ``popularity`` lies in ``[0, 700/ln(n_concepts)]``, so that every popularity
+    ``rank^(−popularity) ≥ e^(−700)`` stays a normal float (about 205 for 30 concepts);
+    a larger exponent is refused with a ``ValueError`` naming ``popularity``.
     """
 
     n_concepts: int = 30
@@ -184,7 +192,15 @@ class ConceptGraph:
         object.__setattr__(self, "window", _positive_int(self.window, "window", self.out_degree))
         object.__setattr__(self, "dead_end_frac", chk.real(
             self.dead_end_frac, "dead_end_frac", low=0.0, high=1.0, high_open=True, allow_array=False))
-        object.__setattr__(self, "popularity", _nonneg(self.popularity, "popularity"))
+        top = _MAX_LOG_WEIGHT / np.log(self.n_concepts)
+        popularity = chk.real(self.popularity, "popularity", low=0.0, allow_array=False)
+        if popularity > top:
+            raise ValueError(
+                f"popularity must be in [0, {top:.6g}] for n_concepts={self.n_concepts} (the least popular "
+                f"concept's weight n_concepts^(−popularity) must stay above e^(−{_MAX_LOG_WEIGHT:g})); "
+                f"got {chk.describe(self.popularity)}"
+            )
+        object.__setattr__(self, "popularity", popularity)
 
     def larger(self, factor: float = 2.0) -> ConceptGraph:
         """The same generator with ``factor`` times as many concepts."""
