@@ -45,6 +45,9 @@ from . import _checks as chk
 from .simplex import logsumexp_last
 from .teachers import Teacher, gather, scatter_add
 
+#: Largest |γ| of :class:`PowerCopyTeacher`: γ·log ρ stays finite for every ρ > 0.
+MAX_GAMMA = 1e300
+
 __all__ = ["PowerCopyTeacher"]
 
 
@@ -63,7 +66,7 @@ class PowerCopyTeacher(Teacher):
     ----------
     c : float or array >= 0
         Copy odds of a demonstration of probability 1 under the teacher base.
-    gamma : float or array (finite)
+    gamma : float or array in [-1e300, 1e300]
         Exponent of the teacher's own probability of the demonstration in the copy odds.
 
     Costs: ``expected_log``, ``log_mixture``, ``log_prob`` and ``weighted_log_rows`` are O(K)
@@ -74,7 +77,7 @@ class PowerCopyTeacher(Teacher):
     Raises
     ------
     ValueError
-        ``c`` negative or not finite, ``gamma`` not finite (or arrays of such values);
+        ``c`` negative or not finite, ``gamma`` outside [-1e300, 1e300] (or arrays of such values);
         ``demo_law`` (the JSD objective) above :data:`modesim.teachers.MAX_LAW_ENTRIES`.
 
     Notes
@@ -96,7 +99,9 @@ class PowerCopyTeacher(Teacher):
 
     def __post_init__(self):
         object.__setattr__(self, "c", chk.real(self.c, "c", low=0.0))
-        object.__setattr__(self, "gamma", chk.real(self.gamma, "gamma"))
+        # |γ|·|log ρ| stays a float for every ρ > 0 (|log ρ| <= 745): an overflow to +inf
+        # copy log-odds would make the expected log NaN (inf − inf).
+        object.__setattr__(self, "gamma", chk.real(self.gamma, "gamma", low=-MAX_GAMMA, high=MAX_GAMMA))
 
     @classmethod
     def from_alpha(cls, alpha, gamma=2.0) -> PowerCopyTeacher:
@@ -107,7 +112,7 @@ class PowerCopyTeacher(Teacher):
         Raises
         ------
         ValueError
-            ``alpha`` not a real number (or array) in [0, 1); ``gamma`` not finite.
+            ``alpha`` not a real number (or array) in [0, 1); ``gamma`` outside [-1e300, 1e300].
 
         >>> PowerCopyTeacher.from_alpha(0.9, 2.0).c
         9.000000000000002

@@ -194,7 +194,9 @@ def test_jsd_objective_accepts_the_power_copy_teacher(task, beta):
 @pytest.mark.parametrize("kwargs, match", [
     ({"c": -1.0}, r"c must be a finite number >= 0"),
     ({"c": float("inf")}, "c must be"),
-    ({"gamma": float("nan")}, "gamma must be a finite real number"),
+    ({"gamma": float("nan")}, r"gamma must be in \[-1e\+300, 1e\+300\]; got nan"),
+    # γ = −1.8e308 made γ·log ρ overflow to +inf and the expected log NaN (inf − inf).
+    ({"gamma": -1.7976931348623157e308}, r"gamma must be .*1e\+300.*got -1.79"),
     ({"c": [1.0, -2.0]}, r"got -2.0 at index \(1,\) of c"),
 ])
 def test_bad_parameters(kwargs, match):
@@ -202,6 +204,16 @@ def test_bad_parameters(kwargs, match):
         PowerCopyTeacher(**kwargs)
     with pytest.raises(ValueError, match="alpha must be"):
         PowerCopyTeacher.from_alpha(1.0)
+
+
+def test_the_largest_exponents_stay_finite():
+    """|γ| = 1e300: γ·log ρ is finite for every ρ >= e^-745; the limits of a(d) are 0 and 1."""
+    lr = np.log([0.6, 0.3, 0.1])
+    D = np.array([0.6, 0.3, 0.1])
+    big = PowerCopyTeacher(1.0, 1e300).expected_log(lr, D)        # a(d) -> 0 for ρ(d) < 1: T = ρ
+    np.testing.assert_allclose(big, lr, rtol=1e-15)
+    neg = PowerCopyTeacher(1.0, -1e300).expected_log(lr, D)       # a(d) -> 1: T(y|d) = 1[y = d]
+    assert not np.any(np.isnan(neg)) and np.all(neg < -1e290)
 
 
 def test_sympy_derivation_of_the_B2_slope():

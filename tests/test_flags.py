@@ -51,7 +51,7 @@ def _switches(obj):
 
 def _checked(name, sources):
     for src in sources:
-        for pattern in (f"boolean({name},", f"boolean(self.{name},", f"progress_bar({name},",
+        for pattern in (f"boolean({name},", f"boolean(self.{name},", f"progress_bar({name},", f"resolve({name},",
                         f"progress_bar(self.{name},", f"{name}={name}", f"{name}=self.{name}",
                         f"callable({name})"):
             if pattern in src:

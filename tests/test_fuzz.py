@@ -367,8 +367,11 @@ register("PathCopyTeacher", P.PathCopyTeacher, alpha=real(0.0, 1.0, hi_open=True
 register("LayeredDAG", P.LayeredDAG, n_layers=integer(1, 5), width=integer(2, 6), n_paths=integer(1, 1),
          bias=real(0.0, None, extremes=(50.0,)), leak=real(0.0, 1.0, hi_open=True),
          check=lambda o, _: o.build(seed=0).graph.n_edges > 0)
+# popularity ≤ 700/ln(n_concepts): 189 is allowed for every n_concepts ≤ 40, 700 for none ≥ 3.
 register("ConceptGraph", P.ConceptGraph, n_concepts=integer(3, 40), out_degree=integer(1, 3),
-         popularity=real(0.0, None, extremes=(20.0,)), check=lambda o, _: isinstance(o, P.ConceptGraph))
+         popularity=Kind(st.one_of(st.sampled_from([0.0, 20.0, 189.0]), st.floats(0.0, 189.0)),
+                         INVALID_REAL + [-1.0, 700.0, 1e300, float(np.finfo(np.float64).max)]),
+         check=lambda o, _: isinstance(o, P.ConceptGraph))
 register("count_paths", P.count_paths, graph=Kind(st.just(P.PathGraph.from_edges([(0, 1), (0, 2), (2, 1)], 0, 1)),
                                                     [None, "g", object()]),
          blocked=Kind(st.sampled_from([None, [False, True, False]]), ["x", [1, 2, 3], [True, False]]), check=nonneg)
@@ -398,15 +401,16 @@ def _study_check(out):
 
 _STUDY_BETAS = Kind(st.sampled_from([(0.0,), (0.0, 0.04), (0.001, 0.3, 1.0)]),
                     [[], [0.04, 0.0], [-1.0], "x", [float("nan")], [[0.1], [0.2]], None])
+PROGRESS = Kind(st.sampled_from([False, None]), ["yes", 1, 0, "False", object()])
 register("paper_claims", SC.paper_claims,
          claims=Kind(st.just(["tilt"]), ["nope", "tilt", 3, [], [["tilt"]], object()]),
          study=Kind(st.just(False), ["yes", 1, None]), n_prompts=integer(1, 6),
          betas=Kind(st.sampled_from([(0.0,), (0.0, 0.001, 0.04), (1e-300, 1e300)]), _STUDY_BETAS.invalid),
-         alpha=real(0.0, 1.0, lo_open=True, hi_open=True), gamma=real(1.0, None, lo_open=True, extremes=(1e300,)),
-         strong_alpha=real(0.0, 1.0, lo_open=True, hi_open=True), seed="seed", check=_claims_check)
+         alpha=real(0.0, 1.0, lo_open=True, hi_open=True), gamma=real(1.0, 1e300, lo_open=True),
+         strong_alpha=real(0.0, 1.0, lo_open=True, hi_open=True), seed="seed", progress=PROGRESS, check=_claims_check)
 register("ingredient_study", SC.ingredient_study, n_prompts=integer(1, 3), n_seeds=integer(1, 2), steps=integer(1, 3),
          betas=_STUDY_BETAS, alpha=real(0.0, 1.0, lo_open=True, hi_open=True),
-         gamma=real(1.0, None, lo_open=True, extremes=(1e300,)), seed="seed",
+         gamma=real(1.0, 1e300, lo_open=True), seed="seed", progress=PROGRESS,
          check=lambda o, _: _study_check(o))
 
 # ----------------------------------------------------------------- sweeps and rollouts

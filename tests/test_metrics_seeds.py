@@ -72,7 +72,7 @@ def test_fan_quantiles_on_known_values():
         (lambda: fan(_traj([[[0.5, 0.5]]], [0]), 2), r"mode must be an integer in \[0, 1\]; got 2"),
         (lambda: fan(_traj([[[0.5, 0.5]]], [0]), 0.5), r"mode must be an integer; got 0.5"),
         (lambda: fan(_traj([[[0.5, 0.5]]], [0]), 0, levels=[1.5]), r"levels must be in \[0, 1\]; got .*1.5"),
-        (lambda: fan(_traj([[[0.5, 0.5]]], [0]), 0, levels=[]), r"levels must be a 1-D array"),
+        (lambda: fan(_traj([[[0.5, 0.5]]], [0]), 0, levels=[]), r"levels must be a real number or a non-empty array of them; got an empty array"),
         (lambda: fan(_traj([[[0.5, 0.5]]], [0]), 0, seed_axis=1), r"seed_axis must be an integer in \[0, 0\]; got 1"),
     ],
 )

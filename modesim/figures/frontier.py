@@ -10,6 +10,7 @@ import functools
 
 import numpy as np
 
+from .. import _checks as chk
 from .. import plot as mp
 from ..plot.methods import REMEDY_COLORS, find_method
 from ._registry import FigureResult, register
@@ -46,7 +47,10 @@ _PANELS = (("prompt_bank", "pass@16", "prompt bank"), ("prompt_bank", "ood pass@
            ("graph", "pass@16", "concept graphs"), ("graph", "ood pass@16", "graphs, favourite route blocked"))
 
 
-@functools.lru_cache(maxsize=2)
+#: Markers of different methods closer than this (points) are drawn apart (:func:`_dodge`).
+SEPARATION = 4.5
+
+
 def frontier_data(quick: bool) -> dict[str, np.ndarray]:
     """The numbers behind the figure (both environments; cached per ``quick``; theory §11, the frontier).
 
@@ -61,14 +65,18 @@ def frontier_data(quick: bool) -> dict[str, np.ndarray]:
     Raises
     ------
     ValueError
-        Never: ``quick`` is not checked (it is passed to
-        :func:`~modesim.scenarios.remedies.remedy_frontier`, which refuses a non-boolean).
+        ``quick`` not a boolean.
     """
+    return _frontier_data(chk.boolean(quick, "quick"))
+
+
+@functools.lru_cache(maxsize=2)
+def _frontier_data(quick: bool) -> dict[str, np.ndarray]:
     from ..scenarios.remedies import FRONTIER_COLUMNS, remedy_frontier
 
     data: dict[str, np.ndarray] = {}
     for env in ("prompt_bank", "graph"):
-        fr = remedy_frontier(env, quick=quick)
+        fr = remedy_frontier(env, quick=quick, progress=False)
         data[f"{env}_methods"] = np.array(fr.methods)
         data["betas"] = np.array(fr.betas)
         data[f"{env}_values"] = np.array([[[fr.values[m][b][c] for c in FRONTIER_COLUMNS] for b in fr.betas]
@@ -82,15 +90,62 @@ def frontier_data(quick: bool) -> dict[str, np.ndarray]:
     return data
 
 
+def _candidates():
+    """Offsets tried for a method that would hide another: none, then rings of radius 1, 1.5, …
+    4 × :data:`SEPARATION` points, twelve directions each, from straight up round the clock."""
+    yield 0.0, 0.0
+    for radius in SEPARATION * np.arange(1.0, 4.01, 0.5):
+        for k in range(12):
+            angle = np.pi / 2 - 2 * np.pi * k / 12
+            yield float(radius * np.cos(angle)), float(radius * np.sin(angle))
+
+
+def _dodge(fig, ax, artists: dict, points: dict) -> dict:
+    """Offsets (in points) that keep every method's markers visible in ``ax``.
+
+    ``points[name]`` holds a method's marker positions (data units), ``artists[name]`` its
+    artists.  In drawing order (GRPO first, so it stays at the origin) each method keeps its
+    place unless a marker of it would lie within :data:`SEPARATION` points of a marker of a
+    method drawn before; then its segment moves as a whole to the first offset of
+    :func:`_candidates` clear of them all (or, failing that, the one farthest from them).
+    The data are not changed, only where the markers are drawn.  Returns ``{name: (dx, dy)}``.
+    """
+    from matplotlib.transforms import offset_copy
+
+    fig.draw_without_rendering()                       # the constrained layout: final axes size
+    to_pt = 72.0 / fig.dpi
+    placed = np.zeros((0, 2))
+    offsets = {}
+    for name, xy in points.items():
+        pos = ax.transData.transform(np.asarray(xy, dtype=float)) * to_pt
+        best, best_gap = (0.0, 0.0), -np.inf
+        for off in _candidates():
+            gap = np.min(np.linalg.norm(pos[:, None, :] + off - placed[None], axis=-1)) if placed.size else np.inf
+            if gap >= SEPARATION:
+                best = off
+                break
+            if gap > best_gap:
+                best, best_gap = off, gap
+        offsets[name] = best
+        placed = np.vstack([placed, pos + best])
+        if best != (0.0, 0.0):
+            for artist in artists[name]:
+                artist.set_transform(offset_copy(ax.transData, fig=fig, x=best[0], y=best[1], units="points"))
+    return offsets
+
+
 @register("frontier", "The remedies frontier at practical settings (N = 8, EMA teacher τ = 0.95, β = 0 filled "
           "and 0.04 open): each remedy's pass@1 gained against pass@16 and out-of-distribution pass@16, "
-          "all relative to GRPO at the same β, on the prompt bank and on the concept-graph experiment.")
+          "all relative to GRPO at the same β, on the prompt bank and on the concept-graph experiment; "
+          "a method whose markers would hide another's is drawn a few points away (GRPO stays at the origin).")
 def frontier(*, quick: bool, width: str) -> FigureResult:
     """Theory §11: :func:`modesim.scenarios.remedies.remedy_frontier` on both environments.
 
     (a, b) prompt bank: Δpass@16 and ΔOOD pass@16 (dominant answer blocked) against Δpass@1;
     (c, d) concept graphs: the same with the harder split (favourite route blocked).  Each
     method is a segment from β = 0 (filled marker) to β = 0.04 (open marker); GRPO sits at
+    the origin.  Up and to the right is better than GRPO.  Methods whose markers would
+    coincide are drawn a few points apart (:func:`_dodge`; the data are unchanged).
     the origin.  Up and to the right is better than GRPO.
 
     Raises
@@ -102,20 +157,23 @@ def frontier(*, quick: bool, width: str) -> FigureResult:
     data = dict(frontier_data(quick))
     fig, ax = mp.panel_figure(4, width=width, panel_height=2.3 if width == "double" else 2.0)
     columns = list(data["columns"])
-    handles = {}
+    handles, drawn = {}, []
     for i, (env, col, title) in enumerate(_PANELS):
         rel = data[f"{env}_relative"]
         methods = list(data[f"{env}_methods"])
         x_all, y_all = rel[:, :, 0], rel[:, :, columns.index(col)]
         ax[i].axhline(0.0, **mp.REFERENCE, zorder=0)
         ax[i].axvline(0.0, **mp.REFERENCE, zorder=0)
+        artists, points = {}, {}
         for j, name in enumerate(methods):
             style = mp.method_style(name)
             x, y = x_all[j], y_all[j]
-            (line,) = ax[i].plot(x, y, **style.line(label=name, markersize=4.5, markevery=[0], lw=1.1))
-            ax[i].plot(x[1:], y[1:], linestyle="None", marker=style.marker, markersize=4.5, color=style.color,
-                       markerfacecolor="white", label="_nolegend_")
+            (line,) = ax[i].plot(x, y, **style.line(label=name, markersize=4.5, markevery=[0], lw=1.1), gid=name)
+            (hollow,) = ax[i].plot(x[1:], y[1:], linestyle="None", marker=style.marker, markersize=4.5,
+                                   color=style.color, markerfacecolor="white", label="_nolegend_", gid=name)
             handles.setdefault(name, line)
+            artists[name], points[name] = (line, hollow), np.column_stack([x, y])
+        drawn.append((ax[i], artists, points))
         span_x = max(0.05, float(np.max(np.abs(x_all))) * 1.15)
         span_y = max(0.05, float(np.max(np.abs(y_all))) * 1.15)
         ax[i].set_xlim(-span_x, min(span_x, 0.25))
@@ -125,4 +183,6 @@ def frontier(*, quick: bool, width: str) -> FigureResult:
         ax[i].set_title(title)
     mp.panel_letters(ax)
     mp.shared_legend(fig, handles=list(handles.values()), ncols=4 if width == "double" else 2)
+    for axis, artists, points in drawn:
+        _dodge(fig, axis, artists, points)
     return FigureResult(data, fig)

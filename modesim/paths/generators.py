@@ -34,6 +34,10 @@ def _nonneg(value, name: str) -> float:
     return chk.real(value, name, low=0.0, allow_array=False)
 
 
+#: Largest ``−log`` of a concept graph's popularity weight (``e^(−700)`` is a normal float).
+_MAX_LOG_WEIGHT = 700.0
+
+
 def _scale(value: int, factor: float) -> int:
     return max(1, int(round(value * factor)))
 
@@ -197,7 +201,7 @@ class ConceptGraph:
     out_degree : int >= 1
     window : int >= out_degree
     dead_end_frac : float in [0, 1)
-    popularity : float >= 0
+    popularity : float in [0, 700/ln(n_concepts)]
         Zipf exponent of the concepts' popularity (0: the base is uniform over links).
 
     Raises
@@ -205,7 +209,7 @@ class ConceptGraph:
     ValueError
         ``n_concepts`` < 3, ``out_degree`` < 1 or ``window`` < ``out_degree`` (or not
         integers); ``dead_end_frac`` not a scalar in [0, 1); ``popularity`` not a scalar
-        >= 0.  :meth:`build`: a bad ``seed``, ``max_tries`` < 1, or no reachable goal in
+        in [0, 700/ln(n_concepts)].  :meth:`build`: a bad ``seed``, ``max_tries`` < 1, or no reachable goal in
         ``max_tries`` draws; :meth:`larger`: ``factor`` not a scalar >= 0.
 
     Notes
@@ -219,6 +223,9 @@ class ConceptGraph:
     >>> task = ConceptGraph(30, dead_end_frac=0.1).build(seed=0)
     >>> task.graph.n_nodes
     30
+    ``popularity`` lies in ``[0, 700/ln(n_concepts)]``, so that every popularity
+    ``rank^(−popularity) ≥ e^(−700)`` stays a normal float (about 205 for 30 concepts);
+    a larger exponent is refused with a ``ValueError`` naming ``popularity``.
     """
 
     n_concepts: int = 30
@@ -233,7 +240,15 @@ class ConceptGraph:
         object.__setattr__(self, "window", _positive_int(self.window, "window", self.out_degree))
         object.__setattr__(self, "dead_end_frac", chk.real(
             self.dead_end_frac, "dead_end_frac", low=0.0, high=1.0, high_open=True, allow_array=False))
-        object.__setattr__(self, "popularity", _nonneg(self.popularity, "popularity"))
+        top = _MAX_LOG_WEIGHT / np.log(self.n_concepts)
+        popularity = chk.real(self.popularity, "popularity", low=0.0, allow_array=False)
+        if popularity > top:
+            raise ValueError(
+                f"popularity must be in [0, {top:.6g}] for n_concepts={self.n_concepts} (the least popular "
+                f"concept's weight n_concepts^(−popularity) must stay above e^(−{_MAX_LOG_WEIGHT:g})); "
+                f"got {chk.describe(self.popularity)}"
+            )
+        object.__setattr__(self, "popularity", popularity)
 
     def larger(self, factor: float = 2.0) -> ConceptGraph:
         """The same generator with ``factor`` times as many concepts."""

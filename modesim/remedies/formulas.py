@@ -440,4 +440,4 @@ def diversity_bonus_reward(policy, valid, n_rollouts, bonus):
         except ValueError:
             raise ValueError(f"bonus of shape {np.shape(lam)} does not broadcast against the policy's batch "
                              f"shape {p.shape[:-1]} (one bonus per batch entry)") from None
-    return np.where(v, 1.0 + chk.col(lam) * (n - 1) * (1.0 - p) / n, 0.0)
+    return np.where(v, 1.0 + chk.col(lam) * ((n - 1) * (1.0 - p) / n), 0.0)   # factor <= 1: no overflow

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _checks as chk
+from .._progress import progress_bar, resolve, stderr_is_terminal
 from ..rule import EMA
 from ..teachers import CopyTeacher
 from .banks import BLOCKED, bank_pass_at_k, prompt_bank
@@ -51,7 +52,7 @@ class BankComparison:
         for method, splits in self.curves.items():
             for split, values in splits.items():
                 lines.append(f"{method:<6s} {split:<17s}" + " ".join(f"{v:9.3f}" for v in values))
-        return "\n".join(lines)
+        return "\n".join(line.rstrip() for line in lines)
 
 
 def sd_vs_rl(
@@ -111,6 +112,8 @@ def sd_vs_rl(
     seed : None, int or numpy.random.Generator
         Draws the bank and both runs' random streams.
     progress : bool or None
+        True shows tqdm progress bars on stderr (the two methods and each run's steps), False
+        shows nothing, None shows them when stderr is a terminal.
 
     Returns
     -------
@@ -124,7 +127,7 @@ def sd_vs_rl(
         :func:`prompt_bank` refuses them; ``lr``, ``beta_rl``, ``beta_sd``, ``alpha``,
         ``tau`` or ``n_rollouts`` as :class:`~modesim.SampledRL` and
         :class:`~modesim.SampledSD` do; ``ks`` not positive integers; ``steps`` or
-        ``n_seeds`` not an integer >= 1.
+        ``n_seeds`` not an integer >= 1; ``progress`` not a boolean or None.
 
     Notes
     -----
@@ -135,19 +138,30 @@ def sd_vs_rl(
     from ..sampled import SampledRL, SampledSD, train
 
     seed = chk.seed(seed)
+    show = resolve(progress, auto=stderr_is_terminal())
+    steps = chk.integer(steps, "steps", low=1)
+    n_seeds = chk.integer(n_seeds, "n_seeds", low=1)
+    n_rollouts = chk.integer(n_rollouts, "n_rollouts", low=2)
+    lr = chk.real(lr, "lr", low=0.0, low_open=True, allow_array=False)
+    beta_rl = chk.real(beta_rl, "beta_rl", low=0.0, allow_array=False)
+    beta_sd = chk.real(beta_sd, "beta_sd", low=0.0, allow_array=False)
+    alpha = chk.real(alpha, "alpha", low=0.0, high=1.0, high_open=True, allow_array=False)
+    tau = chk.real(tau, "tau", low=0.0, high=1.0, allow_array=False)
+    ks = chk.ks(ks, "ks").astype(np.int64)
     task = prompt_bank(n_prompts, valid_mass=valid_mass, seed=seed)
     rng = np.random.default_rng(seed)
     rl = SampledRL("grpo", n_rollouts=n_rollouts, lr=lr, beta=beta_rl, seed=rng)
     sd = SampledSD(CopyTeacher(alpha), n_rollouts=n_rollouts, lr=lr, beta=beta_sd,
                    teacher_base=EMA(tau), seed=rng)
-    ks = chk.ks(ks).astype(np.int64)
-    steps = chk.integer(steps, "steps", low=1)
     splits = ("in_distribution", BLOCKED)
     curves = {"base": {s: bank_pass_at_k(task.base, task, ks, split=s) for s in splits}}
     silent = {}
-    for name, rule in (("rl", rl), ("sd", sd)):
-        traj = train(rule, task, steps, n_seeds=n_seeds, every=steps, record_policy=True, progress=progress)
-        final = traj.policy[-1]
-        curves[name] = {s: bank_pass_at_k(final, task, ks, split=s) for s in splits}
-        silent[name] = float(np.mean(traj.final.silent_groups) / steps)
+    with progress_bar(show, auto=False, desc="sd_vs_rl", total=2, unit="method") as bar:
+        for name, rule in (("rl", rl), ("sd", sd)):
+            bar.set_postfix_str(name)
+            traj = train(rule, task, steps, n_seeds=n_seeds, every=steps, record_policy=True, progress=show)
+            final = traj.policy[-1]
+            curves[name] = {s: bank_pass_at_k(final, task, ks, split=s) for s in splits}
+            silent[name] = float(np.mean(traj.final.silent_groups) / steps)
+            bar.update()
     return BankComparison(ks=ks, curves=curves, silent_fraction=silent)

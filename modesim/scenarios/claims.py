@@ -31,6 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _checks as chk
+from .._progress import progress_bar, resolve, stderr_is_terminal
+from ..bias_teachers import MAX_GAMMA
 from .banks import BLOCKED, prompt_bank
 
 __all__ = [
@@ -196,7 +198,12 @@ class Claim:
             for c in cases:
                 nums = ", ".join(f"{k} {_num(v)}" for k, v in c.values.items())
                 lines.append(f"    [{'holds' if c.holds else '  no '}] {c.label}: {nums} (margin {c.margin:+.3g})")
-        return "\n".join(lines)
+        return _text(lines)
+
+
+def _text(lines) -> str:
+    """Lines joined into a text without trailing whitespace on any line."""
+    return "\n".join(line.rstrip() for line in "\n".join(lines).split("\n"))
 
 
 def _span(values) -> str:
@@ -304,7 +311,7 @@ class IngredientStudy:
         lines += ["", "Conclusions:"] + [textwrap.fill(c, 110, initial_indent="- ", subsequent_indent="  ")
                                          for c in self.conclusions]
         lines += [textwrap.fill("Regime: " + self.regime, 110)]
-        return "\n".join(lines)
+        return _text(lines)
 
     def markdown(self) -> str:
         """The study as a Markdown table (GRPO/SD OOD pass@16 per β; ✓ where the diversity
@@ -315,7 +322,7 @@ class IngredientStudy:
             cells = [f"{r.grpo['ood_pass@16'][j]:.2f} / {r.sd['ood_pass@16'][j]:.2f}"
                      + (" ✓" if r.diversity_holds[j] else "") for j in range(len(self.betas))]
             lines.append(f"| {r.ingredient} | {r.setting} | " + " | ".join(cells) + " |")
-        return "\n".join(lines)
+        return _text(lines)
 
     def __repr__(self) -> str:
         return f"IngredientStudy({len(self.rows)} settings × {len(self.betas)} β)\n" + self.table()
@@ -377,12 +384,14 @@ class PaperClaims:
         if self.study is not None:
             lines += ["Which ingredients decide the comparison (GRPO keeps diversity, SD collapses):", "",
                       self.study.table()]
-        return "\n".join(lines)
+        return _text(lines)
 
     def markdown(self, *, reasons: bool = False, full: bool = False) -> str:
         """The claims as a Markdown table (for the README): claim | what modesim measures
         (the deciding numbers; all of them with ``full``) | verdict (and the reason with
         ``reasons``)."""
+        reasons = chk.boolean(reasons, "reasons")
+        full = chk.boolean(full, "full")
         lines = ["| # | the paper's claim | what modesim measures | verdict |", "| --- | --- | --- | --- |"]
         for c in self.claims:
             verdict = f"**{c.status}**" + (f" {c.condition}" if c.condition else "")
@@ -390,7 +399,7 @@ class PaperClaims:
             meas = c.measured if full else c.headline
             cells = (str(c.number), c.claim, meas, verdict)
             lines.append("| " + " | ".join(x.replace("|", "\\|").replace("\n", " ") for x in cells) + " |")
-        return "\n".join(lines)
+        return _text(lines)
 
     def details(self) -> str:
         """Every case of every claim (settings, numbers, criterion)."""
@@ -529,11 +538,11 @@ def _retained(eff, eff0):
     return (np.asarray(eff) - 1.0) / (eff0 - 1.0)
 
 
-def _train(rule, task, steps, n_seeds, every=None, *, times=False):
+def _train(rule, task, steps, n_seeds, every=None, *, times=False, progress=False):
     """Policies of a sampled rule at the recorded steps: (T, *grid, n_seeds, P, K) (and the steps)."""
     from ..sampled import train
 
-    tr = train(rule, task, steps, n_seeds=n_seeds, every=every or steps, progress=False)
+    tr = train(rule, task, steps, n_seeds=n_seeds, every=every or steps, progress=progress)
     return (tr.times, tr.policy) if times else tr.policy
 
 
@@ -635,7 +644,7 @@ def _recorded(cfg, key, make, task, upto: int) -> dict:
     on how long it goes on)."""
     have = cfg.runs.get(key)
     if have is None or max(have) < upto:
-        times, pol = _train(make(), task, upto, cfg.n_seeds, cfg.every, times=True)
+        times, pol = _train(make(), task, upto, cfg.n_seeds, cfg.every, times=True, progress=cfg.progress)
         have = {int(t): pol[i] for i, t in enumerate(times)}
         cfg.runs[key] = have
     return have
@@ -686,10 +695,10 @@ def _bank_runs(cfg) -> dict:
     steps = 300
     sgd = {"base": _stats(hard.base[None], hard), "betas": betas, "task": hard, "steps": steps}
     rule = SampledRL("grpo", n_rollouts=8, lr=0.5, beta=_grid(betas), seed=cfg.seed)
-    sgd[("RL", "GRPO")] = _stats(_train(rule, hard, steps, cfg.n_seeds)[-1], hard)
+    sgd[("RL", "GRPO")] = _stats(_train(rule, hard, steps, cfg.n_seeds, progress=cfg.progress)[-1], hard)
     rule = SampledSD(CopyTeacher(cfg.alpha), n_rollouts=8, lr=0.5, beta=0.02, teacher_base=EMA(0.9),
                      seed=cfg.seed)
-    st = _stats(_train(rule, hard, steps, cfg.n_seeds)[-1], hard)
+    st = _stats(_train(rule, hard, steps, cfg.n_seeds, progress=cfg.progress)[-1], hard)
     sgd[("SD", "SD", next(iter(cfg.teachers)))] = {k: np.atleast_1d(v) for k, v in st.items()}
     out[SGD_SETTING] = sgd
     return out
@@ -869,7 +878,7 @@ def _claim_three_demos(cfg) -> Claim:
         for label in ("SDPO", "TRL-SDPO"):
             rule = SampledSD.preset(_SD_PRESETS[label], lr=cfg.lr, beta=grid, teacher=teacher,
                                     demo_sharing="per_rollout", seed=cfg.seed)
-            shown[(label, m)] = _stats(_train(rule, task, cfg.steps, cfg.n_seeds)[-1], task)
+            shown[(label, m)] = _stats(_train(rule, task, cfg.steps, cfg.n_seeds, progress=cfg.progress)[-1], task)
         rule = SelfDistillation(teacher, beta=np.asarray(cfg.betas)[:, None])
         p = iterate(rule, task, cfg.rounds, record_policy=False).final.policy
         shown[("exact", m)] = _stats(p[:, None], task)
@@ -922,7 +931,7 @@ def _claim_diverse_demos(cfg) -> Claim:
         for label in ("SDPO", "TRL-SDPO"):
             rule = SampledSD.preset(_SD_PRESETS[label], lr=cfg.lr, beta=grid, teacher=teacher, demos=UniformDemos(),
                                     seed=cfg.seed)
-            runs[label] = _stats(_train(rule, task, cfg.steps, cfg.n_seeds)[-1], task)
+            runs[label] = _stats(_train(rule, task, cfg.steps, cfg.n_seeds, progress=cfg.progress)[-1], task)
         p = iterate(SelfDistillation(teacher, demos=UniformDemos(), beta=np.asarray(cfg.betas)[:, None]), task,
                     cfg.rounds, record_policy=False).final.policy
         runs["exact"] = _stats(p[:, None], task)
@@ -989,7 +998,7 @@ def _claim_diversity_reward(cfg) -> Claim:
     n = cfg.n_seeds_two_mode
 
     def share(rule):
-        p = _train(rule, task, cfg.steps, n)[-1]
+        p = _train(rule, task, cfg.steps, n, progress=cfg.progress)[-1]
         return np.median(p[..., 1] / (p[..., 0] + p[..., 1]), axis=-1)
 
     bonus = share(SampledRL.preset("trl", lr=cfg.lr, beta=grid, diversity_bonus=1.0, seed=cfg.seed))
@@ -1081,7 +1090,7 @@ def _claim_graph(cfg) -> list[Claim]:
     if cfg.graph is not None:
         res = cfg.graph
     else:
-        res = graph_experiment(quick=cfg.quick, dense_ablation=False, seed=cfg.seed)
+        res = graph_experiment(quick=cfg.quick, dense_ablation=False, seed=cfg.seed, progress=cfg.progress)
     gb = [float(b) for b in res.settings["betas"]]
     # Tabular policies trained on the evaluation graphs themselves (no transfer).
     bank = graph_bank(ConceptGraph(30, dead_end_frac=0.1), cfg.tab_graphs, seed=cfg.seed)
@@ -1090,7 +1099,7 @@ def _claim_graph(cfg) -> list[Claim]:
     lr = 1.0
     for name, rule in (("GRPO", PathSampledRL("grpo", lr=lr, beta=grid, seed=cfg.seed + 1)),
                        ("SD", PathSampledSD(lr=lr, beta=grid, teacher_base=EMA(0.95), seed=cfg.seed + 2))):
-        p = iterate(rule, bank, cfg.tab_steps, record_policy=False).final.policy
+        p = iterate(rule, bank, cfg.tab_steps, record_policy=False, progress=cfg.progress).final.policy
         tab[name] = {"pass@1": bank_pass_at_k(p, bank, 1).mean(-1).reshape(-1),
                      "pass@16": bank_pass_at_k(p, bank, 16).mean(-1).reshape(-1),
                      "harder": bank_pass_at_k(p, bank, 16, ood="harder").mean(-1).reshape(-1)}
@@ -1203,6 +1212,7 @@ class _Config:
     tab_graphs: int
     tab_steps: int
     study: bool
+    progress: bool
     grid_betas: tuple
     every: int
     runs: dict
@@ -1216,12 +1226,13 @@ class _Config:
 
 
 def _config(*, quick, n_prompts, n_seeds, steps, lr, betas, alpha, gamma, strong_alpha, valid_mass, graph, seed,
-            study=False, extra_betas=()):
+            progress, study=False, extra_betas=()):
     from ..kl_strength import critical_kl_strength
     from ..metrics import effective_modes
     from .concept_graphs import GraphExperiment
 
     quick = chk.boolean(quick, "quick")
+    progress = resolve(progress, auto=stderr_is_terminal())
     n_prompts = chk.integer(n_prompts, "n_prompts", low=1)
     n_seeds = chk.integer(n_seeds, "n_seeds", low=1)
     steps = chk.integer(steps, "steps", low=1)
@@ -1232,7 +1243,7 @@ def _config(*, quick, n_prompts, n_seeds, steps, lr, betas, alpha, gamma, strong
     alpha = chk.real(alpha, "alpha", low=0.0, high=1.0, low_open=True, high_open=True, allow_array=False)
     strong_alpha = chk.real(strong_alpha, "strong_alpha", low=0.0, high=1.0, low_open=True, high_open=True,
                             allow_array=False)
-    gamma = chk.real(gamma, "gamma", low=1.0, low_open=True, allow_array=False)
+    gamma = chk.real(gamma, "gamma", low=1.0, low_open=True, high=MAX_GAMMA, allow_array=False)
     if graph is not None and not isinstance(graph, GraphExperiment):
         raise ValueError(f"graph must be None or a GraphExperiment (from graph_experiment()); got {chk.describe(graph)}")
     seed = _root_seed(seed)
@@ -1244,7 +1255,7 @@ def _config(*, quick, n_prompts, n_seeds, steps, lr, betas, alpha, gamma, strong
         quick=quick, n_prompts=n_prompts, n_seeds=n_seeds, steps=steps, lr=lr, betas=tuple(float(x) for x in b),
         alpha=alpha, gamma=gamma, strong_alpha=strong_alpha, valid_mass=tuple(valid_mass), seed=seed,
         rounds=30 if quick else 50, n_seeds_two_mode=16 if quick else 64, entropy_steps=200 if quick else 500,
-        tab_graphs=16, tab_steps=600, study=study,
+        tab_graphs=16, tab_steps=600, study=study, progress=progress,
         grid_betas=tuple(sorted({float(x) for x in b} | set(extra_betas))), every=steps // 2 if steps % 2 == 0 else steps,
         runs={}, graph=graph, bank=bank,
         hard_bank=prompt_bank(n_prompts, valid_mass=(0.005, 0.7), seed=seed), teachers=teachers,
@@ -1269,6 +1280,7 @@ def paper_claims(
     valid_mass=(0.03, 0.6),
     graph=None,
     seed=0,
+    progress: bool | None = None,
 ) -> PaperClaims:
     """Every claim and ablation of the paper at practical settings, with verdicts (theory §7.1, §8).
 
@@ -1345,7 +1357,7 @@ def paper_claims(
     alpha : float in (0, 1)
         Copy strength of the copy teacher (and of the power-copy teacher for a sure
         demonstration).
-    gamma : float > 1
+    gamma : float in (1, 1e300]
         Exponent of the bias-channelling teacher.
     strong_alpha : float in (0, 1)
         Copy strength, for a sure demonstration, of the strongly copying power-copy teacher.
@@ -1355,6 +1367,9 @@ def paper_claims(
         A finished :func:`graph_experiment` to reuse (None: run it, quick or full).
     seed : None, int or numpy.random.Generator
         Seeds the bank and every rule (an int gives the same result every time).
+    progress : bool or None
+        True shows tqdm progress bars on stderr (the claims, and each training run's steps),
+        False shows nothing, None shows them when stderr is a terminal.
 
     Returns
     -------
@@ -1377,9 +1392,9 @@ def paper_claims(
         :data:`CLAIMS`, or empty), ``study`` or ``quick`` not a boolean, ``n_prompts``,
         ``n_seeds`` or ``steps`` not an integer >= 1, ``lr`` not positive, ``betas`` not a
         non-empty increasing sequence of numbers >= 0, ``alpha`` or ``strong_alpha``
-        outside (0, 1), ``gamma`` not above 1, ``valid_mass`` not a pair
+        outside (0, 1), ``gamma`` not in (1, 1e300], ``valid_mass`` not a pair
         ``0 < low <= high < 1``, ``graph`` not None or a :class:`GraphExperiment`, ``seed``
-        not None, an integer >= 0 or a Generator.
+        not None, an integer >= 0 or a Generator, ``progress`` not a boolean or None.
 
     Examples
     --------
@@ -1401,29 +1416,37 @@ def paper_claims(
     study = chk.boolean(study, "study")
     cfg = _config(quick=quick, n_prompts=n_prompts, n_seeds=n_seeds, steps=steps, lr=lr, betas=betas, alpha=alpha,
                   gamma=gamma, strong_alpha=strong_alpha, valid_mass=valid_mass, graph=graph, seed=seed, study=study,
-                  extra_betas=_STUDY_BETAS)
+                  extra_betas=_STUDY_BETAS, progress=progress)
     out = []
-    runs = _bank_runs(cfg) if {"pass_at_k", "ood"} & set(keys) else None
-    for key in CLAIMS:
-        if key not in keys:
-            continue
-        if key == "tilt":
-            out += _claim_tilt(cfg)
-        elif key == "pass_at_k":
-            out.append(_claim_pass(cfg, runs))
-        elif key == "ood":
-            out.append(_claim_ood(cfg, runs))
-        elif key == "three_demos":
-            out.append(_claim_three_demos(cfg))
-        elif key == "diverse_demos":
-            out.append(_claim_diverse_demos(cfg))
-        elif key == "diversity_reward":
-            out.append(_claim_diversity_reward(cfg))
-        elif key == "token_entropy":
-            out.append(_claim_token_entropy(cfg))
-        else:
-            out += _claim_graph(cfg)
-    st = _study(cfg) if study else None
+    runs = None
+    todo = [key for key in CLAIMS if key in keys]
+    with progress_bar(cfg.progress, auto=False, desc="paper_claims", total=len(todo) + study, unit="claim") as bar:
+        for key in todo:
+            bar.set_postfix_str(key)
+            if key in ("pass_at_k", "ood") and runs is None:
+                runs = _bank_runs(cfg)
+            if key == "tilt":
+                out += _claim_tilt(cfg)
+            elif key == "pass_at_k":
+                out.append(_claim_pass(cfg, runs))
+            elif key == "ood":
+                out.append(_claim_ood(cfg, runs))
+            elif key == "three_demos":
+                out.append(_claim_three_demos(cfg))
+            elif key == "diverse_demos":
+                out.append(_claim_diverse_demos(cfg))
+            elif key == "diversity_reward":
+                out.append(_claim_diversity_reward(cfg))
+            elif key == "token_entropy":
+                out.append(_claim_token_entropy(cfg))
+            else:
+                out += _claim_graph(cfg)
+            bar.update()
+        st = None
+        if study:
+            bar.set_postfix_str("ingredient study")
+            st = _study(cfg)
+            bar.update()
     settings = dict(quick=cfg.quick, n_prompts=cfg.n_prompts, n_seeds=cfg.n_seeds, steps=cfg.steps, lr=cfg.lr,
                     betas=cfg.betas, alpha=cfg.alpha, gamma=cfg.gamma, strong_alpha=cfg.strong_alpha,
                     valid_mass=cfg.valid_mass, seed=cfg.seed, teachers=tuple(cfg.teachers),
@@ -1447,6 +1470,7 @@ def ingredient_study(
     strong_alpha: float = 0.9,
     valid_mass=(0.03, 0.6),
     seed=0,
+    progress: bool | None = None,
 ) -> IngredientStudy:
     """Which ingredients decide "GRPO keeps diversity while SD collapses" (theory §7.2, statement PC1; §8.2).
 
@@ -1471,6 +1495,14 @@ def ingredient_study(
     diversity comparison holds when both do, its pass@k comparison when SD is within 0.02
     of GRPO at pass@1 and 0.02 below it at pass@16.
 
+    Parameters
+    ----------
+    quick, n_prompts, n_seeds, steps, lr, betas, alpha, gamma, strong_alpha, valid_mass, seed
+        As in :func:`paper_claims`.
+    progress : bool or None
+        True shows tqdm progress bars on stderr (the settings, and each training run's
+        steps), False shows nothing, None shows them when stderr is a terminal.
+
     Returns
     -------
     IngredientStudy
@@ -1481,8 +1513,9 @@ def ingredient_study(
         Naming the setting, before anything runs: ``quick`` not a boolean, ``n_prompts``,
         ``n_seeds`` or ``steps`` not an integer >= 1, ``lr`` not positive, ``betas`` not a
         non-empty increasing sequence of numbers >= 0, ``alpha`` or ``strong_alpha``
-        outside (0, 1), ``gamma`` not above 1, ``valid_mass`` not a pair
-        ``0 < low <= high < 1``, ``seed`` not None, an integer >= 0 or a Generator.
+        outside (0, 1), ``gamma`` not in (1, 1e300], ``valid_mass`` not a pair
+        ``0 < low <= high < 1``, ``seed`` not None, an integer >= 0 or a Generator,
+        ``progress`` not a boolean or None.
 
     Notes
     -----
@@ -1491,7 +1524,8 @@ def ingredient_study(
     conclusions are ours.
     """
     cfg = _config(quick=quick, n_prompts=n_prompts, n_seeds=n_seeds, steps=steps, lr=lr, betas=betas, alpha=alpha,
-                  gamma=gamma, strong_alpha=strong_alpha, valid_mass=valid_mass, graph=None, seed=seed, study=True)
+                  gamma=gamma, strong_alpha=strong_alpha, valid_mass=valid_mass, graph=None, seed=seed, study=True,
+                  progress=progress)
     return _study(cfg)
 
 
@@ -1522,53 +1556,64 @@ def _study(cfg) -> IngredientStudy:
 
     def run(key, rule, bank):
         if key not in cache:
-            cache[key] = _train(rule, banks[bank], cfg.steps, cfg.n_seeds)[-1]
+            cache[key] = _train(rule, banks[bank], cfg.steps, cfg.n_seeds, progress=cfg.progress)[-1]
         return cache[key]
 
-    # The reference runs 2·steps, recorded at steps/2, steps and 2·steps (shared with the claims).
-    at = {"rl": _shared(cfg, "RL", "TRL GRPO"), "sd": _shared(cfg, "SD", "SDPO", copy)}
-    rows_spec = [("reference", f"TRL GRPO vs SDPO, {copy}", at["rl"][cfg.steps], at["sd"][cfg.steps], "medium")]
-    cache["rl"], cache["sd"] = at["rl"][cfg.steps], at["sd"][cfg.steps]
+    # Each row: (ingredient, setting, GRPO's policies, SD's policies, bank), the policies made
+    # when the row is reached.  The reference runs 2·steps, recorded at steps/2, steps and
+    # 2·steps (shared with the claims).
+    def shared(kind, n, teacher=None):
+        return lambda: _shared(cfg, kind, "TRL GRPO" if kind == "RL" else "SDPO", teacher)[n]
+
+    rl_ref = shared("RL", cfg.steps)
+    rows_spec = [("reference", f"TRL GRPO vs SDPO, {copy}", rl_ref, shared("SD", cfg.steps, copy), "medium")]
     for n in ((cfg.every,) if cfg.every < cfg.steps else ()) + (double,):
-        rows_spec.append(("training length", f"{n} steps", at["rl"][n], at["sd"][n], "medium"))
+        rows_spec.append(("training length", f"{n} steps", shared("RL", n), shared("SD", n, copy), "medium"))
     sgd_lr = 0.5
     rows_spec.append(("optimiser", f"SGD lr={sgd_lr:g} (both)",
-                      run("rl sgd", rl(optimiser=SGD(), lr=sgd_lr), "medium"),
-                      run("sd sgd", sd(optimiser=SGD(), lr=sgd_lr), "medium"), "medium"))
+                      lambda: run("rl sgd", rl(optimiser=SGD(), lr=sgd_lr), "medium"),
+                      lambda: run("sd sgd", sd(optimiser=SGD(), lr=sgd_lr), "medium"), "medium"))
     for name, vm in (("hard", "0.005–0.7"), ("easy", "0.2–0.9")):
-        rows_spec.append(("prompt difficulty", f"{name}: valid mass {vm}", run(f"rl {name}", rl(), name),
-                          run(f"sd {name}", sd(), name), name))
+        rows_spec.append(("prompt difficulty", f"{name}: valid mass {vm}",
+                          lambda name=name: run(f"rl {name}", rl(), name),
+                          lambda name=name: run(f"sd {name}", sd(), name), name))
     for n in (4, 16):
-        rows_spec.append(("group size", f"N={n} (both)", run(f"rl N{n}", rl(n_rollouts=n), "medium"),
-                          run(f"sd N{n}", sd(n_rollouts=n), "medium"), "medium"))
+        rows_spec.append(("group size", f"N={n} (both)", lambda n=n: run(f"rl N{n}", rl(n_rollouts=n), "medium"),
+                          lambda n=n: run(f"sd N{n}", sd(n_rollouts=n), "medium"), "medium"))
     for base_name, base in (("current (τ=0)", "current"), ("frozen (τ=1)", "frozen")):
-        rows_spec.append(("SD teacher base", base_name, cache["rl"],
-                          run(f"sd {base}", sd(teacher_base=base), "medium"), "medium"))
+        rows_spec.append(("SD teacher base", base_name, rl_ref,
+                          lambda base=base: run(f"sd {base}", sd(teacher_base=base), "medium"), "medium"))
     for tname in list(cfg.teachers)[1:]:
-        rows_spec.append(("SD teacher", tname, cache["rl"], _shared(cfg, "SD", "SDPO", tname)[cfg.steps], "medium"))
-    rows_spec.append(("SD objective", "reverse KL (full logits)", cache["rl"],
-                      run("sd reverse", sd(objective="reverse", jsd_weight=None), "medium"), "medium"))
+        rows_spec.append(("SD teacher", tname, rl_ref, shared("SD", cfg.steps, tname), "medium"))
+    rows_spec.append(("SD objective", "reverse KL (full logits)", rl_ref,
+                      lambda: run("sd reverse", sd(objective="reverse", jsd_weight=None), "medium"), "medium"))
 
     rows = []
-    for ingredient, setting, p_rl, p_sd, bank in rows_spec:
-        task = banks[bank]
-        b = _stats(task.base[None], task)
-        eff0 = float(b["eff"])
-        g, s = _stats(p_rl, task), _stats(p_sd, task)
-        for d in (g, s):
-            d["diversity"] = _retained(d.pop("eff"), eff0)
-        base_ood = float(b["ood_pass@16"])
-        keeps = g["ood_pass@16"] >= base_ood
-        collapses = s["ood_pass@16"] <= FAIL_FRACTION * base_ood
-        pass_ok = (s["pass@1"] >= g["pass@1"] - PASS_TOL) & (s["pass@16"] <= g["pass@16"] - PASS_TOL)
-        ahead = g["ood_pass@16"] >= s["ood_pass@16"] + AHEAD
-        rows.append(StudyRow(ingredient, setting, base_ood, g, s,
-                             keeps, collapses, keeps & collapses, ahead, pass_ok))
+    with progress_bar(cfg.progress, auto=False, desc="ingredient_study", total=len(rows_spec), unit="setting") as bar:
+        for ingredient, setting, get_rl, get_sd, bank in rows_spec:
+            bar.set_postfix_str(f"{ingredient}: {setting}")
+            rows.append(_study_row(ingredient, setting, get_rl(), get_sd(), banks[bank]))
+            bar.update()
     conclusions, regime = _conclude(rows, betas, cfg)
     settings = dict(n_prompts=cfg.n_prompts, n_seeds=cfg.n_seeds, steps=cfg.steps, lr=cfg.lr, betas=betas,
                     alpha=cfg.alpha, gamma=cfg.gamma, valid_mass=cfg.valid_mass, seed=cfg.seed)
     return IngredientStudy(betas, tuple(rows), tuple(conclusions), regime, settings,
                            time.perf_counter() - t0)
+
+
+def _study_row(ingredient, setting, p_rl, p_sd, task) -> StudyRow:
+    """A :class:`StudyRow` from GRPO's and SD's final policies (β, seeds, P, K) on ``task``."""
+    b = _stats(task.base[None], task)
+    eff0 = float(b["eff"])
+    g, s = _stats(p_rl, task), _stats(p_sd, task)
+    for d in (g, s):
+        d["diversity"] = _retained(d.pop("eff"), eff0)
+    base_ood = float(b["ood_pass@16"])
+    keeps = g["ood_pass@16"] >= base_ood
+    collapses = s["ood_pass@16"] <= FAIL_FRACTION * base_ood
+    pass_ok = (s["pass@1"] >= g["pass@1"] - PASS_TOL) & (s["pass@16"] <= g["pass@16"] - PASS_TOL)
+    ahead = g["ood_pass@16"] >= s["ood_pass@16"] + AHEAD
+    return StudyRow(ingredient, setting, base_ood, g, s, keeps, collapses, keeps & collapses, ahead, pass_ok)
 
 
 def _where(flags, betas, name=None, every=None) -> str:
@@ -1583,47 +1628,94 @@ def _where(flags, betas, name=None, every=None) -> str:
     return "at " + _single("β", held, list(betas))
 
 
-def _conclude(rows, betas, cfg):
-    """Conclusions with the numbers, and the regime — generated from the rows' flags."""
-    ref = rows[0]
-    name = [f"{r.ingredient} = {r.setting}" for r in rows]
+def _join(items, word: str = "and") -> str:
+    """``"a"``, ``"a and b"``, ``"a, b and c"``."""
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" {word} " + items[-1]
 
-    def moved(flag, label):
-        same, moves = [], []
-        for n, r in zip(name[1:], rows[1:]):
-            f, f0 = getattr(r, flag), getattr(ref, flag)
-            if (f == f0).all():
-                same.append(n)
-            else:
-                moves.append(f"{n} ({_where(f, betas)[3:] if f.any() else 'no β'})")
-        return (f"{label} {_where(getattr(ref, flag), betas)} in the reference; it moves with "
-                + ("; ".join(moves) if moves else "nothing")
-                + (f", and not with {'; '.join(same)}" if same else ""))
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _in_rows(rows, idx) -> str:
+    """The rows ``idx`` as a phrase: "in the reference", "with the group size changed to N=4 (both)
+    or N=16 (both), or the optimiser changed to SGD lr=0.5 (both)" (one ingredient at a time)."""
+    parts = ["in the reference"] if 0 in idx else []
+    changed: dict[str, list[str]] = {}
+    for i in idx:
+        if i:
+            changed.setdefault(rows[i].ingredient, []).append(rows[i].setting)
+    if changed:
+        parts.append("with " + _join([f"the {ing} changed to {_join(sets, 'or')}" for ing, sets in changed.items()],
+                                     "or"))
+    return " and ".join(parts)
+
+
+def _by_outcome(pairs) -> dict:
+    """``{outcome: [row index, …]}`` from ``(index, outcome)`` pairs, in order of first appearance."""
+    out: dict[str, list[int]] = {}
+    for i, text in pairs:
+        out.setdefault(text, []).append(i)
+    return out
+
+
+def _conclude(rows, betas, cfg):
+    """Conclusions with the numbers, and the regime — generated from the rows' flags.
+
+    Each is plain sentences: what holds in the reference, what changing one ingredient does
+    to it ("With the training length changed to 150 steps GRPO keeps diversity at every
+    β"), and which changes leave it as it is.
+    """
+    ref = rows[0]
+
+    def at(flags, yes, no):
+        """``"keeps diversity at every β"``, ``"… only at β ≤ 0.001"`` or ``"does not keep diversity at any β"``."""
+        if not np.any(flags):
+            return f"{no} at any β"
+        return f"{yes} {'' if np.all(flags) else 'only '}{_where(flags, betas)}"
+
+    def moved(flag, subject, yes, no):
+        f0 = getattr(ref, flag)
+        text = f"In the reference {subject} {at(f0, yes, no)}."
+        moves = _by_outcome((i, at(getattr(r, flag), yes, no)) for i, r in enumerate(rows)
+                            if i and not np.array_equal(getattr(r, flag), f0))
+        if moves:
+            text += " " + _capital("; ".join(f"{_in_rows(rows, idx)} it {what}" for what, idx in moves.items())) + "."
+        same = [i for i, r in enumerate(rows) if i and np.array_equal(getattr(r, flag), f0)]
+        if same:
+            text += f" It is as in the reference {_in_rows(rows, same)}."
+        return text
 
     j0 = 0
     out = [
-        f"Reference ({ref.setting}; Adam lr {cfg.lr:g}, N = 8, EMA τ = 0.95, {cfg.steps} steps; base OOD pass@16 "
-        f"{ref.base_ood:.2f}): GRPO keeps diversity {_where(ref.keeps, betas)}, SD collapses "
-        f"{_where(ref.collapses, betas)}; at β = {_fmt(betas[j0])} (TRL's default) GRPO's OOD pass@16 is "
-        f"{ref.grpo['ood_pass@16'][j0]:.2f} and SD's {ref.sd['ood_pass@16'][j0]:.2f}.",
-        moved("keeps", "GRPO keeps diversity") + ".",
-        moved("collapses", "SD collapses") + ".",
+        f"The reference is {ref.setting} (Adam lr {cfg.lr:g}, N = 8, EMA τ = 0.95, {cfg.steps} steps; the base's "
+        f"OOD pass@16 is {ref.base_ood:.2f}). There GRPO {at(ref.keeps, 'keeps diversity', 'does not keep diversity')}"
+        f" and SD {at(ref.collapses, 'collapses', 'does not collapse')}; at β = {_fmt(betas[j0])} (TRL's default) "
+        f"GRPO's OOD pass@16 is {ref.grpo['ood_pass@16'][j0]:.2f} and SD's {ref.sd['ood_pass@16'][j0]:.2f}.",
+        moved("keeps", "GRPO", "keeps diversity", "does not keep diversity"),
+        moved("collapses", "SD", "collapses", "does not collapse"),
     ]
-    ahead_all = [n for n, r in zip(name, rows) if r.ahead.all()]
-    ahead_not = [f"{n} ({_where(r.ahead, betas)[3:] if r.ahead.any() else 'no β'})" for n, r in zip(name, rows)
-                 if not r.ahead.all()]
-    out.append(f"In relative terms (GRPO's OOD pass@16 above SD's by ≥ {AHEAD:g}) the comparison holds at every β in "
-               f"{len(ahead_all)} of {len(rows)} settings" + (f"; not everywhere in {'; '.join(ahead_not)}"
-                                                              if ahead_not else "") + ".")
-    p_rows = [f"{n} ({_where(r.pass_holds, betas)[3:]})" for n, r in zip(name, rows) if r.pass_holds.any()]
-    out.append("The pass@k comparison (SD matches GRPO at pass@1, loses at pass@16) holds in "
-               + ("; ".join(p_rows) if p_rows else "no setting") + ".")
-    same = [f"{n} at β = {_fmt(b)}" for n, r in zip(name, rows) for b, f in zip(betas, r.diversity_holds) if f]
-    sep = [f"{n} ({_where(r.keeps, betas, 'β_GRPO', 'any β_GRPO')}, {_where(r.collapses, betas, 'β_SD', 'any β_SD')})"
-           for n, r in zip(name, rows) if r.keeps.any() and r.collapses.any()]
-    regime = ("with the same β for both methods, the paper's diversity comparison (GRPO keeps diversity, SD "
-              "collapses) holds " + ("nowhere in the study" if not same else "only in " + "; ".join(same))
-              + ". With separate coefficients it holds in " + ("no setting" if not sep else "; ".join(sep))
-              + (f"; never in {'; '.join(n for n, r in zip(name, rows) if not (r.keeps.any() and r.collapses.any()))}"
-                 if len(sep) < len(rows) else "") + ".")
+    n_all = sum(bool(r.ahead.all()) for r in rows)
+    text = (f"In relative terms (GRPO's OOD pass@16 at least {AHEAD:g} above SD's) the comparison holds at every β "
+            f"in {n_all} of {len(rows)} settings.")
+    partial = _by_outcome((i, at(r.ahead, "holds", "does not hold")) for i, r in enumerate(rows) if not r.ahead.all())
+    if partial:
+        text += " " + _capital("; ".join(f"{_in_rows(rows, idx)} it {what}" for what, idx in partial.items())) + "."
+    out.append(text)
+    passing = _by_outcome((i, _where(r.pass_holds, betas)) for i, r in enumerate(rows) if r.pass_holds.any())
+    out.append("The pass@k comparison (SD matches GRPO at pass@1 and loses at pass@16) holds "
+               + ("; ".join(f"{where} {_in_rows(rows, idx)}" for where, idx in passing.items()) if passing
+                  else "in no setting") + ".")
+    same = _by_outcome((i, _where(r.diversity_holds, betas)) for i, r in enumerate(rows) if r.diversity_holds.any())
+    sep = _by_outcome((i, f"for {_where(r.keeps, betas, 'β_GRPO', 'any β_GRPO')} and "
+                          f"{_where(r.collapses, betas, 'β_SD', 'any β_SD')}")
+                      for i, r in enumerate(rows) if r.keeps.any() and r.collapses.any())
+    never = [i for i, r in enumerate(rows) if not (r.keeps.any() and r.collapses.any())]
+    regime = ("with the same β for both methods, the paper's diversity comparison (GRPO keeps diversity and SD "
+              "collapses) holds " + ("nowhere in the study" if not same else
+                                     "only " + "; ".join(f"{_in_rows(rows, idx)} {where}" for where, idx in same.items()))
+              + ". With a separate β for each method it holds "
+              + ("in no setting" if not sep else "; ".join(f"{cond} {_in_rows(rows, idx)}" for cond, idx in sep.items()))
+              + (f"; it never holds {_in_rows(rows, never)}" if never else "") + ".")
     return out, regime

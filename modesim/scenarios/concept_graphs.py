@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _checks as chk
+from .._progress import progress_bar, resolve, stderr_is_terminal
 from ..rule import EMA
 
 __all__ = [
@@ -91,7 +92,7 @@ class GraphExperiment:
                 v = self.values[m][split]
                 lines.append(f"{split:<16s} {m:<28s} {v['pass@1']:7.3f} {v['pass@16']:8.3f} "
                              f"{v['distinct_concepts@16']:12.2f}")
-        return "\n".join(lines)
+        return "\n".join(line.rstrip() for line in lines)
 
     def markdown(self) -> str:
         """The same table in Markdown (for the README)."""
@@ -101,7 +102,7 @@ class GraphExperiment:
                 v = self.values[m][split]
                 lines.append(f"| {split.replace('_', ' ')} | {m} | {v['pass@1']:.3f} | {v['pass@16']:.3f} | "
                              f"{v['distinct_concepts@16']:.1f} |")
-        return "\n".join(lines)
+        return "\n".join(line.rstrip() for line in lines)
 
     def __repr__(self) -> str:
         return f"GraphExperiment({len(self.methods)} methods × {len(SPLIT_ORDER)} splits)\n" + self.table()
@@ -129,6 +130,7 @@ def graph_experiment(
     every: int = 50,
     seed=0,
     quick: bool = False,
+    progress: bool | None = None,
 ) -> GraphExperiment:
     """Base vs GRPO vs self-distillation vs ideal RL on concept graphs, three splits (theory §10).
 
@@ -168,6 +170,7 @@ def graph_experiment(
     tau, alpha : float
         EMA rate of the SD teacher base (trainers: 0.95) and copy strength.
     features : tuple of str, optional
+        Feature names of the bank (a tuple or list, even for one feature: ``("log_base",)``).
     dense_ablation : bool
     every : int
         Steps between recorded points of the learning curves.
@@ -175,6 +178,9 @@ def graph_experiment(
         Draws the banks; the GRPO run uses ``seed``, the SD runs ``seed + 1``.
     quick : bool
         Small settings for tests (24 + 24 graphs, 300 steps, one seed).
+    progress : bool or None
+        True shows a tqdm progress bar on stderr (training steps of every method), False
+        shows nothing, None shows it when stderr is a terminal.
 
     Returns
     -------
@@ -184,10 +190,9 @@ def graph_experiment(
     ------
     ValueError
         Naming the setting: ``n_train``, ``n_eval``, ``steps``, ``n_seeds``, ``every``,
-        ``betas``, ``larger``, ``quick``, ``dense_ablation``, ``spec``, or a rule's own
-        parameter (``lr``, ``n_rollouts``, ``tau``, ``alpha``, a feature name).  A ``seed``
-        that is None or a Generator is not refused by name: ``seed + 1`` raises
-        ``TypeError``.
+        ``betas``, ``larger``, ``quick``, ``dense_ablation``, ``spec``, ``features`` (not a
+        tuple or list of names, or an unknown name), ``progress``, ``seed`` (not an integer
+        >= 0), or a rule's own parameter (``lr``, ``n_rollouts``, ``tau``, ``alpha``).
 
     Notes
     -----
@@ -218,22 +223,26 @@ def graph_experiment(
     from ..sampled import replicate
 
     t0 = time.perf_counter()
-    chk.boolean(quick, "quick")
-    if quick:
-        n_train, n_eval, n_seeds = min(n_train, 24), min(n_eval, 24), 1
-        steps = min(steps, 300)
+    quick = chk.boolean(quick, "quick")
+    show = resolve(progress, auto=stderr_is_terminal())
     spec = ConceptGraph(30, dead_end_frac=0.1) if spec is None else spec
     n_train = chk.integer(n_train, "n_train", low=1)
     n_eval = chk.integer(n_eval, "n_eval", low=1)
     n_seeds = chk.integer(n_seeds, "n_seeds", low=1)
     steps = chk.integer(steps, "steps", low=1)
+    if quick:
+        n_train, n_eval, n_seeds = min(n_train, 24), min(n_eval, 24), 1
+        steps = min(steps, 300)
     every = chk.integer(every, "every", low=1)
-    betas = chk.real(np.atleast_1d(np.asarray(betas, dtype=np.float64)), "betas", low=0.0)
+    seed = chk.integer(seed, "seed", low=0)     # the SD runs use seed + 1: a Generator cannot be shifted
+    betas = np.atleast_1d(chk.real(betas, "betas", low=0.0))
     if betas.ndim != 1 or betas.size == 0:
         raise ValueError(f"betas must be a non-empty sequence of KL strengths; got {chk.describe(betas)}")
-    chk.boolean(dense_ablation, "dense_ablation")
-    policy = FeaturePolicy(tuple(features) if features is not None else DEFAULT_FEATURES)
+    dense_ablation = chk.boolean(dense_ablation, "dense_ablation")
+    policy = FeaturePolicy(DEFAULT_FEATURES if features is None else features)
     banks = graph_splits(spec, n_train=n_train, n_eval=n_eval, larger=larger, seed=seed)
+    for f in policy.features:
+        chk.choice(f, "features", tuple(banks["train"].feature_names))
     ks = (1, 16)
 
     def evaluate(log_policy_of) -> tuple[dict, dict]:
@@ -280,28 +289,31 @@ def graph_experiment(
         runs.append(("SD correct-only", PathSampledSD(
             PathCopyTeacher(alpha), n_rollouts=n_rollouts, lr=lr, beta=0.0, teacher_base=EMA(tau),
             score="correct", policy=policy, seed=seed + 1), False))
-    for name, rule, gridded in runs:
-        state = rule.init(train)
-        rec = {"step": [0], **{k: [v] for k, v in checkpoint(state.params).items()}, "theta": [state.params]}
-        for i in range(1, steps + 1):
-            state = rule.step(state, train)
-            if i % every == 0 or i == steps:
-                rec["step"].append(i)
-                for k, v in checkpoint(state.params).items():
-                    rec[k].append(v)
-                rec["theta"].append(state.params)
-        arrays = {k: np.stack([np.broadcast_to(x, rec["theta"][-1].shape[:-1] if k != "theta" and k != "step"
-                                               else np.shape(x)) for x in v]) for k, v in rec.items()}
-        labels = [_label(name, b) for b in betas] if gridded else [f"{name} β=0"]
-        for j, label in enumerate(labels):
-            theta = state.params[j] if gridded else state.params
-            values[label], stderr[label] = evaluate(lambda b, th=theta: policy.log_policy(th, b))
-            pick = (lambda x, j=j: x[:, j]) if gridded else (lambda x: x)
-            curves[label] = {"step": arrays["step"],
-                             **{k: pick(arrays[k]).mean(-1) for k in checkpoint(state.params) if k != "step"},
-                             "theta": pick(arrays["theta"]).mean(-2)}
-            sg = state.silent_groups[j] if gridded else state.silent_groups
-            silent[label] = float(np.mean(sg) / steps)
+    with progress_bar(show, auto=False, desc="graph_experiment", total=len(runs) * steps, unit="step") as bar:
+        for name, rule, gridded in runs:
+            bar.set_postfix_str(name)
+            state = rule.init(train)
+            rec = {"step": [0], **{k: [v] for k, v in checkpoint(state.params).items()}, "theta": [state.params]}
+            for i in range(1, steps + 1):
+                state = rule.step(state, train)
+                bar.update()
+                if i % every == 0 or i == steps:
+                    rec["step"].append(i)
+                    for k, v in checkpoint(state.params).items():
+                        rec[k].append(v)
+                    rec["theta"].append(state.params)
+            arrays = {k: np.stack([np.broadcast_to(x, rec["theta"][-1].shape[:-1] if k != "theta" and k != "step"
+                                                   else np.shape(x)) for x in v]) for k, v in rec.items()}
+            labels = [_label(name, b) for b in betas] if gridded else [f"{name} β=0"]
+            for j, label in enumerate(labels):
+                theta = state.params[j] if gridded else state.params
+                values[label], stderr[label] = evaluate(lambda b, th=theta: policy.log_policy(th, b))
+                pick = (lambda x, j=j: x[:, j]) if gridded else (lambda x: x)
+                curves[label] = {"step": arrays["step"],
+                                 **{k: pick(arrays[k]).mean(-1) for k in checkpoint(state.params) if k != "step"},
+                                 "theta": pick(arrays["theta"]).mean(-2)}
+                sg = state.silent_groups[j] if gridded else state.silent_groups
+                silent[label] = float(np.mean(sg) / steps)
     order = ["base", "ideal RL"] + [k for k in values if k not in ("base", "ideal RL")]
     settings = dict(spec=spec, n_train=n_train, n_eval=n_eval, larger=larger, steps=steps, n_seeds=n_seeds,
                     n_rollouts=n_rollouts, lr=lr, betas=tuple(float(b) for b in betas), tau=tau, alpha=alpha,
@@ -345,6 +357,16 @@ def plot_graph_experiment(result: GraphExperiment, *, axes=None):
     if axes is None:
         fig, axes = new_figure(2, 2, width=9.0, height=6.0)
     else:
+        from matplotlib.axes import Axes
+
+        grid = np.empty((2, 2), dtype=object)
+        try:
+            grid[...] = [list(row) for row in axes]
+        except (TypeError, ValueError):
+            grid[...] = None
+        if not all(isinstance(a, Axes) for a in grid.ravel()):
+            raise ValueError(f"axes must be None or a 2 × 2 array of matplotlib Axes; got {chk.describe(axes)}")
+        axes = grid
         fig = axes[0][0].figure
     trained = [m for m in result.methods if m in result.curves]
     palette = [OKABE_ITO[c] for c in ("blue", "sky_blue", "vermillion", "orange", "reddish_purple", "bluish_green")]
@@ -455,8 +477,7 @@ def token_entropy_robustness(*, skews=(0.0, 0.01, 0.04), shares=(0.5, 0.3, 0.2),
     ValueError
         Naming ``skews`` (negative, not finite), ``k``, or a setting of the synonym task
         (``shares``, ``length``, ``writeup``, ``synonyms``) or of the rules (``alpha``,
-        ``lr``); a negative ``rounds`` or ``steps`` (both reported as ``rounds``, the name
-        :func:`modesim.iterate` gives them).
+        ``lr``); ``rounds`` or ``steps`` not an integer >= 0.
 
     Notes
     -----
@@ -482,8 +503,10 @@ def token_entropy_robustness(*, skews=(0.0, 0.01, 0.04), shares=(0.5, 0.3, 0.2),
         token_entropy,
     )
 
-    skews = chk.real(np.atleast_1d(np.asarray(skews, dtype=np.float64)), "skews", low=0.0)
+    skews = np.atleast_1d(chk.real(skews, "skews", low=0.0))
     k = chk.integer(k, "k", low=1)
+    rounds = chk.integer(rounds, "rounds", low=0)
+    steps = chk.integer(steps, "steps", low=0)
     ks = np.asarray(float(k))
     policy = FeaturePolicy()
 

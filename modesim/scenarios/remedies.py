@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _checks as chk
+from .._progress import progress_bar, resolve, stderr_is_terminal
 from ..rule import EMA
 
 __all__ = ["RemedyFrontier", "remedy_frontier", "frontier_table", "FRONTIER_COLUMNS", "ENVIRONMENTS"]
@@ -93,7 +94,7 @@ class RemedyFrontier:
                 v, r = self.values[m][b], self.relative[m][b]
                 lines.append(f"{m:<24s} {b:5.2f} " + " ".join(f"{v[c]:15.3f}" for c in cols)
                              + f"   {r['pass@1']:+7.3f}  {r['pass@16']:+8.3f}  {r['ood pass@16']:+7.3f}")
-        return "\n".join(lines)
+        return "\n".join(line.rstrip() for line in lines)
 
     def __repr__(self) -> str:
         return f"RemedyFrontier({self.environment}, {len(self.methods)} methods × {len(self.betas)} β)\n" + self.table()
@@ -173,6 +174,7 @@ def remedy_frontier(
     methods=None,
     quick: bool = False,
     seed: int = 0,
+    progress: bool | None = None,
 ) -> RemedyFrontier:
     """Every remedy against GRPO at practical settings, in one environment (theory §11).
 
@@ -205,12 +207,23 @@ def remedy_frontier(
         :func:`~modesim.scenarios.sd_vs_rl` and ``modesim.scenarios.graph_experiment()``).
     tau, alpha : float
         EMA rate of the teacher base and copy strength.
-    m, blend, anti, bonus : remedy settings (see above).
+    m : int >= 1
+        Teachers in the mixture.
+    blend : float in [0, 1]
+        λ of the RL-SD blend (1 is GRPO, 0 is SD).
+    anti : float >= 0
+        μ of anti-distillation ``A_GRPO − μ·A_SD`` (0 is GRPO; a negative μ would be
+        distillation, the blend's side).
+    bonus : float >= 0
+        GRPO's diversity bonus.
     methods : sequence of str, optional
         A subset of the environment's methods (GRPO is always run: it is the reference).
     quick : bool
         Small settings for tests and quick figures (bank: 24 prompts; graph: 16 + 16 graphs).
     seed : int
+    progress : bool or None
+        True shows tqdm progress bars on stderr (the methods, and each run's steps), False
+        shows nothing, None shows them when stderr is a terminal.
 
     Returns
     -------
@@ -220,9 +233,9 @@ def remedy_frontier(
     ------
     ValueError
         Naming the setting (``environment``, ``betas``, ``steps``, ``n_seeds``, ``lr``,
-        ``seed`` (an integer >= 0 here), ``methods``, ``quick``, or a rule's own parameter:
-        ``n_rollouts``, ``tau``, ``alpha``, ``m``; a bad ``bonus`` is reported as
-        ``diversity_bonus``, the :class:`~modesim.SampledRL` field it sets).
+        ``seed`` (an integer >= 0 here), ``methods``, ``blend`` (λ in [0, 1]), ``anti``
+        (μ >= 0), ``bonus``, ``quick``, ``progress``, or a rule's own parameter:
+        ``n_rollouts``, ``tau``, ``alpha``, ``m``), before anything is trained.
 
     Notes
     -----
@@ -239,7 +252,15 @@ def remedy_frontier(
     t0 = time.perf_counter()
     chk.choice(environment, "environment", ENVIRONMENTS)
     quick = chk.boolean(quick, "quick")
-    betas_arr = chk.real(np.atleast_1d(np.asarray(betas, dtype=np.float64)), "betas", low=0.0)
+    show = resolve(progress, auto=stderr_is_terminal())
+    n_rollouts = chk.integer(n_rollouts, "n_rollouts", low=2)
+    tau = chk.real(tau, "tau", low=0.0, high=1.0, allow_array=False)
+    alpha = chk.real(alpha, "alpha", low=0.0, high=1.0, high_open=True, allow_array=False)
+    m = chk.integer(m, "m", low=1)
+    blend = chk.real(blend, "blend", low=0.0, high=1.0, allow_array=False)
+    anti = chk.real(anti, "anti", low=0.0, allow_array=False)
+    bonus = chk.real(bonus, "bonus", low=0.0, allow_array=False)
+    betas_arr = np.atleast_1d(chk.real(betas, "betas", low=0.0))
     if betas_arr.ndim != 1 or betas_arr.size == 0:
         raise ValueError(f"betas must be a non-empty sequence of KL strengths; got {chk.describe(betas)}")
     seed = chk.integer(seed, "seed", low=0)
@@ -252,10 +273,10 @@ def remedy_frontier(
     beta_keys = tuple(float(b) for b in betas_arr)
     if bank_env:
         result = _run_bank(grid, beta_keys, steps, n_seeds, n_rollouts, lr, tau, alpha, m, blend, anti, bonus,
-                           methods, quick, seed)
+                           methods, quick, seed, show)
     else:
         result = _run_graph(grid, beta_keys, steps, n_seeds, n_rollouts, lr, tau, alpha, blend, anti, methods,
-                            quick, seed)
+                            quick, seed, show)
     names, values, stderr, base = result
     relative = {mth: {b: {c: values[mth][b][c] - values["GRPO"][b][c] for c in values[mth][b]} for b in beta_keys}
                 for mth in names}
@@ -268,15 +289,19 @@ def remedy_frontier(
 def _select(rules: dict, methods) -> list[str]:
     if methods is None:
         return list(rules)
-    wanted = [methods] if isinstance(methods, str) else list(methods)
-    unknown = [w for w in wanted if w not in rules]
+    try:
+        wanted = [methods] if isinstance(methods, str) else list(methods)
+    except TypeError:
+        raise ValueError(f"methods must be None, a method name or a sequence of names; got {chk.describe(methods)}") \
+            from None
+    unknown = [w for w in wanted if not (isinstance(w, str) and w in rules)]
     if unknown:
         raise ValueError(f"methods: unknown method(s) {unknown} in this environment; allowed: {list(rules)}")
     return ["GRPO"] + [w for w in rules if w in wanted and w != "GRPO"]
 
 
 def _run_bank(grid, beta_keys, steps, n_seeds, n_rollouts, lr, tau, alpha, m, blend, anti, bonus, methods, quick,
-              seed):
+              seed, show):
     from ..sampled import train
     from .banks import BLOCKED, prompt_bank
 
@@ -290,13 +315,16 @@ def _run_bank(grid, beta_keys, steps, n_seeds, n_rollouts, lr, tau, alpha, m, bl
 
     base = {c: float(np.mean(v)) for c, v in per_seed(task.base).items()}
     values, stderr = {}, {}
-    for name in names:
-        traj = train(rules[name], task, steps, n_seeds=n_seeds, every=steps, record_policy=False)
-        p = traj.final.policy                            # (β, seeds, P, K)
-        cols = per_seed(p)
-        values[name], stderr[name] = {}, {}
-        for j, b in enumerate(beta_keys):
-            values[name][b], stderr[name][b] = _summary({c: v[j] for c, v in cols.items()})
+    with progress_bar(show, auto=False, desc="remedy_frontier (prompt bank)", total=len(names), unit="method") as bar:
+        for name in names:
+            bar.set_postfix_str(name)
+            traj = train(rules[name], task, steps, n_seeds=n_seeds, every=steps, record_policy=False, progress=show)
+            p = traj.final.policy                            # (β, seeds, P, K)
+            cols = per_seed(p)
+            values[name], stderr[name] = {}, {}
+            for j, b in enumerate(beta_keys):
+                values[name][b], stderr[name][b] = _summary({c: v[j] for c, v in cols.items()})
+            bar.update()
     return names, values, stderr, base
 
 
@@ -307,7 +335,7 @@ def _pass(p, valid, k):
     return np.mean(pass_at_k(p, np.broadcast_to(valid, p.shape), k), axis=-1)
 
 
-def _run_graph(grid, beta_keys, steps, n_seeds, n_rollouts, lr, tau, alpha, blend, anti, methods, quick, seed):
+def _run_graph(grid, beta_keys, steps, n_seeds, n_rollouts, lr, tau, alpha, blend, anti, methods, quick, seed, show):
     from ..dynamics import iterate
     from ..paths import SPLITS, ConceptGraph, FeaturePolicy, bank_pass_at_k, graph_splits
     from ..sampled import replicate
@@ -331,12 +359,15 @@ def _run_graph(grid, beta_keys, steps, n_seeds, n_rollouts, lr, tau, alpha, blen
     base = {c: float(v) for c, v in per_seed(policy.theta_init()).items()}
     train = replicate(banks["train"], n_seeds)
     values, stderr = {}, {}
-    for name in names:
-        state = iterate(rules[name], train, steps, record_policy=False).final
-        cols = per_seed(state.params)                    # (β, seeds)
-        values[name], stderr[name] = {}, {}
-        for j, b in enumerate(beta_keys):
-            values[name][b], stderr[name][b] = _summary({c: np.atleast_1d(v[j]) for c, v in cols.items()})
+    with progress_bar(show, auto=False, desc="remedy_frontier (graph)", total=len(names), unit="method") as bar:
+        for name in names:
+            bar.set_postfix_str(name)
+            state = iterate(rules[name], train, steps, record_policy=False, progress=show).final
+            cols = per_seed(state.params)                    # (β, seeds)
+            values[name], stderr[name] = {}, {}
+            for j, b in enumerate(beta_keys):
+                values[name][b], stderr[name][b] = _summary({c: np.atleast_1d(v[j]) for c, v in cols.items()})
+            bar.update()
     return names, values, stderr, base
 
 
@@ -369,6 +400,7 @@ def frontier_table(*results: RemedyFrontier, markdown: bool = False) -> str:
     """
     from ..remedies import CATALOGUE
 
+    markdown = chk.boolean(markdown, "markdown")
     verdicts = {r.name: f"{r.verdict} ({r.theorem})" for r in CATALOGUE}
     verdicts.update({"GRPO": "reference", "SD": "no (S4, S4b)"})
     for r in results:
@@ -386,10 +418,10 @@ def frontier_table(*results: RemedyFrontier, markdown: bool = False) -> str:
                  "preserves ratios |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         lines += [f"| {e.replace('_', ' ')} | {m} | {b:g} | {a:.3f} | {c:.3f} | {o:.3f} | {da:+.3f} | {dc:+.3f} | "
                   f"{do:+.3f} | {v} |" for e, m, b, a, c, o, da, dc, do, v in rows]
-        return "\n".join(lines)
+        return "\n".join(line.rstrip() for line in lines)
     head = (f"{'environment':<12s} {'method':<23s} {'β':>5s} {'pass@1':>7s} {'pass@16':>8s} {'OOD@16':>7s} "
             f"{'Δpass@1':>8s} {'Δpass@16':>9s} {'ΔOOD@16':>8s}  preserves ratios")
     lines = [head, "-" * len(head)]
     lines += [f"{e:<12s} {m:<23s} {b:5.2f} {a:7.3f} {c:8.3f} {o:7.3f} {da:+8.3f} {dc:+9.3f} {do:+8.3f}  {v}"
               for e, m, b, a, c, o, da, dc, do, v in rows]
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)

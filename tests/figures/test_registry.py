@@ -86,7 +86,7 @@ def test_rebuilding_a_figure_writes_identical_bytes(tmp_path):
     ({"formats": []}, "formats must name at least one"),
     ({"width": "wide"}, "width must be one of 'single', 'double'; got 'wide'"),
     ({"quick": "yes"}, "quick must be True or False; got 'yes'"),
-    ({"progress": 1}, "progress must be True or False"),
+    ({"progress": 1}, r"progress must be True, False or None \(shown for long runs\); got 1"),
 ])
 def test_save_figures_names_a_bad_argument_before_building(tmp_path, kw, message):
     with pytest.raises(ValueError, match=message):

@@ -58,6 +58,11 @@ def test_harder_blocks_the_most_probable_valid_path():
         (lambda: paths.ConceptGraph().build(0, max_tries=1.5), r"max_tries must be an integer; got 1.5"),
         (lambda: paths.ConceptGraph().build(0, max_tries=0), r"max_tries must be an integer >= 1; got 0"),
         (lambda: paths.ConceptGraph(n_concepts=30, dead_end_frac=0.99).build(0, max_tries=2), r"max_tries=2 draws"),
+        (lambda: paths.ConceptGraph(popularity=1e300),
+         r"popularity must be in \[0, 205\.81\] for n_concepts=30 .*; got 1e\+300"),
+        (lambda: paths.ConceptGraph(popularity=-1.0), r"popularity must be a finite number >= 0; got -1.0"),
+        (lambda: paths.ConceptGraph(popularity=float("inf")), r"popularity must be a finite number >= 0; got inf"),
+        (lambda: paths.ConceptGraph(popularity=200.0).larger(2), r"popularity must be in \[0, 170\.968\] for n_concepts=60"),
         (lambda: paths.harder(paths.LayeredDAG().build(0), n_edges=0), r"n_edges must be an integer >= 1; got 0"),
         (lambda: paths.harder(paths.LayeredDAG(n_paths=1, width=2).build(0)), r"leaves no valid path"),
     ],
@@ -65,3 +70,13 @@ def test_harder_blocks_the_most_probable_valid_path():
 def test_bad_generator_arguments_are_named(build, match):
     with pytest.raises(ValueError, match=match):
         build()
+
+
+def test_concept_graph_popularity_up_to_its_bound_builds_a_valid_task():
+    """At the largest allowed exponent the least popular concept's weight n^(−popularity) is
+    still a normal float, so every concept keeps a positive base probability."""
+    for n in (3, 30, 200):
+        top = 700.0 / np.log(n)
+        task = paths.ConceptGraph(n, popularity=top).build(0)
+        assert np.all(task.base > 0) and np.all(np.isfinite(task.log_base))
+        assert paths.success_probability(task.base, task) > 0

@@ -95,6 +95,13 @@ def test_the_figure_draws_from_the_result(res):
     assert len(axes[0].get_lines()) == len(res.curves)
     with pytest.raises(ValueError, match="result"):
         plot_graph_experiment("table")
+    from matplotlib.figure import Figure
+
+    grid = Figure().subplots(2, 2)
+    assert plot_graph_experiment(res, axes=grid) is grid[0, 0].figure
+    for bad in (3, Figure().subplots(1, 4), [[grid[0, 0], "x"], [grid[1, 0], grid[1, 1]]]):
+        with pytest.raises(ValueError, match="axes must be None or a 2 × 2 array of matplotlib Axes"):
+            plot_graph_experiment(res, axes=bad)
 
 
 def test_token_entropy_gap_is_robust_along_the_feature_policy():
@@ -119,10 +126,45 @@ def test_token_entropy_gap_is_robust_along_the_feature_policy():
     (dict(n_seeds=0), "n_seeds"),
     (dict(quick="yes"), "quick"),
     (dict(features=("distance_to_goal",), steps=1, n_train=2, n_eval=2), "feature"),
+    # A string is not a tuple of feature names (it used to be split into letters: "got 'l'").
+    (dict(features="log_base", steps=1, n_train=2, n_eval=2),
+     "features must be a non-empty tuple of distinct feature names; got 'log_base'"),
+    (dict(features=("log_base", "nope"), steps=1, n_train=2, n_eval=2), "features must be one of 'log_base'.*got 'nope'"),
+    (dict(quick=True, n_train="x"), "n_train must be an integer; got 'x'"),
+    (dict(quick=True, steps=None), "steps must be an integer; got None"),
+    (dict(dense_ablation="no"), "dense_ablation must be True or False; got 'no'"),
+    (dict(betas="x"), "betas must be a real number"),
+    (dict(progress="yes"), r"progress must be True, False or None \(shown for long runs\); got 'yes'"),
+    # The SD runs use seed + 1: None or a Generator raised TypeError from the addition.
+    (dict(seed=None), "seed must be an integer; got None"),
+    (dict(seed=np.random.default_rng(0)), "seed must be an integer"),
+    (dict(seed=-1), "seed must be"),
 ])
 def test_bad_settings_are_refused_by_name(kwargs, word):
     with pytest.raises(ValueError, match=word):
         graph_experiment(**kwargs)
+
+
+def test_one_feature_is_a_one_element_tuple_or_list():
+    for features in (("log_base",), ["log_base"]):
+        res = graph_experiment(quick=True, steps=2, n_train=2, n_eval=2, betas=(0.0,), dense_ablation=False,
+                               features=features)
+        assert res.features == ("log_base",)
+
+
+def test_tables_have_no_trailing_spaces(res):
+    for text in (res.table(), res.markdown(), repr(res)):
+        assert all(line == line.rstrip() for line in text.splitlines())
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(steps=-1), "steps must be an integer >= 0; got -1"),      # it used to say "rounds"
+    (dict(rounds=1.5), "rounds must be an integer; got 1.5"),
+    (dict(skews="x"), "skews must be a real number"),
+])
+def test_token_entropy_robustness_names_its_own_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        token_entropy_robustness(**kwargs)
 
 
 def test_with_a_policy_per_graph_sd_matches_grpo_in_distribution_and_fails_on_harder_graphs():

@@ -78,6 +78,12 @@ def test_every_claim_has_a_row_a_measurement_and_a_verdict(res):
     assert res.claim("ood").reason in res.markdown(reasons=True).replace("\\|", "|")
     assert "holds" in res.details()
     assert max(map(len, res.table(width=100).splitlines()[:12])) <= 140
+    for text in (table, res.table(width=100), res.markdown(reasons=True, full=True), res.details(),
+                 res.study.table(), res.study.markdown()):
+        assert all(line == line.rstrip() for line in text.splitlines())
+    for flag in ("reasons", "full"):
+        with pytest.raises(ValueError, match=f"{flag} must be True or False; got 'x'"):
+            res.markdown(**{flag: "x"})
     with pytest.raises(ValueError, match="width"):
         res.table(width="wide")
 
@@ -262,6 +268,7 @@ def test_study_locates_the_regime(res):
     assert st.row("SD objective").diversity_holds.tolist() == [False, False, True, False]
     assert not st.row("SD teacher base", "frozen (τ=1)").collapses.any()
     assert "reverse KL (full logits) at β = 0.04" in st.regime
+    assert "the optimiser changed to SGD lr=0.5 (both) it keeps diversity only at β = 0.3" in st.conclusions[1]
     assert len(st.conclusions) == 5 and "IngredientStudy" in repr(st)
     assert st.markdown().count("\n") == len(st.rows) + 1
 
@@ -411,6 +418,23 @@ def test_small_runs_are_reproducible():
     assert isinstance(c, PaperClaims)
 
 
+def test_study_conclusions_are_plain_sentences_that_place_every_setting():
+    """Each conclusion is a sentence (capital first, full stop last, no "ingredient = setting"
+    shorthand); the one on GRPO keeping diversity names every changed setting exactly once as
+    "the <ingredient> changed to … <setting>", before "It is as in the reference" when it moves the
+    result and after it when it does not."""
+    st = pc.ingredient_study(n_prompts=3, n_seeds=1, steps=4, betas=(0.0, 0.04))
+    ref = st.rows[0]
+    for text in st.conclusions:
+        assert text[0].isupper() and text.endswith(".")
+        assert not any(f"{r.ingredient} = " in text for r in st.rows)
+    for flag, text in (("keeps", st.conclusions[1]), ("collapses", st.conclusions[2])):
+        moved, _, same = text.partition(" It is as in the reference ")
+        for r in st.rows[1:]:
+            part = same if np.array_equal(getattr(r, flag), getattr(ref, flag)) else moved
+            assert f"the {r.ingredient} changed to" in part and r.setting in part, (r.ingredient, r.setting, text)
+
+
 def test_ingredient_study_runs_alone():
     st = pc.ingredient_study(n_prompts=3, n_seeds=1, steps=4, betas=(0.0, 0.04))
     assert st.betas == (0.0, 0.04) and len(st.rows) == 13
@@ -423,7 +447,8 @@ def test_ingredient_study_runs_alone():
     (dict(n_seeds=1.5), "n_seeds"), (dict(steps=0), "steps"), (dict(lr=0.0), "lr"),
     (dict(betas=[0.04, 0.0]), "betas"), (dict(betas=[-1.0]), "betas"), (dict(alpha=1.0), "alpha"),
     (dict(gamma=1.0), "gamma"), (dict(strong_alpha=0.0), "strong_alpha"), (dict(valid_mass=(0.5, 0.1)), "valid_mass"),
-    (dict(graph="g"), "graph"), (dict(seed=-1), "seed"),
+    (dict(graph="g"), "graph"), (dict(seed=-1), "seed"), (dict(progress="yes"), "progress"),
+    (dict(progress=1), "progress"),
 ])
 def test_bad_settings_are_refused_by_name(kwargs, word):
     with pytest.raises(ValueError, match=word):

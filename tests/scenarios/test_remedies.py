@@ -122,3 +122,57 @@ def test_prompt_bank_forward_kl_beats_sd_whatever_the_estimator(bank):
     full = _pass(p, task.valid, 1).mean(-1)
     forward = np.array([bank.values["forward KL"][b]["pass@1"] for b in bank.betas])
     assert np.all(forward > full + 0.1)
+
+
+@pytest.mark.parametrize("environment", ["prompt_bank", "graph"])
+@pytest.mark.parametrize("kwargs, message", [
+    # λ of the blend: the row "RL-SD blend" is λ·A_GRPO + (1 − λ)·A_SD with both weights ≥ 0.
+    (dict(blend=1.5), r"blend must be in \[0, 1\]; got 1.5"),
+    (dict(blend=-0.5), r"blend must be in \[0, 1\]; got -0.5"),
+    (dict(blend=1e300), r"blend must be in \[0, 1\]; got 1e\+300"),
+    (dict(blend=float("nan")), r"blend must be in \[0, 1\]; got nan"),
+    # μ of anti-distillation A_GRPO − μ·A_SD: μ < 0 would be distillation.
+    (dict(anti=-1), "anti must be a finite number >= 0; got -1"),
+    (dict(anti=-1e300), r"anti must be a finite number >= 0; got -1e\+300"),
+    (dict(anti=float("inf")), "anti must be a finite number >= 0; got inf"),
+    (dict(bonus=float("nan")), "bonus must be a finite number >= 0; got nan"),
+    (dict(bonus=-1.0), "bonus must be a finite number >= 0; got -1.0"),
+    (dict(m=0), "m must be an integer >= 1; got 0"),
+    (dict(tau=1.5), r"tau must be in \[0, 1\]; got 1.5"),
+    (dict(alpha=1.0), r"alpha must be in \[0, 1\); got 1.0"),
+    (dict(n_rollouts=1), "n_rollouts must be an integer >= 2; got 1"),
+    (dict(betas="x"), "betas must be a real number"),
+    (dict(progress="yes"), r"progress must be True, False or None \(shown for long runs\); got 'yes'"),
+    (dict(methods=5), "methods must be None, a method name or a sequence of names; got 5"),
+    (dict(methods=[["SD"]]), r"methods: unknown method\(s\) \[\['SD'\]\]"),
+])
+def test_remedy_settings_are_refused_by_their_own_name_in_every_environment(environment, kwargs, message):
+    """Every setting is checked before anything trains, in both environments (the bank's
+    settings m and bonus too: the graph environment ignores them but does not accept nonsense)."""
+    with pytest.raises(ValueError, match=message):
+        remedy_frontier(environment, quick=True, steps=1, n_seeds=1, **kwargs)
+
+
+def test_blend_and_anti_distillation_rows_are_what_their_labels_say():
+    """The blend row's rule weighs GRPO by λ = blend and SD by 1 − λ ≥ 0; the anti-distillation
+    row's weighs SD by −μ ≤ 0 (μ = anti), in both environments.  At λ = 1 and μ = 0 both rows
+    are GRPO inside the blend rule: they agree to the last digit."""
+    from modesim.paths import FeaturePolicy
+    from modesim.scenarios.remedies import _bank_rules, _graph_rules
+
+    bank_rules = _bank_rules(0.5, 0.95, 8, 0.5, 0.0, 0, m=4, blend=0.3, anti=0.2, bonus=1.0)
+    graph_rules = _graph_rules(0.5, 0.95, 8, 1.0, 0.0, 0, FeaturePolicy(), blend=0.3, anti=0.2)
+    for rules in (bank_rules, graph_rules):
+        blend, anti = rules["RL-SD blend"], rules["anti-distillation"]
+        assert (blend.reward_weight, blend.distill_weight) == (0.3, 0.7)
+        assert (anti.reward_weight, anti.distill_weight) == (1.0, -0.2)
+    fr = remedy_frontier("prompt_bank", quick=True, steps=10, n_seeds=2, blend=1.0, anti=0.0,
+                         methods=["RL-SD blend", "anti-distillation"])
+    assert fr.values["RL-SD blend"] == fr.values["anti-distillation"]
+
+
+def test_tables_have_no_trailing_spaces_and_markdown_is_a_flag(bank, graph):
+    for text in (bank.table(), graph.table(), frontier_table(bank, graph), frontier_table(bank, markdown=True)):
+        assert all(line == line.rstrip() for line in text.splitlines())
+    with pytest.raises(ValueError, match="markdown must be True or False; got 'x'"):
+        frontier_table(bank, markdown="x")

@@ -33,3 +33,27 @@ def test_sd_vs_rl_is_reproducible():
     a = sd_vs_rl(n_prompts=6, n_seeds=2, steps=20, seed=4)
     b = sd_vs_rl(n_prompts=6, n_seeds=2, steps=20, seed=4)
     assert a.table() == b.table()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(beta_rl=-1), "beta_rl must be a finite number >= 0; got -1"),
+    (dict(beta_sd=float("nan")), "beta_sd must be a finite number >= 0; got nan"),
+    (dict(ks=(0, 16)), "ks must hold finite positive integers"),
+    (dict(lr=0.0), "lr must be a finite number > 0; got 0.0"),
+    (dict(alpha=1.0), r"alpha must be in \[0, 1\); got 1.0"),
+    (dict(tau=2.0), r"tau must be in \[0, 1\]; got 2.0"),
+    (dict(n_rollouts=1), "n_rollouts must be an integer >= 2; got 1"),
+    (dict(n_seeds=0), "n_seeds must be an integer >= 1; got 0"),
+    (dict(progress="yes"), r"progress must be True, False or None \(shown for long runs\); got 'yes'"),
+])
+def test_bad_settings_are_refused_by_their_own_name(kwargs, message):
+    """An error names sd_vs_rl's argument (beta_rl, not the rule's beta), before any training."""
+    with pytest.raises(ValueError, match=message):
+        sd_vs_rl(n_prompts=2, n_seeds=1, steps=1, **kwargs) if "n_seeds" not in kwargs else sd_vs_rl(
+            n_prompts=2, steps=1, **kwargs)
+
+
+def test_the_table_has_no_trailing_spaces():
+    table = sd_vs_rl(n_prompts=3, n_seeds=1, steps=2).table()
+    assert table.splitlines()[0].startswith("method split") and "pass@16" in table
+    assert all(line == line.rstrip() for line in table.splitlines())
