@@ -458,7 +458,7 @@ register("sd_optimum(jsd)", lambda **kw: ms.sd_optimum(objective="jsd", **kw), t
 register("SelfDistillation(jsd)", lambda **kw: ms.SelfDistillation(objective="jsd", **kw),
          beta=real(0.0, None, extremes=(1e300,)), jsd_weight=JSD_WEIGHT, step_size=real(0.0, 1.0, lo_open=True))
 register("PowerCopyTeacher", ms.PowerCopyTeacher, c=real(0.0, None, extremes=(1e300,)),
-         gamma=real(None, None, extremes=(-50.0, 50.0)))
+         gamma=real(-1e300, 1e300, extremes=(-50.0, 50.0)))
 register("critical_kl_strength", ms.critical_kl_strength, alpha=real(0.0, 1.0, lo_open=True, hi_open=True),
          tol=real(0.0, 1.0, lo_open=True, hi_open=True), check=lambda o, _: np.all(np.asarray(o) > 0))
 register("uniform_instability_threshold", ms.uniform_instability_threshold, K=integer(2, 50),
@@ -595,13 +595,13 @@ register("blend_optimum", RM.blend_optimum, task="task", reward_weight=NONNEG,
          distill_weight=DISTILL, beta=NONNEG, check=is_policy)
 register("RemedySampledSD", RM.RemedySampledSD, objective=Kind(st.sampled_from(["reverse", "forward"]),
                                                                ["jsd", None, 1]),
-         lr=real(0.0, 10.0, lo_open=True), beta=real(0.0, 10.0),
+         lr=real(0.0, None, lo_open=True, extremes=(1e3,)), beta=real(0.0, 10.0),
          n_rollouts=integer(2, 16), seed=Kind(st.integers(0, 2**31), ["x", 1.5, -1, True, object()]),
          check=_categorical_steps)
 register("SampledBlend", RM.SampledBlend, combine=Kind(st.sampled_from(["sum", "sign"]), ["max", None, 2]),
          reward_weight=real(0.0, None, extremes=(1e3,)), distill_weight=SIGNED,
          rl_estimator=Kind(st.sampled_from(["grpo", "rloo", "reinforce"]), ["ppo", None]),
-         lr=real(0.0, 10.0, lo_open=True), beta=real(0.0, 10.0),
+         lr=real(0.0, None, lo_open=True, extremes=(1e3,)), beta=real(0.0, 10.0),
          n_rollouts=integer(2, 16), seed=Kind(st.integers(0, 2**31), ["x", 1.5, -1, True, object()]),
          check=_categorical_steps)
 register("PathBlend", RM.PathBlend, combine=Kind(st.sampled_from(["sum", "sign"]), ["max", None, 2]),

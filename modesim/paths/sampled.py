@@ -260,6 +260,32 @@ def step_records(ro: PathRollouts, B: int):
     return w, w // per_b, e
 
 
+def demo_step_records(ro: PathRollouts, graph, B: int, n_rollouts: int, pick: np.ndarray):
+    """Step records ``(walker, b, edge, node)`` with the demonstration's edge at that node.
+
+    ``demo_edge`` is the edge the walker's demonstration (rollout ``pick`` of its group) took
+    out of the same node ``u``, or -1 where the demonstration did not pass through ``u``.  A
+    layered path visits at most one node per layer, so a (walker, layer) record of nodes and
+    edges answers it for every step at once.  Shapes: each output is (S,) over taken steps.
+    """
+    T = ro.edges.shape[-1]
+    nodes = ro.nodes.reshape(-1, T + 1)
+    W = nodes.shape[0]
+    n_layers = len(graph.layers)
+    node_at = np.full((W, n_layers), -1, dtype=np.int64)
+    edge_at = np.full((W, n_layers), -1, dtype=np.int64)
+    wv, tv = np.nonzero(nodes >= 0)
+    vv = nodes[wv, tv]
+    node_at[wv, graph.layer[vv]] = vv
+    w, b, e = step_records(ro, B)
+    u = graph.src[e]
+    lay_u = graph.layer[u]
+    edge_at[w, lay_u] = e
+    dw = (w // n_rollouts) * n_rollouts + pick.reshape(-1)[w]
+    demo_edge = np.where(node_at[dw, lay_u] == u, edge_at[dw, lay_u], -1)
+    return w, b, e, u, demo_edge
+
+
 def node_kl_grad(graph, lp: np.ndarray, pi: np.ndarray, log_ref: np.ndarray, visits: np.ndarray) -> np.ndarray:
     """``visits(u)·∇_{x_u} KL(π_u‖ref_u)`` per edge: ``visits·π_e·(d_e − Σ_u π d)``, ``d = log π − log ref``."""
     with np.errstate(**_QUIET):
@@ -803,26 +829,10 @@ class PathSampledSD(_PathSampled, SDShell):
         B = int(np.prod(batch, dtype=np.int64))
         g, E, n = bank.graph, bank.n_edges, bank.graph.n_nodes
         N = self.n_rollouts
-        T = ro.edges.shape[-1]
         scored = has if self.score == "all" else has & ro.valid
-        nodes = ro.nodes.reshape(-1, T + 1)
-        W = nodes.shape[0]
-        # Layer-indexed record of every walker's path: a path visits at most one node per layer.
-        n_layers = len(g.layers)
-        node_at = np.full((W, n_layers), -1, dtype=np.int64)
-        edge_at = np.full((W, n_layers), -1, dtype=np.int64)
-        wv, tv = np.nonzero(nodes >= 0)
-        vv = nodes[wv, tv]
-        node_at[wv, g.layer[vv]] = vv
-        w, b, e = step_records(ro, B)
-        u = g.src[e]
-        edge_at[w, g.layer[u]] = e
-        demo_walker = (np.arange(W) // N) * N + pick.reshape(-1)
+        w, b, e, u, de = demo_step_records(ro, g, B, N, pick)
         keep = scored.reshape(-1)[w]
-        ws, bs, es, us = w[keep], b[keep], e[keep], u[keep]
-        dw = demo_walker[ws]
-        lay_u = g.layer[us]
-        de = np.where(node_at[dw, lay_u] == us, edge_at[dw, lay_u], -1)
+        bs, es, us, de = b[keep], e[keep], u[keep], de[keep]
         lp2 = lp.reshape(B, E)
         pi = np.exp(lp2)
         rho = np.broadcast_to(self._teacher_rho(lp, state.teacher_log_base, bank), lp.shape)

@@ -159,7 +159,7 @@ def mixture_jensen_gap(alpha, m, rho, p):
         # log(X_n/μ) = log1p(x_n), x_n = α(n/m − p)/μ, and Σ_n w_n x_n = 0: summing
         # log1p(x) − x (≈ −x²/2) avoids cancelling the first-order terms.
         val = _log1p_minus_x(a * (n / m - q) / mean)
-    out = np.sum(np.where(w > 0, w * val, 0.0), axis=0)
+    out = np.sum(w * np.where(w > 0, val, 0.0), axis=0)        # w = 0 where val may be -inf
     return _scalar(np.minimum(out, 0.0))
 
 

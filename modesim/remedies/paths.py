@@ -29,7 +29,7 @@ import numpy as np
 
 from .. import _checks as chk
 from ..paths import PathCopyTeacher, PathSampledRL, PathSampledSD, as_bank
-from ..paths.sampled import node_kl_grad, step_records
+from ..paths.sampled import demo_step_records, node_kl_grad, step_records
 from ..rule import EMA, State
 
 __all__ = ["PathBlend"]
@@ -144,7 +144,9 @@ class PathBlend:
             d_rl, s_rl = self._rl._direction(state, bank, ro)
             d_sd, s_sd = self._sd._direction(state, bank, ro, pick, has)
             wr, wd = self._weights()
-            direction, silent = wr * d_rl + wd * d_sd, s_rl & s_sd
+            with np.errstate(over="ignore", invalid="ignore"):   # huge weights: refused by the step check
+                direction = wr * d_rl + wd * d_sd
+            silent = s_rl & s_sd
         else:
             direction, silent = self._sign_direction(state, bank, ro)
         return direction - self._kl_direction(state, bank, ro), silent
@@ -181,22 +183,8 @@ class PathBlend:
         pick, has = self._sd.demo_picks(state, bank, ro)
         A = self._rl.advantages(ro.valid.astype(np.float64), batch)      # (…, G, N)
         sign = np.sign(A).reshape(-1)
-        T = ro.edges.shape[-1]
-        nodes = ro.nodes.reshape(-1, T + 1)
-        W = nodes.shape[0]
-        n_layers = len(g.layers)
-        node_at = np.full((W, n_layers), -1, dtype=np.int64)
-        edge_at = np.full((W, n_layers), -1, dtype=np.int64)
-        wv, tv = np.nonzero(nodes >= 0)
-        vv = nodes[wv, tv]
-        node_at[wv, g.layer[vv]] = vv
-        w, b, e = step_records(ro, B)
-        u = g.src[e]
-        edge_at[w, g.layer[u]] = e
-        demo_walker = (np.arange(W) // N) * N + pick.reshape(-1)
-        lay_u = g.layer[u]
-        dw = demo_walker[w]
-        de = np.where(has.reshape(-1)[w] & (node_at[dw, lay_u] == u), edge_at[dw, lay_u], -1)
+        w, b, e, u, de = demo_step_records(ro, g, B, N, pick)
+        de = np.where(has.reshape(-1)[w], de, -1)
         lp2 = lp.reshape(B, E)
         pi = np.exp(lp2)
         rho = self._sd._teacher_rho(lp, state.teacher_log_base, bank)
