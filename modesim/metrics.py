@@ -124,6 +124,10 @@ def _check_counts(n, c, k):
     return n_, c_, k_
 
 
+#: Entries of :func:`pass_at_k_unbiased` with at least this many factors are summed on their own.
+_OWN_SUM = 4096
+
+
 def pass_at_k_unbiased(n, c, k) -> np.ndarray:
     """Unbiased pass@k estimator from n samples with c correct (theory §4; Chen et al. 2021).
 
@@ -178,21 +182,30 @@ def pass_at_k_unbiased(n, c, k) -> np.ndarray:
     by_c = c_ <= k_
     terms = np.where(certain, 0, np.minimum(c_, k_)).astype(np.int64)
     log_ratio = np.zeros(n_.size)
-    # Ragged sum over (entry, j < terms[entry]) in chunks of entries bounded by ~2^20 terms.
-    ends = np.cumsum(terms)
+    # Factor j of an entry: 1 − num/(off + sgn·j), j < terms: c ≤ k: num = k, off = n − c + 1,
+    # sgn = +1; c > k: num = c, off = n, sgn = −1.
+    num = np.where(by_c, k_, c_)
+    off = np.where(by_c, n_ - c_ + 1.0, n_)
+    sgn = np.where(by_c, 1.0, -1.0)
+    # Entries with many factors are summed on their own (a contiguous range, no gathers);
+    # the rest as one ragged sum in chunks bounded by ~2^20 factors.
+    big = np.flatnonzero(terms >= _OWN_SUM)
+    for i in big:
+        j = np.arange(terms[i], dtype=np.float64)
+        log_ratio[i] = np.log1p(-num[i] / (off[i] + sgn[i] * j)).sum()
+    small = np.flatnonzero((terms > 0) & (terms < _OWN_SUM))
+    cnt_all = terms[small]
+    ends = np.cumsum(cnt_all)
     start = 0
-    while start < n_.size:
+    while start < small.size:
         base_terms = ends[start - 1] if start else 0
-        stop = int(np.searchsorted(ends, base_terms + (1 << 20), side="right"))
-        stop = max(stop, start + 1)
-        sl = slice(start, stop)
-        cnt = terms[sl]
-        ent = np.repeat(np.arange(start, stop), cnt)
-        j = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-        nn, cc, kk = n_[ent], c_[ent], k_[ent]
-        # c ≤ k: factors (1 − k/i), i = n − c + 1 + j; c > k: (1 − c/(n − j)).
-        t = np.where(by_c[ent], np.log1p(-kk / (nn - cc + 1 + j)), np.log1p(-cc / (nn - j)))
-        log_ratio[sl] = np.bincount(ent - start, weights=t, minlength=stop - start)
+        stop = max(int(np.searchsorted(ends, base_terms + (1 << 20), side="right")), start + 1)
+        idx = small[start:stop]
+        cnt = cnt_all[start:stop]
+        pos = np.repeat(np.arange(idx.size), cnt)
+        j = np.arange(cnt.sum(), dtype=np.float64) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        t = np.log1p(-num[idx][pos] / (off[idx][pos] + sgn[idx][pos] * j))
+        log_ratio[idx] = np.bincount(pos, weights=t, minlength=idx.size)
         start = stop
     out = np.where(certain, 1.0, np.clip(0.0 - np.expm1(log_ratio), 0.0, 1.0))
     return out.reshape(shape)

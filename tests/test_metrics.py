@@ -247,3 +247,15 @@ def test_kl_divergence_refuses_different_numbers_of_modes():
     """K = 1 against K = 3 broadcasts in numpy; it is two different supports (docstring promise)."""
     with pytest.raises(ValueError, match="same K modes"):
         ms.kl_divergence([1.0], [0.2, 0.3, 0.5])
+
+
+def test_unbiased_pass_at_k_batch_with_long_and_short_entries_equals_exact_fractions():
+    """Entries with >= 4096 factors are summed on their own, the rest raggedly: both exact."""
+    n = np.array([20000, 30, 9000, 200, 12000, 50])
+    c = np.array([6000, 4, 8990, 37, 5, 50])            # c ≤ k and c > k, long and short
+    k = np.array([5000, 3, 4500, 10, 6000, 7])
+    got = ms.pass_at_k_unbiased(n, c, k)
+    for i in range(n.size):
+        a, b, d = int(n[i]), int(c[i]), int(k[i])
+        exact = 1 - Fraction(math.comb(a - b, d), math.comb(a, d)) if a - b >= d else Fraction(1)
+        assert got[i] == pytest.approx(float(exact), rel=1e-12), (a, b, d)
