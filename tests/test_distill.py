@@ -437,6 +437,20 @@ def test_ema_tau_one_is_frozen_even_when_the_student_hits_zero():
     np.testing.assert_allclose(run(ms.EMA(1.0)), run("frozen"), atol=1e-15)
 
 
+@pytest.mark.parametrize("which, bad, match", [
+    ("rho", np.log([0.5, 0.5]), r"log_rho must have K = 3 modes on its last axis; got shape \(2,\)"),
+    ("rho", np.array([np.nan, -1.0, -2.0]), r"log_rho must not contain NaN or \+inf"),
+    ("ref", np.log([0.5, 0.5]), r"log_ref must have K = 3 modes"),
+    ("ref", np.array([np.nan, -1.0, -2.0]), r"log_ref must not contain NaN"),
+])
+def test_sd_target_names_a_bad_log_policy(which, bad, match):
+    """sd_target is outside the fuzz registry (it takes log-policies): its refusals are tested here."""
+    task = ms.make_task(P)
+    rho, ref = (bad, task.log_base) if which == "rho" else (task.log_base, bad)
+    with pytest.raises(ValueError, match=match):
+        ms.sd_target(rho, ref, task, teacher=ms.CopyTeacher(), demos=ms.ConditionedDemos())
+
+
 def test_sd_target_validates_beta_and_survives_huge_beta():
     task = ms.make_task(P)
     with pytest.raises(ValueError, match="beta must be"):
