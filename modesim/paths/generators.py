@@ -202,7 +202,9 @@ class ConceptGraph:
     window : int >= out_degree
     dead_end_frac : float in [0, 1)
     popularity : float in [0, 700/ln(n_concepts)]
-        Zipf exponent of the concepts' popularity (0: the base is uniform over links).
+        Zipf exponent of the concepts' popularity (0: the base is uniform over links).  The
+        bound keeps every ``rank^(−popularity) ≥ e^(−700)`` a normal float (about 205 for
+        30 concepts).
 
     Raises
     ------
@@ -223,9 +225,6 @@ class ConceptGraph:
     >>> task = ConceptGraph(30, dead_end_frac=0.1).build(seed=0)
     >>> task.graph.n_nodes
     30
-    ``popularity`` lies in ``[0, 700/ln(n_concepts)]``, so that every popularity
-    ``rank^(−popularity) ≥ e^(−700)`` stays a normal float (about 205 for 30 concepts);
-    a larger exponent is refused with a ``ValueError`` naming ``popularity``.
     """
 
     n_concepts: int = 30

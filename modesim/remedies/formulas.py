@@ -328,22 +328,24 @@ def power_ipw_threshold(alpha, exponent):
 def blend_coefficients(reward_weight, distill_weight, beta):
     """``(λ_r, μ, β)/(μ + β)`` and the sign of ``μ + β``, without overflow (theory §11, L1).
 
-    The three weights are first divided by ``max(λ_r, |μ|, β)`` (the coefficients are ratios,
-    so this changes nothing but the range): ``μ + β`` of two weights near the largest float
-    would otherwise overflow.  Returns ``(a_r, a_g, a_ref, positive)`` with ``positive`` the
-    boolean ``μ + β > 0``; where it is False the coefficients are meaningless.  A coefficient
-    whose true value exceeds the float range (``μ + β`` tiny against a weight) is ±inf.
-    Inputs are validated reals (scalars or arrays broadcasting together).
+    ``μ`` and ``β`` are first divided by ``max(|μ|, β)`` (the coefficients are ratios, so
+    this changes nothing but the range): ``μ + β`` of two weights near the largest float would
+    otherwise overflow, and a common scale that includes ``λ_r`` would underflow a tiny ``μ``
+    to 0 (``0/0``).  The sign of ``μ + β`` is read exactly from ``μ > −β``.  Returns
+    ``(a_r, a_g, a_ref, positive)`` with ``positive`` the boolean ``μ + β > 0``; where it is
+    False the coefficients are meaningless.  ``a_r`` is +inf where its true value exceeds the
+    float range (``λ_r`` huge against ``μ + β``).  Inputs are validated reals (scalars or
+    arrays broadcasting together).
     """
     lam, mu, b = (np.asarray(x, dtype=np.float64) for x in (reward_weight, distill_weight, beta))
-    m = np.maximum(np.maximum(lam, np.abs(mu)), b)
+    positive = mu > -b
+    m = np.maximum(np.abs(mu), b)
     m = np.where(m > 0, m, 1.0)
-    lam, mu, b = lam / m, mu / m, b / m
+    mu, b = mu / m, b / m
     s = mu + b
-    positive = s > 0
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         safe = np.where(positive, s, 1.0)
-        return lam / safe, mu / safe, b / safe, positive
+        return (lam / m) / safe, mu / safe, b / safe, positive
 
 
 def blend_exponent(distill_weight, beta):

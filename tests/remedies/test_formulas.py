@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from fractions import Fraction
 
 import mpmath as mp
 import numpy as np
@@ -131,3 +132,19 @@ def test_formula_arguments_are_validated_by_name():
 def test_grids_that_do_not_broadcast_are_named(call, names):
     with pytest.raises(ValueError, match=re.escape(names) + ".*do not broadcast"):
         call()
+
+
+@pytest.mark.parametrize("lam, mu, beta", [
+    (1e300, 1.1853771123868867e-89, 0.0),   # one common scale underflowed μ to 0: 0/0, "μ + β must be > 0"
+    (1.0, 1e-300, 1e10), (1.7e308, 1.7e308, 1.7e308), (2.0, 0.5, 0.04), (3.0, -0.25, 0.5), (0.0, 1e-320, 0.0),
+])
+def test_blend_coefficients_equal_exact_rationals(lam, mu, beta):
+    from modesim.remedies.formulas import blend_coefficients
+
+    a_r, a_g, a_ref, positive = blend_coefficients(lam, mu, beta)
+    L, M, B = (Fraction(x) for x in (lam, mu, beta))
+    assert bool(positive) == (M + B > 0)
+    want_r = L / (M + B)
+    assert a_r == (np.inf if want_r > Fraction(np.finfo(float).max) else pytest.approx(float(want_r), rel=1e-15))
+    assert a_g == pytest.approx(float(M / (M + B)), rel=1e-15, abs=1e-300)
+    assert a_ref == pytest.approx(float(B / (M + B)), rel=1e-15, abs=1e-300)
