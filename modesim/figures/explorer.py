@@ -45,13 +45,18 @@ def explore(alpha=0.5, beta=0.0, eta=1.0, K=3, s=1.0, rounds=10, *, width="doubl
     Raises
     ------
     ValueError
-        Naming a parameter outside its range: ``K`` in 2…20, ``rounds`` >= 1, ``s`` >= 0,
-        ``alpha`` in [0, 1), ``beta`` >= 0, ``width``; ``eta`` is both RL's learning rate
-        and SD's step size, so ``eta`` outside (0, 1] is refused under the name
-        ``step_size``.
+        Naming the argument (checked before anything is computed): ``K`` not an integer
+        in 2…20, ``rounds`` not an integer >= 1, or a single number outside its range:
+        ``eta`` in (0, 1] (RL's learning rate and SD's step size), ``alpha`` in [0, 1),
+        ``beta`` >= 0, ``s`` >= 0; ``width`` not a printed width.
     """
     K = chk.integer(K, "K", low=K_RANGE[0], high=K_RANGE[1])
     rounds = chk.integer(rounds, "rounds", low=1)
+    eta = chk.real(eta, "eta", low=0.0, high=1.0, low_open=True, allow_array=False)
+    alpha = chk.real(alpha, "alpha", low=0.0, high=1.0, high_open=True, allow_array=False)
+    beta = chk.real(beta, "beta", low=0.0, allow_array=False)
+    s = chk.real(s, "s", low=0.0, allow_array=False)
+    mp.figure_width(width)
     valid = np.arange(K + 1) < K
     blocked = valid & (np.arange(K + 1) != 0)  # out of distribution: y₁ stops working
     task = zipf_task(K + 1, s, valid=valid, ood={"top_blocked": blocked})

@@ -46,7 +46,7 @@ def _portrait(rule, grid, *, invalid_mass: float, rounds: int, fixed: bool) -> d
     step = iterate(rule, grid_task, 1)
     velocity = np.full(grid.points.shape, np.nan)
     velocity[grid.inside] = conditional(step.policy[-1], grid_task.valid)[..., :3] - pts
-    xy = mp.to_xy(np.nan_to_num(velocity))
+    xy = mp.to_xy(np.nan_to_num(velocity), displacement=True)
     speed = np.where(grid.inside, np.hypot(xy[..., 0], xy[..., 1]), np.nan)
     traj_task = _slice_task(STARTS, invalid_mass)
     traj = iterate(rule, traj_task, rounds)

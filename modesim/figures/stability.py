@@ -8,29 +8,9 @@ from .. import plot as mp
 from ..stability import map_jacobian
 from ..task import zipf_task
 from ..teachers import CopyTeacher
+from ..theorems.formulas import s8_eigenvalue
 from ._common import sd
 from ._registry import FigureResult, register
-
-
-def s8_eigenvalue(alpha, K, beta=0.0):
-    """Theory §3.5 S8: ``λ = 1 + (1/K)·f_α'(1/K)/(1 + β)``, ``f_α'(p) = log(1+u) − u/(1+u)``,
-    ``u = α/((1 − α)p)``.
-
-    The figure's own copy, with arguments ``(alpha, K, beta)``; the validated closed form
-    is :func:`modesim.theorems.s8_eigenvalue` ``(K, alpha, beta)``.
-
-    Returns
-    -------
-    ndarray of the broadcast shape of ``alpha`` and ``beta`` (dimensionless).
-
-    Raises
-    ------
-    ValueError
-        Never: the arguments are not checked (α = 1 or K = 0 give NaN with a numpy
-        ``RuntimeWarning``).
-    """
-    u = np.asarray(alpha) / ((1.0 - np.asarray(alpha)) / K)
-    return 1.0 + (np.log1p(u) - u / (1.0 + u)) / K / (1.0 + beta)
 
 
 def _numeric_eigenvalues(alphas, K, beta=0.0):
@@ -71,15 +51,15 @@ def stability(*, quick: bool, width: str) -> FigureResult:
     data = {"alpha": alpha, "alpha_numeric": alpha_num}
     errors = []
     for K in Ks:
-        data[f"closed_K{K}"] = s8_eigenvalue(alpha, K)
+        data[f"closed_K{K}"] = s8_eigenvalue(K, alpha)
         num = _numeric_eigenvalues(alpha_num, K)
         data[f"numeric_K{K}"] = num
-        errors.append(np.abs(num - s8_eigenvalue(alpha_num, K)[:, None]).max())
+        errors.append(np.abs(num - s8_eigenvalue(K, alpha_num)[:, None]).max())
     for b in betas:
-        data[f"closed_beta{b:g}"] = s8_eigenvalue(alpha, 3, b)
+        data[f"closed_beta{b:g}"] = s8_eigenvalue(3, alpha, b)
         num = _numeric_eigenvalues(alpha_num, 3, b)
         data[f"numeric_beta{b:g}"] = num
-        errors.append(np.abs(num - s8_eigenvalue(alpha_num, 3, b)[:, None]).max())
+        errors.append(np.abs(num - s8_eigenvalue(3, alpha_num, b)[:, None]).max())
     data["max_abs_error"] = np.array(max(errors))
     fig, ax = mp.panel_figure(2, width=width, panel_height=2.0)
     method = mp.method_style("SD")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _checks as chk
 from .. import plot as mp
 from ..dynamics import flow
 from ..metrics import effective_modes, fixation_probability
@@ -25,12 +26,25 @@ def clusters(final: np.ndarray, valid: np.ndarray) -> np.ndarray:
     cluster on its own instead of drawing one band across both (theory §3.6: finite-sample
     SD; S6 for the exact rule's single outcome).
 
+    Parameters
+    ----------
+    final : array_like, shape (seeds, K)
+        Each seed's final policy (probabilities: finite, >= 0, rows summing to 1).
+    valid : array_like of bool (or 0/1), broadcasting to (seeds, K)
+        The correct modes; every row must mark at least one.
+
     Raises
     ------
     ValueError
-        From numpy, unchanged, when ``valid`` does not broadcast against ``final`` (the
-        inputs are not checked).  A row with no valid mode gives 0.
+        Naming ``final`` when it is not probabilities of shape (seeds, K), or ``valid``
+        when it is not a boolean mask broadcasting to ``final``'s shape with at least one
+        valid mode per row.
     """
+    chk.probabilities(final, "final")
+    final = np.asarray(final, dtype=np.float64)  # as given: the outcome is an argmax
+    if final.ndim != 2:
+        raise ValueError(f"final must have shape (seeds, K); got shape {final.shape}")
+    valid = chk.mask(valid, final.shape, "valid")
     return np.argmax(np.where(valid, final, -np.inf), axis=-1)
 
 

@@ -115,8 +115,10 @@ def new_figure(nrows: int = 1, ncols: int = 1, *, width="double", height: float 
     ------
     ValueError
         ``width`` as :func:`figure_width` refuses it, or ``height`` outside [0.5, 20]
-        inches; ``nrows`` or ``ncols`` not a positive integer (matplotlib's message).
+        inches; ``nrows`` or ``ncols`` not an integer >= 1.
     """
+    nrows = chk.integer(nrows, "nrows", low=1)
+    ncols = chk.integer(ncols, "ncols", low=1)
     w = figure_width(width)
     h = chk.real(height, "height", low=0.5, high=20.0, allow_array=False)
     fig = Figure(figsize=(w, h), layout="constrained")

@@ -59,14 +59,21 @@ def panel_figure(n: int, *, width="double", panel_height: float = 1.9, max_cols:
     Raises
     ------
     ValueError
-        ``n`` not an integer >= 1, ``width`` not a width, or a total height
-        (``panel_height`` × rows) outside [0.5, 20] inches; ``max_cols`` is not checked.
+        ``n`` not an integer >= 1, ``width`` not a width, ``max_cols`` not None or an
+        integer >= 1, ``panel_height`` not a number > 0, or a total height
+        (``panel_height`` × rows) outside [0.5, 20] inches.
     """
     n = chk.integer(n, "n", low=1)
     w = figure_width(width)
+    if max_cols is not None:
+        max_cols = chk.integer(max_cols, "max_cols", low=1)
+    panel_height = chk.real(panel_height, "panel_height", low=0.0, low_open=True, allow_array=False)
     cols = max_cols or (4 if w > 5 else 2)
     cols = min(cols, n)
     rows = -(-n // cols)
+    if not 0.5 <= panel_height * rows <= 20.0:
+        raise ValueError(f"panel_height × rows must be in [0.5, 20] inches; got {panel_height:g} × {rows} "
+                         f"= {panel_height * rows:g}")
     fig, axes = new_figure(rows, cols, width=width, height=panel_height * rows, **kw)
     flat = list(axes.ravel())
     for ax in flat[n:]:
@@ -107,7 +114,15 @@ def shared_legend(fig, ax=None, *, handles=None, **kw):
 
 
 def panel_letter(i: int) -> str:
-    """The ``i``-th panel letter as mathtext: ``$\\mathbf{a}$``."""
+    """The ``i``-th panel letter as mathtext: ``$\\mathbf{a}$`` (the multi-panel figures of
+    theory §2–§5, §7, §8.4, §10 and §11).
+
+    Raises
+    ------
+    ValueError
+        Naming ``i`` when it is not an integer in [0, 25] (a to z).
+    """
+    i = chk.integer(i, "i", low=0, high=25)
     return rf"$\mathbf{{{chr(ord('a') + i)}}}$"
 
 
@@ -122,9 +137,12 @@ def panel_letters(axes, titles=None) -> None:
     Raises
     ------
     ValueError
-        ``titles`` does not have one entry per axes.
+        ``titles`` does not have one entry per axes, or ``axes`` has more than 26 panels
+        (letters a to z).
     """
     axes = list(axes)
+    if len(axes) > 26:
+        raise ValueError(f"axes must have at most 26 panels (letters a to z); got {len(axes)}")
     if titles is not None and len(titles) != len(axes):
         raise ValueError(f"titles must have one entry per axes ({len(axes)}); got {len(titles)}")
     for i, ax in enumerate(axes):
@@ -150,8 +168,10 @@ def fit_titles(fig, *, slack: float = 0.05, renderer=None) -> list[str]:
     Raises
     ------
     ValueError
-        Never: the arguments are not checked (a non-figure raises ``AttributeError``).
+        Naming ``slack`` when it is not a finite number >= 0 (a non-figure ``fig`` raises
+        ``AttributeError``).
     """
+    slack = chk.real(slack, "slack", low=0.0, allow_array=False)
     if renderer is None:
         renderer, _texts = geo.render(fig)
     broken = []
@@ -203,8 +223,10 @@ def finish_figure(fig, *, rounds: int = 4) -> None:
     Raises
     ------
     ValueError
-        Never: the arguments are not checked (a non-figure raises ``AttributeError``).
+        Naming ``rounds`` when it is not an integer >= 1 (a non-figure ``fig`` raises
+        ``AttributeError``).
     """
+    rounds = chk.integer(rounds, "rounds", low=1)
     geo.render(fig)  # the first draw settles tick labels; the layout is final from the second
     for _ in range(rounds):
         renderer, _texts = geo.render(fig)
@@ -263,8 +285,10 @@ def place_legends(fig, *, passes: int = 4, renderer=None) -> list[str]:
     Raises
     ------
     ValueError
-        Never: the arguments are not checked (a non-figure raises ``AttributeError``).
+        Naming ``passes`` when it is not an integer >= 1 (a non-figure ``fig`` raises
+        ``AttributeError``).
     """
+    passes = chk.integer(passes, "passes", low=1)
     if renderer is None:
         geo.render(fig)
     moved, relayout = [], True

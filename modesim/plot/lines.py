@@ -45,9 +45,9 @@ def mode_labels(n_modes: int) -> list[str]:
     Raises
     ------
     ValueError
-        Never: ``n_modes`` is not checked (a negative one gives ``[]``, a non-integer
-        raises ``TypeError``).
+        Naming ``n_modes`` when it is not an integer >= 1.
     """
+    n_modes = chk.integer(n_modes, "n_modes", low=1)
     return [f"y{str(i + 1).translate(_SUBSCRIPT)}" for i in range(n_modes)]
 
 
@@ -79,8 +79,9 @@ def round_ticks(ax, last) -> None:
     Raises
     ------
     ValueError
-        Never: ``last`` is not checked (a non-number raises ``TypeError``).
+        Naming ``last`` when it is not a finite number > 0.
     """
+    last = chk.real(last, "last", low=0.0, low_open=True, allow_array=False)
     ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True, steps=[1, 2, 2.5, 5, 10]))
     ax.set_xlim(-0.03 * last, 1.03 * last)
 

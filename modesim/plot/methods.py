@@ -117,9 +117,8 @@ class MethodStyle:
     Raises
     ------
     ValueError
-        Not on construction (register looks with :func:`register_method`, which validates
-        them); :meth:`variants` for ``n`` outside 1…5.  An unknown ``family`` raises
-        ``KeyError`` when :attr:`linestyle` is read.
+        An unknown ``family`` (naming the allowed ones, on construction); the other fields
+        are validated by :func:`register_method`; :meth:`variants` for ``n`` outside 1…5.
     """
 
     name: str
@@ -128,6 +127,9 @@ class MethodStyle:
     marker: str
     description: str = ""
     aliases: tuple[str, ...] = field(default=(), compare=False)
+
+    def __post_init__(self):
+        chk.choice(self.family, "family", tuple(FAMILY_LINESTYLES))
 
     @property
     def linestyle(self) -> str:

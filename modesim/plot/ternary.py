@@ -32,19 +32,44 @@ _STABILITY_MARKERS = {
 }
 
 
-def to_xy(p) -> np.ndarray:
+def to_xy(p, *, displacement: bool = False) -> np.ndarray:
     """Barycentric coordinates ``(..., 3)`` (points or displacement vectors) to ``(..., 2)``.
 
     Positions on the triangle of three modes (:data:`VERTICES`), for the phase portraits of
     theory §3.5 and §6.
 
+    Parameters
+    ----------
+    p : array_like, shape (..., 3)
+        Probabilities on three modes (finite, >= 0, summing to 1 within 1e-6), or, with
+        ``displacement=True``, finite displacement (velocity) vectors.
+    displacement : bool
+        ``p`` holds displacements, not points (only its shape and finiteness are checked).
+
     Raises
     ------
     ValueError
-        From numpy (``matmul``), unchanged, when the last axis is not 3 (the input is not
-        checked here).
+        Naming ``p``: not of shape ``(..., 3)``, not finite, or (points) not probabilities;
+        ``displacement`` not a boolean.
     """
-    return np.asarray(p, dtype=np.float64) @ VERTICES
+    return _xy(p, "p", chk.boolean(displacement, "displacement"))
+
+
+def _xy(p, name: str, displacement: bool = False, *, ndim: int | None = None) -> np.ndarray:
+    """:func:`to_xy` of ``p``, its errors naming ``name``; ``ndim`` fixes the dimension."""
+    if displacement:
+        arr = chk.numeric_array(p, name, "displacement vectors of shape (..., 3)")
+        if arr.ndim == 0 or arr.shape[-1] != 3:
+            raise ValueError(f"{name} must have shape (..., 3), 3 modes on the last axis; got {chk.describe(p)}")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} must be finite; got {chk.describe(p)}")
+    else:
+        chk.probabilities(p, name, n_modes=3)
+        arr = np.asarray(p, dtype=np.float64)  # unrenormalised: drawn exactly as given
+    if ndim is not None and arr.ndim != ndim:
+        shape = "(T, 3)" if ndim == 2 else "(3,)" if ndim == 1 else f"{ndim} axes"
+        raise ValueError(f"{name} must have shape {shape}; got shape {arr.shape}")
+    return arr @ VERTICES
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,14 +108,22 @@ def simplex_grid(n: int = 30, *, margin: float = 1e-3) -> SimplexGrid:
     -------
     SimplexGrid
 
+    Parameters
+    ----------
+    n : int >= 2
+        Grid nodes per side.
+    margin : float in [0, 1/3)
+        Smallest barycentric coordinate of an inside node (at 1/3 or more nothing is
+        inside).
+
     Raises
     ------
     ValueError
-        ``n`` below 2.  ``n`` and ``margin`` are not otherwise checked (a string ``n``
-        raises ``TypeError``).
+        Naming ``n`` when it is not an integer >= 2, or ``margin`` when it is not a number
+        in [0, 1/3).
     """
-    if n < 2:
-        raise ValueError(f"n must be at least 2 grid nodes per side; got {n!r}")
+    n = chk.integer(n, "n", low=2)
+    margin = chk.real(margin, "margin", low=0.0, high=1.0 / 3.0, high_open=True, allow_array=False)
     x = np.linspace(0.0, 1.0, n)
     y = np.linspace(0.0, VERTICES[2, 1], n)
     X, Y = np.meshgrid(x, y)
@@ -103,16 +136,36 @@ def simplex_grid(n: int = 30, *, margin: float = 1e-3) -> SimplexGrid:
     return SimplexGrid(x, y, P, inside)
 
 
+def _marks(marks) -> list[int]:
+    """``marks`` as a list of at most four rounds (integers >= 0)."""
+    if isinstance(marks, (str, bytes)) or not hasattr(marks, "__iter__"):
+        raise ValueError(f"marks must be a sequence of rounds (integers >= 0); got {chk.describe(marks)}")
+    out = [chk.integer(t, f"marks[{i}]", low=0) for i, t in enumerate(marks)]
+    if len(out) > len(MARK_MARKERS):
+        raise ValueError(f"marks: at most {len(MARK_MARKERS)} rounds can be marked (one per marker "
+                         f"of MARK_MARKERS); got {len(out)}: {out}")
+    return out
+
+
 def mark_handles(marks, color="#555555"):
     """Legend handles explaining :func:`plot_portrait`'s start dot and round marks (theory §3.5, §6).
+
+    Parameters
+    ----------
+    marks : sequence of int >= 0
+        The rounds :func:`plot_portrait` marks, at most four (one per :data:`MARK_MARKERS`).
+    color : colour
+        Of the handles' markers (matplotlib checks it when the legend is drawn).
 
     Raises
     ------
     ValueError
-        Never: marks beyond the four of :data:`MARK_MARKERS` are dropped silently.
+        ``marks`` not a sequence of at most four integers >= 0 (as :func:`plot_portrait`
+        refuses them).
     """
     from matplotlib.lines import Line2D
 
+    marks = _marks(marks)
     handles = [Line2D([], [], ls="none", marker=START_MARKER, color=color, ms=2.2, label="start")]
     handles += [Line2D([], [], ls="none", marker=m, mfc=color, mec="white", mew=0.4, ms=3.6,
                        label=f"round {t}") for t, m in zip(marks, MARK_MARKERS)]
@@ -196,9 +249,12 @@ def plot_portrait(
     Raises
     ------
     ValueError
-        More than four ``marks``; from numpy, unchanged, a ``velocity`` whose shape is not
-        the grid's ``(n, n, 3)``.  A ``stability`` entry other than "stable", "unstable"
-        and "neutral" is not refused: its point is not drawn.
+        Naming the argument: ``grid`` not a :class:`SimplexGrid`; ``velocity`` not finite
+        numbers of the grid's shape ``(n, n, 3)`` inside the triangle; a trajectory not
+        of shape ``(T, 3)`` probabilities; ``fixed_points`` not ``(m, 3)`` probabilities;
+        ``stability`` not one entry per fixed point, each "stable", "unstable" or
+        "neutral"; ``marks`` not at most four integers >= 0; ``density`` not a positive
+        number; ``legend`` not a boolean.
 
     Notes
     -----
@@ -206,10 +262,30 @@ def plot_portrait(
     stable) and §6 (stability of rest points); the caller computes them.
     """
     legend = chk.boolean(legend, "legend")
+    chk.one_of_types(grid, "grid", (SimplexGrid,), "a SimplexGrid (from simplex_grid)")
+    density = chk.real(density, "density", low=0.0, low_open=True, allow_array=False)
+    marks = _marks(marks)
+    velocity = chk.numeric_array(velocity, "velocity", "displacements of shape (n, n, 3) on the grid")
+    if velocity.shape != grid.points.shape:
+        raise ValueError(f"velocity must have the grid's shape {grid.points.shape}; got shape {velocity.shape}")
+    if not np.all(np.isfinite(velocity[grid.inside])):
+        raise ValueError("velocity must be finite at the grid's inside nodes (grid.inside); "
+                         f"got {chk.describe(velocity[grid.inside][~np.isfinite(velocity[grid.inside])][:4])}")
+    paths = list(trajectories) if trajectories is not None else []
+    paths_xy = [_xy(path, f"trajectories[{i}]", ndim=2) for i, path in enumerate(paths)]
+    paths = [np.asarray(path, dtype=np.float64) for path in paths]
+    fixed_xy, kinds = None, []
+    if fixed_points is not None and len(fixed_points):
+        fixed_xy = _xy(fixed_points, "fixed_points", ndim=2)
+        kinds = list(stability) if stability is not None else ["neutral"] * len(fixed_xy)
+        if len(kinds) != len(fixed_xy):
+            raise ValueError(f"stability must have one entry per fixed point ({len(fixed_xy)}); got {len(kinds)}")
+        for i, kind in enumerate(kinds):
+            chk.choice(kind, f"stability[{i}]", tuple(_STABILITY_MARKERS))
     ax = get_ax(ax)
     _draw_triangle(ax, labels)
-    vel = np.where(grid.inside[..., None], np.asarray(velocity, dtype=np.float64), np.nan)
-    uv = to_xy(np.nan_to_num(vel))
+    vel = np.where(grid.inside[..., None], velocity, np.nan)
+    uv = _xy(np.nan_to_num(vel), "velocity", displacement=True)
     speed = np.hypot(uv[..., 0], uv[..., 1])
     if np.nanmax(np.where(grid.inside, speed, 0.0)) > 1e-12:
         mask = ~grid.inside
@@ -220,24 +296,18 @@ def plot_portrait(
             grid.x, grid.y, U, V, color=S, cmap=cmap, density=density,
             linewidth=0.5, arrowsize=0.5, norm=speed_norm or _speed_norm(S), zorder=2,
         )
-    marks = [int(t) for t in marks]
-    if len(marks) > len(MARK_MARKERS):
-        raise ValueError(f"marks: at most {len(MARK_MARKERS)} rounds can be marked; got {len(marks)}")
-    paths = list(trajectories) if trajectories is not None else []
-    for path in paths:
-        xy = to_xy(path)
+    for xy in paths_xy:
         ax.plot(xy[:, 0], xy[:, 1], color=color, lw=0.9, zorder=3)
-    if paths:
-        starts = to_xy(np.array([p[0] for p in paths]))
+    if paths_xy:
+        starts = np.array([p[0] for p in paths]) @ VERTICES
         ax.plot(starts[:, 0], starts[:, 1], ls="none", marker=START_MARKER, color=color, ms=2.2,
                 zorder=3.1, label="start")
         for t, marker in zip(marks, MARK_MARKERS):
-            pts = to_xy(np.array([p[t] for p in paths if len(p) > t]))
+            pts = (np.array([p[t] for p in paths if len(p) > t]).reshape(-1, 3)) @ VERTICES
             ax.plot(pts[:, 0], pts[:, 1], ls="none", marker=marker, mfc=color, mec="white",
                     mew=0.4, ms=3.6, zorder=3.2, label=f"round {t}")
-    if fixed_points is not None and len(fixed_points):
-        xy = to_xy(fixed_points)
-        kinds = list(stability) if stability is not None else ["neutral"] * len(xy)
+    if fixed_xy is not None:
+        xy = fixed_xy
         for kind in ("stable", "unstable", "neutral"):
             sel = [i for i, k in enumerate(kinds) if k == kind]
             if sel:

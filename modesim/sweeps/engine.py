@@ -50,10 +50,11 @@ def point_seed(seed: int, index: int) -> int:
     Raises
     ------
     ValueError
-        A negative ``seed`` or ``index`` (numpy's message, "expected non-negative
-        integer"): the arguments are not validated here (:func:`sweep` validates its
-        ``seed``).  A float or a string raises numpy's ``TypeError``.
+        Naming ``seed`` or ``index`` when it is not an integer >= 0 (a float, a string,
+        a boolean or a negative number).
     """
+    seed = chk.integer(seed, "seed", low=0)
+    index = chk.integer(index, "index", low=0)
     return int(np.random.SeedSequence(seed, spawn_key=(index,)).generate_state(1, np.uint64)[0])
 
 
@@ -76,13 +77,14 @@ def recorded_rounds(rounds: int, every: int) -> np.ndarray:
     Raises
     ------
     ValueError
-        Never: the arguments are not validated here (:func:`sweep` validates them).
-        ``every = 0`` raises ``ZeroDivisionError`` and a negative ``rounds`` an
-        ``IndexError``.
+        Naming ``rounds`` when it is not an integer >= 0, or ``every`` when it is not an
+        integer >= 1.
 
     >>> recorded_rounds(5, 2).tolist()
     [0, 2, 4, 5]
     """
+    rounds = chk.integer(rounds, "rounds", low=0)
+    every = chk.integer(every, "every", low=1)
     r = np.arange(0, rounds + 1, every, dtype=np.int64)
     return r if r[-1] == rounds else np.append(r, np.int64(rounds))
 

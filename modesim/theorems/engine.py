@@ -80,7 +80,10 @@ class Instance:
         object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
 
     def __getitem__(self, name: str):
-        return self.params[name]
+        try:
+            return self.params[name]
+        except KeyError:
+            raise _MissingParameter(name) from None
 
     def __reduce__(self):
         return (Instance, (self.task, dict(self.params)))
@@ -88,6 +91,11 @@ class Instance:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         return f"Instance(base={_floats(self.task.base)}, valid={self.task.valid.tolist()}, {args})"
+
+
+class _MissingParameter(KeyError):
+    """A check read a parameter the instance does not have (:meth:`Theorem.check` turns it
+    into a ValueError naming it)."""
 
 
 @dataclass(frozen=True)
@@ -223,8 +231,9 @@ class Theorem:
         ------
         ValueError
             ``instance`` is not an :class:`Instance` or ``parts`` names an unknown clause
-            (or is not clause names).  An instance without a parameter the check reads
-            raises ``KeyError``.
+            (or is not clause names), or ``instance`` lacks a parameter the check reads
+            (the message names the missing parameter and the ones this theorem's instances
+            carry).
         """
         chk.one_of_types(instance, "instance", (Instance,), "a modesim.theorems.Instance")
         wanted = tuple(self.clauses) if parts is None else _names(parts, "parts")
@@ -237,6 +246,14 @@ class Theorem:
         try:
             with np.errstate(all="ignore"):
                 measured = self._check(instance, impl, wanted)
+        except _MissingParameter as exc:
+            missing = exc.args[0]
+            expected = " or ".join(f"({', '.join(names)})" for names in _parameter_sets(self.strategy))
+            raise ValueError(
+                f"instance has no parameter {missing!r}, which the check of {self.id} reads; "
+                f"it has {'parameters (' + ', '.join(instance.params) + ')' if instance.params else 'no parameters'}; {self.id}'s instances carry "
+                f"{expected or 'the parameters its strategy draws'}"
+            ) from None
         except (ValueError, FloatingPointError, ArithmeticError, np.linalg.LinAlgError) as exc:
             return Outcome({}, error=f"{type(exc).__name__}: {exc}")
         return Outcome(
@@ -493,14 +510,44 @@ def instances(task_strategy, **params) -> st.SearchStrategy:
     Raises
     ------
     ValueError
-        Never: the arguments are not checked here.  Something that is not a strategy makes
-        hypothesis raise ``InvalidArgument`` when the strategy is first drawn from.
+        Naming ``task_strategy`` or the parameter whose value is not a hypothesis
+        ``SearchStrategy``.
 
     >>> from hypothesis import strategies as st
     >>> from modesim.testing import tasks
     >>> strategy = instances(tasks(), beta=st.floats(0.01, 100.0))
     """
-    return st.builds(lambda t, p: Instance(t, p), task_strategy, st.fixed_dictionaries(params))
+    chk.one_of_types(task_strategy, "task_strategy", (st.SearchStrategy,),
+                     "a hypothesis SearchStrategy of Task (e.g. modesim.testing.tasks())")
+    for name, value in params.items():
+        chk.one_of_types(value, name, (st.SearchStrategy,),
+                         f"a hypothesis SearchStrategy (one per parameter; e.g. {name}=st.floats(0.0, 1.0))")
+    strategy = st.builds(lambda t, p: Instance(t, p), task_strategy, st.fixed_dictionaries(params))
+    strategy.modesim_parameters = tuple(params)
+    return strategy
+
+
+def _parameter_sets(strategy) -> list[tuple[str, ...]]:
+    """The parameter names of the instances ``strategy`` draws, one tuple per alternative:
+    known for strategies built by :func:`instances` and :func:`hypothesis.strategies.one_of`
+    of them; otherwise read off one drawn instance (empty if none can be drawn)."""
+    names = getattr(strategy, "modesim_parameters", None)
+    if names is not None:
+        return [names]
+    branches = getattr(strategy, "original_strategies", None)
+    if branches is not None:
+        out: list[tuple[str, ...]] = []
+        for b in branches:
+            out += [n for n in _parameter_sets(b) if n not in out]
+        return out
+    cfg = settings(max_examples=1, database=None, deadline=None,
+                   suppress_health_check=list(HealthCheck), phases=(Phase.generate,))
+    try:
+        with _private_hypothesis_storage():
+            drawn = find(strategy, lambda _: True, settings=cfg, random=random.Random(0))
+    except Exception:  # noqa: BLE001 - only for an error message
+        return []
+    return [tuple(drawn.params)] if isinstance(drawn, Instance) else []
 
 
 def _names(values, name: str) -> tuple[str, ...]:

@@ -60,6 +60,24 @@ def test_k_outside_the_slider_range_is_named():
         explore(K=21)
 
 
+@pytest.mark.parametrize("kw, match", [
+    ({"eta": 2.0}, r"eta must be in \(0, 1\]; got 2\.0"),  # was named step_size (SD's field)
+    ({"eta": 0.0}, r"eta must be in \(0, 1\]; got 0\.0"),  # was named lr (RL's field)
+    ({"eta": "a"}, r"eta must be a real number"),
+    ({"eta": np.array([0.5, 0.6])}, r"eta must be a single real number"),  # was a policy-shape error
+    ({"alpha": np.array([0.1, 0.2])}, r"alpha must be a single real number"),
+    ({"alpha": 1.0}, r"alpha must be in \[0, 1\); got 1\.0"),
+    ({"beta": np.array([0.1, 0.2])}, r"beta must be a single real number"),
+    ({"beta": -1.0}, r"beta must be a finite number >= 0; got -1\.0"),
+    ({"s": np.nan}, r"s must be a finite number >= 0; got nan"),
+    ({"rounds": 2.5}, r"rounds must be an integer; got 2\.5"),
+    ({"width": "wide"}, r"width must be one of 'single', 'double'; got 'wide'"),
+])
+def test_explore_names_its_own_arguments(kw, match):
+    with pytest.raises(ValueError, match=match):
+        explore(**kw)
+
+
 def test_the_notebook_sliders_cover_the_tested_range_and_call_explore():
     cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
     source = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")

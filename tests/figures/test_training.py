@@ -35,3 +35,17 @@ def test_each_cluster_is_drawn_apart_and_the_shares_add_up(built):
 def test_clusters_pick_the_favoured_correct_answer():
     final = np.array([[0.9, 0.05, 0.0, 0.05], [0.1, 0.2, 0.0, 0.7], [0.2, 0.1, 0.7, 0.0]])
     assert clusters(final, np.array([1, 1, 1, 0], bool)).tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("final, valid, match", [
+    ([[0.5, 0.6]], [1, 1], r"final must sum to 1 along the last axis"),
+    ([[0.5, np.nan]], [1, 1], r"final must be finite"),
+    ([0.5, 0.5], [1, 1], r"final must have shape \(seeds, K\); got shape \(2,\)"),
+    ("x", [1, 1], r"final must be an array of probabilities"),
+    ([[0.5, 0.5]], [1, 1, 0], r"valid of shape \(3,\) does not broadcast to the policy shape \(1, 2\)"),
+    ([[0.5, 0.5]], [0, 0], r"valid must mark at least one mode as valid in every row"),
+    ([[0.5, 0.5]], [2, 1], r"valid must be a boolean mask"),
+])
+def test_clusters_refuse_bad_inputs_by_name(final, valid, match):
+    with pytest.raises(ValueError, match=match):
+        clusters(final, valid)

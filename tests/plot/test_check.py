@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from modesim import plot as mp
+from modesim.plot import layout
 
 
 def _two_panels(width="single"):
@@ -122,3 +123,33 @@ def test_text_off_the_page_or_on_other_text_fails_and_fit_titles_wraps_it():
     assert "page" in _rules(fig)
     assert mp.fit_titles(fig) == ["a title that runs past the right edge of the page"]
     assert _rules(fig) == set()
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"max_cols": 0}, r"max_cols must be an integer >= 1; got 0"),
+    ({"max_cols": 2.5}, r"max_cols must be an integer; got 2\.5"),
+    ({"panel_height": -1.0}, r"panel_height must be a finite number > 0; got -1\.0"),
+    ({"panel_height": "tall"}, r"panel_height must be a real number"),
+    ({"panel_height": 15.0}, r"panel_height × rows must be in \[0\.5, 20\] inches; got 15 × 2 = 30"),
+])
+def test_panel_figure_refuses_bad_layout_arguments_by_name(kw, match):
+    with pytest.raises(ValueError, match=match):
+        mp.panel_figure(5, **kw)
+    fig, axes = mp.panel_figure(5, max_cols=3, panel_height=1.5)
+    assert len(axes) == 5 and fig.get_size_inches()[1] == pytest.approx(3.0)
+
+
+def test_small_layout_helpers_refuse_bad_numbers_by_name():
+    fig, axes = mp.panel_figure(2)
+    for call, match in (
+        (lambda: layout.panel_letter(26), r"i must be an integer in \[0, 25\]; got 26"),
+        (lambda: layout.panel_letter(-1), r"i must be an integer in \[0, 25\]"),
+        (lambda: mp.panel_letters(axes * 14), r"axes must have at most 26 panels \(letters a to z\); got 28"),
+        (lambda: mp.fit_titles(fig, slack=-0.1), r"slack must be a finite number >= 0; got -0\.1"),
+        (lambda: mp.finish_figure(fig, rounds=0), r"rounds must be an integer >= 1; got 0"),
+        (lambda: mp.place_legends(fig, passes=1.5), r"passes must be an integer; got 1\.5"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            call()
+    assert layout.panel_letter(0) == r"$\mathbf{a}$"
+    mp.finish_figure(fig, rounds=1)

@@ -152,3 +152,20 @@ def test_plot_bars_groups_bars_per_category_in_method_colours_with_hatches(ax):
     assert [t.get_text() for t in ax.get_xticklabels()] == ["y₁", "y₂"]
     with pytest.raises(ValueError, match="one per category"):
         mp.plot_bars(["y₁"], {"x": [1, 2]}, ax=ax)
+
+
+def test_mode_labels_refuses_a_bad_count_by_name():
+    assert mp.mode_labels(3) == ["y₁", "y₂", "y₃"]
+    assert mp.mode_labels(np.int64(1)) == ["y₁"]
+    for bad, match in ((0, r"n_modes must be an integer >= 1; got 0"), (-2, r"n_modes must be an integer >= 1"),
+                       (2.0, r"n_modes must be an integer; got 2\.0"), ("3", r"n_modes must be an integer; got '3'")):
+        with pytest.raises(ValueError, match=match):
+            mp.mode_labels(bad)
+
+
+def test_round_ticks_refuses_a_bad_last_round_by_name(ax):
+    for bad, match in ((0, r"last must be a finite number > 0; got 0"), ("20", r"last must be a real number"),
+                       (np.inf, r"last must be a finite number > 0; got inf")):
+        with pytest.raises(ValueError, match=match):
+            mp.round_ticks(ax, bad)
+    mp.round_ticks(ax, 2.5)

@@ -162,3 +162,11 @@ def test_mode_labels_use_y_subscripts():
 def test_legacy_colors_follow_the_registry():
     assert mp.COLORS["rl"] == mp.method_style("RL").color
     assert mp.COLORS["sd"] == mp.method_style("SD").color
+
+
+def test_method_style_refuses_an_unknown_family_on_construction():
+    with pytest.raises(ValueError, match=r"family must be one of 'base', 'rl', 'sd', 'remedy'; got 'SD'"):
+        mp.MethodStyle("mine", "SD", "#123456", "o")
+    with pytest.raises(ValueError, match=r"family must be one of .*got None"):
+        mp.MethodStyle("mine", None, "#123456", "o")
+    assert mp.MethodStyle("mine", "sd", "#123456", "o").linestyle == "--"

@@ -70,3 +70,10 @@ def test_save_figure_writes_png_at_print_size_and_vector_pdf_reproducibly(tmp_pa
     assert [p.read_bytes() for p in first[:2]] == [p.read_bytes() for p in second[:2]]
     with pytest.raises(ValueError, match="formats must be one of 'png', 'pdf', 'svg'; got 'jpg'"):
         mp.save_figure(fig, tmp_path / "x", ["jpg"])
+
+
+def test_new_figure_refuses_bad_grid_sizes_by_name():
+    for kw, match in (({"nrows": 0}, r"nrows must be an integer >= 1; got 0"),
+                      ({"ncols": 1.5}, r"ncols must be an integer; got 1\.5")):
+        with pytest.raises(ValueError, match=match):
+            mp.new_figure(**kw)

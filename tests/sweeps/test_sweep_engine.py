@@ -194,6 +194,30 @@ def test_point_seeds_are_the_documented_seed_sequence():
     assert len({point_seed(0, i) for i in range(1000)}) == 1000
 
 
+@pytest.mark.parametrize("args, match", [
+    ((-1, 0), r"seed must be an integer >= 0; got -1"),
+    ((1.5, 0), r"seed must be an integer; got 1\.5"),
+    (("3", 0), r"seed must be an integer; got '3'"),
+    ((0, -2), r"index must be an integer >= 0; got -2"),
+    ((0, True), r"index must be an integer; got True"),
+])
+def test_point_seed_refuses_bad_arguments_by_name(args, match):
+    with pytest.raises(ValueError, match=match):
+        point_seed(*args)
+
+
+def test_recorded_rounds_valid_and_refused_by_name():
+    assert engine.recorded_rounds(0, 1).tolist() == [0]
+    assert engine.recorded_rounds(5, 2).tolist() == [0, 2, 4, 5]
+    assert engine.recorded_rounds(np.int64(4), 2).tolist() == [0, 2, 4]
+    with pytest.raises(ValueError, match=r"every must be an integer >= 1; got 0"):
+        engine.recorded_rounds(5, 0)
+    with pytest.raises(ValueError, match=r"rounds must be an integer >= 0; got -1"):
+        engine.recorded_rounds(-1, 1)
+    with pytest.raises(ValueError, match=r"rounds must be an integer; got 2\.5"):
+        engine.recorded_rounds(2.5, 1)
+
+
 # ------------------------------------------------------------------------ errors
 
 

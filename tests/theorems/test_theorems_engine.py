@@ -213,3 +213,24 @@ def test_instances_builds_instances_from_strategies():
 
     inst = find(th.instances(tasks(), beta=st.just(0.5)), lambda _: True)
     assert isinstance(inst, th.Instance) and inst["beta"] == 0.5
+
+
+def test_instances_refuses_non_strategies_by_name():
+    with pytest.raises(ValueError, match=r"task_strategy must be a hypothesis SearchStrategy of Task.*got"):
+        th.instances(ms.make_task([0.6, 0.4]), beta=st.just(0.5))
+    with pytest.raises(ValueError, match=r"beta must be a hypothesis SearchStrategy .*got 0\.5"):
+        th.instances(tasks(), alpha=st.just(0.3), beta=0.5)
+    assert engine._parameter_sets(th.instances(tasks(), alpha=st.just(0.3), beta=st.just(0.5))) == [("alpha", "beta")]
+
+
+def test_check_names_a_missing_parameter_and_the_expected_ones():
+    inst = _s4_instance()
+    short = th.Instance(inst.task, {"alpha": inst["alpha"]})
+    with pytest.raises(ValueError, match=r"instance has no parameter 'beta', which the check of S4 reads; "
+                                         r"it has parameters \(alpha\); S4's instances carry \(alpha, beta\)"):
+        th.get("S4").check(short)
+    with pytest.raises(ValueError, match=r"it has no parameters; S1's instances carry \(alpha, beta\) or \(kappa, beta\)"):
+        th.get("S1").check(th.Instance(inst.task, {}))
+    with pytest.raises(KeyError):  # reading an Instance directly stays a mapping lookup
+        short["beta"]
+    assert th.get("S4").check(inst).holds
