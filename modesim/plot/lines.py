@@ -112,22 +112,25 @@ def plot_rounds(rounds, policy, *, labels=None, valid=None, title=None, key="aut
     Raises
     ------
     ValueError
-        ``policy`` not of shape (T, K) with T = ``len(rounds)``, or an unknown ``key``.
-        ``valid`` and ``labels`` shorter than K raise ``IndexError``.
+        ``rounds`` not a non-empty 1-D array of finite numbers, ``policy`` not of shape
+        (T, K) with T = ``len(rounds)``, ``labels`` not K names, ``valid`` not a mask of K
+        modes, or an unknown ``key``.
 
     Notes
     -----
     The figure of R3 against S6 and S7 (theory §2.2, §3.5): ratios kept, mass concentrated.
     """
-    ax = get_ax(ax)
-    rounds = np.asarray(rounds)
-    p = np.asarray(policy, dtype=np.float64)
+    rounds = _axis_values(rounds, "rounds")
+    p = chk.numeric_array(policy, "policy", "an array of probabilities of shape (T, K)")
     if p.ndim != 2 or p.shape[0] != rounds.shape[0]:
         raise ValueError(f"policy must have shape (T, K) with T = {rounds.shape[0]}; got {p.shape}")
     K = p.shape[1]
     chk.choice(key, "key", ("auto", "legend", "colorbar", None))
     labels = mode_labels(K) if labels is None else list(labels)
-    ok = np.ones(K, bool) if valid is None else np.asarray(valid, dtype=bool)
+    if len(labels) != K:
+        raise ValueError(f"labels must name the K = {K} modes; got {len(labels)} labels")
+    ok = np.ones(K, bool) if valid is None else chk.mask(valid, (K,), "valid", nonempty=False)
+    ax = get_ax(ax)
     looks = mode_styles(int(ok.sum()))
     j = 0
     for i in range(K):
@@ -138,7 +141,8 @@ def plot_rounds(rounds, policy, *, labels=None, valid=None, title=None, key="aut
         else:
             ax.plot(rounds, p[:, i], **INVALID_MODE, label=f"{labels[i]} (wrong)")
     ax.set_xlabel("round")
-    round_ticks(ax, rounds[-1])
+    if rounds[-1] > 0:                      # a single round 0 keeps matplotlib's own limits
+        round_ticks(ax, rounds[-1])
     ax.set_ylabel("probability")
     ax.set_ylim(-0.02, 1.02)
     if key == "colorbar" or (key == "auto" and ok.sum() > LEGEND_MAX_MODES):
@@ -184,6 +188,14 @@ def _curve_style(label, i, n, styles, colors) -> dict:
     return kw
 
 
+def _axis_values(value, name: str) -> np.ndarray:
+    """A non-empty 1-D array of finite numbers for an x axis (rounds, steps, a parameter)."""
+    arr = chk.numeric_array(value, name, "a non-empty 1-D array of finite numbers")
+    if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be a non-empty 1-D array of finite numbers; got {chk.describe(value)}")
+    return arr
+
+
 def plot_curves(
     x, curves: Mapping[str, np.ndarray], *, colors=None, styles=None, xlabel=None,
     ylabel=None, logx=False, integer_x=False, title=None, legend=True, ax=None,
@@ -212,8 +224,8 @@ def plot_curves(
     Raises
     ------
     ValueError
-        From matplotlib, unchanged: a curve whose length differs from ``x``'s (the inputs
-        are not checked here).
+        ``x`` not a non-empty 1-D array of finite numbers, a curve not of ``x``'s shape
+        (named ``curves['label']``), or a switch not a boolean.
 
     Notes
     -----
@@ -223,13 +235,18 @@ def plot_curves(
     logx = chk.boolean(logx, "logx")
     integer_x = chk.boolean(integer_x, "integer_x")
     legend = chk.boolean(legend, "legend")
+    x = _axis_values(x, "x")
+    ys = {}
+    for label, y in curves.items():
+        ys[label] = chk.numeric_array(y, f"curves[{label!r}]", "an array of numbers")
+        if ys[label].shape != x.shape:
+            raise ValueError(f"curves[{label!r}] must have the shape of x, {x.shape}; got {ys[label].shape}")
     ax = get_ax(ax)
-    x = np.asarray(x)
-    for i, (label, y) in enumerate(curves.items()):
-        ax.plot(x, np.asarray(y, dtype=np.float64), **_curve_style(label, i, x.size, styles, colors))
+    for i, (label, y) in enumerate(ys.items()):
+        ax.plot(x, y, **_curve_style(label, i, x.size, styles, colors))
     if logx:
         ax.set_xscale("log", base=2)
-    if integer_x:
+    if integer_x and x[-1] > 0:
         round_ticks(ax, x[-1])
     return _label_axes(ax, xlabel=xlabel, ylabel=ylabel, title=title, legend=legend)
 

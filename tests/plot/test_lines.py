@@ -169,3 +169,24 @@ def test_round_ticks_refuses_a_bad_last_round_by_name(ax):
         with pytest.raises(ValueError, match=match):
             mp.round_ticks(ax, bad)
     mp.round_ticks(ax, 2.5)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: mp.plot_rounds([], np.zeros((0, 3))), r"rounds must be a non-empty 1-D array of finite numbers; got \[\]"),
+    (lambda: mp.plot_rounds([0, np.nan], [[0.5, 0.5], [0.5, 0.5]]), r"rounds must be a non-empty 1-D array"),
+    (lambda: mp.plot_rounds([0, 1], [[0.5, 0.5], [0.5, 0.5]], labels=["a"]), r"labels must name the K = 2 modes; got 1"),
+    (lambda: mp.plot_rounds([0, 1], [[0.5, 0.5], [0.5, 0.5]], valid=[1, 0, 1]), r"valid of shape \(3,\)"),
+    (lambda: mp.plot_curves([], {"a": []}, integer_x=True), r"x must be a non-empty 1-D array of finite numbers; got \[\]"),
+    (lambda: mp.plot_curves([1, 2], {"a": [1]}), r"curves\['a'\] must have the shape of x, \(2,\); got \(1,\)"),
+    (lambda: mp.plot_curves([1, 2], {"a": ["p", "q"]}), r"curves\['a'\] must be an array of numbers"),
+])
+def test_line_plots_name_a_bad_argument(call, match):
+    """Unchecked inputs used to give IndexError (labels, valid, empty x) or matplotlib's errors."""
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_a_single_round_is_drawn():
+    ax = mp.plot_rounds([0], [[0.6, 0.3, 0.1]])
+    assert len(ax.lines) == 3
+    plt.close(ax.figure)
