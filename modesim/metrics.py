@@ -355,8 +355,10 @@ def renyi_entropy(policy, valid=None, *, order=2.0) -> np.ndarray:
     """Rényi entropy ``log(Σ q^a)/(1 − a)`` (nats) of ``q = π(·|C)`` (theory §4).
 
     ``a = 1`` is Shannon, ``a = 0`` the log of the support size, ``a = inf`` the
-    min-entropy ``−log max q``; ``Σ q^a`` is formed in log space (theory §12), and the
-    result is clipped to ``[0, log |C|]``.
+    min-entropy ``−log max q``; ``Σ q^a`` is formed in log space (theory §12), and for
+    ``|a − 1| ≤ 1/2`` as ``log1p(Σ q·expm1((a − 1)·log q))``, so that orders near 1 keep
+    full relative precision (the plain form divides round-off by ``1 − a``).  The result
+    is clipped to ``[0, log |C|]``.
 
     Parameters
     ----------
@@ -389,8 +391,16 @@ def renyi_entropy(policy, valid=None, *, order=2.0) -> np.ndarray:
     else:
         with np.errstate(divide="ignore"):
             lq = np.log(q)
-        # log Σ q^a in log space: no underflow for large orders.
-        h = logsumexp_last(np.where(q > 0, a * lq, -np.inf)) / (1.0 - a)
+        if abs(a - 1.0) <= 0.5:
+            # Σ q^a − 1 = Σ q·expm1((a − 1)·log q): terms of one sign, each to full relative
+            # precision, so dividing log1p of it by 1 − a loses nothing as a → 1 (log Σ q^a
+            # would carry round-off ~1e-16 divided by |1 − a|: 10 % error at a = 1 + 1e-15).
+            s = np.sum(np.where(q > 0, q * np.expm1((a - 1.0) * np.where(q > 0, lq, 0.0)), 0.0), axis=-1)
+            h = np.log1p(s) / (1.0 - a)
+        else:
+            # log Σ q^a in log space: no underflow for large orders (a·log q = −inf is the limit).
+            with np.errstate(over="ignore"):
+                h = logsumexp_last(np.where(q > 0, a * lq, -np.inf)) / (1.0 - a)
     return np.clip(h, 0.0, np.log(n)) + 0.0
 
 

@@ -259,3 +259,24 @@ def test_unbiased_pass_at_k_batch_with_long_and_short_entries_equals_exact_fract
         a, b, d = int(n[i]), int(c[i]), int(k[i])
         exact = 1 - Fraction(math.comb(a - b, d), math.comb(a, d)) if a - b >= d else Fraction(1)
         assert got[i] == pytest.approx(float(exact), rel=1e-12), (a, b, d)
+
+
+@pytest.mark.parametrize("order", [1 + 1e-15, 1 - 1e-15, 1 + 1e-10, 1 - 1e-7, 0.5, 0.75, 1.5, 2.0, 7.0, 1e308])
+@pytest.mark.parametrize("p", [[0.5, 0.25, 0.25], [0.6, 0.3, 0.1], [0.875, 0.0625, 0.0625, 0.0]])
+def test_renyi_entropy_near_order_one_against_mpmath(p, order):
+    """log Σ q^a / (1 − a) divided round-off by 1 − a: 0.8 for 0.898 at a = 1 + 1e-15 (issue 9, kind 2)."""
+    import mpmath
+
+    mpmath.mp.dps = 60
+    q = [mpmath.mpf(x) for x in p if x > 0]
+    q = [x / sum(q) for x in q]                               # 0.6 + 0.3 + 0.1 is not 1 in floats
+    a = mpmath.mpf(order)
+    want = mpmath.log(sum(x ** a for x in q)) / (1 - a)
+    got = ms.renyi_entropy(p, order=order)
+    assert float(got) == pytest.approx(float(want), rel=2e-14)
+
+
+def test_the_plain_renyi_formula_is_the_broken_control():
+    lq = np.log([0.6, 0.3, 0.1])
+    plain = np.log(np.exp((1 + 1e-15) * lq).sum()) / -1e-15
+    assert abs(plain - 0.8979457248567797) > 0.05            # what renyi_entropy returned before
