@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from .. import _checks as chk
+from .._progress import stderr_is_terminal
 
 __all__ = ["FORMATS", "WIDTHS", "add_parser", "main", "output_directory"]
 
@@ -72,7 +73,7 @@ def main(args) -> int:
     out = output_directory(args.out)  # created only once every argument is known good
     start = time.perf_counter()
     paths = figures.save_figures(out, only=args.only, formats=formats, quick=args.quick,
-                                 width=width, progress=not args.no_progress)
+                                 width=width, progress=not args.no_progress and stderr_is_terminal())
     print(f"wrote {len(paths)} file(s) to {out}/ in {time.perf_counter() - start:.1f} s",
           file=sys.stderr)
     return 0
@@ -119,6 +120,6 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true",
                    help="small, fast versions (what the tests build)")
     p.add_argument("--list", action="store_true", help="list the figures and exit")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar (shown only when stderr is a terminal)")
     p.set_defaults(func=main)
     return p

@@ -16,7 +16,9 @@ import textwrap
 import numpy as np
 
 from .. import __version__
+from .. import _checks as chk
 from .. import metrics as M
+from .._progress import stderr_is_terminal
 from ..demos import ConditionedDemos, FixedDemo, UniformDemos
 from ..distill import SelfDistillation
 from ..dynamics import iterate
@@ -101,7 +103,13 @@ def _suffix(text: str, flag: str, kind, form: str):
 #: Library argument names → the flags a user typed (messages name what the user can change).
 _FLAG_OF = {"m": "--demos-in-context", "mode": "--demos fixed:N", "tau": "--teacher-base ema:TAU",
             "step_size": "--step-size", "jsd_weight": "--jsd-weight", "alpha": "--alpha",
-            "beta": "--beta", "lr": "--lr", "kappa": "--kappa"}
+            "beta": "--beta", "lr": "--lr", "kappa": "--kappa", "base": "--base", "valid": "--valid",
+            "rounds": "--rounds", "every": "--every"}
+
+#: The most rows ``modesim run`` keeps and prints (each is a policy over K modes and its metrics).
+MAX_ROWS = 100_000
+#: The most recorded policy entries (rows × K) it keeps in memory (160 MB of float64).
+MAX_ENTRIES = 20_000_000
 
 
 def _as_flags(message: str) -> str:
@@ -171,7 +179,10 @@ def _task(args):
         masks[name] = np.asarray(_inputs.mask_entries(values, name))
     valid = next((m for n, m in masks.items() if n != "--ood-valid"), np.ones(base.size, bool))
     ood = {"ood": masks["--ood-valid"]} if "--ood-valid" in masks else {}
-    return make_task(base, valid, ood=ood), ood
+    try:
+        return make_task(base, valid, ood=ood), ood
+    except ValueError as exc:
+        raise ValueError(_as_flags(str(exc))) from None
 
 
 def _ks(text: str) -> list[int]:
@@ -191,7 +202,17 @@ def main(args) -> int:
         rule.init(task)  # checks that need the task (a fixed demonstration must be valid, …)
     except ValueError as exc:
         raise ValueError(_as_flags(str(exc))) from None
-    traj = iterate(rule, task, args.rounds, every=args.every)
+    rounds = chk.integer(args.rounds, "--rounds", low=0)
+    every = chk.integer(args.every, "--every", low=1)
+    rows = rounds // every + 1 + (rounds % every != 0)          # rounds 0, every, 2·every, …, and the last
+    limit = max(min(MAX_ROWS, MAX_ENTRIES // task.n_modes), 3)
+    if rows > limit:
+        raise ValueError(
+            f"--rounds {rounds} with --every {every} prints {rows} rows of K = {task.n_modes} modes; at most "
+            f"{limit} are kept (every row is held until the run ends): use --every {-(-rounds // (limit - 2))} "
+            "or more"
+        )
+    traj = iterate(rule, task, rounds, every=every, progress=None if stderr_is_terminal() else False)
     P = traj.policy  # (rounds recorded, K); metrics for every round at once
     passk = M.pass_at_k(P, task.valid, np.asarray(ks))
     ood_passk = M.pass_at_k(P, task.ood["ood"], np.asarray(ks)) if ood else None

@@ -13,7 +13,7 @@ import sys
 import time
 
 from .. import __version__
-from .._progress import progress_bar
+from .._progress import progress_bar, stderr_is_terminal
 from . import _output
 
 __all__ = ["add_parser", "main"]
@@ -47,8 +47,9 @@ def _list() -> int:
 class _Bar:
     """A tqdm bar per theorem on stderr, fed by :func:`modesim.theorems.verify`'s callback."""
 
-    def __init__(self, enabled: bool):
+    def __init__(self, enabled: bool, log: bool = True):
         self.enabled = enabled
+        self.log = log
         self.bar = None
 
     def start(self, ident: str, total: int):
@@ -66,10 +67,12 @@ class _Bar:
         self.bar.update(checked - self.bar.n)
 
     def done(self, line: str):
+        """Close the bar and log the theorem's line on stderr (not with ``--no-progress``)."""
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-        print(line, file=sys.stderr, flush=True)
+        if self.log:
+            print(line, file=sys.stderr, flush=True)
 
 
 def main(args) -> int:
@@ -82,8 +85,8 @@ def main(args) -> int:
     examples = chk.integer(args.examples, "--examples", low=1)
     seed = chk.integer(args.seed, "--seed", low=0)
     items = _items(args)
-    progress = sys.stderr.isatty() if args.progress is None else args.progress
-    bar = _Bar(progress)
+    progress = stderr_is_terminal() if args.progress is None else args.progress
+    bar = _Bar(progress, log=args.progress is not False)
     reports = []
     start = time.perf_counter()
     for n, item in enumerate(items, 1):
@@ -158,6 +161,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="list theorems and controls, then exit")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bar on stderr (default: when stderr is a terminal)")
+                   help="progress bar on stderr (default: when stderr is a terminal); --no-progress also "
+                        "drops the line logged on stderr as each theorem ends")
     p.set_defaults(func=main)
     return p

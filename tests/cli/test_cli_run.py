@@ -363,3 +363,42 @@ def test_jsd_objective_from_the_command_line_equals_the_library(capsys):
     np.testing.assert_allclose(out["rounds"][-1]["policy"], expected, rtol=1e-12)
     assert main(["run", "--base", "0.6,0.3,0.1", "--jsd-weight", "0.5"]) == 2
     assert "--jsd-weight is used only with --objective jsd" in capsys.readouterr().err
+
+
+def test_a_run_too_long_to_keep_is_refused_with_the_every_that_fits(capsys):
+    """--rounds 1e8 with --every 1 held every row in memory (5.7 GB after 10 min, nothing printed)."""
+    from modesim.cli import main
+    from modesim.cli.run import MAX_ROWS
+
+    assert main(["run", "--base", "0.6,0.3,0.1", "--rounds", "100000000"]) == 2
+    err = capsys.readouterr().err
+    need = -(-100_000_000 // (MAX_ROWS - 2))
+    assert f"prints 100000001 rows of K = 3 modes; at most {MAX_ROWS} are kept" in err and f"--every {need}" in err
+    assert main(["run", "--base", "0.6,0.3,0.1", "--rounds", "100000000", "--every", str(need), "--rounds", "0"]) == 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--rounds", "-1"], "--rounds must be an integer >= 0; got -1"),
+    (["--every", "0"], "--every must be an integer >= 1; got 0"),
+    (["--base", "0.6,0.4,0.1"], "--base must sum to 1"),
+])
+def test_run_messages_name_the_flags(capsys, args, message):
+    from modesim.cli import main
+
+    base = [] if "--base" in args else ["--base", "0.6,0.3,0.1"]
+    assert main(["run", *base, *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_no_progress_bar_into_a_file(tmp_path):
+    """A long run with stderr redirected to a file wrote 4 KB of progress bars into it."""
+    import subprocess
+    import sys
+
+    base = tmp_path / "base.csv"
+    base.write_text(",".join(["0.0001"] * 10000))
+    with open(tmp_path / "err.txt", "w") as err:
+        done = subprocess.run([sys.executable, "-m", "modesim", "run", "--base", f"@{base}", "--rounds", "20001",
+                               "--every", "20001", "--csv"], stdout=subprocess.DEVNULL, stderr=err, timeout=120)
+    assert done.returncode == 0
+    assert (tmp_path / "err.txt").read_text() == ""

@@ -109,3 +109,9 @@ def test_no_hypothesis_directory_in_the_working_directory(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_no_progress_is_silent_on_stderr(capsys):
+    assert main(["verify", "--theorem", "S4", "--examples", "5", "--no-progress"]) == 0
+    out, err = capsys.readouterr()
+    assert "S4" in out and err == ""
