@@ -384,6 +384,27 @@ def task(value, name: str = "task"):
     return value
 
 
+def implements(value, name: str, methods, what: str):
+    """``value`` if it is an object (not a class) with every method in ``methods``.
+
+    The protocols (teachers, demonstration sources, rules, generators) are duck-typed; a class
+    passed where an instance is meant has the methods too, and used to fail deep inside with a
+    TypeError or AttributeError.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name``: ``value`` is a class (write ``Class(...)``), or lacks a method.
+    """
+    if isinstance(value, type):
+        raise ValueError(f"{name} must be {what}; got the class {value.__name__} itself, not an instance "
+                         f"(write {value.__name__}(...) with its parameters)")
+    for method in methods:
+        if not callable(getattr(value, method, None)):
+            raise ValueError(f"{name} must be {what}; got {describe(value)}, which has no {method}()")
+    return value
+
+
 def one_of_types(value, name: str, types: tuple, what: str):
     """``value`` if it is an instance of ``types``; ``what`` says what is allowed."""
     if not isinstance(value, types):

@@ -46,18 +46,10 @@ _DISJOINT = ("the self-distillation target gives zero probability to every mode 
 
 
 def check_parts(teacher, demos, objective="reverse") -> None:
-    for method in ("expected_log", "log_mixture") + (("demo_law",) if objective == "jsd" else ()):
-        if not callable(getattr(teacher, method, None)):
-            raise ValueError(
-                f"teacher must be a modesim Teacher (or provide {method}(log_rho, ...)); "
-                f"got {chk.describe(teacher)}"
-            )
-    for method in ("distribution", "log_distribution"):
-        if not callable(getattr(demos, method, None)):
-            raise ValueError(
-                f"demos must be a demonstration source (ConditionedDemos(), UniformDemos(), "
-                f"FixedDemo(mode), ExplicitDemos(probs)); got {chk.describe(demos)}"
-            )
+    chk.implements(teacher, "teacher", ("expected_log", "log_mixture") + (("demo_law",) if objective == "jsd" else ()),
+                   "a modesim Teacher (or provide expected_log(log_rho, ...) and log_mixture(log_rho, ...))")
+    chk.implements(demos, "demos", ("distribution", "log_distribution"),
+                   "a demonstration source (ConditionedDemos(), UniformDemos(), FixedDemo(mode), ExplicitDemos(probs))")
 
 
 def _takes_out(teacher) -> bool:

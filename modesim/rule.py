@@ -160,6 +160,9 @@ def capabilities(rule) -> frozenset:
         If ``rule`` lacks ``init``/``step``, declares an unknown capability, or declares
         one whose method it does not have.
     """
+    if isinstance(rule, type):
+        raise ValueError(f"rule must be a rule instance; got the class {rule.__name__} itself "
+                         f"(write {rule.__name__}(...) with its parameters)")
     name = type(rule).__name__
     for method in ("init", "step"):
         if not callable(getattr(rule, method, None)):

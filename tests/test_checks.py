@@ -102,3 +102,24 @@ def test_complex_input_is_refused_not_truncated(call, word):
     """numpy drops the imaginary part with only a ComplexWarning; modesim refuses it."""
     with pytest.raises(ValueError, match=f"{word} must be real, not complex"):
         call()
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: ms.iterate(ms.SelfDistillation(teacher=ms.CopyTeacher), ms.make_task([0.6, 0.4]), 1),
+     r"teacher must be a modesim Teacher .*got the class CopyTeacher itself, not an instance \(write CopyTeacher\(\.\.\.\)"),
+    (lambda: ms.SelfDistillation(demos=ms.UniformDemos), r"demos must be a demonstration source .*the class UniformDemos"),
+    (lambda: ms.iterate(ms.SelfDistillation, ms.make_task([0.6, 0.4]), 1), r"rule must be a rule instance; got the class"),
+    (lambda: __import__("modesim.paths").paths.graph_bank(__import__("modesim.paths").paths.ConceptGraph, 2),
+     r"spec must be a graph generator .*the class ConceptGraph"),
+    (lambda: __import__("modesim.sampled").sampled.SampledSD(ms.CopyTeacher), r"teacher must be .*the class CopyTeacher"),
+    (lambda: __import__("modesim.remedies").remedies.MixtureTeacher(ms.CopyTeacher, 2), r"teacher must be .*the class"),
+])
+def test_a_class_where_an_instance_is_meant_is_named(call, match):
+    """A class has the protocol's methods too: it used to fail deep inside (TypeError, AttributeError)."""
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_implements_names_a_missing_method():
+    with pytest.raises(ValueError, match=r"thing must be a walker; got 3, which has no walk\(\)"):
+        chk.implements(3, "thing", ("walk",), "a walker")

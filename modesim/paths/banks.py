@@ -905,8 +905,7 @@ def graph_bank(spec, n_graphs: int, seed=0, *, first: int = 0, stream: int = 0,
     >>> graph_bank(ConceptGraph(20), 4, seed=1)
     GraphBank(n_graphs=4, n_nodes=80, n_edges=183, ood=['harder'])
     """
-    if not callable(getattr(spec, "build", None)):
-        raise ValueError(f"spec must be a graph generator with build(seed) (e.g. ConceptGraph()); got {chk.describe(spec)}")
+    chk.implements(spec, "spec", ("build",), "a graph generator with build(seed) (e.g. ConceptGraph())")
     n_graphs = chk.integer(n_graphs, "n_graphs", low=1)
     first = chk.integer(first, "first", low=0)
     stream = chk.integer(stream, "stream", low=0)
@@ -958,8 +957,8 @@ def graph_splits(spec, *, n_train: int = 64, n_eval: int = 64, larger: float = 2
     Source: the in-distribution, larger and harder splits of the paper's controlled
     experiment (arXiv 2606.26091); theory §10.1.
     """
-    if not callable(getattr(spec, "larger", None)):
-        raise ValueError(f"spec must be a graph generator with larger(factor); got {chk.describe(spec)}")
+    chk.implements(spec, "spec", ("build", "larger"), "a graph generator with build(seed) and larger(factor) "
+                   "(e.g. ConceptGraph())")
     root = _root(seed)
     seed = int(root.entropy) if not isinstance(root.entropy, int) else root.entropy
     return {

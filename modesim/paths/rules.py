@@ -348,17 +348,11 @@ class PathSelfDistillation(SDShell):
         step = renamed_keyword("PathSelfDistillation", "eta", "step_size", eta, self.step_size, 1.0)
         self._check_shell()
         object.__setattr__(self, "step_size", chk.real(step, "step_size", low=0.0, high=1.0, low_open=True))
-        for name in ("edge_expected_log", "edge_log_mixture"):
-            if not callable(getattr(self.teacher, name, None)):
-                raise ValueError(
-                    f"teacher must be a path teacher (e.g. PathCopyTeacher(0.5)) providing "
-                    f"{name}(graph, log_rho, log_m_node, log_m_edge); got {chk.describe(self.teacher)}"
-                )
-        if not callable(getattr(self.demos, "log_marginals", None)):
-            raise ValueError(
-                "demos must be a path demonstration source (ConditionedPaths(), UniformPaths(), "
-                f"FixedPath(path)); got {chk.describe(self.demos)}"
-            )
+        chk.implements(self.teacher, "teacher", ("edge_expected_log", "edge_log_mixture"),
+                       "a path teacher (e.g. PathCopyTeacher(0.5)) providing edge_expected_log(graph, log_rho, "
+                       "log_m_node, log_m_edge) and edge_log_mixture(...)")
+        chk.implements(self.demos, "demos", ("log_marginals",),
+                       "a path demonstration source (ConditionedPaths(), UniformPaths(), FixedPath(path))")
 
     @property
     def _full_step(self) -> bool:

@@ -683,12 +683,8 @@ class PathSampledSD(_PathSampled, SDShell):
             )
         needed = ["edge_log_given"]
         needed += {"reverse": ["edge_expected_log"], "forward": ["edge_log_mixture"], "jsd": []}[self.objective]
-        for name in needed:
-            if not callable(getattr(self.teacher, name, None)):
-                raise ValueError(
-                    f"teacher must be a path teacher (e.g. PathCopyTeacher(0.5)) providing {name}(...); "
-                    f"got {chk.describe(self.teacher)}"
-                )
+        chk.implements(self.teacher, "teacher", needed,
+                       f"a path teacher (e.g. PathCopyTeacher(0.5)) providing {', '.join(n + '(...)' for n in needed)}")
         self._check_common(2)
         if self.reference == "base":  # a KL to the current policy has no gradient to overshoot
             self._check_kl_step()

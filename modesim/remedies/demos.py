@@ -103,8 +103,7 @@ class BalancedDemos(DemoSource):
     teacher: object
 
     def __post_init__(self):
-        if not callable(getattr(self.teacher, "log_matrix", None)):
-            raise ValueError(f"teacher must be a modesim Teacher (with log_matrix); got {chk.describe(self.teacher)}")
+        chk.implements(self.teacher, "teacher", ("log_matrix",), "a modesim Teacher (with log_matrix)")
         if getattr(self.teacher, "n_demos", 1) != 1:
             raise ValueError(
                 "teacher must read one demonstration (BalancedDemos balances the law of that demonstration); "

@@ -141,11 +141,8 @@ class RemedySampledSD(_Draws, SampledSD):
 
     def _check_own(self) -> None:
         if self.reweight is not None:
-            if not callable(getattr(self.reweight, "distribution", None)):
-                raise ValueError(
-                    "reweight must be a demonstration source giving the target law (e.g. "
-                    f"BalancedDemos(teacher)) or None; got {chk.describe(self.reweight)}"
-                )
+            chk.implements(self.reweight, "reweight", ("distribution",),
+                           "a demonstration source giving the target law (e.g. BalancedDemos(teacher)) or None")
             if not self._group:
                 raise ValueError("reweight applies to demos='group' (importance weights on the group's "
                                  "correct rollouts); with an external source use that source directly")

@@ -61,12 +61,8 @@ _TEACHER_METHODS = ("log_prob", "log_matrix", "demo_law", "log_mixture", "expect
 
 
 def _check_teacher(teacher, owner: str):
-    for method in _TEACHER_METHODS:
-        if not callable(getattr(teacher, method, None)):
-            raise ValueError(
-                f"teacher must be a modesim Teacher (subclass modesim.Teacher and define log_matrix); "
-                f"got {chk.describe(teacher)}, which has no {method}()"
-            )
+    chk.implements(teacher, "teacher", _TEACHER_METHODS,
+                   "a modesim Teacher (subclass modesim.Teacher and define log_matrix)")
     n = getattr(teacher, "n_demos", None)
     if chk.integer(n, "teacher.n_demos", low=1) != 1:
         raise ValueError(

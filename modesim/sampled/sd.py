@@ -272,17 +272,11 @@ class SampledSD(SDShell):
                     "demos must be 'group' (the group's own correct rollouts) or a demonstration source "
                     f"(UniformDemos(), FixedDemo(mode), ExplicitDemos(probs), ConditionedDemos()); got {self.demos!r}"
                 )
-        elif not callable(getattr(self.demos, "distribution", None)):
-            raise ValueError(
-                "demos must be 'group' or a demonstration source (UniformDemos(), FixedDemo(mode), "
-                f"ExplicitDemos(probs), ConditionedDemos()); got {chk.describe(self.demos)}"
-            )
-        for method in _TEACHER_METHODS:
-            if not callable(getattr(self.teacher, method, None)):
-                raise ValueError(
-                    "teacher must be a modesim Teacher (subclass modesim.Teacher and define "
-                    f"log_matrix); got {chk.describe(self.teacher)}, which has no {method}()"
-                )
+        else:
+            chk.implements(self.demos, "demos", ("distribution",), "'group' or a demonstration source "
+                           "(UniformDemos(), FixedDemo(mode), ExplicitDemos(probs), ConditionedDemos())")
+        chk.implements(self.teacher, "teacher", _TEACHER_METHODS,
+                       "a modesim Teacher (subclass modesim.Teacher and define log_matrix)")
         chk.integer(getattr(self.teacher, "n_demos", None), "teacher.n_demos", low=1)
         object.__setattr__(self, "exclude_self", chk.boolean(self.exclude_self, "exclude_self"))
         low = 2 if (self.baseline == "loo" or (group and self.exclude_self)) else 1
