@@ -148,6 +148,10 @@ def sd_vs_rl(
     alpha = chk.real(alpha, "alpha", low=0.0, high=1.0, high_open=True, allow_array=False)
     tau = chk.real(tau, "tau", low=0.0, high=1.0, allow_array=False)
     ks = chk.ks(ks, "ks").astype(np.int64)
+    for name, beta in (("beta_rl", beta_rl), ("beta_sd", beta_sd)):
+        if lr * beta >= 4.0:        # SGD on the KL penalty (theory §8.2, "Step-size limits")
+            raise ValueError(f"lr·{name} must be < 4 (a gradient step on the KL penalty overshoots its reference "
+                             f"beyond it); got lr={lr!r} with {name}={beta!r}")
     task = prompt_bank(n_prompts, valid_mass=valid_mass, seed=seed)
     rng = np.random.default_rng(seed)
     rl = SampledRL("grpo", n_rollouts=n_rollouts, lr=lr, beta=beta_rl, seed=rng)

@@ -543,6 +543,15 @@ def _train(rule, task, steps, n_seeds, every=None, *, times=False, progress=Fals
     from ..sampled import train
 
     tr = train(rule, task, steps, n_seeds=n_seeds, every=every or steps, progress=progress)
+    lost = ~np.any((tr.policy > 0) & task.valid, axis=-1)
+    if np.any(lost):
+        # A step size that sends every correct answer's probability to 0 leaves the metrics of
+        # π(·|C) undefined; say which setting did it instead of failing in a metric.
+        raise ValueError(
+            f"lr={rule.lr!r} is too large for {type(rule).__name__}: training put zero probability on every "
+            "correct answer of some prompt (the steps overshoot); allowed: a smaller lr (the trainers' "
+            "Adam steps are about 1e-6 to 1e-5 on real models, up to about 1 on these logit tables)"
+        )
     return (tr.times, tr.policy) if times else tr.policy
 
 
@@ -1236,7 +1245,8 @@ def _config(*, quick, n_prompts, n_seeds, steps, lr, betas, alpha, gamma, strong
     n_prompts = chk.integer(n_prompts, "n_prompts", low=1)
     n_seeds = chk.integer(n_seeds, "n_seeds", low=1)
     steps = chk.integer(steps, "steps", low=1)
-    lr = chk.real(lr, "lr", low=0.0, low_open=True, allow_array=False)
+    # The presets' AdamW weight decay 0.01 scales the logits by 1 − lr·0.01 (positive: lr < 100).
+    lr = chk.real(lr, "lr", low=0.0, high=100.0, low_open=True, high_open=True, allow_array=False)
     b = np.atleast_1d(chk.real(betas, "betas", low=0.0))
     if b.ndim != 1 or b.size == 0 or np.any(np.diff(b) <= 0):
         raise ValueError(f"betas must be a non-empty increasing sequence of KL strengths >= 0; got {chk.describe(betas)}")
@@ -1352,7 +1362,9 @@ def paper_claims(
         Small settings for tests (about 20 s of CPU): at most 16 prompts, 4 seeds and 300
         steps, 30 exact rounds, 16 seeds on the two-mode task, the quick graph experiment.
     n_prompts, n_seeds, steps : int >= 1
-    lr : float > 0
+    lr : float in (0, 100)
+        Adam's learning rate for every preset (the presets' weight decay 0.01 needs lr·0.01 < 1); a
+        value that drives every correct answer of a prompt to probability 0 is refused by name.
     betas : increasing sequence of float >= 0
     alpha : float in (0, 1)
         Copy strength of the copy teacher (and of the power-copy teacher for a sure
@@ -1390,7 +1402,7 @@ def paper_claims(
     ValueError
         Naming the setting, before anything runs: ``claims`` (not a list of keys of
         :data:`CLAIMS`, or empty), ``study`` or ``quick`` not a boolean, ``n_prompts``,
-        ``n_seeds`` or ``steps`` not an integer >= 1, ``lr`` not positive, ``betas`` not a
+        ``n_seeds`` or ``steps`` not an integer >= 1, ``lr`` not in (0, 100), ``betas`` not a
         non-empty increasing sequence of numbers >= 0, ``alpha`` or ``strong_alpha``
         outside (0, 1), ``gamma`` not in (1, 1e300], ``valid_mass`` not a pair
         ``0 < low <= high < 1``, ``graph`` not None or a :class:`GraphExperiment`, ``seed``
@@ -1511,7 +1523,7 @@ def ingredient_study(
     ------
     ValueError
         Naming the setting, before anything runs: ``quick`` not a boolean, ``n_prompts``,
-        ``n_seeds`` or ``steps`` not an integer >= 1, ``lr`` not positive, ``betas`` not a
+        ``n_seeds`` or ``steps`` not an integer >= 1, ``lr`` not in (0, 100), ``betas`` not a
         non-empty increasing sequence of numbers >= 0, ``alpha`` or ``strong_alpha``
         outside (0, 1), ``gamma`` not in (1, 1e300], ``valid_mass`` not a pair
         ``0 < low <= high < 1``, ``seed`` not None, an integer >= 0 or a Generator,

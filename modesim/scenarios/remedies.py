@@ -269,6 +269,10 @@ def remedy_frontier(
     steps = chk.integer(d_steps if steps is None else steps, "steps", low=1)
     n_seeds = chk.integer(d_seeds if n_seeds is None else n_seeds, "n_seeds", low=1)
     lr = chk.real((0.5 if bank_env else 1.0) if lr is None else lr, "lr", low=0.0, low_open=True, allow_array=False)
+    if lr * float(betas_arr.max()) >= 4.0:
+        # The rules take plain gradient steps on the KL penalty (theory §8.2, "Step-size limits").
+        raise ValueError(f"lr·max(betas) must be < 4 (a gradient step on the KL penalty overshoots its reference "
+                         f"beyond it); got lr={lr!r} with betas up to {float(betas_arr.max())!r}")
     grid = betas_arr[:, None, None] if bank_env else betas_arr[:, None]   # β × (seeds[, prompts])
     beta_keys = tuple(float(b) for b in betas_arr)
     if bank_env:

@@ -457,3 +457,14 @@ def test_bad_settings_are_refused_by_name(kwargs, word):
 
 def test_module_exports():
     assert ms.scenarios.paper_claims is pc.paper_claims and ms.scenarios.ingredient_study is pc.ingredient_study
+
+
+@pytest.mark.parametrize("lr, match", [
+    (100, r"lr must be in \(0, 100\); got 100"),             # AdamW's decay 0.01 needs lr·0.01 < 1
+    # lr = 99 drove every correct answer to 0; the metrics used to fail with "policy puts zero
+    # probability on the valid set at batch index (2, 3, 11)", naming no setting.
+    (99, r"lr=99.0 is too large for Sampled(RL|SD): training put zero probability on every correct answer"),
+])
+def test_a_learning_rate_that_breaks_training_is_named(lr, match):
+    with pytest.raises(ValueError, match=match):
+        paper_claims(claims=["pass_at_k"], study=False, quick=True, lr=lr, n_prompts=8, n_seeds=1, steps=100)

@@ -145,6 +145,8 @@ def test_prompt_bank_forward_kl_beats_sd_whatever_the_estimator(bank):
     (dict(progress="yes"), r"progress must be True, False or None \(shown for long runs\); got 'yes'"),
     (dict(methods=5), "methods must be None, a method name or a sequence of names; got 5"),
     (dict(methods=[["SD"]]), r"methods: unknown method\(s\) \[\['SD'\]\]"),
+    # The rules' message named beta (a batch index of the grid) and an optimiser the scenario lacks.
+    (dict(lr=1e6), r"lr·max\(betas\) must be < 4 .*got lr=1000000.0 with betas up to 0.04"),
 ])
 def test_remedy_settings_are_refused_by_their_own_name_in_every_environment(environment, kwargs, message):
     """Every setting is checked before anything trains, in both environments (the bank's

@@ -45,6 +45,9 @@ def test_sd_vs_rl_is_reproducible():
     (dict(n_rollouts=1), "n_rollouts must be an integer >= 2; got 1"),
     (dict(n_seeds=0), "n_seeds must be an integer >= 1; got 0"),
     (dict(progress="yes"), r"progress must be True, False or None \(shown for long runs\); got 'yes'"),
+    # The rules' own message named beta and an optimiser sd_vs_rl does not have.
+    (dict(lr=1e6), r"lr·beta_rl must be < 4 .*got lr=1000000.0 with beta_rl=0.5"),
+    (dict(lr=10.0, beta_rl=0.0, beta_sd=0.5), r"lr·beta_sd must be < 4"),
 ])
 def test_bad_settings_are_refused_by_their_own_name(kwargs, message):
     """An error names sd_vs_rl's argument (beta_rl, not the rule's beta), before any training."""
