@@ -425,6 +425,11 @@ _JSD_MAX_ITER = 100
 _JSD_STEP_TOL = 1e-7
 #: The ratio form r = e^{c − u} = e^c·e^{−u} is used while every exponent stays below this.
 _JSD_RATIO_RANGE = 650.0
+#: Teacher log-probabilities below −this are exact zeros for the JSD solve: a mode held only
+#: with ``T ≤ e^−10^4`` ends at ``log π ≈ log T + O(20)`` (λ ≤ 1 − 1e-8), far below the float
+#: range, or, with β > 0, where the KL term alone puts it; the Newton iterations would
+#: otherwise have to travel 10^20 nats for a TiltTeacher(1e20) (it did not converge).
+_JSD_NEGLIGIBLE_LOG = 1e4
 #: Below this many entries log1p is one numpy call; above, log plus a rounding correction is faster.
 _JSD_SMALL = 4096
 
@@ -674,6 +679,8 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
     """
     w = np.asarray(weights, dtype=np.float64)
     lT = np.asarray(log_values, dtype=np.float64)
+    if float(lT.min(initial=0.0)) < -_JSD_NEGLIGIBLE_LOG:
+        lT = np.where(lT < -_JSD_NEGLIGIBLE_LOG, -np.inf, lT)
     lref = np.asarray(log_ref, dtype=np.float64)
     K = lT.shape[-1]
     J = np.broadcast_shapes(w.shape[-2:], lT.shape[-2:])[0]

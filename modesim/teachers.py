@@ -53,6 +53,8 @@ __all__ = ["gather", "scatter_add", "Teacher", "CopyTeacher", "TiltTeacher", "Mu
 
 #: Largest number of entries (batch × J × K) a generic ``demo_law`` builds (~1.6 GB).
 MAX_LAW_ENTRIES = 2 * 10**8
+#: Largest |κ| of :class:`TiltTeacher`.
+MAX_KAPPA = 1e300
 
 
 def gather(x: np.ndarray, idx: np.ndarray, extra: int = 1) -> np.ndarray:
@@ -481,7 +483,7 @@ class TiltTeacher(Teacher):
 
     Parameters
     ----------
-    kappa : float or array
+    kappa : float or array in [-1e300, 1e300]
         Tilt strength κ (nats per unit of similarity); any finite real.
     similarity : array_like, shape (K, K), optional
         ``s[d, y]``; None is the identity.
@@ -489,7 +491,7 @@ class TiltTeacher(Teacher):
     Raises
     ------
     ValueError
-        ``kappa`` not a finite real number (or array of them); ``similarity`` not a finite
+        ``kappa`` outside [-1e300, 1e300] (or an array with such values); ``similarity`` not a finite
         square matrix.  :meth:`log_matrix` (and the rules using it): a ``similarity`` whose
         size is not the policy's K.
 
@@ -506,7 +508,8 @@ class TiltTeacher(Teacher):
     similarity: np.ndarray | None = None
 
     def __post_init__(self):
-        object.__setattr__(self, "kappa", chk.real(self.kappa, "kappa"))
+        # |κ| <= 1e300: sums of a few κ-sized log-probabilities stay floats (±1e308 overflowed).
+        object.__setattr__(self, "kappa", chk.real(self.kappa, "kappa", low=-MAX_KAPPA, high=MAX_KAPPA))
         if self.similarity is not None:
             s = chk.numeric_array(self.similarity, "similarity", "a finite square matrix s[d, y]")
             if s.ndim != 2 or s.shape[0] != s.shape[1] or not np.all(np.isfinite(s)):

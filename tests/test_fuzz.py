@@ -213,7 +213,7 @@ register("sd_optimum", ms.sd_optimum, task="task", beta=real(0.0, None, extremes
                       ["copy", object(), 0.5]),
          check=is_policy)
 register("CopyTeacher", ms.CopyTeacher, alpha=real(0.0, 1.0, hi_open=True))
-register("TiltTeacher", ms.TiltTeacher, kappa=real(None, None, extremes=(-700.0, 700.0)))
+register("TiltTeacher", ms.TiltTeacher, kappa=real(-1e300, 1e300, extremes=(-700.0, 700.0, 1e20)))
 register("MultiDemoTeacher", ms.MultiDemoTeacher, alpha=real(0.0, 1.0, hi_open=True), m=integer(1, 8))
 register("EMA", ms.EMA, tau=real(0.0, 1.0))
 register("FixedDemo", ms.FixedDemo, mode=integer(0, 10))

@@ -429,3 +429,20 @@ def test_sympy_derivation_of_the_gradient():
     assert d.proved
     pi, t, lam = np.array([0.2, 0.25, 0.55]), np.array([0.5, 0.3, 0.2]), 0.3
     np.testing.assert_allclose(d.numeric(pi, t, lam), jsd_score(np.log(pi), np.log(t), lam), rtol=1e-13)
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.1])
+@pytest.mark.parametrize("kappa", [1e20, 1e300, -1e300])
+def test_jsd_with_a_teacher_of_astronomical_log_ratios_converges_to_its_limit(kappa, beta):
+    """TiltTeacher(1e20) made the solve travel 1e20 nats (RuntimeError: did not converge); log T
+    below −1e4 is an exact zero for the solve, and the answer is the one at κ = ±2000, where
+    nothing is treated as zero (the limit is reached long before)."""
+    task = ms.make_task([0.6, 0.3, 0.1], valid=[1, 1, 0])
+    got = ms.sd_optimum(task, teacher=ms.TiltTeacher(kappa), objective="jsd", beta=beta)
+    near = ms.sd_optimum(task, teacher=ms.TiltTeacher(np.sign(kappa) * 2000.0), objective="jsd", beta=beta)
+    np.testing.assert_allclose(got, near, rtol=1e-12, atol=1e-300)
+
+
+def test_tilt_strength_is_bounded_where_its_sums_stay_floats():
+    with pytest.raises(ValueError, match=r"kappa must be in \[-1e\+300, 1e\+300\]; got -1e\+308"):
+        ms.TiltTeacher(-1e308)
