@@ -227,7 +227,8 @@ def probabilities(p, name: str = "policy", *, n_modes: int | None = None) -> np.
         raise ValueError(f"{name} must be finite; got {describe(p)}")
     if np.any(arr < 0):
         raise ValueError(f"{name} must be non-negative; got {describe(p)}")
-    total = arr.sum(axis=-1, keepdims=True)
+    with np.errstate(over="ignore"):       # huge entries: a sum of inf, refused below
+        total = arr.sum(axis=-1, keepdims=True)
     off = np.abs(total - 1.0) > SUM_TOLERANCE
     if np.any(off):
         where = at_index(off[..., 0])
@@ -281,6 +282,10 @@ def mask(value, shape: tuple[int, ...], name: str = "valid", *, nonempty: bool =
         if not np.issubdtype(arr.dtype, np.number) or not np.all(np.isin(arr, (0, 1))):
             raise ValueError(f"{name} must be a boolean mask (or 0/1); got {describe(value)}")
         arr = arr.astype(bool)
+    if arr.ndim and shape and arr.shape[-1] != shape[-1]:
+        # A mask of one entry would broadcast over every mode: refused, not read as "all".
+        raise ValueError(f"{name} of shape {arr.shape} does not fit the policy shape {shape}: it needs "
+                         f"{shape[-1]} entries on its last axis")
     try:
         arr = np.broadcast_to(arr, shape)
     except ValueError:
@@ -303,6 +308,8 @@ def ks(value, name: str = "k") -> np.ndarray:
         arr = np.asarray(value)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must hold positive integers; got {describe(value)}") from None
+    if arr.dtype == object and all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in arr.ravel()):
+        raise ValueError(f"{name} must hold positive integers below 2**63; got {describe(value)}")
     if (
         arr.size == 0
         or arr.dtype == bool
@@ -377,6 +384,8 @@ def task(value, name: str = "task"):
 
     if not isinstance(value, Task):
         hint = " (the rule comes first)" if callable(getattr(value, "step", None)) else ""
+        if isinstance(getattr(value, "task", None), Task):
+            hint = " (it holds one: pass its .task)"
         if hasattr(value, "graph"):
             hint = (" (a path task: use the rules of modesim.paths, e.g. PathNaturalPG, "
                     "PathSelfDistillation, PathSampledRL)")

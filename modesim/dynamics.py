@@ -183,6 +183,8 @@ def _resolve_metrics(metrics) -> dict[str, Callable]:
 def _check_task(task, rule, fn: str) -> None:
     if not hasattr(task, "log_base") or not hasattr(task, "batch_shape"):
         hint = " (the rule comes first: iterate(rule, task, rounds))" if hasattr(task, "step") else ""
+        if hasattr(getattr(task, "task", None), "log_base"):
+            hint = f" (it holds one: pass its .task, e.g. {fn}(rule, bank.task, ...))"
         raise ValueError(f"{fn} takes a task (modesim.Task or a path task); got {chk.describe(task)}{hint}")
     capabilities(rule)
 

@@ -123,3 +123,28 @@ def test_a_class_where_an_instance_is_meant_is_named(call, match):
 def test_implements_names_a_missing_method():
     with pytest.raises(ValueError, match=r"thing must be a walker; got 3, which has no walk\(\)"):
         chk.implements(3, "thing", ("walk",), "a walker")
+
+
+def test_probabilities_whose_sum_overflows_are_refused_without_a_warning():
+    """[1e308, 1e308, 1] warned 'overflow in reduce' (an error under -W error) before the refusal."""
+    with pytest.raises(ValueError, match=r"base must sum to 1 .*sums are inf"):
+        ms.make_task([1e308, 1e308, 1.0])
+
+
+def test_new_user_mistakes_get_a_pointed_message(tmp_path):
+    """Found by a new-user review: each used to pass silently or give an unhelpful message."""
+    from modesim import paths
+
+    f = tmp_path / "r.csv"
+    f.write_text("prompt_id,answer,correct\n0,a,1\n0,b,0\n1,c,1\n")
+    bank = ms.rollout_bank(f)
+    with pytest.raises(ValueError, match=r"got RolloutBank.*\(it holds one: pass its \.task"):
+        ms.iterate(ms.SelfDistillation(), bank, 2)
+    with pytest.raises(ValueError, match=r"k must hold positive integers below 2\*\*63"):
+        ms.pass_at_k([0.5, 0.5], [1, 0], [10**30])
+    with pytest.raises(ValueError, match=r"factor=0 leaves 1 concepts of 30"):      # silently 3 concepts
+        paths.ConceptGraph(30).larger(0)
+    task = paths.harder(paths.ConceptGraph(12).build(0))
+    with pytest.raises(ValueError, match=r"task already has an OOD split named 'harder'"):   # overwritten
+        paths.harder(task)
+    assert set(paths.harder(task, name="harder2").ood) == {"harder", "harder2"}

@@ -66,7 +66,7 @@ def test_fan_quantiles_on_known_values():
         (lambda: fixation_probability([[0.5, 0.5]], axis=1), r"axis must name batch axes of the policy"),
         (lambda: fixation_probability([[0.5, 0.5]], axis=1.5), r"axis must name batch axes"),
         (lambda: collapse_times(_traj([[[0.5, 0.5]]], [0]), [False, False]), r"valid must mark at least one mode"),
-        (lambda: collapse_times(_traj([[[0.5, 0.5]]], [0]), [1, 0, 1]), r"valid of shape \(3,\) does not broadcast"),
+        (lambda: collapse_times(_traj([[[0.5, 0.5]]], [0]), [1, 0, 1]), r"valid of shape \(3,\) does not fit the policy shape \(1, 2\): it needs 2 entries"),
         (lambda: collapse_times("traj"), r"trajectory must be a modesim Trajectory"),
         (lambda: collapse_times(_traj([[[0.5, 0.5]]], [0]), eps=0.0), r"eps must be in \(0, 1\); got 0.0"),
         (lambda: fan(_traj([[[0.5, 0.5]]], [0]), 2), r"mode must be an integer in \[0, 1\]; got 2"),

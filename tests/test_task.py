@@ -58,7 +58,9 @@ def test_two_strategy_family():
         (lambda: ms.make_task([]), "K >= 1"),
         (lambda: ms.make_task(0.5), "shape"),
         (lambda: ms.make_task([0.5, 0.5], [0, 0]), "at least one mode as valid"),
-        (lambda: ms.make_task([0.5, 0.5], [1, 1, 0]), "does not broadcast"),
+        (lambda: ms.make_task([0.5, 0.5], [1, 1, 0]), r"valid of shape \(3,\) does not fit the policy shape \(2,\): it needs 2 entries on its last axis"),
+        # A one-entry mask broadcast over every mode (read as "all valid" or "all OOD-valid").
+        (lambda: ms.make_task([0.5, 0.5], ood={"x": [1]}), r"mask .x. of shape \(1,\) does not fit the policy shape \(2,\)"),
         (lambda: ms.make_task([0.5, 0.5], [2, 0]), "boolean mask"),
         (lambda: ms.make_task([1.0, 0.0], [0, 1]), "zero probability to every valid mode"),
         (lambda: ms.make_task([0.5, 0.5], ood={"x": [0, 0]}), r"out-of-distribution mask 'x'"),

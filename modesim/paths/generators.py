@@ -212,7 +212,8 @@ class ConceptGraph:
         ``n_concepts`` < 3, ``out_degree`` < 1 or ``window`` < ``out_degree`` (or not
         integers); ``dead_end_frac`` not a scalar in [0, 1); ``popularity`` not a scalar
         in [0, 700/ln(n_concepts)].  :meth:`build`: a bad ``seed``, ``max_tries`` < 1, or no reachable goal in
-        ``max_tries`` draws; :meth:`larger`: ``factor`` not a scalar >= 0.
+        ``max_tries`` draws; :meth:`larger`: ``factor`` not a scalar >= 0, or one that leaves
+        fewer than 3 concepts.
 
     Notes
     -----
@@ -251,7 +252,12 @@ class ConceptGraph:
 
     def larger(self, factor: float = 2.0) -> ConceptGraph:
         """The same generator with ``factor`` times as many concepts."""
-        return replace(self, n_concepts=max(3, _scale(self.n_concepts, _nonneg(factor, "factor"))))
+        f = _nonneg(factor, "factor")
+        n = _scale(self.n_concepts, f)
+        if n < 3:
+            raise ValueError(f"factor={factor!r} leaves {n} concepts of {self.n_concepts}; a concept graph needs at "
+                             "least 3 (allowed: factor·n_concepts rounding to 3 or more)")
+        return replace(self, n_concepts=n)
 
     def build(self, seed=None, *, max_tries: int = 100) -> PathTask:
         """Draw one task (``seed``: None, a non-negative int or a Generator).
@@ -298,7 +304,8 @@ def harder(task: PathTask, *, policy=None, n_edges: int = 1, name: str = "harder
     ValueError
         If ``n_edges`` is not a positive integer, ``task`` not a :class:`PathTask`,
         ``name`` not a string, ``policy`` not a per-edge policy of the graph (see
-        :func:`most_probable_path`), or if blocking leaves no valid path.
+        :func:`most_probable_path`), ``name`` already an OOD split of ``task``, or if
+        blocking leaves no valid path.
 
     Notes
     -----
@@ -316,6 +323,9 @@ def harder(task: PathTask, *, policy=None, n_edges: int = 1, name: str = "harder
         raise ValueError(f"task must be a PathTask; got {chk.describe(task)}")
     if not isinstance(name, str):
         raise ValueError(f"name must be a string; got {chk.describe(name)}")
+    if name in task.ood:
+        raise ValueError(f"task already has an OOD split named {name!r}; pass another name (e.g. "
+                         f"harder(task, name='{name}2')) to add a second one")
     g = task.graph
     p = task.base if policy is None else policy
     path = most_probable_path(p, task)

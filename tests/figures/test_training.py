@@ -42,7 +42,7 @@ def test_clusters_pick_the_favoured_correct_answer():
     ([[0.5, np.nan]], [1, 1], r"final must be finite"),
     ([0.5, 0.5], [1, 1], r"final must have shape \(seeds, K\); got shape \(2,\)"),
     ("x", [1, 1], r"final must be an array of probabilities"),
-    ([[0.5, 0.5]], [1, 1, 0], r"valid of shape \(3,\) does not broadcast to the policy shape \(1, 2\)"),
+    ([[0.5, 0.5]], [1, 1, 0], r"valid of shape \(3,\) does not fit the policy shape \(1, 2\): it needs 2 entries"),
     ([[0.5, 0.5]], [0, 0], r"valid must mark at least one mode as valid in every row"),
     ([[0.5, 0.5]], [2, 1], r"valid must be a boolean mask"),
 ])

@@ -141,7 +141,7 @@ def test_zero_probabilities_never_give_nan():
         (lambda t: paths.path_pass_at_k(t.base, t, 2, ood="harder"), r"ood must be None or one of \['b'\]; got 'harder'"),
         (lambda t: paths.path_pass_at_k(t.base, t, 2, ood=3), r"ood must be None or one of"),
         (lambda t: paths.count_paths(t.graph, blocked="x"), r"blocked must be a boolean mask \(or 0/1\); got 'x'"),
-        (lambda t: paths.count_paths(t.graph, blocked=[1, 0]), r"blocked of shape \(2,\) does not broadcast"),
+        (lambda t: paths.count_paths(t.graph, blocked=[1, 0]), r"blocked of shape \(2,\) does not fit the policy shape"),
         (lambda t: paths.count_paths(t.graph, valid_only="yes"), r"valid_only must be True or False"),
         (lambda t: paths.count_paths(t, blocked=None), r"graph must be a PathGraph"),
         (lambda t: paths.success_probability(t.base, t.graph), r"task must be a PathTask"),
