@@ -90,7 +90,7 @@ class PowerCopyTeacher(Teacher):
     --------
     >>> import modesim as ms
     >>> task = ms.make_task([0.6, 0.3, 0.1])
-    >>> ms.sd_optimum(task, teacher=PowerCopyTeacher(1.0, 2.0), demos=ms.UniformDemos()).round(3).tolist()
+    >>> ms.sd_optimum(task, teacher=ms.PowerCopyTeacher(1.0, 2.0), demos=ms.UniformDemos()).round(3).tolist()
     [0.62, 0.289, 0.091]
     """
 
@@ -114,7 +114,8 @@ class PowerCopyTeacher(Teacher):
         ValueError
             ``alpha`` not a real number (or array) in [0, 1); ``gamma`` outside [-1e300, 1e300].
 
-        >>> PowerCopyTeacher.from_alpha(0.9, 2.0).c
+        >>> import modesim as ms
+        >>> ms.PowerCopyTeacher.from_alpha(0.9, 2.0).c
         9.000000000000002
         """
         a = chk.real(alpha, "alpha", low=0.0, high=1.0, high_open=True)

@@ -135,10 +135,11 @@ def sd_target(
 
     Examples
     --------
+    >>> import numpy as np
     >>> import modesim as ms
     >>> task = ms.make_task([0.6, 0.3, 0.1])
-    >>> lp = sd_target(task.log_base, task.log_base, task, teacher=ms.CopyTeacher(0.5),
-    ...                demos=ms.ConditionedDemos())
+    >>> lp = ms.sd_target(task.log_base, task.log_base, task, teacher=ms.CopyTeacher(0.5),
+    ...                   demos=ms.ConditionedDemos())
     >>> np.exp(lp).round(3).tolist()
     [0.646, 0.278, 0.076]
     """
@@ -469,7 +470,9 @@ def jsd_divergence(log_t, log_s, jsd_weight=0.5) -> np.ndarray:
     -----
     Source: theory §8.1; TRL 1.10.0.dev0 (commit f2cd577), ``trl/experimental/gkd/gkd_trainer.py``.
 
-    >>> round(float(jsd_divergence(np.log([0.9, 0.1]), np.log([0.5, 0.5]))), 6)
+    >>> import numpy as np
+    >>> import modesim as ms
+    >>> round(float(ms.jsd_divergence(np.log([0.9, 0.1]), np.log([0.5, 0.5]))), 6)
     0.101749
     """
     lam = _check_jsd_weight(jsd_weight)
@@ -517,7 +520,9 @@ def jsd_score(log_policy, log_teacher, jsd_weight=0.5) -> np.ndarray:
 
     At π = (½, ½), T = (0.9, 0.1), λ = ½: ``M = (0.7, 0.3)``, ``g = ½·log(π/M)``:
 
-    >>> jsd_score(np.log([0.5, 0.5]), np.log([0.9, 0.1])).round(5).tolist()
+    >>> import numpy as np
+    >>> import modesim as ms
+    >>> ms.jsd_score(np.log([0.5, 0.5]), np.log([0.9, 0.1])).round(5).tolist()
     [-0.16824, 0.25541]
     """
     lam = _check_jsd_weight(jsd_weight)

@@ -264,8 +264,8 @@ def iterate(
     Examples
     --------
     >>> import modesim as ms
-    >>> traj = iterate(ms.SelfDistillation(), ms.make_task([0.6, 0.3, 0.1]), 5,
-    ...                metrics=["effective_modes"])
+    >>> traj = ms.iterate(ms.SelfDistillation(), ms.make_task([0.6, 0.3, 0.1]), 5,
+    ...                   metrics=["effective_modes"])
     >>> traj.metrics["effective_modes"][[0, -1]].round(3).tolist()
     [2.455, 1.609]
     """
@@ -479,7 +479,7 @@ def rounds_to_collapse(
     Examples
     --------
     >>> import modesim as ms
-    >>> int(rounds_to_collapse(ms.SelfDistillation(), ms.make_task([0.6, 0.3, 0.1]), eps=0.01))
+    >>> int(ms.rounds_to_collapse(ms.SelfDistillation(), ms.make_task([0.6, 0.3, 0.1]), eps=0.01))
     11
     """
     _check_task(task, rule, "rounds_to_collapse")

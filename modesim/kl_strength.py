@@ -119,7 +119,8 @@ def critical_kl_strength(alpha, tol=1e-2, *, jsd_weight=None):
         ``alpha`` or ``tol`` not real numbers (or arrays) in (0, 1); ``jsd_weight``
         outside [1e-8, 1 − 1e-8].
 
-    >>> round(critical_kl_strength(0.5), 4), round(critical_kl_strength(0.2), 4)
+    >>> import modesim as ms
+    >>> round(ms.critical_kl_strength(0.5), 4), round(ms.critical_kl_strength(0.2), 4)
     (0.1505, 0.0485)
     """
     a = chk.real(alpha, "alpha", low=0.0, high=1.0, low_open=True, high_open=True)
@@ -153,7 +154,8 @@ def uniform_instability_threshold(K, alpha, *, jsd_weight=None):
         ``K`` not an integer >= 2, ``alpha`` not a real number (or array) in [0, 1), or
         ``jsd_weight`` outside [1e-8, 1 − 1e-8].
 
-    >>> round(uniform_instability_threshold(2, 0.5), 4)
+    >>> import modesim as ms
+    >>> round(ms.uniform_instability_threshold(2, 0.5), 4)
     0.216
     """
     from .theorems.formulas import f_alpha_prime
@@ -354,7 +356,7 @@ def collapse_depth(task: Task, alpha, beta, *, k=(1, 16), jsd_weight=None) -> Co
         [1e-8, 1 − 1e-8], no collapsed rest point for these parameters).
 
     >>> import modesim as ms
-    >>> out = collapse_depth(ms.make_task([0.6, 0.4]), 0.5, 0.04)
+    >>> out = ms.collapse_depth(ms.make_task([0.6, 0.4]), 0.5, 0.04)
     >>> float(out.log_depth).__round__(4), float(out.log_predicted).__round__(4)  # nats
     (-17.7341, -17.7341)
     """
@@ -438,7 +440,9 @@ def two_mode_rest_point(alpha, beta, p0, *, points: int = 4001) -> TwoModeRestPo
         entries), ``points`` not an integer >= 101, or parameter arrays that do not
         broadcast together.
 
-    >>> out = two_mode_rest_point(0.5, 0.04, 0.6)
+    >>> import numpy as np
+    >>> import modesim as ms
+    >>> out = ms.two_mode_rest_point(0.5, 0.04, 0.6)
     >>> round(float(-out.logit), 4), round(float(np.log(0.5) / 0.04 + np.log(0.4 / 0.6)), 4)
     (-17.7341, -17.7341)
     """
@@ -537,7 +541,8 @@ def collapse_regime(alpha=None, beta=None, *, p0: float = 0.6, k: int = 16, tol:
         non-empty and 1-D, a ``beta`` below 1e-6 (:func:`two_mode_rest_point`), ``p0`` not a
         scalar in (1/2, 1), ``k`` not an integer >= 1, ``tol`` not a scalar in (0, 1).
 
-    >>> out = collapse_regime([0.5], [0.04, 0.5])
+    >>> import modesim as ms
+    >>> out = ms.collapse_regime([0.5], [0.04, 0.5])
     >>> out.log10_depth.shape, bool(out.log10_depth[0, 0] < -7)
     ((1, 2), True)
     """

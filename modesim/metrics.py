@@ -86,7 +86,8 @@ def pass_at_k(policy, valid, k, *, axis=None) -> np.ndarray:
 
     Examples
     --------
-    >>> pass_at_k([0.6, 0.3, 0.1], [0, 1, 1], [1, 4, 16]).round(3).tolist()
+    >>> import modesim as ms
+    >>> ms.pass_at_k([0.6, 0.3, 0.1], [0, 1, 1], [1, 4, 16]).round(3).tolist()
     [0.4, 0.87, 1.0]
     """
     p, v = _policy_mask(policy, valid, nonempty=False)
@@ -163,7 +164,8 @@ def pass_at_k_unbiased(n, c, k) -> np.ndarray:
     HumanEval estimator; the product form and its ``log1p`` summation are this project's
     (theory §4, §12).
 
-    >>> float(pass_at_k_unbiased(200, 37, 10).round(6))
+    >>> import modesim as ms
+    >>> float(ms.pass_at_k_unbiased(200, 37, 10).round(6))
     0.877375
     """
     n_, c_, k_ = _check_counts(n, c, k)
@@ -236,7 +238,8 @@ def expected_distinct(policy, valid, k) -> np.ndarray:
         ``policy`` not probabilities of shape (..., K); ``valid`` not a boolean mask
         broadcasting to it; ``k`` not finite positive integers.
 
-    >>> float(expected_distinct([0.5, 0.5], [1, 1], 2))
+    >>> import modesim as ms
+    >>> float(ms.expected_distinct([0.5, 0.5], [1, 1], 2))
     1.5
     """
     p, v = _policy_mask(policy, valid, nonempty=False)
@@ -271,7 +274,8 @@ def conditional(policy, valid) -> np.ndarray:
         broadcasting to it, or marking no mode in some row; ``π(C) = 0`` in some row
         (named by batch index).
 
-    >>> conditional([0.5, 0.3, 0.2], [1, 1, 0]).round(3).tolist()
+    >>> import modesim as ms
+    >>> ms.conditional([0.5, 0.3, 0.2], [1, 1, 0]).round(3).tolist()
     [0.625, 0.375, 0.0]
     """
     p, v = _policy_mask(policy, valid)
@@ -317,7 +321,8 @@ def entropy(policy, valid=None) -> np.ndarray:
         ``policy`` not probabilities of shape (..., K); ``valid`` not a boolean mask
         broadcasting to it or empty in some row; ``π(C) = 0`` in some row.
 
-    >>> float(entropy([0.5, 0.25, 0.25]).round(4))
+    >>> import modesim as ms
+    >>> float(ms.entropy([0.5, 0.25, 0.25]).round(4))
     1.0397
     """
     q, n = _dist(policy, valid)
@@ -345,7 +350,8 @@ def effective_modes(policy, valid=None) -> np.ndarray:
     ValueError
         As :func:`entropy`: bad ``policy`` or ``valid``, or ``π(C) = 0`` in some row.
 
-    >>> float(effective_modes([0.25, 0.25, 0.25, 0.25]).round(12))
+    >>> import modesim as ms
+    >>> float(ms.effective_modes([0.25, 0.25, 0.25, 0.25]).round(12))
     4.0
     """
     return np.exp(entropy(policy, valid))
@@ -377,7 +383,8 @@ def renyi_entropy(policy, valid=None, *, order=2.0) -> np.ndarray:
         ``order`` not a real scalar >= 0 (or inf); bad ``policy`` or ``valid``, or
         ``π(C) = 0`` in some row (as :func:`entropy`).
 
-    >>> float(renyi_entropy([0.5, 0.25, 0.25]).round(4))  # −log(1/4 + 1/16 + 1/16)
+    >>> import modesim as ms
+    >>> float(ms.renyi_entropy([0.5, 0.25, 0.25]).round(4))  # −log(1/4 + 1/16 + 1/16)
     0.9808
     """
     a = chk.real(order, "order", low=0.0, allow_array=False, allow_inf=True)
@@ -423,7 +430,8 @@ def simpson_index(policy, valid=None) -> np.ndarray:
     ValueError
         Bad ``policy`` or ``valid``, or ``π(C) = 0`` in some row (as :func:`entropy`).
 
-    >>> float(simpson_index([0.5, 0.25, 0.25]))
+    >>> import modesim as ms
+    >>> float(ms.simpson_index([0.5, 0.25, 0.25]))
     0.375
     """
     q, n = _dist(policy, valid)
@@ -453,7 +461,8 @@ def amplification_exponent(before, after, valid) -> np.ndarray:
         broadcasting to them or empty in some row; a row with fewer than two valid modes of
         distinct positive ``π(y)`` (no slope).
 
-    >>> round(float(amplification_exponent([0.6, 0.3, 0.1], [0.646, 0.278, 0.076], [1, 1, 1])), 2)
+    >>> import modesim as ms
+    >>> round(float(ms.amplification_exponent([0.6, 0.3, 0.1], [0.646, 0.278, 0.076], [1, 1, 1])), 2)
     1.19
     """
     p0, v = _policy_mask(before, valid)
@@ -499,7 +508,8 @@ def kl_divergence(p, q) -> np.ndarray:
     ValueError
         ``p`` or ``q`` not probabilities of shape (..., K), or shapes that do not broadcast.
 
-    >>> float(kl_divergence([0.5, 0.5], [0.5, 0.5]))
+    >>> import modesim as ms
+    >>> float(ms.kl_divergence([0.5, 0.5], [0.5, 0.5]))
     0.0
     """
     p = chk.probabilities(p, "p")
@@ -538,7 +548,7 @@ def kl_to_rl_target(policy, task: Task) -> np.ndarray:
 
     >>> import modesim as ms
     >>> task = ms.make_task([0.5, 0.3, 0.2], [1, 1, 0])
-    >>> float(kl_to_rl_target(ms.kl_regularised_optimum(task, 0.1), task).round(15))
+    >>> float(ms.kl_to_rl_target(ms.kl_regularised_optimum(task, 0.1), task).round(15))
     0.0
     """
     chk.task(task)
@@ -577,7 +587,8 @@ def ratio_table(policy, valid, *, by=None) -> tuple[np.ndarray, np.ndarray]:
         ``policy`` not probabilities of shape (K,) (a batched policy is refused); ``valid``
         not a mask of that shape with a valid mode; ``by`` not probabilities of shape (K,).
 
-    >>> modes, r = ratio_table([0.5, 0.3, 0.2], [1, 1, 0])
+    >>> import modesim as ms
+    >>> modes, r = ms.ratio_table([0.5, 0.3, 0.2], [1, 1, 0])
     >>> modes.tolist(), r.round(3).tolist()
     ([0, 1], [[1.0, 1.667], [0.6, 1.0]])
     """
@@ -630,7 +641,8 @@ def fixation_probability(policy, *, eps: float = 1e-3, axis=0) -> np.ndarray:
     ValueError
         Naming ``policy`` (NaN, negative, rows not summing to 1), ``eps`` or ``axis``.
 
-    >>> fixation_probability([[0.9999, 0.0001], [0.5, 0.5]]).tolist()
+    >>> import modesim as ms
+    >>> ms.fixation_probability([[0.9999, 0.0001], [0.5, 0.5]]).tolist()
     [0.5, 0.0]
     """
     p = chk.probabilities(policy, "policy")

@@ -107,7 +107,7 @@ def filter_limit(task: Task, *, log: bool = False) -> np.ndarray:
     Examples
     --------
     >>> import modesim as ms
-    >>> filter_limit(ms.make_task([0.5, 0.3, 0.2], [1, 1, 0])).round(3).tolist()
+    >>> ms.filter_limit(ms.make_task([0.5, 0.3, 0.2], [1, 1, 0])).round(3).tolist()
     [0.625, 0.375, 0.0]
     """
     log = chk.boolean(log, "log")
@@ -149,7 +149,7 @@ class KLRegularisedRL:
     --------
     >>> import modesim as ms
     >>> task = ms.make_task([0.5, 0.3, 0.2], [1, 1, 0])
-    >>> ms.iterate(KLRegularisedRL(1.0), task, 3).policy[-1].round(3).tolist()
+    >>> ms.iterate(ms.KLRegularisedRL(1.0), task, 3).policy[-1].round(3).tolist()
     [0.572, 0.343, 0.084]
     """
 
@@ -277,8 +277,9 @@ class SoftmaxPG:
     --------
     One step changes ``log(π_0/π_1)`` by exactly ``lr·(π_0 − π_1)(1 − J)`` = 0.2·0.2:
 
+    >>> import numpy as np
     >>> import modesim as ms
-    >>> p = ms.iterate(SoftmaxPG(1.0), ms.make_task([0.5, 0.3, 0.2], [1, 1, 0]), 1).policy[-1]
+    >>> p = ms.iterate(ms.SoftmaxPG(1.0), ms.make_task([0.5, 0.3, 0.2], [1, 1, 0]), 1).policy[-1]
     >>> round(float(np.log(p[0] / p[1]) - np.log(0.5 / 0.3)), 12)
     0.04
     """

@@ -358,8 +358,9 @@ def rollout_bank(
 
     Examples
     --------
+    >>> import modesim as ms
     >>> recs = [{"prompt_id": "q1", "answer": a, "correct": a == "4"} for a in ["4", "4", "5", "4", "3"]]
-    >>> bank = rollout_bank(recs)
+    >>> bank = ms.rollout_bank(recs)
     >>> bank.mode_labels.tolist(), bank.unseen_mass.round(3).tolist()
     ([['4', '5', '3', '<unseen>']], [0.333])
     >>> bank.task.base.round(3).tolist()

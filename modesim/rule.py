@@ -241,9 +241,10 @@ def apply_map(rule, log_policy, task) -> np.ndarray:
 
     Examples
     --------
+    >>> import numpy as np
     >>> import modesim as ms
     >>> task = ms.make_task([0.6, 0.3, 0.1])
-    >>> lp = apply_map(ms.SelfDistillation(), task.log_base, task)
+    >>> lp = ms.apply_map(ms.SelfDistillation(), task.log_base, task)
     >>> np.exp(lp).round(3).tolist()
     [0.646, 0.278, 0.076]
     """

@@ -44,7 +44,8 @@ def tangent_basis(K: int) -> np.ndarray:
     ValueError
         ``K`` not an integer >= 1.
 
-    >>> tangent_basis(2).round(4).tolist()
+    >>> import modesim as ms
+    >>> ms.tangent_basis(2).round(4).tolist()
     [[0.7071], [-0.7071]]
     """
     K = chk.integer(K, "K", low=1)
@@ -135,8 +136,9 @@ def map_jacobian(rule, task: Task, policy, *, h: float = 1e-6) -> np.ndarray:
     --------
     The S8 eigenvalue ``1 + f_α'(1/3)/3 = 1 + (log 4 − 3/4)/3`` at the uniform point:
 
+    >>> import numpy as np
     >>> import modesim as ms
-    >>> J = map_jacobian(ms.SelfDistillation(), ms.make_task([1/3, 1/3, 1/3]), [1/3, 1/3, 1/3])
+    >>> J = ms.map_jacobian(ms.SelfDistillation(), ms.make_task([1/3, 1/3, 1/3]), [1/3, 1/3, 1/3])
     >>> np.linalg.eigvals(J).real.round(4).tolist()
     [1.2121, 1.2121]
     """
@@ -266,7 +268,7 @@ def fixed_points(
     Compounding self-distillation (S6): the uniform point repels, each vertex attracts.
 
     >>> import modesim as ms
-    >>> fps = fixed_points(ms.SelfDistillation(), ms.make_task([0.5, 0.5]), starts=0)
+    >>> fps = ms.fixed_points(ms.SelfDistillation(), ms.make_task([0.5, 0.5]), starts=0)
     >>> [(fp.support, fp.stability) for fp in fps]
     [((0,), 'stable'), ((1,), 'stable'), ((0, 1), 'unstable')]
     """

@@ -84,7 +84,9 @@ class Task:
 
     Examples
     --------
-    >>> Task(np.log([0.5, 0.5]), [True, False])
+    >>> import numpy as np
+    >>> import modesim as ms
+    >>> ms.Task(np.log([0.5, 0.5]), [True, False])
     Task(batch_shape=(), n_modes=2)
     """
 
@@ -198,7 +200,8 @@ def make_task(base, valid=None, *, ood: Mapping | None = None) -> Task:
 
     Examples
     --------
-    >>> t = make_task([0.6, 0.3, 0.1], ood={"blocked": [0, 1, 1]})
+    >>> import modesim as ms
+    >>> t = ms.make_task([0.6, 0.3, 0.1], ood={"blocked": [0, 1, 1]})
     >>> t.base.round(2).tolist()
     [0.6, 0.3, 0.1]
     """
@@ -238,7 +241,8 @@ def zipf_task(K: int, s: float = 1.0, valid=None, *, ood: Mapping | None = None)
         ``K`` not an integer >= 1; ``s`` not a finite scalar >= 0; ``valid`` or ``ood``
         as in :class:`Task`.
 
-    >>> zipf_task(3, 1.0).base.round(3).tolist()
+    >>> import modesim as ms
+    >>> ms.zipf_task(3, 1.0).base.round(3).tolist()
     [0.545, 0.273, 0.182]
     """
     K = chk.integer(K, "K", low=1)
@@ -292,7 +296,8 @@ def dirichlet_task(
 
     Examples
     --------
-    >>> dirichlet_task(4, 0.5, seed=0, batch_shape=(2,)).base.shape
+    >>> import modesim as ms
+    >>> ms.dirichlet_task(4, 0.5, seed=0, batch_shape=(2,)).base.shape
     (2, 4)
     """
     K = chk.integer(K, "K", low=1)
@@ -335,7 +340,8 @@ def two_strategy_task(p: float = 0.7, *, valid_mass: float = 1.0) -> Task:
     ValueError
         ``p`` not a scalar in (0, 1) or ``valid_mass`` not a scalar in (0, 1].
 
-    >>> two_strategy_task(0.7, valid_mass=0.5).base.round(3).tolist()
+    >>> import modesim as ms
+    >>> ms.two_strategy_task(0.7, valid_mass=0.5).base.round(3).tolist()
     [0.35, 0.15, 0.5]
     """
     p = chk.real(p, "p", low=0.0, high=1.0, low_open=True, high_open=True, allow_array=False)

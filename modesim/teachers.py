@@ -220,7 +220,9 @@ class CopyTeacher(Teacher):
     in the paper (arXiv 2606.26091) the teacher is the model itself with the demonstration
     in context.  The closed forms S4 and S4b (theory §3.4) are this project's.
 
-    >>> CopyTeacher(0.5).expected_log(np.log([0.5, 0.5]), np.array([1.0, 0.0])).round(4).tolist()
+    >>> import numpy as np
+    >>> import modesim as ms
+    >>> ms.CopyTeacher(0.5).expected_log(np.log([0.5, 0.5]), np.array([1.0, 0.0])).round(4).tolist()
     [-0.2877, -1.3863]
     """
 
@@ -401,7 +403,9 @@ class MultiDemoTeacher(CopyTeacher):
 
     E log T = Σ_n Bin(n; 3, ½)·log(¼ + n/6) at ρ = D = (½, ½):
 
-    >>> t = MultiDemoTeacher(0.5, m=3)
+    >>> import numpy as np
+    >>> import modesim as ms
+    >>> t = ms.MultiDemoTeacher(0.5, m=3)
     >>> t.expected_log(np.log([0.5, 0.5]), np.array([0.5, 0.5])).round(4).tolist()
     [-0.7397, -0.7397]
     """
@@ -500,7 +504,9 @@ class TiltTeacher(Teacher):
     Source: this project's (theory §3.3); S5 uses it as the negative control of
     amplification.
 
-    >>> TiltTeacher(1.0).expected_log(np.log([0.5, 0.5]), np.array([1.0, 0.0])).round(4).tolist()
+    >>> import numpy as np
+    >>> import modesim as ms
+    >>> ms.TiltTeacher(1.0).expected_log(np.log([0.5, 0.5]), np.array([1.0, 0.0])).round(4).tolist()
     [-0.3133, -1.3133]
     """
 
@@ -607,8 +613,10 @@ class MatrixTeacher(Teacher):
         not summing to 1) — on construction for an array, at each round for a callable;
         a ``T`` whose K differs from the policy's (at the first round).
 
-    >>> MatrixTeacher([[0.9, 0.1], [0.2, 0.8]]).log_mixture(np.log([0.5, 0.5]),
-    ...                                                     np.log([0.5, 0.5])).round(4).tolist()
+    >>> import numpy as np
+    >>> import modesim as ms
+    >>> ms.MatrixTeacher([[0.9, 0.1], [0.2, 0.8]]).log_mixture(np.log([0.5, 0.5]),
+    ...                                                        np.log([0.5, 0.5])).round(4).tolist()
     [-0.5978, -0.7985]
     """
 

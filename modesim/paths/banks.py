@@ -202,7 +202,7 @@ class GraphBank:
 
         Examples
         --------
-        >>> from modesim.paths import ConceptGraph
+        >>> from modesim.paths import ConceptGraph, GraphBank
         >>> bank = GraphBank.from_tasks([ConceptGraph(12).build(s) for s in range(3)])
         >>> bank.n_graphs, bank.graph.n_nodes
         (3, 36)
@@ -605,7 +605,7 @@ def bank_success(policy, bank: GraphBank, *, ood: str | None = None) -> np.ndarr
 
     Examples
     --------
-    >>> from modesim.paths import ConceptGraph
+    >>> from modesim.paths import ConceptGraph, bank_success, graph_bank
     >>> bank = graph_bank(ConceptGraph(20), 3, seed=0)
     >>> bank_success(bank.base, bank).round(3).tolist()
     [0.2, 0.177, 0.694]
@@ -901,7 +901,7 @@ def graph_bank(spec, n_graphs: int, seed=0, *, first: int = 0, stream: int = 0,
 
     Examples
     --------
-    >>> from modesim.paths import ConceptGraph
+    >>> from modesim.paths import ConceptGraph, graph_bank
     >>> graph_bank(ConceptGraph(20), 4, seed=1)
     GraphBank(n_graphs=4, n_nodes=80, n_edges=183, ood=['harder'])
     """

@@ -91,7 +91,7 @@ def enumerate_paths(graph: PathGraph, *, valid_only: bool = False, blocked=None,
         integer >= 1; ``blocked`` not a boolean mask of shape (E,); more rollouts (or
         valid paths) than ``limit``.
 
-    >>> from modesim.paths import PathGraph
+    >>> from modesim.paths import PathGraph, enumerate_paths
     >>> g = PathGraph.from_edges([(0, 1), (1, 3), (0, 2), (2, 3), (0, 4)], 0, 3)
     >>> enumerate_paths(g).paths, enumerate_paths(g, valid_only=True).n_paths
     (((0, 1, 3), (0, 2, 3), (0, 4)), 2)

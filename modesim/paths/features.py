@@ -132,7 +132,8 @@ class FeaturePolicy:
 
     Examples
     --------
-    >>> from modesim.paths import ConceptGraph, graph_bank
+    >>> import numpy as np
+    >>> from modesim.paths import ConceptGraph, FeaturePolicy, graph_bank
     >>> bank = graph_bank(ConceptGraph(12), 2, seed=0)
     >>> pol = FeaturePolicy()
     >>> theta = pol.theta_init()

@@ -75,6 +75,7 @@ class LayeredDAG:
 
     Examples
     --------
+    >>> from modesim.paths import LayeredDAG
     >>> from modesim import paths
     >>> task = LayeredDAG(n_layers=6, width=8, n_paths=4).build(seed=0)
     >>> int(paths.count_paths(task.graph))
@@ -223,6 +224,7 @@ class ConceptGraph:
 
     Examples
     --------
+    >>> from modesim.paths import ConceptGraph
     >>> task = ConceptGraph(30, dead_end_frac=0.1).build(seed=0)
     >>> task.graph.n_nodes
     30
@@ -314,6 +316,7 @@ def harder(task: PathTask, *, policy=None, n_edges: int = 1, name: str = "harder
 
     Examples
     --------
+    >>> from modesim.paths import LayeredDAG, harder
     >>> task = harder(LayeredDAG().build(seed=0))
     >>> sorted(task.ood)
     ['harder']

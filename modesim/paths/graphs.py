@@ -120,6 +120,7 @@ class PathGraph:
 
     Examples
     --------
+    >>> from modesim.paths import PathGraph
     >>> g = PathGraph.from_edges([(0, 1), (1, 3), (0, 2), (2, 3)], start=0, goal=3)
     >>> g.n_nodes, g.n_edges, g.layer.tolist()
     (4, 4, [0, 1, 1, 2])
@@ -164,6 +165,7 @@ class PathGraph:
 
         Examples
         --------
+        >>> from modesim.paths import PathGraph
         >>> g = PathGraph.from_edges([(0, 1), (0, 2), (2, 3)], start=0, goal=[1, 3])
         >>> g.n_edges, g.dead_end.tolist()
         (3, [False, False, False, False])
@@ -628,6 +630,7 @@ def path_task(graph: PathGraph, weights=None, *, ood: Mapping | None = None) -> 
 
     Examples
     --------
+    >>> from modesim.paths import PathGraph, path_task
     >>> g = PathGraph.from_edges([(0, 1), (0, 2)], 0, 1)
     >>> path_task(g, [3.0, 1.0]).base.round(12).tolist()
     [0.75, 0.25]

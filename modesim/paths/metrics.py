@@ -60,6 +60,8 @@ def hit_probability(log_q: np.ndarray, ks: np.ndarray) -> np.ndarray:
     ``q = 1`` gives exactly 1.  In [0, 1] by construction.  A kernel: ``ks`` must already
     be a float array of positive integers (:func:`modesim._checks.ks`); nothing is checked.
 
+    >>> import numpy as np
+    >>> from modesim.paths import hit_probability
     >>> h = hit_probability(np.log([0.5, 1e-300]), np.array([2.0]))
     >>> print(f"{h[0, 0]:.12g} {h[1, 0]:.12g}")
     0.75 2e-300
@@ -106,7 +108,7 @@ def success_probability(policy, task: PathTask, *, ood: str | None = None):
         (..., E) (negative, NaN, a node whose out-edges do not sum to 1 within 1e-6, a batch
         shape not broadcasting against the task's); ``ood`` not None or a mask name of the task.
 
-    >>> from modesim.paths import PathGraph, path_task
+    >>> from modesim.paths import PathGraph, path_task, success_probability
     >>> t = path_task(PathGraph.from_edges([(0, 1), (0, 2)], 0, 1), [3.0, 1.0])
     >>> round(float(success_probability(t.base, t)), 12)
     0.75
@@ -145,7 +147,7 @@ def path_pass_at_k(policy, task: PathTask, k, *, ood: str | None = None) -> np.n
 
     Examples
     --------
-    >>> from modesim.paths import PathGraph, path_task
+    >>> from modesim.paths import PathGraph, path_pass_at_k, path_task
     >>> t = path_task(PathGraph.from_edges([(0, 1), (0, 2)], 0, 1), [1e-20, 1.0])
     >>> print(f"{float(path_pass_at_k(t.base, t, 10**6)):.12g}")
     1e-14
@@ -319,7 +321,7 @@ def most_probable_path(policy, task: PathTask, *, ood: str | None = None) -> lis
         NaN, a node whose out-edges do not sum to 1 within 1e-6, a batch shape not broadcasting
         against the task's); ``ood`` not None or a mask name, or a batched OOD mask.
 
-    >>> from modesim.paths import PathGraph, path_task
+    >>> from modesim.paths import PathGraph, most_probable_path, path_task
     >>> g = PathGraph.from_edges([(0, 1), (1, 3), (0, 2), (2, 3)], 0, 3)
     >>> t = path_task(g, [3.0, 1.0, 1.0, 1.0])
     >>> most_probable_path(t.base, t)
@@ -356,7 +358,7 @@ def count_paths(graph: PathGraph, *, blocked=None, valid_only: bool = True) -> f
         ``graph`` not a :class:`PathGraph`; ``valid_only`` not a boolean; ``blocked`` not a
         boolean mask of shape (E,).
 
-    >>> from modesim.paths import PathGraph
+    >>> from modesim.paths import PathGraph, count_paths
     >>> count_paths(PathGraph.from_edges([(0, 1), (0, 2), (2, 1)], 0, 1))
     2.0
     """

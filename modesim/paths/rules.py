@@ -108,7 +108,7 @@ def path_kl_regularised_optimum(task: PathTask, beta, *, log: bool = False) -> n
 
     Examples
     --------
-    >>> from modesim.paths import PathGraph, path_task
+    >>> from modesim.paths import PathGraph, path_kl_regularised_optimum, path_task
     >>> t = path_task(PathGraph.from_edges([(0, 1), (0, 2)], 0, 1), [0.5, 0.5])
     >>> path_kl_regularised_optimum(t, 1.0).round(3).tolist()
     [0.731, 0.269]
@@ -187,7 +187,7 @@ class PathNaturalPG:
     R3 on paths: the valid paths keep their base ratios.
 
     >>> import modesim as ms
-    >>> from modesim.paths import PathGraph, path_task
+    >>> from modesim.paths import PathGraph, PathNaturalPG, path_task
     >>> t = path_task(PathGraph.from_edges([(0, 1), (0, 2), (0, 3)], 0, [1, 2]), [0.3, 0.2, 0.5])
     >>> p = ms.iterate(PathNaturalPG(lr=1.0), t, 4).policy[-1]
     >>> round(float(p[0] / p[1]), 12)
@@ -261,7 +261,7 @@ def path_sd_optimum(task: PathTask, *, teacher=None, demos=None, objective: str 
 
     Examples
     --------
-    >>> from modesim.paths import PathGraph, path_task
+    >>> from modesim.paths import PathGraph, path_sd_optimum, path_task
     >>> t = path_task(PathGraph.from_edges([(0, 1), (0, 2)], 0, [1, 2]), [0.6, 0.4])
     >>> path_sd_optimum(t).round(3).tolist()  # p·(1 + 1/p)^p normalised (S4, α = 0.5)
     [0.621, 0.379]
@@ -329,7 +329,7 @@ class PathSelfDistillation(SDShell):
     Examples
     --------
     >>> import modesim as ms
-    >>> from modesim.paths import PathGraph, path_task
+    >>> from modesim.paths import PathGraph, PathSelfDistillation, path_task
     >>> t = path_task(PathGraph.from_edges([(0, 2), (0, 3), (2, 1), (3, 1)], 0, 1), [0.6, 0.4, 1, 1])
     >>> ms.iterate(PathSelfDistillation(), t, 3).policy[-1].round(3).tolist()
     [0.674, 0.326, 1.0, 1.0]

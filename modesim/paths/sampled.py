@@ -414,7 +414,7 @@ class PathSampledRL(_PathSampled):
     Examples
     --------
     >>> import modesim as ms
-    >>> from modesim.paths import ConceptGraph, FeaturePolicy, bank_success, graph_bank
+    >>> from modesim.paths import ConceptGraph, FeaturePolicy, PathSampledRL, bank_success, graph_bank
     >>> bank = graph_bank(ConceptGraph(20), 8, seed=0)
     >>> rule = PathSampledRL("grpo", lr=0.5, policy=FeaturePolicy(), seed=0)
     >>> state = ms.iterate(rule, bank, 200, record_policy=False).final
@@ -638,7 +638,7 @@ class PathSampledSD(_PathSampled, SDShell):
     Examples
     --------
     >>> import modesim as ms
-    >>> from modesim.paths import ConceptGraph, FeaturePolicy, graph_bank
+    >>> from modesim.paths import ConceptGraph, FeaturePolicy, PathSampledSD, graph_bank
     >>> bank = graph_bank(ConceptGraph(20), 8, seed=0)
     >>> rule = PathSampledSD(teacher_base=ms.EMA(0.95), lr=0.5, policy=FeaturePolicy(), seed=0)
     >>> ms.iterate(rule, bank, 3, record_policy=False).final.params.shape
@@ -950,6 +950,7 @@ class ExpectedUpdate:
     --------
     >>> import modesim as ms
     >>> from modesim.paths import ConceptGraph, FeaturePolicy, bank_success, graph_bank
+    >>> from modesim.paths import ExpectedUpdate, PathSampledRL
     >>> bank = graph_bank(ConceptGraph(20), 4, seed=0)
     >>> mf = ExpectedUpdate(PathSampledRL("reinforce", lr=1.0, policy=FeaturePolicy()))
     >>> state = ms.iterate(mf, bank, 50, record_policy=False).final

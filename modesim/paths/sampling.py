@@ -133,7 +133,7 @@ def sample_paths(policy, task: PathTask, n: int, seed=None) -> Rollouts:
         Naming ``policy`` (shape, normalisation, a batched policy), ``n`` or ``seed``;
         ``task`` not a :class:`PathTask`, or batched (a batched base or OOD mask).
 
-    >>> from modesim.paths import PathGraph, path_task
+    >>> from modesim.paths import PathGraph, path_task, sample_paths
     >>> t = path_task(PathGraph.from_edges([(0, 1), (0, 2)], 0, 1), [1.0, 0.0])
     >>> r = sample_paths(t.base, t, 5, seed=0)
     >>> r.edges[:, 0].tolist(), float(r.pass_at_k(1))

@@ -117,6 +117,7 @@ def remedy(name: str) -> Remedy:
     ValueError
         ``name`` is not a remedy of :data:`CATALOGUE`; the message lists the remedies.
 
+    >>> from modesim.remedies import remedy
     >>> remedy("forward KL").theorem
     'F1'
     """
@@ -144,6 +145,7 @@ def verdict_table(markdown: bool = False) -> str:
     ValueError
         ``markdown`` not True or False.
 
+    >>> from modesim.remedies import verdict_table
     >>> print(verdict_table().splitlines()[0])
     remedy                  entry  preserves ratios  detail
     """

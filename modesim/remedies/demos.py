@@ -93,6 +93,7 @@ class BalancedDemos(DemoSource):
     Examples
     --------
     >>> import modesim as ms
+    >>> from modesim.remedies import BalancedDemos
     >>> task = ms.make_task([0.5, 0.3, 0.1, 0.1], [1, 1, 1, 0])
     >>> teacher = ms.CopyTeacher(0.5)
     >>> pi = ms.sd_optimum(task, teacher=teacher, demos=BalancedDemos(teacher))

@@ -66,6 +66,7 @@ def copy_gain(rho, alpha):
     Source: the copy teacher's closed form (theory §3.3); its role in the remedies is ours
     (theory §11).
 
+    >>> from modesim.remedies import copy_gain
     >>> round(float(copy_gain(0.5, 0.5)), 6)
     1.098612
     """
@@ -143,6 +144,7 @@ def mixture_jensen_gap(alpha, m, rho, p):
     -----
     Source: ours (theory §11, M1).
 
+    >>> from modesim.remedies import mixture_jensen_gap
     >>> round(float(mixture_jensen_gap(0.5, 1, 0.6, 0.6)), 6)
     -0.10465
     """
@@ -192,6 +194,7 @@ def mixture_gap_leading(alpha, m, rho, p):
     -----
     Source: ours (theory §11, M1).
 
+    >>> from modesim.remedies import mixture_gap_leading
     >>> round(float(mixture_gap_leading(0.5, 10, 0.6, 0.6)), 6)
     -0.008333
     """
@@ -241,6 +244,7 @@ def mixture_gap_bound(alpha, m, rho, p):
     -----
     Source: ours (theory §11, M1: the derivation of the bound).
 
+    >>> from modesim.remedies import mixture_gap_bound
     >>> bool(mixture_gap_bound(0.5, 100, 0.6, 0.6) < 1e-4)
     True
     """
@@ -297,6 +301,7 @@ def power_ipw_threshold(alpha, exponent):
     -----
     Source: ours (theory §11, W2).
 
+    >>> from modesim.remedies import power_ipw_threshold
     >>> round(float(power_ipw_threshold(0.5, 0.5)), 6)
     0.255001
     """
@@ -380,6 +385,7 @@ def blend_exponent(distill_weight, beta):
     -----
     Source: ours (theory §11, L1).
 
+    >>> from modesim.remedies import blend_exponent
     >>> round(blend_exponent(0.5, 0.04), 12)
     0.925925925926
     """
@@ -429,6 +435,7 @@ def diversity_bonus_reward(policy, valid, n_rollouts, bonus):
     Source: the bonus as :class:`~modesim.SampledRL` implements it (theory §2.3); its
     expectation is ours (theory §11, D1).
 
+    >>> from modesim.remedies import diversity_bonus_reward
     >>> diversity_bonus_reward([0.5, 0.5], [True, False], 8, 1.0).tolist()
     [1.4375, 0.0]
     """

@@ -72,6 +72,7 @@ class PathBlend:
     Examples
     --------
     >>> import modesim as ms
+    >>> from modesim.remedies import PathBlend
     >>> from modesim.paths import ConceptGraph, FeaturePolicy, bank_success, graph_bank
     >>> bank = graph_bank(ConceptGraph(20), 8, seed=0)
     >>> rule = PathBlend(combine="sign", lr=0.5, policy=FeaturePolicy(), seed=0)

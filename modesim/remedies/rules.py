@@ -124,6 +124,7 @@ class DistillationBlend(SDShell):
     Examples
     --------
     >>> import modesim as ms
+    >>> from modesim.remedies import blend_optimum
     >>> task = ms.make_task([0.5, 0.25, 0.25], [1, 1, 0])
     >>> pi = blend_optimum(task, reward_weight=0.5, distill_weight=0.5, beta=0.5)
     >>> bool(pi[0] / pi[1] > 2.0), bool(pi[:2].sum() > 0.75)
@@ -228,6 +229,7 @@ def blend_optimum(task: Task, *, teacher=None, demos=None, reward_weight=0.5, di
     Source: ours (theory §11, L1).
 
     >>> import modesim as ms
+    >>> from modesim.remedies import blend_optimum
     >>> blend_optimum(ms.make_task([0.6, 0.3, 0.1]), reward_weight=1.0, distill_weight=-0.2,
     ...               beta=0.5).round(3).tolist()
     [0.567, 0.313, 0.119]

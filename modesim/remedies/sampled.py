@@ -130,6 +130,7 @@ class RemedySampledSD(_Draws, SampledSD):
     Examples
     --------
     >>> import modesim as ms
+    >>> from modesim.remedies import RemedySampledSD
     >>> rule = RemedySampledSD(ms.CopyTeacher(0.5), objective="forward", teacher_base=ms.EMA(0.95), seed=0)
     >>> ms.train(rule, ms.make_task([0.5, 0.3, 0.2], [1, 1, 0]), 5, n_seeds=2).policy.shape
     (6, 2, 3)
@@ -310,6 +311,7 @@ class SampledBlend(_Draws, SampledSD):
     Examples
     --------
     >>> import modesim as ms
+    >>> from modesim.remedies import SampledBlend
     >>> rule = SampledBlend(ms.CopyTeacher(0.5), combine="sign", teacher_base=ms.EMA(0.95), lr=0.5, seed=0)
     >>> task = ms.make_task([0.5, 0.3, 0.2], [1, 1, 0])
     >>> final = ms.train(rule, task, 50, n_seeds=4, record_policy=False).final

@@ -97,6 +97,7 @@ def compositions(m: int, J: int) -> np.ndarray:
         2.0 are refused).  Nothing caps the size: the number of rows grows like
         ``m^(J−1)``.
 
+    >>> from modesim.remedies import compositions
     >>> compositions(2, 2).tolist()
     [[2, 0], [1, 1], [0, 2]]
     """
@@ -191,6 +192,7 @@ class MixtureTeacher(Teacher):
     Examples
     --------
     >>> import modesim as ms
+    >>> from modesim.remedies import MixtureTeacher
     >>> task = ms.make_task([0.6, 0.3, 0.1])
     >>> ms.sd_optimum(task, teacher=MixtureTeacher(ms.CopyTeacher(0.5), 8)).round(4).tolist()
     [0.6121, 0.2978, 0.09]
@@ -406,6 +408,7 @@ class ContrastiveTeacher(Teacher):
     Examples
     --------
     >>> import modesim as ms
+    >>> from modesim.remedies import ContrastiveTeacher
     >>> task = ms.make_task([0.6, 0.3, 0.1])
     >>> ms.sd_optimum(task, teacher=ContrastiveTeacher(ms.CopyTeacher(0.5))).round(12).tolist()
     [0.6, 0.3, 0.1]

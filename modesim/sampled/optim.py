@@ -112,6 +112,7 @@ class SGD:
     ValueError
         Naming ``max_grad_norm`` unless it is None or a finite number > 0 (or such an array).
 
+    >>> from modesim.sampled import SGD
     >>> SGD().linear, SGD(max_grad_norm=1.0).linear
     (True, False)
     """
@@ -179,6 +180,7 @@ class Adam:
     Examples
     --------
     >>> import modesim as ms
+    >>> from modesim.sampled import Adam
     >>> rule = ms.SampledRL("grpo", optimiser=Adam(), lr=0.05, seed=0)
     >>> state = ms.iterate(rule, ms.make_task([0.5, 0.3, 0.2], [1, 1, 0]), 3).final
     >>> type(state.optimiser).__name__, state.optimiser.count

@@ -224,6 +224,7 @@ def make(cls, name, overrides: dict):
 def describe(name: str) -> str:
     """A preset's trainer, source, files and settings as text (one line per reproduced default).
 
+    >>> from modesim.sampled.presets import describe
     >>> print(describe("verl").splitlines()[0])
     verl: verl GRPO (v0.8.0.dev), volcengine/verl@b178a3cd56f58b2d502255daba591e92833930a7
     """

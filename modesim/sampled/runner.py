@@ -40,7 +40,7 @@ def replicate(task: Task, n_seeds: int) -> Task:
         graph bank.
 
     >>> import modesim as ms
-    >>> replicate(ms.make_task([0.6, 0.3, 0.1]), 4).batch_shape
+    >>> ms.replicate(ms.make_task([0.6, 0.3, 0.1]), 4).batch_shape
     (4,)
     """
     n = chk.integer(n_seeds, "n_seeds", low=1)
@@ -122,8 +122,8 @@ def train(
     --------
     >>> import modesim as ms
     >>> task = ms.make_task([0.5, 0.3, 0.2], [1, 1, 0])
-    >>> whole = train(ms.SampledRL("grpo", seed=1), task, 5, n_seeds=4)
-    >>> part = train(ms.SampledRL("grpo", seed=1), task, 5, n_seeds=2, first_seed=2)
+    >>> whole = ms.train(ms.SampledRL("grpo", seed=1), task, 5, n_seeds=4)
+    >>> part = ms.train(ms.SampledRL("grpo", seed=1), task, 5, n_seeds=2, first_seed=2)
     >>> bool((whole.log_policy[:, 2:] == part.log_policy).all())
     True
     """

@@ -253,7 +253,9 @@ def sample_modes(log_policy, n: int, rng) -> np.ndarray:
         Naming ``log_policy`` (NaN, +inf, a row without mass, not normalised), ``n`` or
         ``rng`` (e.g. None).
 
-    >>> sample_modes([-np.inf, 0.0, -np.inf], 3, 0).tolist()
+    >>> import numpy as np
+    >>> import modesim as ms
+    >>> ms.sample_modes([-np.inf, 0.0, -np.inf], 3, 0).tolist()
     [1, 1, 1]
     """
     lp = chk.log_probabilities(log_policy, "log_policy")

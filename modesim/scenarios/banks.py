@@ -72,6 +72,7 @@ def prompt_bank(
 
     Examples
     --------
+    >>> from modesim.scenarios import prompt_bank
     >>> bank = prompt_bank(3, 6, n_valid=2, seed=0)
     >>> bank.batch_shape, int(bank.valid.sum()), int(bank.ood["dominant_blocked"].sum())
     ((3,), 6, 3)

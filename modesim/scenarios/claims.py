@@ -1410,6 +1410,7 @@ def paper_claims(
 
     Examples
     --------
+    >>> from modesim.scenarios import paper_claims
     >>> res = paper_claims(claims=["tilt"], study=False)
     >>> res.claim("tilt").verdict
     'holds'

@@ -202,6 +202,7 @@ def graph_experiment(
 
     Examples
     --------
+    >>> from modesim.scenarios import graph_experiment
     >>> res = graph_experiment(quick=True, steps=40, n_train=8, n_eval=8, betas=(0.04,))
     >>> sorted(res.values["base"])
     ['harder', 'in_distribution', 'larger']
@@ -486,6 +487,7 @@ def token_entropy_robustness(*, skews=(0.0, 0.01, 0.04), shares=(0.5, 0.3, 0.2),
 
     Examples
     --------
+    >>> from modesim.scenarios import token_entropy_robustness
     >>> r = token_entropy_robustness(skews=(0.0, 0.04), steps=200, rounds=30)
     >>> bool(r.feature_retained.min() > 0.7 and r.tabular_retained[-1] < 0.05)
     True

@@ -245,6 +245,7 @@ def remedy_frontier(
 
     Examples
     --------
+    >>> from modesim.scenarios import remedy_frontier
     >>> fr = remedy_frontier("prompt_bank", quick=True, steps=20, n_seeds=2, methods=["SD"])
     >>> fr.methods, fr.relative["GRPO"][0.0]["pass@1"]
     (('GRPO', 'SD'), 0.0)
@@ -398,6 +399,7 @@ def frontier_table(*results: RemedyFrontier, markdown: bool = False) -> str:
     ValueError
         A result that is not a :class:`RemedyFrontier`.
 
+    >>> from modesim.scenarios import frontier_table, remedy_frontier
     >>> fr = remedy_frontier("prompt_bank", quick=True, steps=10, n_seeds=1, methods=["forward KL"])
     >>> print(frontier_table(fr).splitlines()[0].split()[:3])
     ['environment', 'method', 'β']

@@ -170,6 +170,7 @@ def token_entropy_example(*, shares=(0.5, 0.3, 0.2), length: int = 3, writeup: i
 
     Examples
     --------
+    >>> from modesim.scenarios import token_entropy_example
     >>> ex = token_entropy_example()
     >>> ex.token_entropy[[0, -1]].round(2).tolist(), ex.distinct_strategies[[0, -1]].round(2).tolist()
     ([0.55, 0.46], [2.77, 1.0])

@@ -80,6 +80,7 @@ def recorded_rounds(rounds: int, every: int) -> np.ndarray:
         Naming ``rounds`` when it is not an integer >= 0, or ``every`` when it is not an
         integer >= 1.
 
+    >>> from modesim.sweeps import recorded_rounds
     >>> recorded_rounds(5, 2).tolist()
     [0, 2, 4, 5]
     """

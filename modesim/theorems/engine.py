@@ -513,6 +513,7 @@ def instances(task_strategy, **params) -> st.SearchStrategy:
         Naming ``task_strategy`` or the parameter whose value is not a hypothesis
         ``SearchStrategy``.
 
+    >>> from modesim.theorems import instances
     >>> from hypothesis import strategies as st
     >>> from modesim.testing import tasks
     >>> strategy = instances(tasks(), beta=st.floats(0.01, 100.0))
