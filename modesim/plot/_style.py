@@ -13,6 +13,7 @@ the printed sizes, and :func:`modesim.plot.check_figure` can verify them.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
@@ -138,8 +139,9 @@ def save_figure(fig: Figure, stem, formats: Iterable[str] = ("png",)) -> list[Pa
     fig : matplotlib.figure.Figure
     stem : str or path
         File name without suffix; missing parent directories are created.
-    formats : iterable of str
-        Some of :data:`FORMATS` (case and a leading dot ignored).
+    formats : str or iterable of str
+        One of :data:`FORMATS`, or several (case and a leading dot ignored); a single
+        string is one format (``"png"``), never its letters.
 
     Returns
     -------
@@ -149,11 +151,24 @@ def save_figure(fig: Figure, stem, formats: Iterable[str] = ("png",)) -> list[Pa
     Raises
     ------
     ValueError
-        If a format is not one of :data:`FORMATS` (checked before anything is written).
-        File-system errors are ``OSError``.
+        Naming the argument (checked before anything is written): ``fig`` not a matplotlib
+        Figure, ``stem`` not a non-empty string or path, ``formats`` naming no format or
+        one that is not in :data:`FORMATS`.  File-system errors are ``OSError``.
     """
+    fig = _checked_figure(fig)
+    if not isinstance(stem, (str, os.PathLike)) or not str(stem).strip():
+        raise ValueError(f"stem must be a file name without suffix (a non-empty string or path); "
+                         f"got {chk.describe(stem)}")
     stem = Path(stem)
-    fmts = [chk.choice(str(f).strip().lower().lstrip("."), "formats", FORMATS) for f in formats]
+    if isinstance(formats, (str, bytes)):
+        formats = [formats]
+    elif not isinstance(formats, Iterable):
+        raise ValueError(f"formats must be one of {', '.join(map(repr, FORMATS))} or a sequence of them; "
+                         f"got {chk.describe(formats)}")
+    fmts = [chk.choice(f.strip().lower().lstrip(".") if isinstance(f, str) else f, "formats", FORMATS)
+            for f in formats]
+    if not fmts:
+        raise ValueError(f"formats must name at least one of {', '.join(map(repr, FORMATS))}; got none")
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
     with style():
@@ -181,10 +196,32 @@ def get_ax(ax):
     Raises
     ------
     ValueError
-        Never: ``ax`` is returned unchecked when it is not None.
+        Naming ``ax`` when it is neither None nor a matplotlib Axes (an array of axes from
+        :func:`new_figure` is refused with a hint to pick one, e.g. ``axes[0, 0]``).
     """
     if ax is not None:
-        return ax
+        return _checked_axes(ax, "ax", " (or None for the current axes)")
     import matplotlib.pyplot as plt
 
     return plt.gca()
+
+
+def _checked_axes(ax, name: str = "ax", allowed: str = ""):
+    """``ax`` if it is a matplotlib :class:`~matplotlib.axes.Axes`, else a ValueError naming
+    ``name`` (``allowed``: what else the caller accepts, e.g. " (or None …)")."""
+    from matplotlib.axes import Axes
+
+    if not isinstance(ax, Axes):
+        hint = ""
+        if isinstance(ax, (list, tuple)) or (hasattr(ax, "shape") and hasattr(ax, "ravel")):
+            hint = " (new_figure and subplots return an array of axes: pass one of them, e.g. axes[0, 0])"
+        raise ValueError(f"{name} must be a matplotlib Axes{allowed}; got {chk.describe(ax)}{hint}")
+    return ax
+
+
+def _checked_figure(fig, name: str = "fig") -> Figure:
+    """``fig`` if it is a matplotlib :class:`~matplotlib.figure.Figure`, else a ValueError naming ``name``."""
+    if not isinstance(fig, Figure):
+        hint = " (pass ax.figure)" if hasattr(fig, "figure") and isinstance(getattr(fig, "figure", None), Figure) else ""
+        raise ValueError(f"{name} must be a matplotlib Figure; got {chk.describe(fig)}{hint}")
+    return fig

@@ -10,13 +10,13 @@ other stay visible.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
 from .. import _checks as chk
-from ._style import get_ax
+from ._style import _checked_axes, get_ax
 from .methods import INVALID_MODE, MethodStyle, find_method, mode_styles
 
 __all__ = [
@@ -79,8 +79,10 @@ def round_ticks(ax, last) -> None:
     Raises
     ------
     ValueError
-        Naming ``last`` when it is not a finite number > 0.
+        Naming ``last`` when it is not a finite number > 0, or ``ax`` when it is not a
+        matplotlib Axes.
     """
+    ax = _checked_axes(ax)
     last = chk.real(last, "last", low=0.0, low_open=True, allow_array=False)
     ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True, steps=[1, 2, 2.5, 5, 10]))
     ax.set_xlim(-0.03 * last, 1.03 * last)
@@ -112,9 +114,10 @@ def plot_rounds(rounds, policy, *, labels=None, valid=None, title=None, key="aut
     Raises
     ------
     ValueError
-        ``rounds`` not a non-empty 1-D array of finite numbers, ``policy`` not of shape
-        (T, K) with T = ``len(rounds)``, ``labels`` not K names, ``valid`` not a mask of K
-        modes, or an unknown ``key``.
+        Naming the argument: ``rounds`` not a non-empty 1-D array of finite numbers,
+        ``policy`` not of shape (T, K) with T = ``len(rounds)`` or a row not probabilities
+        (finite, >= 0, summing to 1 within 1e-6), ``labels`` not a sequence of K names,
+        ``valid`` not a mask of K modes, an unknown ``key``, or ``ax`` not an Axes.
 
     Notes
     -----
@@ -124,11 +127,11 @@ def plot_rounds(rounds, policy, *, labels=None, valid=None, title=None, key="aut
     p = chk.numeric_array(policy, "policy", "an array of probabilities of shape (T, K)")
     if p.ndim != 2 or p.shape[0] != rounds.shape[0]:
         raise ValueError(f"policy must have shape (T, K) with T = {rounds.shape[0]}; got {p.shape}")
+    chk.probabilities(p, "policy")          # drawn as given, not renormalised
     K = p.shape[1]
     chk.choice(key, "key", ("auto", "legend", "colorbar", None))
-    labels = mode_labels(K) if labels is None else list(labels)
-    if len(labels) != K:
-        raise ValueError(f"labels must name the K = {K} modes; got {len(labels)} labels")
+    labels = mode_labels(K) if labels is None else _entries(labels, "labels", K, f"a list of K = {K} mode names",
+                                                          f"name the K = {K} modes")
     ok = np.ones(K, bool) if valid is None else chk.mask(valid, (K,), "valid", nonempty=False)
     ax = get_ax(ax)
     looks = mode_styles(int(ok.sum()))
@@ -173,14 +176,14 @@ def _curve_style(label, i, n, styles, colors) -> dict:
     method = find_method(label)
     if method is not None:
         kw.update(method.line(label))
-    given = (styles or {}).get(label)
+    given = styles.get(label)
     if isinstance(given, MethodStyle):
         kw.update(given.line(label))
     elif isinstance(given, str):
         kw["linestyle"] = given
     elif given:
         kw.update(given)
-    if colors and label in colors:
+    if label in colors:
         kw["color"] = colors[label]
     kw.setdefault("label", label)
     if kw.get("marker"):
@@ -194,6 +197,70 @@ def _axis_values(value, name: str) -> np.ndarray:
     if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be a non-empty 1-D array of finite numbers; got {chk.describe(value)}")
     return arr
+
+
+def _entries(value, name: str, n: int, what: str, need: str) -> list:
+    """``value`` as a list of ``n`` entries; ``what`` says what the sequence is, ``need`` how
+    many it must hold (a single string is refused: it is one name, not a sequence)."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise ValueError(f"{name} must be {what}; got {chk.describe(value)}")
+    out = list(value)
+    if len(out) != n:
+        raise ValueError(f"{name} must {need}; got {len(out)} {'entry' if len(out) == 1 else 'entries'}")
+    return out
+
+
+def _mapping(value, name: str, what: str, *, optional: bool = False) -> dict:
+    """``value`` as a dict (a mapping is required: a list or an array has no labels).
+
+    ``optional``: None gives ``{}`` and an empty mapping is allowed; otherwise a mapping
+    with at least one entry is required (with none, there is nothing to draw or label).
+    """
+    if value is None and optional:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{name} must be a mapping (a dict) of {what}; got {chk.describe(value)}")
+    if not value and not optional:
+        raise ValueError(f"{name} must have at least one entry ({what}); got an empty mapping")
+    return dict(value)
+
+
+def _series(y, name: str, shape: tuple, what: str = "", *, low=None, high=None) -> np.ndarray:
+    """``y`` as a float array of exactly ``shape``, its errors naming ``name``; with ``low``
+    and ``high``, every entry must be finite and in ``[low, high]``."""
+    arr = chk.numeric_array(y, name, "an array of numbers")
+    if arr.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}{what}; got {arr.shape}")
+    if low is not None or high is not None:
+        chk.real(arr, name, low=low, high=high)
+    return arr
+
+
+def _curve_values(curves, x: np.ndarray, xname: str, name: str = "curves", **bounds) -> dict:
+    """``curves`` (label → y) checked: a non-empty mapping, every y of ``x``'s shape."""
+    ys = {}
+    for label, y in _mapping(curves, name, "label → array of y values").items():
+        where = f"{name}[{label!r}]"
+        arr = chk.numeric_array(y, where, "an array of numbers")
+        if arr.shape != x.shape:
+            raise ValueError(f"{where} must have the shape of {xname}, {x.shape}; got {arr.shape}")
+        if bounds:
+            chk.real(arr, where, **bounds)
+        ys[label] = arr
+    return ys
+
+
+def _looks(colors, styles) -> tuple[dict, dict]:
+    """``colors`` and ``styles`` (label → look) checked: mappings or None, each style a
+    MethodStyle, a dict of plot keywords, a line-style string or None."""
+    colors = _mapping(colors, "colors", "label → colour", optional=True)
+    styles = _mapping(styles, "styles", "label → MethodStyle, dict of plot keywords or line style",
+                      optional=True)
+    for label, given in styles.items():
+        if not (given is None or isinstance(given, (MethodStyle, str, Mapping))):
+            raise ValueError(f"styles[{label!r}] must be a MethodStyle, a dict of plot keywords or a "
+                             f"line style such as '--'; got {chk.describe(given)}")
+    return colors, styles
 
 
 def plot_curves(
@@ -224,8 +291,11 @@ def plot_curves(
     Raises
     ------
     ValueError
-        ``x`` not a non-empty 1-D array of finite numbers, a curve not of ``x``'s shape
-        (named ``curves['label']``), or a switch not a boolean.
+        Naming the argument: ``x`` not a non-empty 1-D array of finite numbers; ``curves``
+        not a non-empty mapping (label → array; an empty one would draw nothing and leave
+        an empty legend), or a curve not numbers of ``x``'s shape (named
+        ``curves['label']``); ``colors`` or ``styles`` not a mapping by label (or a style
+        not a MethodStyle, dict or line style); a switch not a boolean; ``ax`` not an Axes.
 
     Notes
     -----
@@ -236,11 +306,8 @@ def plot_curves(
     integer_x = chk.boolean(integer_x, "integer_x")
     legend = chk.boolean(legend, "legend")
     x = _axis_values(x, "x")
-    ys = {}
-    for label, y in curves.items():
-        ys[label] = chk.numeric_array(y, f"curves[{label!r}]", "an array of numbers")
-        if ys[label].shape != x.shape:
-            raise ValueError(f"curves[{label!r}] must have the shape of x, {x.shape}; got {ys[label].shape}")
+    ys = _curve_values(curves, x, "x")
+    colors, styles = _looks(colors, styles)
     ax = get_ax(ax)
     for i, (label, y) in enumerate(ys.items()):
         ax.plot(x, y, **_curve_style(label, i, x.size, styles, colors))
@@ -271,25 +338,40 @@ def plot_pass_at_k(k, curves: Mapping[str, np.ndarray], *, spread=None, colors=N
     Raises
     ------
     ValueError
-        From matplotlib or numpy, unchanged: a curve or band whose length differs from
-        ``k``'s (the inputs are not checked here).
+        Naming the argument: ``k`` not a non-empty 1-D array of integers >= 1 (k is drawn
+        on a log axis); ``curves`` not a non-empty mapping, or a curve (named
+        ``curves['label']``) not of ``k``'s shape or with a value outside [0, 1];
+        ``spread`` not a mapping, a band (named ``spread['label']``) not of shape (2, n)
+        or outside [0, 1], or labelling no curve; ``colors`` or ``styles`` not mappings by
+        label; ``legend`` not a boolean; ``ax`` not an Axes.
 
     Notes
     -----
     pass@k as theory §4 defines it (in and out of distribution).
     """
     legend = chk.boolean(legend, "legend")
+    k = chk.ks(k, "k")
+    if k.ndim != 1:
+        raise ValueError(f"k must be a 1-D array of integers >= 1; got shape {k.shape}")
+    ys = _curve_values(curves, k, "k", low=0.0, high=1.0)
+    bands = {}
+    for label, band in _mapping(spread, "spread", "label → (lower, upper) band of shape (2, n)",
+                                optional=True).items():
+        if label not in ys:
+            raise ValueError(f"spread[{label!r}] labels no curve; the curves are {', '.join(map(repr, ys))}")
+        bands[label] = _series(band, f"spread[{label!r}]", (2, k.size), " (a lower and an upper row, one "
+                               "column per k)", low=0.0, high=1.0)
+    colors, styles = _looks(colors, styles)
     ax = get_ax(ax)
-    k = np.asarray(k)
-    for i, (label, y) in enumerate(curves.items()):
+    for i, (label, y) in enumerate(ys.items()):
         kw = _curve_style(label, i, k.size, styles, colors)
         kw["markevery"] = None
-        (line,) = ax.plot(k, np.asarray(y, dtype=np.float64), **kw)
-        if spread is not None and label in spread:
-            lo, hi = np.asarray(spread[label], dtype=np.float64)
+        (line,) = ax.plot(k, y, **kw)
+        if label in bands:
+            lo, hi = bands[label]
             ax.fill_between(k, lo, hi, color=line.get_color(), alpha=0.15, lw=0, zorder=1)
     ax.set_xscale("log", base=2)
-    exps = np.unique(np.round(np.log2(k[k > 0])).astype(int))
+    exps = np.unique(np.round(np.log2(k)).astype(int))
     if exps.size:
         from matplotlib.ticker import FixedLocator, NullLocator
 
@@ -320,24 +402,47 @@ def plot_eigenvalues(alpha, closed_form: Mapping, numeric: Mapping | None = None
     Raises
     ------
     ValueError
-        From matplotlib, unchanged: a curve whose length differs from ``alpha``'s (the
-        inputs are not checked here).
+        Naming the argument: ``alpha`` not a non-empty 1-D array of finite numbers;
+        ``closed_form`` not a non-empty mapping, or a curve (named ``closed_form['label']``)
+        not numbers of ``alpha``'s shape; ``numeric`` not a mapping, an entry (named
+        ``numeric['label']``) not a pair of equal-length 1-D arrays or labelling no
+        closed-form curve; ``styles`` not one MethodStyle (or None) per closed-form curve;
+        ``legend`` not a boolean; ``ax`` not an Axes.
 
     Notes
     -----
     The S8 eigenvalue against the numerical Jacobian (theory §3.5, statement S8).
     """
     legend = chk.boolean(legend, "legend")
+    alpha = _axis_values(alpha, "alpha")
+    closed_form = _curve_values(closed_form, alpha, "alpha", "closed_form")
+    points = {}
+    for label, pair in _mapping(numeric, "numeric", "label → (alpha_points, values)", optional=True).items():
+        where = f"numeric[{label!r}]"
+        if label not in closed_form:
+            raise ValueError(f"{where} labels no closed-form curve; the closed-form curves are "
+                             f"{', '.join(map(repr, closed_form))}")
+        if isinstance(pair, (str, bytes)) or not isinstance(pair, Iterable) or len(pair := list(pair)) != 2:
+            raise ValueError(f"{where} must be a pair (alpha_points, values); got {chk.describe(pair)}")
+        a = _axis_values(pair[0], f"{where}[0] (alpha_points)")
+        points[label] = (a, _series(pair[1], f"{where}[1] (values)", a.shape, ", one per alpha point"))
+    if styles is None:
+        styles = [None] * len(closed_form)
+    else:
+        styles = _entries(styles, "styles", len(closed_form), "a list of MethodStyles, one per closed-form curve",
+                          f"have one MethodStyle (or None) per closed-form curve ({len(closed_form)})")
+        for i, st in enumerate(styles):
+            if st is not None and not isinstance(st, MethodStyle):
+                raise ValueError(f"styles[{i}] must be a MethodStyle (e.g. from method_style('SD')."
+                                 f"variants(n)) or None; got {chk.describe(st)}")
     ax = get_ax(ax)
-    numeric = numeric or {}
-    styles = list(styles) if styles is not None else [None] * len(closed_form)
     handles = []
     for (label, lam), st in zip(closed_form.items(), styles):
         kw = {"label": str(label)} if st is None else {**st.line(str(label)), "marker": ""}
         (line,) = ax.plot(alpha, lam, **kw)
         handle = line
-        if label in numeric:
-            a, v = numeric[label]
+        if label in points:
+            a, v = points[label]
             (dots,) = ax.plot(a, v, ls="none", marker=st.marker if st else "o", color=line.get_color(),
                               mfc="none", ms=4, mew=0.8)
             handle = (line, dots)
@@ -375,8 +480,11 @@ def plot_heatmap(
     Raises
     ------
     ValueError
-        ``values`` not of shape ``(len(y), len(x))``; matplotlib's own for bad ``cmap``,
-        ``norm`` or ``contours``.
+        Naming the argument: ``x`` or ``y`` not a non-empty 1-D array of finite numbers,
+        ``values`` not numbers of shape ``(len(y), len(x))``, ``contours`` not finite
+        numbers, ``colorbar`` not a boolean, ``ax`` not an Axes; matplotlib's own
+        (a ``ValueError`` naming the value) for an unknown ``cmap`` name; a bad ``norm``
+        is not checked.
 
     Notes
     -----
@@ -384,11 +492,14 @@ def plot_heatmap(
     (theory §3.4) and the collapse regime over (α, β) (theory §8.4).
     """
     colorbar = chk.boolean(colorbar, "colorbar")
-    ax = get_ax(ax)
-    v = np.asarray(values, dtype=np.float64)
-    x, y = np.asarray(x), np.asarray(y)
+    x, y = _axis_values(x, "x"), _axis_values(y, "y")
+    v = chk.numeric_array(values, "values", "an array of shape (len(y), len(x))")
     if v.shape != (y.size, x.size):
         raise ValueError(f"values must have shape (len(y), len(x)) = {(y.size, x.size)}; got {v.shape}")
+    if contours is not None:
+        contours = chk.real(contours, "contours")
+        contours = np.atleast_1d(contours)
+    ax = get_ax(ax)
     mesh = ax.pcolormesh(x, y, v, shading="nearest", cmap=cmap, norm=norm, rasterized=True)
     if contours is not None:
         cs = ax.contour(x, y, v, levels=sorted(contours), colors="white", linewidths=0.6)
@@ -420,27 +531,35 @@ def plot_fan(x, mean, bands=None, *, samples=None, color=None, label=None, lines
     Raises
     ------
     ValueError
-        ``bands`` not of shape (L, T) with T = ``len(x)``; from matplotlib, unchanged, a
-        ``mean`` or a sample whose length differs from ``x``'s.
+        Naming the argument: ``x`` not a non-empty 1-D array of finite numbers; ``mean``
+        not numbers of shape (T,), ``bands`` not of shape (L, T) or ``samples`` not of
+        shape (S, T), with T = ``len(x)``; ``ax`` not an Axes.
 
     Notes
     -----
     Finite-sample training across seeds (theory §2.3, §3.6): :func:`modesim.fan` gives the
     quantiles.
     """
-    ax = get_ax(ax)
-    x = np.asarray(x)
-    (line,) = ax.plot(x, np.asarray(mean, dtype=np.float64), color=color, label=label, lw=1.4,
-                      ls=linestyle, zorder=3)
-    c = line.get_color()
+    x = _axis_values(x, "x")
+    T = x.shape[0]
+    mean = _series(mean, "mean", (T,), " (one value per x)")
+    b = s = None
     if bands is not None:
-        b = np.asarray(bands, dtype=np.float64)
-        if b.ndim != 2 or b.shape[1] != x.shape[0]:
-            raise ValueError(f"bands must have shape (L, T) with T = {x.shape[0]}; got {b.shape}")
+        b = chk.numeric_array(bands, "bands", "quantiles of shape (L, T)")
+        if b.ndim != 2 or b.shape[1] != T:
+            raise ValueError(f"bands must have shape (L, T) with T = {T}; got {b.shape}")
+    if samples is not None:
+        s = chk.numeric_array(samples, "samples", "runs of shape (S, T)")
+        if s.ndim != 2 or s.shape[1] != T:
+            raise ValueError(f"samples must have shape (S, T) with T = {T}, one run per row; got {s.shape}")
+    ax = get_ax(ax)
+    (line,) = ax.plot(x, mean, color=color, label=label, lw=1.4, ls=linestyle, zorder=3)
+    c = line.get_color()
+    if b is not None:
         for i in range(b.shape[0] // 2):
             ax.fill_between(x, b[i], b[-1 - i], color=c, alpha=0.12 + 0.1 * i, lw=0)
-    if samples is not None:
-        for row in np.asarray(samples, dtype=np.float64):
+    if s is not None:
+        for row in s:
             ax.plot(x, row, color=c, lw=0.4, alpha=0.4)
     return ax
 
@@ -468,7 +587,10 @@ def plot_bars(categories, groups: Mapping[str, np.ndarray], *, colors=None, ylab
     Raises
     ------
     ValueError
-        A group whose shape is not ``(len(categories),)``.
+        Naming the argument: ``categories`` not a sequence of names (a single string is
+        refused, not split into letters); ``groups`` not a non-empty mapping, or a group
+        (named ``groups['label']``) not numbers of shape ``(len(categories),)``; ``colors``
+        not a mapping by label; ``legend`` not a boolean; ``ax`` not an Axes.
 
     Notes
     -----
@@ -476,20 +598,23 @@ def plot_bars(categories, groups: Mapping[str, np.ndarray], *, colors=None, ylab
     graph experiment (theory §10.4).
     """
     legend = chk.boolean(legend, "legend")
-    ax = get_ax(ax)
+    if isinstance(categories, (str, bytes)) or not isinstance(categories, Iterable):
+        raise ValueError(f"categories must be a sequence of names (a list of strings); got "
+                         f"{chk.describe(categories)}")
     cats = list(categories)
-    n = len(groups)
-    width = 0.8 / max(n, 1)
+    values_of = {label: _series(values, f"groups[{label!r}]", (len(cats),), ", one per category")
+                 for label, values in _mapping(groups, "groups", "label → one value per category").items()}
+    colors = _mapping(colors, "colors", "label → colour", optional=True)
+    ax = get_ax(ax)
+    n = len(values_of)
+    width = 0.8 / n
     pos = np.arange(len(cats))
-    for i, (label, values) in enumerate(groups.items()):
-        v = np.asarray(values, dtype=np.float64)
-        if v.shape != (len(cats),):
-            raise ValueError(f"{label!r} has shape {v.shape}; expected ({len(cats)},), one per category")
+    for i, (label, v) in enumerate(values_of.items()):
         kw = {}
         method = find_method(label)
         if method is not None:
             kw["color"] = method.color
-        if colors and label in colors:
+        if label in colors:
             kw["color"] = colors[label]
         ax.bar(pos + (i - (n - 1) / 2) * width, v, width, label=label,
                hatch=_HATCHES[i % len(_HATCHES)], edgecolor="white", linewidth=0.0, **kw)

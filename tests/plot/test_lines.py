@@ -190,3 +190,78 @@ def test_a_single_round_is_drawn():
     ax = mp.plot_rounds([0], [[0.6, 0.3, 0.1]])
     assert len(ax.lines) == 3
     plt.close(ax.figure)
+
+
+@pytest.mark.parametrize("call, match", [
+    # curves not a mapping, or an empty one (AttributeError / matplotlib's "no artists" warning)
+    (lambda: mp.plot_curves([1, 2, 3], [[.1, .2, .3]]), r"curves must be a mapping \(a dict\) of label → array"),
+    (lambda: mp.plot_curves([1, 2, 3], {}), r"curves must have at least one entry .*; got an empty mapping"),
+    (lambda: mp.plot_curves([1, 2], {"a": [1, 2]}, styles=["--"]), r"styles must be a mapping"),
+    (lambda: mp.plot_curves([1, 2], {"a": [1, 2]}, styles={"a": 3}), r"styles\['a'\] must be a MethodStyle"),
+    (lambda: mp.plot_curves([1, 2], {"a": [1, 2]}, colors="red"), r"colors must be a mapping"),
+    (lambda: mp.plot_pass_at_k([1, 2], [[.1, .2]]), r"curves must be a mapping"),
+    (lambda: mp.plot_eigenvalues([0, 1], [[1, 2]]), r"closed_form must be a mapping"),
+    (lambda: mp.plot_bars(["a", "b"], [[1, 2]]), r"groups must be a mapping"),
+    (lambda: mp.plot_bars(["a", "b"], {}), r"groups must have at least one entry"),
+    (lambda: mp.plot_bars("ab", {"x": [1, 2]}), r"categories must be a sequence of names .*; got 'ab'"),
+    # ax not an Axes (AttributeError before)
+    (lambda: mp.plot_rounds([0, 1], [[.5, .5], [.5, .5]], ax="x"),
+     r"ax must be a matplotlib Axes \(or None for the current axes\); got 'x'"),
+    (lambda: mp.plot_curves([0, 1], {"a": [0, 1]}, ax=mp.new_figure()[1]), r"ax must be a matplotlib Axes.*axes\[0, 0\]"),
+    (lambda: mp.round_ticks("x", 3), r"ax must be a matplotlib Axes; got 'x'"),
+    # plot_rounds: the policy's rows must be probabilities; labels a list of K names
+    (lambda: mp.plot_rounds([0, 1], [[.5, .5], [np.nan, .5]]), r"policy must be finite; got"),
+    (lambda: mp.plot_rounds([0, 1], [[.5, .5], [.7, .5]]), r"policy must sum to 1 .* at batch index \(1,\)"),
+    (lambda: mp.plot_rounds([0, 1], [[1.5, -.5], [.5, .5]]), r"policy must be non-negative"),
+    (lambda: mp.plot_rounds([0, 1], [[.5, .5], [.5, .5]], labels="ab"), r"labels must be a list of K = 2 mode names; got 'ab'"),
+    # plot_pass_at_k: k >= 1 integers, 1-D; pass@k in [0, 1]; spread of shape (2, n) by label
+    (lambda: mp.plot_pass_at_k([0, 4, 16], {"RL": [.4, .8, 1]}), r"k must hold finite positive integers; got \[0, 4, 16\]"),
+    (lambda: mp.plot_pass_at_k([1.5, 4, 16], {"RL": [.4, .8, 1]}), r"k must hold finite positive integers"),
+    (lambda: mp.plot_pass_at_k([[1, 4, 16]], {"RL": [.4, .8, 1]}), r"k must be a 1-D array"),
+    (lambda: mp.plot_pass_at_k([1, 4, 16], {"RL": [.4, .8, 1.5]}), r"curves\['RL'\] must be in \[0, 1\]; got 1\.5"),
+    (lambda: mp.plot_pass_at_k([1, 4, 16], {"RL": [.4, np.nan, 1]}), r"curves\['RL'\] must be in \[0, 1\]; got nan"),
+    (lambda: mp.plot_pass_at_k([1, 4, 16], {"RL": [.4, .8]}), r"curves\['RL'\] must have the shape of k, \(3,\); got \(2,\)"),
+    (lambda: mp.plot_pass_at_k([1, 4, 16], {"RL": [.4, .8, 1]}, spread={"RL": [0.1]}),
+     r"spread\['RL'\] must have shape \(2, 3\) \(a lower and an upper row, one column per k\); got \(1,\)"),
+    (lambda: mp.plot_pass_at_k([1, 4, 16], {"RL": [.4, .8, 1]}, spread={"SD": np.zeros((2, 3))}),
+     r"spread\['SD'\] labels no curve; the curves are 'RL'"),
+    (lambda: mp.plot_pass_at_k([1, 4, 16], {"RL": [.4, .8, 1]}, spread={"RL": [[0, 0, 0], [1, 1, 2]]}),
+     r"spread\['RL'\] must be in \[0, 1\]; got 2\.0"),
+    (lambda: mp.plot_pass_at_k([1, 4, 16], {"RL": [.4, .8, 1]}, spread=[[0, 0, 0], [1, 1, 1]]), r"spread must be a mapping"),
+    # shapes checked before matplotlib's "x and y must have same first dimension"
+    (lambda: mp.plot_fan([0, 1, 2], [0.1, 0.2]), r"mean must have shape \(3,\) \(one value per x\); got \(2,\)"),
+    (lambda: mp.plot_fan([0, 1, 2], [0.1, 0.2, 0.3], samples=[[1, 2]]), r"samples must have shape \(S, T\) with T = 3"),
+    (lambda: mp.plot_fan([], []), r"x must be a non-empty 1-D array"),
+    (lambda: mp.plot_eigenvalues([0, 1, 2], {"a": [1, 2]}), r"closed_form\['a'\] must have the shape of alpha, \(3,\); got \(2,\)"),
+    (lambda: mp.plot_eigenvalues([0, 1, 2], {"a": [1, 2, 3]}, {"a": ([0, 1], [1])}),
+     r"numeric\['a'\]\[1\] \(values\) must have shape \(2,\), one per alpha point; got \(1,\)"),
+    (lambda: mp.plot_eigenvalues([0, 1, 2], {"a": [1, 2, 3]}, {"a": [0.5]}), r"numeric\['a'\] must be a pair \(alpha_points, values\)"),
+    (lambda: mp.plot_eigenvalues([0, 1, 2], {"a": [1, 2, 3]}, {"b": ([0.5], [1])}), r"numeric\['b'\] labels no closed-form curve"),
+    (lambda: mp.plot_eigenvalues([0, 1, 2], {"a": [1, 2, 3]}, styles=["--"]), r"styles\[0\] must be a MethodStyle"),
+    (lambda: mp.plot_eigenvalues([0, 1, 2], {"a": [1, 2, 3]}, styles=[]),
+     r"styles must have one MethodStyle \(or None\) per closed-form curve \(1\); got 0 entries"),
+    (lambda: mp.plot_heatmap([0, 1], [0, 1], np.zeros((2, 2)), contours="x"), r"contours must be a real number"),
+    (lambda: mp.plot_heatmap([0, np.nan], [0, 1], np.zeros((2, 2))), r"x must be a non-empty 1-D array of finite numbers"),
+])
+def test_plots_name_a_bad_argument_before_drawing(call, match):
+    """Each used to raise AttributeError, a bare unpacking error or matplotlib's own error, warn,
+    or draw silently (NaN policy rows, pass@k outside [0, 1], k < 1 on a log axis)."""
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_the_checked_plots_still_draw_valid_input():
+    """The checks refuse nothing the docstrings allow (warnings are errors under pytest)."""
+    with mp.style():
+        _fig, axes = mp.new_figure(2, 3)
+    ax, ax1, ax2, ax3, ax4, ax5 = axes.ravel()
+    k = np.array([1, 4, 16])
+    mp.plot_pass_at_k(k, {"RL": [.4, .8, 1.0], "SD": (0.0, 0.5, 1.0)},
+                      spread={"RL": [[.3, .7, 1.0], [.5, .9, 1.0]]}, colors={"other": "red"}, ax=ax)
+    assert len(ax.get_lines()) == 2 and len(ax.collections) == 1
+    mp.plot_rounds([0, 1], [[.5, .5], [.5 + 1e-9, .5]], labels=("a", "b"), ax=ax1)
+    mp.plot_eigenvalues([0, 1, 2], {"a": [1, 2, 3]}, {"a": (np.array([0.5]), [1.5])},
+                        styles=[None], ax=ax2)
+    mp.plot_fan(np.arange(3), [0.1, 0.2, 0.3], samples=[[0.1, 0.2, 0.3]], ax=ax3)
+    mp.plot_heatmap([0, 1], [0, 1], [[0, 1], [1, 2]], contours=1.0, colorbar=False, ax=ax4)
+    mp.plot_bars(("y₁", "y₂"), {"SD": np.array([0.5, 0.5])}, colors={"SD": "#D55E00", "RL": "C0"}, ax=ax5)

@@ -77,3 +77,37 @@ def test_new_figure_refuses_bad_grid_sizes_by_name():
                       ({"ncols": 1.5}, r"ncols must be an integer; got 1\.5")):
         with pytest.raises(ValueError, match=match):
             mp.new_figure(**kw)
+
+
+def test_save_figure_reads_a_single_format_string_as_one_format(tmp_path):
+    """formats="png" used to be iterated letter by letter ("got 'p'")."""
+    fig, _axes = mp.new_figure(width="single", height=1.0)
+    assert mp.save_figure(fig, tmp_path / "a", formats="png") == [tmp_path / "a.png"]
+    assert mp.save_figure(fig, tmp_path / "b", formats=".PDF") == [tmp_path / "b.pdf"]
+    assert (tmp_path / "a.png").exists() and (tmp_path / "b.pdf").exists()
+
+
+def test_save_figure_names_a_bad_argument_before_writing(tmp_path):
+    fig, axes = mp.new_figure(width="single", height=1.0)
+    for kw, match in (
+        ({"formats": "jpg"}, r"formats must be one of 'png', 'pdf', 'svg'; got 'jpg'"),
+        ({"formats": None}, r"formats must be one of 'png', 'pdf', 'svg' or a sequence of them; got None"),
+        ({"formats": []}, r"formats must name at least one of 'png', 'pdf', 'svg'; got none"),
+        ({"formats": ["png", 3]}, r"formats must be one of .*; got 3"),
+        ({"fig": axes[0, 0]}, r"fig must be a matplotlib Figure; got <Axes.*\(pass ax\.figure\)"),
+        ({"stem": None}, r"stem must be a file name without suffix .*; got None"),
+    ):
+        args = {"fig": fig, "stem": tmp_path / "out" / "x", **kw}
+        with pytest.raises(ValueError, match=match):
+            mp.save_figure(**args)
+    assert not (tmp_path / "out").exists()
+
+
+def test_get_ax_refuses_what_is_not_an_axes_by_name():
+    fig, axes = mp.new_figure()
+    assert mp.get_ax(axes[0, 0]) is axes[0, 0]
+    for bad, match in (("x", r"ax must be a matplotlib Axes \(or None for the current axes\); got 'x'"),
+                       (axes, r"ax must be a matplotlib Axes.*pass one of them, e\.g\. axes\[0, 0\]"),
+                       (fig, r"ax must be a matplotlib Axes")):
+        with pytest.raises(ValueError, match=match):
+            mp.get_ax(bad)
