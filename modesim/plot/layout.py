@@ -12,13 +12,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 import numpy as np
 from matplotlib.transforms import Bbox, ScaledTranslation
 
 from .. import _checks as chk
 from . import _geometry as geo
-from ._style import figure_width, new_figure
+from ._style import _checked_axes, _checked_figure, figure_width, new_figure
 
 __all__ = ["panel_figure", "panel_letters", "place_legends", "shared_legend", "fit_titles",
            "finish_figure", "LETTER_PATTERN",
@@ -99,12 +100,25 @@ def shared_legend(fig, ax=None, *, handles=None, **kw):
     Raises
     ------
     ValueError
-        Never of its own: without ``handles``, ``ax`` must be an Axes (None raises
-        ``AttributeError``); matplotlib's errors for bad ``**kw`` propagate.
+        Naming the argument: ``fig`` not a matplotlib Figure; without ``handles``, ``ax``
+        not an Axes or with no labelled artist; ``handles`` not a non-empty sequence of
+        artists (with ``get_label``).  matplotlib's errors for bad ``**kw`` propagate.
     """
+    fig = _checked_figure(fig)
     if handles is None:
+        ax = _checked_axes(ax, "ax", " (whose labelled artists make the legend), or pass handles")
         handles, labels = ax.get_legend_handles_labels()
+        if not handles:
+            raise ValueError("ax has no labelled artist to put in a legend (label a line, or pass handles)")
     else:
+        if isinstance(handles, (str, bytes)) or not isinstance(handles, Iterable):
+            raise ValueError(f"handles must be a sequence of artists (lines, patches…); got {chk.describe(handles)}")
+        handles = list(handles)
+        if not handles:
+            raise ValueError("handles must hold at least one artist; got an empty sequence")
+        for i, h in enumerate(handles):
+            if not callable(getattr(h, "get_label", None)):
+                raise ValueError(f"handles[{i}] must be a matplotlib artist (a line, patch…); got {chk.describe(h)}")
         labels = [h.get_label() for h in handles]
     spare = [a for a in fig.axes if a.get_label() == SPARE and not a.get_legend()]
     if spare:
@@ -137,14 +151,26 @@ def panel_letters(axes, titles=None) -> None:
     Raises
     ------
     ValueError
-        ``titles`` does not have one entry per axes, or ``axes`` has more than 26 panels
-        (letters a to z).
+        Naming the argument: ``axes`` not a sequence (or an array, read row by row) of
+        matplotlib Axes (an entry is named ``axes[i]``) or more than 26 panels (letters a to z); ``titles`` not a sequence of
+        strings (a single string is refused, not split into letters) with one entry per
+        axes.
     """
-    axes = list(axes)
+    if not isinstance(axes, Iterable) or isinstance(axes, (str, bytes)):
+        raise ValueError(f"axes must be a sequence of matplotlib Axes; got {chk.describe(axes)}")
+    axes = list(axes.ravel()) if isinstance(axes, np.ndarray) else list(axes)  # a grid: row by row
+    axes = [_checked_axes(ax, f"axes[{i}]") for i, ax in enumerate(axes)]
     if len(axes) > 26:
         raise ValueError(f"axes must have at most 26 panels (letters a to z); got {len(axes)}")
-    if titles is not None and len(titles) != len(axes):
-        raise ValueError(f"titles must have one entry per axes ({len(axes)}); got {len(titles)}")
+    if titles is not None:
+        if isinstance(titles, (str, bytes)) or not isinstance(titles, Iterable):
+            raise ValueError(f"titles must be a sequence of strings, one per axes; got {chk.describe(titles)}")
+        titles = list(titles)
+        for i, t in enumerate(titles):
+            if not isinstance(t, str):
+                raise ValueError(f"titles[{i}] must be a string; got {chk.describe(t)}")
+        if len(titles) != len(axes):
+            raise ValueError(f"titles must have one entry per axes ({len(axes)}); got {len(titles)}")
     for i, ax in enumerate(axes):
         title = titles[i] if titles is not None else (ax.get_title("left") or ax.get_title())
         title = LETTER_PATTERN.sub("", title).strip()
@@ -168,9 +194,10 @@ def fit_titles(fig, *, slack: float = 0.05, renderer=None) -> list[str]:
     Raises
     ------
     ValueError
-        Naming ``slack`` when it is not a finite number >= 0 (a non-figure ``fig`` raises
-        ``AttributeError``).
+        Naming ``slack`` when it is not a finite number >= 0, or ``fig`` when it is not a
+        matplotlib Figure.
     """
+    fig = _checked_figure(fig)
     slack = chk.real(slack, "slack", low=0.0, allow_array=False)
     if renderer is None:
         renderer, _texts = geo.render(fig)
@@ -223,9 +250,10 @@ def finish_figure(fig, *, rounds: int = 4) -> None:
     Raises
     ------
     ValueError
-        Naming ``rounds`` when it is not an integer >= 1 (a non-figure ``fig`` raises
-        ``AttributeError``).
+        Naming ``rounds`` when it is not an integer >= 1, or ``fig`` when it is not a
+        matplotlib Figure.
     """
+    fig = _checked_figure(fig)
     rounds = chk.integer(rounds, "rounds", low=1)
     geo.render(fig)  # the first draw settles tick labels; the layout is final from the second
     for _ in range(rounds):
@@ -285,9 +313,10 @@ def place_legends(fig, *, passes: int = 4, renderer=None) -> list[str]:
     Raises
     ------
     ValueError
-        Naming ``passes`` when it is not an integer >= 1 (a non-figure ``fig`` raises
-        ``AttributeError``).
+        Naming ``passes`` when it is not an integer >= 1, or ``fig`` when it is not a
+        matplotlib Figure.
     """
+    fig = _checked_figure(fig)
     passes = chk.integer(passes, "passes", low=1)
     if renderer is None:
         geo.render(fig)

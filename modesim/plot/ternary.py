@@ -7,6 +7,7 @@ builder calls the library); these functions only draw them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -253,8 +254,10 @@ def plot_portrait(
         numbers of the grid's shape ``(n, n, 3)`` inside the triangle; a trajectory not
         of shape ``(T, 3)`` probabilities; ``fixed_points`` not ``(m, 3)`` probabilities;
         ``stability`` not one entry per fixed point, each "stable", "unstable" or
-        "neutral"; ``marks`` not at most four integers >= 0; ``density`` not a positive
-        number; ``legend`` not a boolean.
+        "neutral" (a single string is one label); ``labels`` not a sequence of 3 names (a
+        string is refused, not split into letters); ``marks`` not at most four integers
+        >= 0; ``density`` not a positive number; ``legend`` not a boolean; ``ax`` not an
+        Axes.
 
     Notes
     -----
@@ -271,17 +274,35 @@ def plot_portrait(
     if not np.all(np.isfinite(velocity[grid.inside])):
         raise ValueError("velocity must be finite at the grid's inside nodes (grid.inside); "
                          f"got {chk.describe(velocity[grid.inside][~np.isfinite(velocity[grid.inside])][:4])}")
-    paths = list(trajectories) if trajectories is not None else []
+    if trajectories is None:
+        paths = []
+    elif isinstance(trajectories, (str, bytes)) or not isinstance(trajectories, Iterable):
+        raise ValueError(f"trajectories must be a sequence of arrays of shape (T, 3); got {chk.describe(trajectories)}")
+    else:
+        paths = list(trajectories)
     paths_xy = [_xy(path, f"trajectories[{i}]", ndim=2) for i, path in enumerate(paths)]
     paths = [np.asarray(path, dtype=np.float64) for path in paths]
     fixed_xy, kinds = None, []
     if fixed_points is not None and len(fixed_points):
         fixed_xy = _xy(fixed_points, "fixed_points", ndim=2)
-        kinds = list(stability) if stability is not None else ["neutral"] * len(fixed_xy)
+        if stability is None:
+            kinds = ["neutral"] * len(fixed_xy)
+        elif isinstance(stability, str):
+            kinds = [stability]                 # one label (for one fixed point), not its letters
+        elif isinstance(stability, Iterable):
+            kinds = list(stability)
+        else:
+            raise ValueError(f"stability must be a sequence of labels ('stable', 'unstable', 'neutral'), "
+                             f"one per fixed point; got {chk.describe(stability)}")
         if len(kinds) != len(fixed_xy):
             raise ValueError(f"stability must have one entry per fixed point ({len(fixed_xy)}); got {len(kinds)}")
         for i, kind in enumerate(kinds):
             chk.choice(kind, f"stability[{i}]", tuple(_STABILITY_MARKERS))
+    if isinstance(labels, (str, bytes)) or not isinstance(labels, Iterable):
+        raise ValueError(f"labels must be a sequence of 3 vertex names (a list of strings); got {chk.describe(labels)}")
+    labels = list(labels)
+    if len(labels) != 3:
+        raise ValueError(f"labels must name the 3 vertices (modes); got {len(labels)} entries")
     ax = get_ax(ax)
     _draw_triangle(ax, labels)
     vel = np.where(grid.inside[..., None], velocity, np.nan)

@@ -153,3 +153,29 @@ def test_small_layout_helpers_refuse_bad_numbers_by_name():
             call()
     assert layout.panel_letter(0) == r"$\mathbf{a}$"
     mp.finish_figure(fig, rounds=1)
+
+
+def test_layout_helpers_refuse_what_is_not_a_figure_or_axes_by_name():
+    """Each used to raise AttributeError (or split a title string into letters)."""
+    fig, axes = mp.panel_figure(2)
+    for call, match in (
+        (lambda: mp.shared_legend(fig), r"ax must be a matplotlib Axes .*or pass handles; got None"),
+        (lambda: mp.shared_legend(fig, axes[0]), r"ax has no labelled artist to put in a legend"),
+        (lambda: mp.shared_legend("f", axes[0]), r"fig must be a matplotlib Figure; got 'f'"),
+        (lambda: mp.shared_legend(fig, handles=["a"]), r"handles\[0\] must be a matplotlib artist"),
+        (lambda: mp.shared_legend(fig, handles=[]), r"handles must hold at least one artist"),
+        (lambda: mp.panel_letters(["a", "b"]), r"axes\[0\] must be a matplotlib Axes; got 'a'"),
+        (lambda: mp.panel_letters(3), r"axes must be a sequence of matplotlib Axes; got 3"),
+        (lambda: mp.panel_letters(axes, "ab"), r"titles must be a sequence of strings, one per axes; got 'ab'"),
+        (lambda: mp.panel_letters(axes, ["a", None]), r"titles\[1\] must be a string; got None"),
+        (lambda: mp.fit_titles("x"), r"fig must be a matplotlib Figure; got 'x'"),
+        (lambda: mp.finish_figure(None), r"fig must be a matplotlib Figure; got None"),
+        (lambda: mp.place_legends(axes[0]), r"fig must be a matplotlib Figure; got <Axes.*\(pass ax\.figure\)"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            call()
+    axes[0].plot([0, 1], [0, 1], label="RL")
+    assert mp.shared_legend(fig, axes[0]).get_texts()[0].get_text() == "RL"
+    _fig2, grid = mp.new_figure(2, 2)
+    mp.panel_letters(grid)                  # a grid of axes is lettered row by row
+    assert [ax.get_title("left")[:13] for ax in grid.ravel()] == [mp.layout.panel_letter(i) for i in range(4)]

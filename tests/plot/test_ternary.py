@@ -131,6 +131,13 @@ def _portrait_inputs():
     ({"trajectories": [[1 / 3] * 3]}, r"trajectories\[0\] must have shape \(T, 3\)"),
     ({"density": 0}, r"density must be a finite number > 0; got 0"),
     ({"marks": [0, -1]}, r"marks\[1\] must be an integer >= 0"),
+    # a string used to be split into letters (labels "abc": three vertex names a, b, c)
+    ({"labels": "abc"}, r"labels must be a sequence of 3 vertex names \(a list of strings\); got 'abc'"),
+    ({"labels": ["a", "b"]}, r"labels must name the 3 vertices \(modes\); got 2 entries"),
+    ({"trajectories": 5}, r"trajectories must be a sequence of arrays of shape \(T, 3\); got 5"),
+    ({"fixed_points": [[1 / 3] * 3], "stability": 5}, r"stability must be a sequence of labels"),
+    ({"fixed_points": [[1 / 3] * 3, [1, 0, 0]], "stability": "stable"},
+     r"stability must have one entry per fixed point \(2\); got 1"),
 ])
 def test_portrait_refuses_bad_arguments_by_name(ax, kw, match):
     g, vel = _portrait_inputs()
@@ -148,3 +155,12 @@ def test_portrait_refuses_a_bad_grid_or_velocity_by_name(ax):
         mp.plot_portrait(g, np.full(vel.shape, np.nan), ax=ax)
     mp.plot_portrait(g, vel, trajectories=[[[0.5, 0.3, 0.2], [0.6, 0.2, 0.2]]], marks=[5],
                      fixed_points=[[1 / 3] * 3], stability=["neutral"], ax=ax)  # a mark past the end: not drawn
+
+
+def test_portrait_reads_one_stability_string_as_one_label_and_refuses_a_non_axes(ax):
+    g, vel = _portrait_inputs()
+    mp.plot_portrait(g, vel, fixed_points=[[1 / 3] * 3], stability="unstable", labels=("a", "b", "c"), ax=ax)
+    (dot,) = ax.collections[-1:]
+    assert dot.get_label() == "unstable"
+    with pytest.raises(ValueError, match=r"ax must be a matplotlib Axes \(or None for the current axes\); got 3"):
+        mp.plot_portrait(g, vel, ax=3)
