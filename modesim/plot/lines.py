@@ -324,7 +324,7 @@ def plot_pass_at_k(k, curves: Mapping[str, np.ndarray], *, spread=None, colors=N
 
     Parameters
     ----------
-    k : array_like of int, shape (n,)
+    k : array_like of int >= 1, shape (n,)
     curves : mapping of str to array_like of shape (n,)
         Label (e.g. "base", "RL", "SD") → pass@k, e.g. from :func:`modesim.pass_at_k`.
     spread : mapping of str to array_like of shape (2, n), optional
