@@ -40,6 +40,10 @@ class DemoSource:
             return np.log(self.distribution(log_rho, task))
 
 
+#: Valid mass from which :class:`ConditionedDemos` divides in probability space.
+_MIN_DIRECT_MASS = 1e-8
+
+
 @dataclass(frozen=True)
 class ConditionedDemos(DemoSource):
     """Self-generated demonstrations ``D = ρ(·|C)``: the teacher's correct rollouts (theory §3.3).
@@ -61,7 +65,22 @@ class ConditionedDemos(DemoSource):
             # Weights only: an entry at 1 + 2e-16 from a log-policy normalised to round-off is
             # harmless here (kernels that need D ≤ 1 clip it themselves).
             return np.exp(log_rho)
-        return np.exp(log_conditional(log_rho, task.valid, name="the teacher base"))
+        # ρ(y)·1[y ∈ C]/ρ(C) in probability space: one exp pass instead of two (ρ is
+        # normalised, so nothing overflows).  Rows whose valid mass is below 1e-8 go through
+        # log space (there an underflowed ρ(y) could hold a weight above 1e-308); the choice
+        # is per row, so a row's bits do not depend on the rest of the batch.
+        valid = task.valid
+        D = np.exp(log_rho)
+        D *= valid
+        mass = D.sum(axis=-1, keepdims=True)
+        low = mass < _MIN_DIRECT_MASS
+        if not np.any(low):
+            D /= mass
+            return D
+        exact = np.exp(log_conditional(log_rho, valid, name="the teacher base"))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            D /= mass
+        return np.where(low, exact, D)
 
     def log_distribution(self, log_rho: np.ndarray, task) -> np.ndarray:
         return log_conditional(log_rho, task.valid, name="the teacher base")

@@ -314,3 +314,24 @@ def test_ragged_matrices_are_named(make, word):
     """numpy's "inhomogeneous shape" message reached the user; the argument is named now."""
     with pytest.raises(ValueError, match=f"{word}.*rectangular array"):
         make()
+
+
+def test_conditioned_demos_in_probability_space_match_exact_fractions_and_ignore_the_batch():
+    """D = ρ·1[C]/ρ(C) is formed in probability space where ρ(C) >= 1e-8 and in log space
+    below (a per-row choice): both to a few ulp, and a row's bits do not depend on its batch."""
+    from fractions import Fraction
+
+    rows = np.array([[0.5, 0.25, 0.125, 0.125], [1 - 3e-12, 1e-12, 1e-12, 1e-12], [0.3, 0.3, 0.2, 0.2]])
+    valid = np.array([[1, 0, 1, 1], [0, 1, 1, 0], [1, 1, 1, 1]], dtype=bool)
+    valid[2] = [1, 0, 0, 1]
+    lp = np.log(rows)
+    task = ms.Task(lp, valid)
+    D = ms.ConditionedDemos().distribution(task.log_base, task)
+    for r in range(3):
+        rho = [Fraction(float(x)) for x in np.exp(task.log_base[r])]
+        mass = sum(x for x, v in zip(rho, valid[r]) if v)
+        want = [float(x / mass) if v else 0.0 for x, v in zip(rho, valid[r])]
+        # log space: log ρ − log ρ(C) carries an ulp of |log ρ| ≈ 27 (3.6e-15 relative after exp)
+        np.testing.assert_allclose(D[r], want, rtol=4e-15 if r == 1 else 4e-16, atol=0)
+        alone = ms.ConditionedDemos().distribution(task.log_base[r], ms.Task(task.log_base[r], valid[r]))
+        assert np.array_equal(alone, D[r])              # row 1 (mass 2e-12) goes through log space
