@@ -66,6 +66,9 @@ def _target(log_rho, log_ref, task, teacher, demos, objective, beta, takes_out=N
         return _jsd_solve(w, lv, log_ref, beta, jsd_weight)
     if objective == "reverse":
         D = demos.distribution(log_rho, task)
+        shifted = getattr(teacher, "expected_log_up_to_constant", None)
+        if shifted is not None:        # a constant per row cancels in the normalisation below
+            return normalise_checked(combine_reverse(shifted(log_rho, D), log_ref, beta), _DISJOINT)
         if takes_out is None:
             takes_out = _takes_out(teacher)
         if takes_out and D.flags.writeable and D.flags.owndata:

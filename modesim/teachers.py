@@ -10,6 +10,10 @@ O(K) kernels.  The protocol:
 ``expected_log(log_rho, demo)``               ``E_{d~D}[log T(y|d)]``: reverse-KL target (geometric
                                               mean of the teachers, theory §3.2 S1); ``demo`` = D
                                               as probabilities (an expectation weight)
+``expected_log_up_to_constant(log_rho, demo)``  optional: ``E_{d~D}[log T(y|d)] + c`` with ``c`` one
+                                              number per row; the reverse-KL round normalises, so
+                                              it calls this when a teacher has a cheaper form
+                                              (``ContrastiveTeacher``: O(K) instead of O(K²))
 ``log_mixture(log_rho, log_demo)``            ``log E_{d~D}[T(y|d)]``: forward-KL target (arithmetic
                                               mean, S2); ``log_demo`` = log D
 ``log_prob(log_rho, demos, y)``               ``log T(y | d_1..d_m)`` for sampled demonstrations
@@ -359,13 +363,17 @@ class CopyTeacher(Teacher):
         law = shape[:-1] + (2, shape[-1])
         values, weights = np.empty(law), np.empty(law)
         hit, rest = values[..., 0, :], values[..., 1, :]
-        with np.errstate(divide="ignore"):
-            np.minimum(lr, 0.0, out=rest)
-            rest += np.log1p(-a)
-            # (1 − α)ρ(y) + α ≥ α: no underflow, so the sum is formed directly.
-            np.exp(rest, out=hit)
-            hit += a
+        np.minimum(lr, 0.0, out=rest)
+        rest += self._consts[2]                                 # log(1 − α)
+        # (1 − α)ρ(y) + α ≥ α: no underflow, so the sum is formed directly (log 0 only for
+        # α = 0 where ρ(y) = 0: the errstate is needed only then).
+        np.exp(rest, out=hit)
+        hit += a
+        if hit.min() > 0.0:
             np.log(hit, out=hit)
+        else:
+            with np.errstate(divide="ignore"):
+                np.log(hit, out=hit)
         w0 = weights[..., 0, :]
         np.maximum(D, 0.0, out=w0)
         np.minimum(w0, 1.0, out=w0)

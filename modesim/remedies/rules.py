@@ -169,7 +169,8 @@ class DistillationBlend(SDShell):
     def target(self, log_rho: np.ndarray, log_ref: np.ndarray, task: Task) -> np.ndarray:
         """Log of the round's maximiser for teacher base ``ρ`` and reference ``π_ref``."""
         D = self.demos.distribution(log_rho, task)
-        G = self.teacher.expected_log(log_rho, D)
+        shifted = getattr(self.teacher, "expected_log_up_to_constant", None)   # normalised below
+        G = shifted(log_rho, D) if shifted is not None else self.teacher.expected_log(log_rho, D)
         return _blend_target(G, log_ref, task, self.reward_weight, self.distill_weight, self.beta)
 
     def init(self, task: Task) -> State:

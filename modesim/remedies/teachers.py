@@ -545,6 +545,24 @@ class ContrastiveTeacher(Teacher):
         shape = np.broadcast_shapes(lr.shape[:-1], self.param_shape) + (K, K)
         return np.array(np.broadcast_to(lr[..., None, :], shape))
 
+    def expected_log_up_to_constant(self, log_rho: np.ndarray, demo: np.ndarray) -> np.ndarray:
+        """``log ρ(y)``: :meth:`expected_log` without its constant ``Σ_{d,b} D(d)D(b)·log Z(d, b)``.
+
+        The reverse-KL round normalises its target, so the O(K²) (O(K³) for a generic
+        teacher) table of ``log Z`` is not needed there: the round costs O(K) (theory §11, C1).
+        ``"none"``: the wrapped teacher's expected log.
+        """
+        if self._pass:
+            return self.teacher.expected_log(log_rho, demo)
+        lr = self._base(log_rho)
+        # The same refusals as expected_log (T(y|b) = 0 where ρ(y) > 0; huge |log T|).
+        tp = two_point_values(self.teacher, lr)
+        if tp is None:
+            self._matrix(lr)
+        elif np.any((lr > -np.inf) & np.isneginf(np.broadcast_to(tp[1], lr.shape))):
+            self._refuse()
+        return np.array(lr)
+
     def expected_log(self, log_rho: np.ndarray, demo: np.ndarray, *, out=None) -> np.ndarray:
         """``log ρ(y) − Σ_{d,b} D(d)D(b)·log Z(d, b)`` (``"none"``: the wrapped teacher's)."""
         if self._pass:

@@ -245,3 +245,31 @@ def test_contrastive_teacher_keeps_its_digits_or_refuses():
     for kappa in (1e7, 1e17):
         with pytest.raises(ValueError, match="lose their digits"):
             ms.sd_optimum(task, teacher=ContrastiveTeacher(ms.TiltTeacher(kappa)))
+
+
+@pytest.mark.parametrize("wrapped", [ms.CopyTeacher(0.4), ms.TiltTeacher(1.5), ms.PowerCopyTeacher(1.0, 2.0)])
+def test_the_reverse_round_drops_only_a_constant_of_the_contrastive_expected_log(wrapped):
+    """The reverse round uses ``expected_log_up_to_constant`` (O(K)); with the full expected log
+    (its O(K²) constant included) the normalised target is the same to round-off."""
+    from modesim.distill import combine_reverse
+    from modesim.remedies import ContrastiveTeacher, DistillationBlend
+    from modesim.rule import normalise_checked
+
+    rng = np.random.default_rng(3)
+    K = 7
+    task = ms.Task(np.log(rng.dirichlet(np.ones(K), size=4)), (rng.random((4, K)) < 0.7) | (np.arange(K) == 0))
+    teacher = ContrastiveTeacher(wrapped)
+    D = ms.ConditionedDemos().distribution(task.log_base, task)
+    full = teacher.expected_log(task.log_base, D)
+    shifted = teacher.expected_log_up_to_constant(task.log_base, D)
+    const = full - shifted
+    assert np.ptp(const, axis=-1).max() < 1e-13            # one number per row
+    for beta in (0.0, 0.3):
+        want = normalise_checked(combine_reverse(full, task.log_base, beta), "x")
+        got = ms.sd_target(task.log_base, task.log_base, task, teacher=teacher, demos=ms.ConditionedDemos(), beta=beta)
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-13)
+    from modesim.remedies.rules import _blend_target
+
+    blend = DistillationBlend(teacher, reward_weight=0.5, distill_weight=0.5, beta=0.1)
+    want = _blend_target(full, task.log_base, task, 0.5, 0.5, 0.1)
+    np.testing.assert_allclose(blend.target(task.log_base, task.log_base, task), want, rtol=0, atol=1e-13)
