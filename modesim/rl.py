@@ -28,6 +28,34 @@ __all__ = ["kl_regularised_optimum", "filter_limit", "KLRegularisedRL", "Natural
 _RL_CAPS = frozenset({"deterministic", "memoryless", "velocity"})
 
 
+@dataclass(frozen=True)
+class LearningRateRule:
+    """The preamble of the rules whose one parameter is a learning rate ``lr`` (theory §2.2).
+
+    Holds ``lr`` (validated as a real number or array > 0; ``eta`` is its deprecated name),
+    ``param_shape`` and the capabilities of a deterministic, memoryless rule with a velocity
+    (a subclass without a velocity overrides ``capabilities``).  Not a rule by itself.
+
+    Raises
+    ------
+    ValueError
+        ``lr`` not a real number (or array) > 0; both ``eta`` and ``lr`` given.
+    """
+
+    lr: float = 1.0
+    eta: InitVar[float | None] = None
+
+    capabilities = _RL_CAPS
+
+    def __post_init__(self, eta):
+        lr = renamed_keyword(type(self).__name__, "eta", "lr", eta, self.lr, 1.0)
+        object.__setattr__(self, "lr", chk.real(lr, "lr", low=0.0, low_open=True))
+
+    @property
+    def param_shape(self) -> tuple[int, ...]:
+        return chk.param_shape(self.lr)
+
+
 def _log_kl_optimum(log_ref: np.ndarray, valid: np.ndarray, beta) -> np.ndarray:
     # π* ∝ π_ref·exp(r/β) written as a penalty −(1 − r)/β on invalid modes: no overflow,
     # and β = 0 gives −inf there, i.e. the filter π_ref(·|C).
@@ -190,7 +218,7 @@ class KLRegularisedRL:
 
 
 @dataclass(frozen=True)
-class NaturalPG:
+class NaturalPG(LearningRateRule):
     """Natural policy gradient / mirror descent: ``π_{t+1} ∝ π_t·exp(lr·r)`` (theory §2.2).
 
     Each step is the KL-regularised optimum with reference ``π_t`` and ``β = 1/lr``, so
@@ -220,19 +248,6 @@ class NaturalPG:
     [0.572, 0.343, 0.084]
     """
 
-    lr: float = 1.0
-    eta: InitVar[float | None] = None
-
-    capabilities = _RL_CAPS
-
-    def __post_init__(self, eta):
-        lr = renamed_keyword("NaturalPG", "eta", "lr", eta, self.lr, 1.0)
-        object.__setattr__(self, "lr", chk.real(lr, "lr", low=0.0, low_open=True))
-
-    @property
-    def param_shape(self) -> tuple[int, ...]:
-        return chk.param_shape(self.lr)
-
     def init(self, task: Task) -> State:
         return State(_batch(self, task))
 
@@ -247,7 +262,7 @@ class NaturalPG:
 
 
 @dataclass(frozen=True)
-class SoftmaxPG:
+class SoftmaxPG(LearningRateRule):
     """Vanilla softmax policy gradient with exact gradients (theory §2.2, R4).
 
     Logits ``θ`` with ``π = softmax(θ)`` and ``J = π(C)``; one step is
@@ -283,19 +298,6 @@ class SoftmaxPG:
     >>> round(float(np.log(p[0] / p[1]) - np.log(0.5 / 0.3)), 12)
     0.04
     """
-
-    lr: float = 1.0
-    eta: InitVar[float | None] = None
-
-    capabilities = _RL_CAPS
-
-    def __post_init__(self, eta):
-        lr = renamed_keyword("SoftmaxPG", "eta", "lr", eta, self.lr, 1.0)
-        object.__setattr__(self, "lr", chk.real(lr, "lr", low=0.0, low_open=True))
-
-    @property
-    def param_shape(self) -> tuple[int, ...]:
-        return chk.param_shape(self.lr)
 
     def init(self, task: Task) -> State:
         return State(_batch(self, task))

@@ -31,6 +31,7 @@ import numpy as np
 
 from .. import _checks as chk
 from .._compat import renamed_keyword
+from ..rl import LearningRateRule
 from ..rule import EMA, SDShell, State, combine_forward, combine_reverse, geometric_mix
 from .demos import ConditionedPaths
 from .dp import normalise_nodes, normalise_paths
@@ -163,7 +164,7 @@ class PathKLRegularisedRL:
 
 
 @dataclass(frozen=True)
-class PathNaturalPG:
+class PathNaturalPG(LearningRateRule):
     """:class:`modesim.NaturalPG` on paths: ``π_{t+1}(path) ∝ π_t(path)·exp(lr·r(path))``.
 
     Soft-Bellman pass with scores ``log π_t(e)`` and leaf ``−lr`` at dead ends (theory
@@ -194,18 +195,7 @@ class PathNaturalPG:
     1.5
     """
 
-    lr: float = 1.0
-    eta: InitVar[float | None] = None
-
     capabilities = _RL_CAPS
-
-    def __post_init__(self, eta):
-        lr = renamed_keyword("PathNaturalPG", "eta", "lr", eta, self.lr, 1.0)
-        object.__setattr__(self, "lr", chk.real(lr, "lr", low=0.0, low_open=True))
-
-    @property
-    def param_shape(self) -> tuple[int, ...]:
-        return chk.param_shape(self.lr)
 
     def init(self, task: PathTask) -> State:
         return State(_batch_base(self, _path_task(task, type(self).__name__)))
