@@ -335,3 +335,38 @@ def test_conditioned_demos_in_probability_space_match_exact_fractions_and_ignore
         np.testing.assert_allclose(D[r], want, rtol=4e-15 if r == 1 else 4e-16, atol=0)
         alone = ms.ConditionedDemos().distribution(task.log_base[r], ms.Task(task.log_base[r], valid[r]))
         assert np.array_equal(alone, D[r])              # row 1 (mass 2e-12) goes through log space
+
+
+@pytest.mark.parametrize("kappa", [1e8, 1e15, 1e20, 1e300, -1e15, 2.0])
+def test_tilt_teacher_forward_round_and_log_probs_keep_their_digits_for_huge_kappa(kappa):
+    """log ρ(d) + κ − log Z(d) lost an ulp of κ: the forward optimum was 10 % off at κ = 1e16
+    and a copied demonstration's log-probability 0.1 nats off at 1e15; against 50-digit mpmath."""
+    import mpmath
+
+    mpmath.mp.dps = 50
+    task = ms.make_task([0.5, 0.3, 0.1, 0.1], [1, 1, 1, 0])
+    rho = [mpmath.mpf(float(x)) for x in np.exp(task.log_base)]
+    k = mpmath.mpf(kappa)
+
+    def T(y, d):
+        if y == d:
+            return rho[d] / (rho[d] + (1 - rho[d]) * mpmath.exp(-k))
+        return rho[y] / ((1 - rho[d]) + rho[d] * mpmath.exp(k))
+
+    valid = [1, 1, 1, 0]
+    mass = sum(r for r, c in zip(rho, valid) if c)
+    D = [r * c / mass for r, c in zip(rho, valid)]
+    mix = [sum(D[d] * T(y, d) for d in range(4)) for y in range(4)]
+    want = np.array([float((mix[y] + mpmath.mpf("0.1") * rho[y]) / mpmath.mpf("1.1")) for y in range(4)])
+    got = ms.sd_optimum(task, teacher=ms.TiltTeacher(kappa), objective="forward", beta=0.1)
+    np.testing.assert_allclose(got, want, rtol=2e-15)
+    teacher = ms.TiltTeacher(kappa)
+    demos = np.array([[0], [0], [2]])
+    ys = np.array([0, 1, 2])
+    lp = teacher.log_prob(task.log_base, demos, ys)
+    exact = [float(mpmath.log(T(int(y), int(d)))) for y, d in zip(ys, demos[:, 0])]
+    np.testing.assert_allclose(lp, exact, rtol=1e-14, atol=1e-15)
+    w = np.array([0.5, 0.25, 0.25])
+    rows = teacher.weighted_log_rows(task.log_base, demos, w)
+    exact_rows = [float(sum(wi * mpmath.log(T(y, int(d))) for wi, d in zip(w, demos[:, 0]))) for y in range(4)]
+    np.testing.assert_allclose(rows, exact_rows, rtol=1e-13, atol=1e-13)
