@@ -71,7 +71,7 @@ class ConditionedDemos(DemoSource):
         # is per row, so a row's bits do not depend on the rest of the batch.
         valid = task.valid
         D = np.exp(log_rho)
-        D *= valid
+        D = np.multiply(D, valid, out=D if D.shape == np.broadcast_shapes(D.shape, valid.shape) else None)
         mass = D.sum(axis=-1, keepdims=True)
         low = mass < _MIN_DIRECT_MASS
         if not np.any(low):

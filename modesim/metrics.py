@@ -100,6 +100,9 @@ def pass_at_k(policy, valid, k, *, axis=None) -> np.ndarray:
 def _check_counts(n, c, k):
     """Validate n, c, k of the unbiased estimator (scalars take a fast path)."""
     if all(type(x) is int for x in (n, c, k)):
+        for name, x in (("n", n), ("c", c), ("k", k)):
+            if x >= 2**63:
+                raise ValueError(f"{name} must hold non-negative integers below 2**63; got {x!r}")
         if n < 0 or c < 0 or k < 1 or c > n or k > n:
             _check_counts(np.asarray(n), np.asarray(c), np.asarray(k))
         return n, c, k

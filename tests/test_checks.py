@@ -148,3 +148,35 @@ def test_new_user_mistakes_get_a_pointed_message(tmp_path):
     with pytest.raises(ValueError, match=r"task already has an OOD split named 'harder'"):   # overwritten
         paths.harder(task)
     assert set(paths.harder(task, name="harder2").ood) == {"harder", "harder2"}
+
+
+def test_second_review_findings_are_named_or_fixed(tmp_path):
+    """Each was found by a second new-user review of this change."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from modesim import paths, plot
+
+    # A dot in the stem is kept (fig_beta0.04 was written as fig_beta0.png); formats once each.
+    fig = plt.figure()
+    out = plot.save_figure(fig, tmp_path / "fig_beta0.04", formats=["png", "png"])
+    assert [p.name for p in out] == ["fig_beta0.04.png"] and out[0].exists()
+    plt.close(fig)
+    # A mask with batch axes over an unbatched teacher base (in-place multiply failed).
+    t2 = ms.make_task(np.full((2, 4), 0.25), [[1, 1, 0, 0], [1, 0, 1, 0]])
+    np.testing.assert_allclose(ms.ConditionedDemos().distribution(np.log(np.full(4, 0.25)), t2),
+                               [[0.5, 0.5, 0, 0], [0.5, 0, 0.5, 0]])
+    with pytest.raises(ValueError, match=r"factor=1e\+20 gives 3e\+21 concepts; at most 1e\+08"):
+        paths.ConceptGraph().larger(1e20)                  # TypeError from numpy before
+    with pytest.raises(ValueError, match=r"factor=1e\+20 gives about .* nodes"):
+        paths.LayeredDAG().larger(1e20)                    # hung computing out_degree**n_layers
+    with pytest.raises(ValueError, match=r"n must hold non-negative integers below 2\*\*63"):
+        ms.pass_at_k_unbiased(10**400, 1, 1)               # OverflowError before
+    with pytest.raises(ValueError, match=r"name must be a non-empty string; got ''"):
+        paths.harder(paths.ConceptGraph(12).build(0), name="")
+    with pytest.raises(ValueError, match=r"x must be > 0 on a log axis"):
+        plot.plot_curves(np.arange(5.0), {"a": np.arange(5.0)}, logx=True)
+    ax = plot.plot_curves(np.arange(1, 6.0), {"a": np.arange(1, 6.0) ** 2}, logx=True, integer_x=True)  # warned
+    plt.close(ax.figure)

@@ -400,12 +400,12 @@ def _study_check(out):
 
 
 _STUDY_BETAS = Kind(st.sampled_from([(0.0,), (0.0, 0.04), (0.001, 0.3, 1.0)]),
-                    [[], [0.04, 0.0], [-1.0], "x", [float("nan")], [[0.1], [0.2]], None])
+                    [[], [0.04, 0.0], [-1.0], "x", [float("nan")], [[0.1], [0.2]], None, [0.0, 8.0]])
 PROGRESS = Kind(st.sampled_from([False, None]), ["yes", 1, 0, "False", object()])
 register("paper_claims", SC.paper_claims,
          claims=Kind(st.just(["tilt"]), ["nope", "tilt", 3, [], [["tilt"]], object()]),
          study=Kind(st.just(False), ["yes", 1, None]), n_prompts=integer(1, 6),
-         betas=Kind(st.sampled_from([(0.0,), (0.0, 0.001, 0.04), (1e-300, 1e300)]), _STUDY_BETAS.invalid),
+         betas=Kind(st.sampled_from([(0.0,), (0.0, 0.001, 0.04), (1e-300, 7.9)]), _STUDY_BETAS.invalid),
          alpha=real(0.0, 1.0, lo_open=True, hi_open=True), gamma=real(1.0, 1e300, lo_open=True),
          strong_alpha=real(0.0, 1.0, lo_open=True, hi_open=True), seed="seed", progress=PROGRESS, check=_claims_check)
 register("ingredient_study", SC.ingredient_study, n_prompts=integer(1, 3), n_seeds=integer(1, 2), steps=integer(1, 3),

@@ -187,9 +187,9 @@ def _task(args):
 
 def _ks(text: str) -> list[int]:
     values = _inputs.parse_row(text, "--k")
-    bad = [v for v in values if not (v >= 1 and float(v).is_integer())]
+    bad = [v for v in values if not (1 <= v < 2**63 and float(v).is_integer())]
     if bad:
-        raise ValueError(f"--k must hold positive integers such as 1,4,16; got {bad[0]:g}")
+        raise ValueError(f"--k must hold positive integers below 2**63 such as 1,4,16; got {bad[0]:g}")
     return list(dict.fromkeys(int(v) for v in values))  # order kept, repeats dropped
 
 

@@ -207,7 +207,7 @@ def save_figures(
         raise ValueError(f"out must be a directory path (str or pathlib.Path); got {chk.describe(out)}")
     if Path(out).exists() and not Path(out).is_dir():
         raise ValueError(f"out must be a directory; {str(out)!r} is an existing file")
-    names = list(FIGURES) if only is None else _known(only, "only")
+    names = list(FIGURES) if only is None else list(dict.fromkeys(_known(only, "only")))   # each once
     formats = [chk.choice(str(f).strip().lower().lstrip("."), "formats", mp.FORMATS) for f in
                ([formats] if isinstance(formats, str) else formats)]
     if not formats:

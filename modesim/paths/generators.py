@@ -26,8 +26,12 @@ from .metrics import count_paths, most_probable_path
 __all__ = ["LayeredDAG", "ConceptGraph", "harder"]
 
 
-def _positive_int(value, name: str, minimum: int = 1) -> int:
-    return chk.integer(value, name, low=minimum)
+#: Most nodes a generator builds (a graph's arrays are a few times this many entries).
+MAX_NODES = 10**8
+
+
+def _positive_int(value, name: str, minimum: int = 1, high: int | None = None) -> int:
+    return chk.integer(value, name, low=minimum, high=high)
 
 
 def _nonneg(value, name: str) -> float:
@@ -91,11 +95,14 @@ class LayeredDAG:
 
     def __post_init__(self):
         for name, low in (("n_layers", 1), ("width", 2), ("out_degree", 2), ("n_paths", 1)):
-            object.__setattr__(self, name, _positive_int(getattr(self, name), name, low))
+            object.__setattr__(self, name, _positive_int(getattr(self, name), name, low, MAX_NODES))
         n_paths = self.n_paths
+        if self.n_layers * self.width > MAX_NODES:
+            raise ValueError(f"n_layers × width must be at most {MAX_NODES:.0e} nodes; got {self.n_layers} × "
+                             f"{self.width}")
         if n_paths > self.width - 1:
             raise ValueError(f"n_paths must be <= width - 1 = {self.width - 1}; got {n_paths}")
-        if n_paths > self.out_degree ** self.n_layers:
+        if self.n_layers < 64 and n_paths > self.out_degree ** self.n_layers:   # 2**64 > any n_paths
             raise ValueError(
                 f"n_paths must be <= out_degree**n_layers = {self.out_degree ** self.n_layers}; "
                 f"got {n_paths}"
@@ -107,6 +114,9 @@ class LayeredDAG:
     def larger(self, factor: float = 2.0) -> LayeredDAG:
         """The same generator with ``factor`` times the layers, width and valid paths."""
         f = _nonneg(factor, "factor")
+        if self.n_layers * self.width * f * f > MAX_NODES:
+            raise ValueError(f"factor={factor!r} gives about {self.n_layers * self.width * f * f:.3g} nodes; at most "
+                             f"{MAX_NODES:.0e} (allowed: a smaller factor)")
         width = _scale(self.width, f)
         return replace(self, n_layers=_scale(self.n_layers, f), width=max(width, 2),
                        n_paths=min(_scale(self.n_paths, f), max(width, 2) - 1))
@@ -210,7 +220,7 @@ class ConceptGraph:
     Raises
     ------
     ValueError
-        ``n_concepts`` < 3, ``out_degree`` < 1 or ``window`` < ``out_degree`` (or not
+        ``n_concepts`` outside [3, 1e8], ``out_degree`` < 1 or ``window`` < ``out_degree`` (or not
         integers); ``dead_end_frac`` not a scalar in [0, 1); ``popularity`` not a scalar
         in [0, 700/ln(n_concepts)].  :meth:`build`: a bad ``seed``, ``max_tries`` < 1, or no reachable goal in
         ``max_tries`` draws; :meth:`larger`: ``factor`` not a scalar >= 0, or one that leaves
@@ -237,7 +247,7 @@ class ConceptGraph:
     popularity: float = 1.0
 
     def __post_init__(self):
-        object.__setattr__(self, "n_concepts", _positive_int(self.n_concepts, "n_concepts", 3))
+        object.__setattr__(self, "n_concepts", _positive_int(self.n_concepts, "n_concepts", 3, MAX_NODES))
         object.__setattr__(self, "out_degree", _positive_int(self.out_degree, "out_degree", 1))
         object.__setattr__(self, "window", _positive_int(self.window, "window", self.out_degree))
         object.__setattr__(self, "dead_end_frac", chk.real(
@@ -255,6 +265,9 @@ class ConceptGraph:
     def larger(self, factor: float = 2.0) -> ConceptGraph:
         """The same generator with ``factor`` times as many concepts."""
         f = _nonneg(factor, "factor")
+        if self.n_concepts * f > MAX_NODES:
+            raise ValueError(f"factor={factor!r} gives {self.n_concepts * f:.3g} concepts; at most {MAX_NODES:.0e} "
+                             "(allowed: a smaller factor)")
         n = _scale(self.n_concepts, f)
         if n < 3:
             raise ValueError(f"factor={factor!r} leaves {n} concepts of {self.n_concepts}; a concept graph needs at "
@@ -324,8 +337,8 @@ def harder(task: PathTask, *, policy=None, n_edges: int = 1, name: str = "harder
     n_edges = _positive_int(n_edges, "n_edges")
     if not isinstance(task, PathTask):
         raise ValueError(f"task must be a PathTask; got {chk.describe(task)}")
-    if not isinstance(name, str):
-        raise ValueError(f"name must be a string; got {chk.describe(name)}")
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"name must be a non-empty string; got {chk.describe(name)}")
     if name in task.ood:
         raise ValueError(f"task already has an OOD split named {name!r}; pass another name (e.g. "
                          f"harder(task, name='{name}2')) to add a second one")

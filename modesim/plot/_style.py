@@ -138,7 +138,8 @@ def save_figure(fig: Figure, stem, formats: Iterable[str] = ("png",)) -> list[Pa
     ----------
     fig : matplotlib.figure.Figure
     stem : str or path
-        File name without suffix; missing parent directories are created.
+        File name without suffix; ``.<fmt>`` is appended (``fig_beta0.04`` gives
+        ``fig_beta0.04.png``); missing parent directories are created.
     formats : str or iterable of str
         One of :data:`FORMATS`, or several (case and a leading dot ignored); a single
         string is one format (``"png"``), never its letters.
@@ -167,13 +168,14 @@ def save_figure(fig: Figure, stem, formats: Iterable[str] = ("png",)) -> list[Pa
                          f"got {chk.describe(formats)}")
     fmts = [chk.choice(f.strip().lower().lstrip(".") if isinstance(f, str) else f, "formats", FORMATS)
             for f in formats]
+    fmts = list(dict.fromkeys(fmts))                             # each format once
     if not fmts:
         raise ValueError(f"formats must name at least one of {', '.join(map(repr, FORMATS))}; got none")
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
     with style():
         for fmt in fmts:
-            path = stem.with_suffix(f".{fmt}")
+            path = stem.with_name(f"{stem.name}.{fmt}")      # appended: a dot in the stem is kept
             kw = {}
             if fmt == "pdf":
                 kw["metadata"] = {"CreationDate": None, "Producer": None, "Creator": None}

@@ -282,7 +282,8 @@ def plot_curves(
     logx : bool
         Log-2 x axis (k in pass@k).
     integer_x : bool
-        Whole-number ticks ending at the last ``x`` (rounds, steps).
+        Whole-number ticks ending at the last ``x`` (rounds, steps); no effect with ``logx``
+        (the log axis keeps its powers-of-2 ticks).
 
     Returns
     -------
@@ -294,8 +295,9 @@ def plot_curves(
         Naming the argument: ``x`` not a non-empty 1-D array of finite numbers; ``curves``
         not a non-empty mapping (label → array; an empty one would draw nothing and leave
         an empty legend), or a curve not numbers of ``x``'s shape (named
-        ``curves['label']``); ``colors`` or ``styles`` not a mapping by label (or a style
-        not a MethodStyle, dict or line style); a switch not a boolean; ``ax`` not an Axes.
+        ``curves['label']``); ``x`` not positive with ``logx``; ``colors`` or ``styles`` not a
+        mapping by label (or a style not a MethodStyle, dict or line style); a switch not a
+        boolean; ``ax`` not an Axes.
 
     Notes
     -----
@@ -306,6 +308,8 @@ def plot_curves(
     integer_x = chk.boolean(integer_x, "integer_x")
     legend = chk.boolean(legend, "legend")
     x = _axis_values(x, "x")
+    if logx and x.min() <= 0.0:
+        raise ValueError(f"x must be > 0 on a log axis (logx=True); got {chk.describe(x)}")
     ys = _curve_values(curves, x, "x")
     colors, styles = _looks(colors, styles)
     ax = get_ax(ax)
@@ -313,7 +317,7 @@ def plot_curves(
         ax.plot(x, y, **_curve_style(label, i, x.size, styles, colors))
     if logx:
         ax.set_xscale("log", base=2)
-    if integer_x and x[-1] > 0:
+    if integer_x and not logx and x[-1] > 0:      # a log axis keeps its powers-of-2 ticks
         round_ticks(ax, x[-1])
     return _label_axes(ax, xlabel=xlabel, ylabel=ylabel, title=title, legend=legend)
 

@@ -644,6 +644,8 @@ PRESETS_SETTING = "trainer presets"
 SGD_SETTING = "sd_vs_rl (SGD)"
 #: sd_vs_rl's GRPO KL strengths added to the run's β (an earlier report's "only with KL ≥ 0.3"; theory §7.1).
 _SGD_BETAS = (0.3, 0.5)
+#: The SGD rules' learning rate (those of :func:`~modesim.scenarios.sd_vs_rl`).
+_SGD_LR = 0.5
 
 
 def _recorded(cfg, key, make, task, upto: int) -> dict:
@@ -703,9 +705,9 @@ def _bank_runs(cfg) -> dict:
     betas = tuple(sorted(set(cfg.betas) | set(_SGD_BETAS)))
     steps = 300
     sgd = {"base": _stats(hard.base[None], hard), "betas": betas, "task": hard, "steps": steps}
-    rule = SampledRL("grpo", n_rollouts=8, lr=0.5, beta=_grid(betas), seed=cfg.seed)
+    rule = SampledRL("grpo", n_rollouts=8, lr=_SGD_LR, beta=_grid(betas), seed=cfg.seed)
     sgd[("RL", "GRPO")] = _stats(_train(rule, hard, steps, cfg.n_seeds, progress=cfg.progress)[-1], hard)
-    rule = SampledSD(CopyTeacher(cfg.alpha), n_rollouts=8, lr=0.5, beta=0.02, teacher_base=EMA(0.9),
+    rule = SampledSD(CopyTeacher(cfg.alpha), n_rollouts=8, lr=_SGD_LR, beta=0.02, teacher_base=EMA(0.9),
                      seed=cfg.seed)
     st = _stats(_train(rule, hard, steps, cfg.n_seeds, progress=cfg.progress)[-1], hard)
     sgd[("SD", "SD", next(iter(cfg.teachers)))] = {k: np.atleast_1d(v) for k, v in st.items()}
@@ -1250,6 +1252,10 @@ def _config(*, quick, n_prompts, n_seeds, steps, lr, betas, alpha, gamma, strong
     b = np.atleast_1d(chk.real(betas, "betas", low=0.0))
     if b.ndim != 1 or b.size == 0 or np.any(np.diff(b) <= 0):
         raise ValueError(f"betas must be a non-empty increasing sequence of KL strengths >= 0; got {chk.describe(betas)}")
+    if _SGD_LR * float(b.max()) >= 4.0:
+        # The claims' SGD rows (sd_vs_rl's rules, lr 0.5) take plain gradient steps on the KL penalty.
+        raise ValueError(f"betas must be below {4.0 / _SGD_LR:g}: the SGD comparison (lr {_SGD_LR:g}) overshoots its "
+                         f"reference when lr·beta >= 4 (theory §8.2); got betas up to {float(b.max())!r}")
     alpha = chk.real(alpha, "alpha", low=0.0, high=1.0, low_open=True, high_open=True, allow_array=False)
     strong_alpha = chk.real(strong_alpha, "strong_alpha", low=0.0, high=1.0, low_open=True, high_open=True,
                             allow_array=False)
@@ -1365,7 +1371,8 @@ def paper_claims(
     lr : float in (0, 100)
         Adam's learning rate for every preset (the presets' weight decay 0.01 needs lr·0.01 < 1); a
         value that drives every correct answer of a prompt to probability 0 is refused by name.
-    betas : increasing sequence of float >= 0
+    betas : increasing sequence of float in [0, 8)
+        KL strengths (below 8: the SGD comparison runs at lr 0.5 and needs lr·β < 4).
     alpha : float in (0, 1)
         Copy strength of the copy teacher (and of the power-copy teacher for a sure
         demonstration).
@@ -1403,7 +1410,7 @@ def paper_claims(
         Naming the setting, before anything runs: ``claims`` (not a list of keys of
         :data:`CLAIMS`, or empty), ``study`` or ``quick`` not a boolean, ``n_prompts``,
         ``n_seeds`` or ``steps`` not an integer >= 1, ``lr`` not in (0, 100), ``betas`` not a
-        non-empty increasing sequence of numbers >= 0, ``alpha`` or ``strong_alpha``
+        non-empty increasing sequence of numbers in [0, 8), ``alpha`` or ``strong_alpha``
         outside (0, 1), ``gamma`` not in (1, 1e300], ``valid_mass`` not a pair
         ``0 < low <= high < 1``, ``graph`` not None or a :class:`GraphExperiment`, ``seed``
         not None, an integer >= 0 or a Generator, ``progress`` not a boolean or None.
@@ -1525,7 +1532,7 @@ def ingredient_study(
     ValueError
         Naming the setting, before anything runs: ``quick`` not a boolean, ``n_prompts``,
         ``n_seeds`` or ``steps`` not an integer >= 1, ``lr`` not in (0, 100), ``betas`` not a
-        non-empty increasing sequence of numbers >= 0, ``alpha`` or ``strong_alpha``
+        non-empty increasing sequence of numbers in [0, 8), ``alpha`` or ``strong_alpha``
         outside (0, 1), ``gamma`` not in (1, 1e300], ``valid_mass`` not a pair
         ``0 < low <= high < 1``, ``seed`` not None, an integer >= 0 or a Generator,
         ``progress`` not a boolean or None.

@@ -323,7 +323,7 @@ def test_valid_mask_given_twice(capsys, tmp_path):
         (["--base", "0.6,0.4", "--teacher-base", "old"], "--teacher-base must be current, frozen or ema:TAU"),
         (["--base", "0.6,0.4", "--demos", "fixed:x"], "--demos must look like fixed:N"),
         (["--base", "0.6,0.4", "--demos", "weird"], "--demos must be self, uniform or fixed:N"),
-        (["--base", "0.6,0.4", "--k", "0"], "--k must hold positive integers such as 1,4,16; got 0"),
+        (["--base", "0.6,0.4", "--k", "0"], "--k must hold positive integers below 2**63 such as 1,4,16; got 0"),
         (["--base", "0.6,0.4", "--k", "1.5"], "--k must hold positive integers"),
         (["--base", "0.6,0.4", "--rounds", "-1"], "rounds"),
     ],

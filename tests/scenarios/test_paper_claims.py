@@ -468,3 +468,9 @@ def test_module_exports():
 def test_a_learning_rate_that_breaks_training_is_named(lr, match):
     with pytest.raises(ValueError, match=match):
         paper_claims(claims=["pass_at_k"], study=False, quick=True, lr=lr, n_prompts=8, n_seeds=1, steps=100)
+
+
+def test_a_kl_strength_beyond_the_sgd_rows_limit_is_named_up_front():
+    """betas=(1e300,) failed after 4 s naming lr=0.5 and a β array the user never passed."""
+    with pytest.raises(ValueError, match=r"betas must be below 8: the SGD comparison \(lr 0.5\)"):
+        paper_claims(quick=True, study=False, claims=["ood"], betas=(1e300,))
