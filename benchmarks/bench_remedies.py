@@ -16,14 +16,16 @@ O(K): its expected log is ``log ρ`` minus a constant ``E_{d,b} log Z(d, b)`` pe
 O(K²) table), and the reverse round, which normalises, uses
 ``expected_log_up_to_constant`` without it (12.5× at 10^4 × K = 16 before, ~2.9× now).
 
-Measured on this 2-core AVX2 host (2026-11-29), ratio to SD (exact rounds at K = 16,
-10^4 × K = 16, K = 10^5): forward KL 1.5 / 2.1 / 2.3; teacher mixture (m = 4) 2.8 / 2.5 /
-2.3; balanced demos 2.4–3.4 / 2.8 / 2.0; RL-SD blend and anti-distillation 2.1 / 1.2 / 1.3;
-contrastive 2.7 / 2.9 / see the run.  Sampled steps (48 prompts × 16 seeds, 10^4 entries):
-forward KL 1.4 / 1.8; teacher mixture 2.1 / 2.4; contrastive 2.0 / 2.2; balanced (group)
-1.8 / 2.1; RL-SD blend and sign-gated 1.1 / 1.0.  Path blend (64 graphs × 200 concepts):
-1.15 (sum), 0.9 (sign).  The teacher mixture's cost grows linearly in m (m + 1
-transcendental passes).
+Measured on this 2-core AVX2 host (2026-11-29, after this session's faster SD round: the
+self-generated demonstrations now cost one exp pass instead of two), ratio to SD (exact
+rounds at K = 16, 10^4 × K = 16, K = 10^5): forward KL 1.3 / 2.1 / 2.2; teacher mixture
+(m = 4) 2.5 / 3.9 / 2.3 (**over the 3× target at 10^4 × 16**: m + 1 transcendental passes,
+and the copy teacher's demonstration law in its (…, 2, K) layout costs as much as a whole SD
+round there); balanced demos 2.4 / 1.9 / 1.6; RL-SD blend and anti-distillation 1.9 / 1.2 /
+1.3; contrastive 2.0 / 1.4 / 1.2.  Sampled steps (48 prompts × 16 seeds, 10^4 entries):
+forward KL 1.5 / 1.9; teacher mixture 2.0 / 2.4; contrastive 2.1 / 2.2; balanced (group)
+1.9 / 2.1; RL-SD blend and sign-gated 1.1 / 1.0.  Path blend (64 graphs × 200 concepts):
+1.17 (sum), 0.92 (sign).
 """
 
 import time

@@ -541,21 +541,6 @@ def jsd_score(log_policy, log_teacher, jsd_weight=0.5) -> np.ndarray:
 _check_jsd_weight = check_jsd_weight
 
 
-def _log1p_ratio(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(log(1 + r), 1 + r)`` for ``r ≥ 0`` to a few ulp: ``log1p`` for small arrays, else
-    ``log(1 + r)`` corrected by the rounding error of ``1 + r`` (Goldberg), which is exact to
-    first order and ~2× faster than numpy's ``log1p``."""
-    one = 1.0 + r
-    if r.size <= _JSD_SMALL:
-        return np.log1p(r), one
-    L = np.log(one)
-    err = one - 1.0
-    err -= r
-    err /= one
-    L -= err
-    return L, one
-
-
 #: Below this λ the solve starts from the forward target and keeps log(1 + r) to a few ulp.
 _JSD_FORWARD_START = 0.1
 #: Elements of a (rows, J, columns) block evaluated at once (cache-resident temporaries).

@@ -52,7 +52,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from .. import _checks as chk
-from ..simplex import logsumexp_last
+from ..simplex import log1p_nonneg, logsumexp_last
 from ..teachers import MAX_LAW_ENTRIES, Teacher, gather
 
 __all__ = ["MixtureTeacher", "ContrastiveTeacher", "compositions", "two_point_values"]
@@ -320,7 +320,7 @@ class MixtureTeacher(Teacher):
             np.multiply(pn, math.comb(m, n), out=weight)
             weight *= qpow[m - n]
             np.multiply(e, (m - n) / n, out=t)
-            np.log1p(t, out=t)
+            log1p_nonneg(t, out=t)
             t += math.log(n / m)
             t *= weight
             acc += t
