@@ -19,6 +19,8 @@ O(K) kernels.  The protocol:
 ``log_prob(log_rho, demos, y)``               ``log T(y | d_1..d_m)`` for sampled demonstrations
                                               ``demos`` (..., E, m) and modes ``y`` (..., E)
 ``weighted_log_rows(log_rho, demos, w)``      ``Σ_n w_n·log T(·|d_n)`` over a group, (..., K)
+``two_point_log_values(log_rho)``             optional: ``(log T(y|y), log T(y|d ≠ y))`` for a teacher
+                                              whose law has the two-point form (the copy teacher)
 ``demo_law(log_rho, demo)``                   the law of ``T(y|d)`` under ``d ~ D`` for every mode y:
                                               support points ``(weights, log_values)``, each
                                               (..., J, K) (the JSD objective, theory §8.1)
@@ -351,6 +353,25 @@ class CopyTeacher(Teacher):
         weights = (w[..., None] * gain).reshape(flat.shape)
         out = total * base + scatter_add(flat, weights, K)
         return np.where(dead, -np.inf, out)
+
+    def two_point_log_values(self, log_rho: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(log T(y|y), log T(y|d ≠ y)) = (log((1 − α)ρ(y) + α), log((1 − α)ρ(y)))``, each (..., K).
+
+        The values of :meth:`demo_law` without building the (..., 2, K) law: the remedies that
+        need only the two points (:func:`modesim.remedies.teachers.two_point_values`) read them
+        here, contiguous (theory §8.1, §11).
+        """
+        a = chk.col(self.alpha)
+        rest = np.minimum(np.asarray(log_rho, dtype=np.float64), 0.0)
+        rest = rest + self._consts[2]
+        hit = np.exp(rest)
+        hit += a
+        if hit.min() > 0.0:
+            np.log(hit, out=hit)
+        else:
+            with np.errstate(divide="ignore"):
+                np.log(hit, out=hit)
+        return hit, rest
 
     def demo_law(self, log_rho: np.ndarray, demo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Two support points per mode (theory §8.1): ``d = y`` with weight ``D(y)`` and value

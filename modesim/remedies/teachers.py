@@ -52,7 +52,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from .. import _checks as chk
-from ..simplex import log1p_nonneg, logsumexp_last
+from ..simplex import logsumexp_last
 from ..teachers import MAX_LAW_ENTRIES, Teacher, gather
 
 __all__ = ["MixtureTeacher", "ContrastiveTeacher", "compositions", "two_point_values"]
@@ -125,6 +125,9 @@ def two_point_values(teacher, log_rho):
     Shapes (..., K) each.
     """
     lr = np.asarray(log_rho, dtype=np.float64)
+    direct = getattr(teacher, "two_point_log_values", None)
+    if direct is not None:                   # the teacher states its two points (contiguous, no probe)
+        return direct(lr)
     probe = _probe(lr.shape[-1])
     try:
         w, lv = teacher.demo_law(lr, probe)
@@ -271,11 +274,13 @@ class MixtureTeacher(Teacher):
     def expected_log(self, log_rho: np.ndarray, demo: np.ndarray, *, out=None) -> np.ndarray:
         """``E_{d_1..d_m} log((1/m) Σ_j T(y|d_j))``; −inf where a composition of positive
         probability gives the value 0.  Two-point laws use :meth:`_binomial_expected_log`."""
-        w, lv = self.teacher.demo_law(log_rho, demo)
-        if np.shape(lv)[-2] == 2 and 1 < self.m <= _BINOMIAL_PRODUCTS:
-            fast = self._binomial_expected_log(np.asarray(w, dtype=np.float64), np.asarray(lv, dtype=np.float64))
-            if fast is not None:
-                return fast
+        if 1 < self.m <= _BINOMIAL_PRODUCTS:
+            tp = two_point_values(self.teacher, log_rho)
+            if tp is not None:
+                D = np.clip(np.asarray(demo, dtype=np.float64), 0.0, 1.0)
+                fast = self._binomial_expected_log(D, 1.0 - D, *tp)
+                if fast is not None:
+                    return fast
         log_p, log_val = self._law(log_rho, demo)
         p = np.exp(log_p)
         held = p > 0.0
@@ -285,7 +290,7 @@ class MixtureTeacher(Teacher):
         dead = np.any(held & np.isneginf(log_val), axis=-2)
         return np.where(dead, -np.inf, res)
 
-    def _binomial_expected_log(self, w, lv):
+    def _binomial_expected_log(self, p, q, lh, lr_):
         """``Σ_n Bin(n; m, p)·log(((m − n)·r + n·h)/m)`` for a two-point law (h = T(y|y), r = T(y|d≠y)).
 
         The n ≥ 1 values are ``log(n/m) + log h + log1p(((m − n)/n)·r/h)`` (one exp for r/h,
@@ -294,11 +299,8 @@ class MixtureTeacher(Teacher):
         when h = 0 somewhere (the general path handles it).
         """
         m = self.m
-        lh, lr_ = lv[..., 0, :], lv[..., 1, :]
-        if np.any(np.isneginf(lh)):
+        if np.isneginf(lh.min()):
             return None
-        p = np.clip(w[..., 0, :], 0.0, 1.0)
-        q = np.clip(w[..., 1, :], 0.0, 1.0)
         shape = np.broadcast_shapes(p.shape, lh.shape)
         with np.errstate(under="ignore", over="ignore"):
             e = np.exp(lr_ - lh)                         # r/h
@@ -320,7 +322,7 @@ class MixtureTeacher(Teacher):
             np.multiply(pn, math.comb(m, n), out=weight)
             weight *= qpow[m - n]
             np.multiply(e, (m - n) / n, out=t)
-            log1p_nonneg(t, out=t)
+            np.log1p(t, out=t)
             t += math.log(n / m)
             t *= weight
             acc += t

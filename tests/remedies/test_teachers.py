@@ -273,3 +273,25 @@ def test_the_reverse_round_drops_only_a_constant_of_the_contrastive_expected_log
     blend = DistillationBlend(teacher, reward_weight=0.5, distill_weight=0.5, beta=0.1)
     want = _blend_target(full, task.log_base, task, 0.5, 0.5, 0.1)
     np.testing.assert_allclose(blend.target(task.log_base, task.log_base, task), want, rtol=0, atol=1e-13)
+
+
+def test_a_teachers_own_two_points_equal_the_probed_ones():
+    """CopyTeacher states its two points (two_point_log_values); they equal the ones read off
+    its demonstration law by the probe, and the mixture teacher's binomial path uses them."""
+    from modesim.remedies import teachers as RT
+    from modesim.remedies.teachers import two_point_values
+
+    rng = np.random.default_rng(1)
+    lr = np.log(rng.dirichlet(np.ones(9), size=3))
+    for alpha in (0.0, 0.3, np.array([[0.2], [0.5], [0.9]])):
+        t = ms.CopyTeacher(alpha)
+        direct = two_point_values(t, lr)
+        w, lv = t.demo_law(lr, RT._probe(9))
+        np.testing.assert_array_equal(direct[0], lv[..., 0, :])
+        np.testing.assert_array_equal(direct[1], lv[..., 1, :])
+    task = ms.Task(lr, np.ones((3, 9), bool))
+    mix = MixtureTeacher(ms.CopyTeacher(0.4), 3)
+    D = ms.ConditionedDemos().distribution(task.log_base, task)
+    log_p, log_val = mix._law(task.log_base, D)                    # the enumerated law
+    brute = np.where(np.exp(log_p) > 0, np.exp(log_p) * log_val, 0.0).sum(axis=-2)
+    np.testing.assert_allclose(mix.expected_log(task.log_base, D), brute, rtol=1e-13)
