@@ -25,6 +25,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from _timing import best
 
 import modesim as ms
 from modesim.simplex import log_normalise
@@ -33,14 +34,6 @@ N_TASKS, K, ROUNDS = 10_000, 64, 1_000
 LOOP_SUBSET = 20
 RULE = ms.SelfDistillation(teacher=ms.CopyTeacher(0.5))
 
-
-def _best(fn, repeat=5):
-    best = np.inf
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +58,7 @@ def test_batched_sd_10k_tasks_k64_1000_rounds(benchmark, bank):
     looped = (time.perf_counter() - start) * N_TASKS / LOOP_SUBSET
     speedup = looped / batched
     x = np.log(bank.base)
-    exp_pass = _best(lambda: np.exp(x), 20)
+    exp_pass = best(lambda: np.exp(x), 20)
     passes = batched / ROUNDS / exp_pass
     benchmark.extra_info.update(batched_s=batched, looped_s_extrapolated=looped, speedup=speedup, passes=passes)
     print(f"\nbatched {batched:.2f} s ({passes:.1f} np.exp passes per round); task-by-task loop ≈ {looped:.0f} s; "
@@ -83,8 +76,8 @@ def test_lean_round_at_k_1e7(benchmark):
     state = RULE.init(task)
     out = benchmark.pedantic(RULE.step, args=(state, task), rounds=3, iterations=1)
     assert out.log_policy.shape == (big,)
-    exp_pass = _best(lambda: np.exp(lb))
-    passes = _best(lambda: RULE.step(state, task), repeat=3) / exp_pass
+    exp_pass = best(lambda: np.exp(lb))
+    passes = best(lambda: RULE.step(state, task), repeat=3) / exp_pass
     tracemalloc.start()
     RULE.step(state, task)
     _, peak = tracemalloc.get_traced_memory()

@@ -12,10 +12,10 @@ reached; the asserted bounds are the measured ratios with headroom (they catch
 regressions), and the printed figures are the ones to report.
 """
 
-import time
 
 import numpy as np
 import pytest
+from _timing import interleaved
 
 import modesim as ms
 import modesim.distill as distill
@@ -29,17 +29,6 @@ CASES = {
     "K=10^5": ((100_000,), 10.0),
 }
 
-
-def _interleaved(fa, fb, repeat=40):
-    ba = bb = np.inf
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fa()
-        ba = min(ba, time.perf_counter() - t)
-        t = time.perf_counter()
-        fb()
-        bb = min(bb, time.perf_counter() - t)
-    return ba, bb
 
 
 def _iterations(rule, state, task):
@@ -69,7 +58,7 @@ def test_jsd_round_against_reverse_round(benchmark, case):
     jsd = ms.SelfDistillation(ms.CopyTeacher(0.5), beta=0.04, objective="jsd")
     state = reverse.init(task)
     benchmark.pedantic(jsd.step, args=(state, task), rounds=3, iterations=1)
-    t_rev, t_jsd = _interleaved(lambda: reverse.step(state, task), lambda: jsd.step(state, task))
+    t_rev, t_jsd = interleaved(lambda: reverse.step(state, task), lambda: jsd.step(state, task), 40)
     ratio = t_jsd / t_rev
     iters = _iterations(jsd, state, task)
     benchmark.extra_info.update(reverse_s=t_rev, jsd_s=t_jsd, ratio=ratio, iterations=iters)

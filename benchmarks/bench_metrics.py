@@ -11,9 +11,9 @@ the same run; the ratio is the figure of merit.  Targets:
   small batch).
 """
 
-import time
 
 import numpy as np
+from _timing import best
 
 import modesim as ms
 
@@ -25,19 +25,11 @@ def reference_pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - float(np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
 
 
-def _best(fn, repeat: int = 2000) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
 
 def test_scalar_call_within_3x_of_the_reference(benchmark):
     args = (200, 37, 10)
     assert abs(float(ms.pass_at_k_unbiased(*args)) - reference_pass_at_k(*args)) < 1e-12
-    ref = _best(lambda: reference_pass_at_k(*args))
+    ref = best(lambda: reference_pass_at_k(*args), 2000)
     benchmark(ms.pass_at_k_unbiased, *args)
     ours = benchmark.stats.stats.min
     ratio = ours / ref
@@ -54,8 +46,8 @@ def test_cost_follows_the_work_in_a_batch(benchmark):
     n = np.append(n_small, big[0])
     c = np.append(c_small, big[1])
     k = np.append(np.full(1000, 5), big[2])
-    small = _best(lambda: ms.pass_at_k_unbiased(n_small, c_small, 5), 50)
-    large = _best(lambda: ms.pass_at_k_unbiased(*big), 50)
+    small = best(lambda: ms.pass_at_k_unbiased(n_small, c_small, 5), 50)
+    large = best(lambda: ms.pass_at_k_unbiased(*big), 50)
     benchmark(ms.pass_at_k_unbiased, n, c, k)
     both = benchmark.stats.stats.min
     ratio = both / (small + large)

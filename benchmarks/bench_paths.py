@@ -10,22 +10,13 @@ floats, both measured in the same run (machine-independent ratios).  Targets:
 - batched kernels (several base policies at once) no slower per entry than one at a time.
 """
 
-import time
 
 import numpy as np
 import pytest
+from _timing import best
 
 import modesim as ms
 from modesim import paths
-
-
-def _best(fn, repeat: int = 5) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +33,7 @@ def large_task():
 def exp_pass(large_task):
     """Seconds of one ``np.exp`` over an array of E floats (the unit of a "pass")."""
     x = np.random.default_rng(0).standard_normal(large_task.graph.n_edges)
-    return _best(lambda: np.exp(x), 20)
+    return best(lambda: np.exp(x), 20)
 
 
 def _passes(benchmark, exp_pass, seconds=None) -> float:
@@ -76,9 +67,9 @@ def test_pass_at_k_validation_costs_less_than_its_dp(benchmark, large_task, exp_
     p = large_task.base
     benchmark.pedantic(paths.path_pass_at_k, args=(p, large_task, [1, 16]), rounds=5, iterations=1)
     total = _passes(benchmark, exp_pass)
-    validation = _best(lambda: large_task.log_policy_of(p)) / exp_pass
+    validation = best(lambda: large_task.log_policy_of(p)) / exp_pass
     lp = large_task.log_policy_of(p)
-    dp = _best(lambda: paths.log_success(large_task.graph, lp)) / exp_pass
+    dp = best(lambda: paths.log_success(large_task.graph, lp)) / exp_pass
     benchmark.extra_info.update(validation_passes=round(validation, 2), dp_passes=round(dp, 2))
     print(f"validation (checks + log) {validation:.1f} passes, DP {dp:.1f} passes")
     assert validation < dp
@@ -102,7 +93,7 @@ def test_batched_kernels_cost_per_entry_no_more_than_one_at_a_time(benchmark, la
     rng = np.random.default_rng(1)
     batch = paths.normalise_nodes(g, large_task.log_base + 0.1 * rng.standard_normal((8, g.n_edges)))
     benchmark.pedantic(paths.log_success, args=(g, batch), rounds=3, iterations=1)
-    looped = _best(lambda: [paths.log_success(g, row) for row in batch], 3)
+    looped = best(lambda: [paths.log_success(g, row) for row in batch], 3)
     batched = benchmark.stats.stats.min
     benchmark.extra_info.update(batched_s=batched, looped_s=looped)
     print(f"\nbatched {batched * 1e3:.0f} ms, loop over 8 entries {looped * 1e3:.0f} ms")

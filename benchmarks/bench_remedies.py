@@ -28,10 +28,10 @@ RL-SD blend and sign-gated 1.1 / 1.0.  Path blend (64 graphs × 200 concepts): 1
 0.92 (sign).
 """
 
-import time
 
 import numpy as np
 import pytest
+from _timing import interleaved
 
 import modesim as ms
 from modesim import remedies as R
@@ -50,17 +50,6 @@ EXACT = {
 }
 SHAPES = {"K=16": (16,), "10^4 x K=16": (10_000, 16), "K=10^5": (100_000,)}
 
-
-def _interleaved(fa, fb, repeat=30):
-    ba = bb = np.inf
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fa()
-        ba = min(ba, time.perf_counter() - t)
-        t = time.perf_counter()
-        fb()
-        bb = min(bb, time.perf_counter() - t)
-    return ba, bb
 
 
 def _task(shape, seed=0):
@@ -81,7 +70,7 @@ def test_exact_round_against_sd(benchmark, remedy, shape):
     rule = make()
     s0, s1 = sd.init(task), rule.init(task)
     benchmark.pedantic(rule.step, args=(s1, task), rounds=3, iterations=1)
-    t_sd, t_rule = _interleaved(lambda: sd.step(s0, task), lambda: rule.step(s1, task), repeat=10 if
+    t_sd, t_rule = interleaved(lambda: sd.step(s0, task), lambda: rule.step(s1, task), repeat=10 if
                                 shape == "K=10^5" else 30)
     ratio = t_rule / t_sd
     benchmark.extra_info.update(sd_s=t_sd, remedy_s=t_rule, ratio=ratio)
@@ -111,7 +100,7 @@ def test_sampled_step_against_sampled_sd(benchmark, remedy, shape):
     s0, s1 = sd.init(task), rule.init(task)
     s0, s1 = sd.step(s0, task), rule.step(s1, task)
     benchmark.pedantic(rule.step, args=(s1, task), rounds=3, iterations=1)
-    t_sd, t_rule = _interleaved(lambda: sd.step(s0, task), lambda: rule.step(s1, task), repeat=15)
+    t_sd, t_rule = interleaved(lambda: sd.step(s0, task), lambda: rule.step(s1, task), repeat=15)
     ratio = t_rule / t_sd
     benchmark.extra_info.update(sd_s=t_sd, remedy_s=t_rule, ratio=ratio)
     print(f"\nsampled {remedy:<24s} {shape:<22s} SD {t_sd * 1e3:8.3f} ms  remedy {t_rule * 1e3:8.3f} ms  "
@@ -128,7 +117,7 @@ def test_path_blend_step_against_path_sd(benchmark, combine):
     sd, rule = PathSampledSD(**common), R.PathBlend(combine=combine, **common)
     s0, s1 = sd.init(bank), rule.init(bank)
     benchmark.pedantic(rule.step, args=(s1, bank), rounds=3, iterations=1)
-    t_sd, t_rule = _interleaved(lambda: sd.step(s0, bank), lambda: rule.step(s1, bank), repeat=8)
+    t_sd, t_rule = interleaved(lambda: sd.step(s0, bank), lambda: rule.step(s1, bank), repeat=8)
     ratio = t_rule / t_sd
     benchmark.extra_info.update(sd_s=t_sd, remedy_s=t_rule, ratio=ratio)
     print(f"\npath blend ({combine}) 64 graphs x 200 concepts: SD {t_sd * 1e3:.2f} ms, blend {t_rule * 1e3:.2f} ms "
