@@ -434,8 +434,6 @@ _JSD_RATIO_RANGE = 650.0
 #: range, or, with β > 0, where the KL term alone puts it; the Newton iterations would
 #: otherwise have to travel 10^20 nats for a TiltTeacher(1e20) (it did not converge).
 _JSD_NEGLIGIBLE_LOG = 1e4
-#: Below this many entries log1p is one numpy call; above, log plus a rounding correction is faster.
-_JSD_SMALL = 4096
 
 
 def jsd_divergence(log_t, log_s, jsd_weight=0.5) -> np.ndarray:

@@ -115,6 +115,11 @@ def compositions(m: int, J: int) -> np.ndarray:
     return np.array(rows, dtype=np.int64).reshape(-1, J)
 
 
+def _owner(cls, name: str):
+    """The class in ``cls``'s method resolution order that defines ``name``."""
+    return next((c for c in cls.__mro__ if name in vars(c)), None)
+
+
 def two_point_values(teacher, log_rho):
     """``(log T(y|y), log T(y|d ≠ y))`` when ``teacher``'s demonstration law has the two-point form, else None.
 
@@ -126,7 +131,9 @@ def two_point_values(teacher, log_rho):
     """
     lr = np.asarray(log_rho, dtype=np.float64)
     direct = getattr(teacher, "two_point_log_values", None)
-    if direct is not None:                   # the teacher states its two points (contiguous, no probe)
+    if direct is not None and _owner(type(teacher), "two_point_log_values") is _owner(type(teacher), "demo_law"):
+        # The teacher states its two points (contiguous, no probe); a subclass that changed
+        # its law without restating them (MultiDemoTeacher, a user's) is probed instead.
         return direct(lr)
     probe = _probe(lr.shape[-1])
     try:

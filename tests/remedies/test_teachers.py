@@ -295,3 +295,25 @@ def test_a_teachers_own_two_points_equal_the_probed_ones():
     log_p, log_val = mix._law(task.log_base, D)                    # the enumerated law
     brute = np.where(np.exp(log_p) > 0, np.exp(log_p) * log_val, 0.0).sum(axis=-2)
     np.testing.assert_allclose(mix.expected_log(task.log_base, D), brute, rtol=1e-13)
+
+
+def test_a_subclass_that_changes_the_law_is_probed_not_trusted():
+    """A subclass inheriting CopyTeacher.two_point_log_values but with its own law (MultiDemoTeacher,
+    a user's teacher) was given the copy teacher's points: wrong mixture values, silently."""
+    from modesim.remedies.teachers import two_point_values
+
+    lr = np.log([0.5, 0.3, 0.2])
+    assert two_point_values(ms.MultiDemoTeacher(0.5, 3), lr) is None
+
+    class Half(ms.CopyTeacher):
+        def demo_law(self, log_rho, demo):
+            return ms.CopyTeacher(self.alpha / 2).demo_law(log_rho, demo)
+
+        def log_matrix(self, log_rho):
+            return ms.CopyTeacher(self.alpha / 2).log_matrix(log_rho)
+
+    mix = MixtureTeacher(Half(0.8), 2)
+    D = np.array([0.5, 0.3, 0.2])
+    log_p, log_val = mix._law(lr, D)
+    brute = np.where(np.exp(log_p) > 0, np.exp(log_p) * log_val, 0.0).sum(axis=-2)
+    np.testing.assert_allclose(mix.expected_log(lr, D), brute, rtol=1e-13)
