@@ -45,6 +45,7 @@ a per-mode function of the teacher's value can be averaged over demonstrations w
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -358,7 +359,7 @@ class CopyTeacher(Teacher):
         """``(log T(y|y), log T(y|d ≠ y)) = (log((1 − α)ρ(y) + α), log((1 − α)ρ(y)))``, each (..., K).
 
         The values of :meth:`demo_law` without building the (..., 2, K) law: the remedies that
-        need only the two points (:func:`modesim.remedies.teachers.two_point_values`) read them
+        need only the two points (:func:`two_point_values`) read them
         here, contiguous (theory §8.1, §11).
         """
         a = chk.col(self.alpha)
@@ -690,3 +691,46 @@ class MatrixTeacher(Teacher):
     def log_matrix(self, log_rho: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore"):
             return np.log(self.matrix(log_rho))
+
+
+def _owner(cls, name: str):
+    """The class in ``cls``'s method resolution order that defines ``name``."""
+    return next((c for c in cls.__mro__ if name in vars(c)), None)
+
+
+def two_point_values(teacher, log_rho, *, probe=True):
+    """``(log T(y|y), log T(y|d ≠ y))`` when ``teacher``'s demonstration law has the two-point form, else None.
+
+    The teacher protocol documents a two-point law (:meth:`~modesim.Teacher.demo_law`, J = 2)
+    as "d = y" (weight D(y)) and "d ≠ y" (weight 1 − D(y)): ``T(y|d)`` then takes one value
+    for every d ≠ y, as for the copy teacher.  The law is probed with a demonstration law whose
+    entries all differ, and accepted only if its first point carries exactly those weights.
+    Shapes (..., K) each.  With ``probe=False`` only a teacher that states its two points
+    (``two_point_log_values``, defined by the same class as ``demo_law``) is read; any other
+    gives None without calling its law (the JSD solve, theory §8.1, which then builds the law).
+    """
+    lr = np.asarray(log_rho, dtype=np.float64)
+    direct = getattr(teacher, "two_point_log_values", None)
+    if direct is not None and _owner(type(teacher), "two_point_log_values") is _owner(type(teacher), "demo_law"):
+        # The teacher states its two points (contiguous, no probe); a subclass that changed
+        # its law without restating them (MultiDemoTeacher, a user's) is probed instead.
+        return direct(lr)
+    if not probe:
+        return None
+    law_probe = _probe(lr.shape[-1])
+    try:
+        w, lv = teacher.demo_law(lr, law_probe)
+    except ValueError:
+        return None
+    w, lv = np.asarray(w), np.asarray(lv)
+    if lv.shape[-2] != 2 or not np.all(w[..., 0, :] == law_probe):
+        return None
+    return lv[..., 0, :], lv[..., 1, :]
+
+
+@functools.lru_cache(maxsize=16)
+def _probe(K: int) -> np.ndarray:
+    """A demonstration law whose entries all differ (read-only), for :func:`two_point_values`."""
+    probe = np.arange(1, K + 1, dtype=np.float64) / (K * (K + 1) / 2)
+    probe.flags.writeable = False
+    return probe

@@ -43,7 +43,6 @@ without it).
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 from itertools import combinations_with_replacement
@@ -53,7 +52,7 @@ from scipy.special import gammaln
 
 from .. import _checks as chk
 from ..simplex import logsumexp_last
-from ..teachers import MAX_LAW_ENTRIES, Teacher, gather
+from ..teachers import MAX_LAW_ENTRIES, Teacher, gather, two_point_values
 
 __all__ = ["MixtureTeacher", "ContrastiveTeacher", "compositions", "two_point_values"]
 
@@ -113,45 +112,6 @@ def compositions(m: int, J: int) -> np.ndarray:
     for combo in combinations_with_replacement(range(J), m):
         rows.append(np.bincount(np.asarray(combo, dtype=np.int64), minlength=J))
     return np.array(rows, dtype=np.int64).reshape(-1, J)
-
-
-def _owner(cls, name: str):
-    """The class in ``cls``'s method resolution order that defines ``name``."""
-    return next((c for c in cls.__mro__ if name in vars(c)), None)
-
-
-def two_point_values(teacher, log_rho):
-    """``(log T(y|y), log T(y|d ≠ y))`` when ``teacher``'s demonstration law has the two-point form, else None.
-
-    The teacher protocol documents a two-point law (:meth:`~modesim.Teacher.demo_law`, J = 2)
-    as "d = y" (weight D(y)) and "d ≠ y" (weight 1 − D(y)): ``T(y|d)`` then takes one value
-    for every d ≠ y, as for the copy teacher.  The law is probed with a demonstration law whose
-    entries all differ, and accepted only if its first point carries exactly those weights.
-    Shapes (..., K) each.
-    """
-    lr = np.asarray(log_rho, dtype=np.float64)
-    direct = getattr(teacher, "two_point_log_values", None)
-    if direct is not None and _owner(type(teacher), "two_point_log_values") is _owner(type(teacher), "demo_law"):
-        # The teacher states its two points (contiguous, no probe); a subclass that changed
-        # its law without restating them (MultiDemoTeacher, a user's) is probed instead.
-        return direct(lr)
-    probe = _probe(lr.shape[-1])
-    try:
-        w, lv = teacher.demo_law(lr, probe)
-    except ValueError:
-        return None
-    w, lv = np.asarray(w), np.asarray(lv)
-    if lv.shape[-2] != 2 or not np.all(w[..., 0, :] == probe):
-        return None
-    return lv[..., 0, :], lv[..., 1, :]
-
-
-@functools.lru_cache(maxsize=16)
-def _probe(K: int) -> np.ndarray:
-    """A demonstration law whose entries all differ (read-only), for :func:`two_point_values`."""
-    probe = np.arange(1, K + 1, dtype=np.float64) / (K * (K + 1) / 2)
-    probe.flags.writeable = False
-    return probe
 
 
 #: Up to this m the binomial weights of a two-point mixture are formed as products of powers

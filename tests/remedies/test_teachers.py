@@ -278,7 +278,7 @@ def test_the_reverse_round_drops_only_a_constant_of_the_contrastive_expected_log
 def test_a_teachers_own_two_points_equal_the_probed_ones():
     """CopyTeacher states its two points (two_point_log_values); they equal the ones read off
     its demonstration law by the probe, and the mixture teacher's binomial path uses them."""
-    from modesim.remedies import teachers as RT
+    from modesim import teachers as T
     from modesim.remedies.teachers import two_point_values
 
     rng = np.random.default_rng(1)
@@ -286,7 +286,7 @@ def test_a_teachers_own_two_points_equal_the_probed_ones():
     for alpha in (0.0, 0.3, np.array([[0.2], [0.5], [0.9]])):
         t = ms.CopyTeacher(alpha)
         direct = two_point_values(t, lr)
-        w, lv = t.demo_law(lr, RT._probe(9))
+        w, lv = t.demo_law(lr, T._probe(9))
         np.testing.assert_array_equal(direct[0], lv[..., 0, :])
         np.testing.assert_array_equal(direct[1], lv[..., 1, :])
     task = ms.Task(lr, np.ones((3, 9), bool))
