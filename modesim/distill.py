@@ -35,7 +35,7 @@ from .rule import (
 )
 from .simplex import kl_terms, log_normalise, logsumexp_last
 from .task import Task
-from .teachers import CopyTeacher
+from .teachers import CopyTeacher, two_point_values
 
 __all__ = ["SelfDistillation", "EMA", "sd_optimum", "sd_target", "jsd_divergence", "jsd_score", "JSD_MIN"]
 
@@ -62,7 +62,7 @@ def _takes_out(teacher) -> bool:
 def _target(log_rho, log_ref, task, teacher, demos, objective, beta, takes_out=None, jsd_weight=0.5) -> np.ndarray:
     """The kernel of :func:`sd_target` (inputs already validated)."""
     if objective == "jsd":
-        w, lv = teacher.demo_law(log_rho, demos.distribution(log_rho, task))
+        w, lv = _jsd_law(teacher, log_rho, demos.distribution(log_rho, task))
         return _jsd_solve(w, lv, log_ref, beta, jsd_weight)
     if objective == "reverse":
         D = demos.distribution(log_rho, task)
@@ -539,70 +539,131 @@ def jsd_score(log_policy, log_teacher, jsd_weight=0.5) -> np.ndarray:
 _check_jsd_weight = check_jsd_weight
 
 
-#: Below this λ the solve starts from the forward target and keeps log(1 + r) to a few ulp.
+#: Below this λ the solve starts from the forward target and forms log(1 + r) with log1p.
 _JSD_FORWARD_START = 0.1
-#: Elements of a (rows, J, columns) block evaluated at once (cache-resident temporaries).
-_JSD_BLOCK = 1 << 14
+#: Entries per support point evaluated at once (J = 2; the temporaries of a block stay in cache).
+_JSD_BLOCK = 16384
 
 
-def _dot_points(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``Σ_j a[..., j, :]·b[..., j, :]`` without a (..., J, K) temporary."""
-    if a.shape[-2] == 2:
-        out = a[..., 0, :] * b[..., 0, :]
-        out += a[..., 1, :] * b[..., 1, :]
+def _jsd_law(teacher, log_rho: np.ndarray, demo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The demonstration law point-major: ``(weights, log_values)``, each (J, ..., K).
+
+    A teacher that states its two points (:func:`~modesim.teachers.two_point_values` with
+    ``probe=False``: the copy teacher) gives ``(D, 1 − D)`` and ``(log T(y|y), log T(y|d ≠ y))``
+    as two contiguous slabs; any other teacher's :meth:`~modesim.Teacher.demo_law`
+    (..., J, K) is read point-major (views; the solve copies them once)."""
+    D = np.asarray(demo, dtype=np.float64)
+    lr = np.asarray(log_rho, dtype=np.float64)
+    shape = np.broadcast_shapes(lr.shape, D.shape, tuple(getattr(teacher, "param_shape", ())) + (1,))
+    lv = np.empty((2,) + shape)
+    if two_point_values(teacher, lr, probe=False, out=lv) is None:
+        w, lv = teacher.demo_law(log_rho, demo)
+        return (np.moveaxis(np.asarray(w, dtype=np.float64), -2, 0),
+                np.moveaxis(np.asarray(lv, dtype=np.float64), -2, 0))
+    w = np.empty((2,) + shape)
+    np.clip(D, 0.0, 1.0, out=w[0])
+    np.subtract(1.0, w[0], out=w[1])
+    return w, lv
+
+
+def _point_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``Σ_j a[j]·b[j]`` over the leading (point) axis of two (J, N) arrays."""
+    if a.shape[0] == 2:
+        out = a[0] * b[0]
+        out += a[1] * b[1]
         return out
-    return np.einsum("...jk,...jk->...k", a, b)
+    return np.einsum("jn,jn->n", a, b)
 
 
-def _jsd_eval(Tp, wom, p, f, f1, f2, precise) -> None:
-    """``f = −Σ_j wom·log(1 + r)``, ``f1 = Σ_j wom·σ``, ``f2 = Σ_j wom·σ(1 − σ)`` with
-    ``r = Tp/p``, ``σ = r/(1 + r)``; ``Tp``, ``wom`` (R, J, K), ``p`` and the outputs (R, K).
+def _finish_eval(f, f1, h, q, p, u, beta, lref, scratch) -> None:
+    """Turn the sums ``f = Σ w·log(1 + r)``, ``f1 = Σ w·σ``, ``h = Σ w·σ(1 − σ)`` (``w`` the
+    (1 − λ)-scaled weights) into ``φ``, ``φ'``, ``h = φ''/(2φ')`` (in [−1/2, 0]) and ``q = π/φ'`` (in place;
+    flat slices of equal length; ``beta`` None, a float or a slice; ``lref`` None or a slice;
+    ``scratch`` a free array of the same length).
 
-    Evaluated in blocks of rows (or of columns, for long rows) so that the temporaries stay
-    in cache and no full-size array is allocated.  ``log(1 + r)`` is ``log1p`` on small
-    blocks and otherwise ``log(1 + r)`` corrected by the rounding error of ``1 + r``
-    (Goldberg; a few ulp, about twice as fast as numpy's ``log1p``); with ``precise=False``
-    (every λ ≥ 0.1: φ' is bounded below at the solution) the correction is skipped, its
-    absolute error ε moving u by at most ε/φ'.
+    ``φ = β·(u − log π_ref) − f``, ``φ' = f1 + β``.  Where φ' underflows (the student holds
+    ~e^700 times the teacher's mass, β ≈ 0) the curvature ratio is set to its bound and φ'
+    floored, which keeps the Halley step finite.
     """
-    R, J, K = Tp.shape
-    if J * K <= _JSD_BLOCK:
-        rb, kb = max(1, _JSD_BLOCK // (J * K)), K
+    if beta is None:
+        np.negative(f, out=f)
     else:
-        rb, kb = 1, max(1, _JSD_BLOCK // J)
-    for r0 in range(0, R, rb):
-        rs = slice(r0, min(R, r0 + rb))
-        for c0 in range(0, K, kb):
-            cs = slice(c0, min(K, c0 + kb))
-            r = Tp[rs, :, cs] / p[rs, None, cs]
-            one = r + 1.0
-            if r.size <= 1024:
-                L = np.log1p(r)
-            else:
-                L = np.log(one)
-                if precise:
-                    err = one - 1.0
-                    err -= r
-                    err /= one
-                    L -= err
-            w = wom[rs, :, cs]
-            L *= w
+        t = np.subtract(u, lref, out=scratch)
+        t *= beta
+        np.subtract(t, f, out=f)
+        f1 += beta
+    if f1.min() > 0.0:
+        h /= f1
+    else:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            h /= f1
+        h[~(f1 > 0.0)] = 1.0
+        np.maximum(f1, 1e-300, out=f1)
+    h *= -0.5
+    np.divide(p, f1, out=q)
+
+
+def _jsd_eval(Tp, wom, p, u, beta, lref, f, f1, h, q, precise) -> None:
+    """``φ``, ``φ'``, ``φ''/(2φ')`` and ``π/φ'`` at every entry (:func:`_finish_eval`), from
+    ``r = Tp/π`` (``Tp = λT/(1 − λ)``, ``wom = (1 − λ)·w``, both (J, N); the rest (N,)).
+
+    Evaluated in blocks of entries with three scratch arrays reused from block to block, so
+    that the temporaries stay in cache and no full-size array is allocated: two logs (J = 2)
+    and a few multiplications per entry.  ``log(1 + r)`` is ``log(1 + r)`` for λ ≥ 0.1, where
+    φ' is bounded below at the solution and an absolute error ε moves u by at most ε/φ';
+    ``log1p(r)`` below (``precise``).
+    """
+    J, N = Tp.shape
+    b = min(N, _JSD_BLOCK if J <= 2 else max(1, 2 * _JSD_BLOCK // J))
+    scalar_beta = beta is None or not isinstance(beta, np.ndarray)
+    R_, ONE, L_ = np.empty((J, b)), np.empty((J, b)), np.empty((J, b))
+    for n0 in range(0, N, b):
+        s = slice(n0, min(N, n0 + b))
+        n = s.stop - n0
+        r, one, L = R_[:, :n], ONE[:, :n], L_[:, :n]
+        pb = p[s]
+        np.divide(Tp[:, s], pb, out=r)
+        np.add(r, 1.0, out=one)
+        if precise:
+            np.log1p(r, out=L)
+        else:
+            np.log(one, out=L)
+        w = wom[:, s]
+        L *= w
+        r /= one                                        # σ = r/(1 + r)
+        r *= w
+        fb, f1b, hb = f[s], f1[s], h[s]
+        if J == 2:  # a reduction over a short leading axis is slower than one add
+            np.add(L[0], L[1], out=fb)
+            np.add(r[0], r[1], out=f1b)
+            r /= one                                    # w·σ(1 − σ)
+            np.add(r[0], r[1], out=hb)
+        else:
+            L.sum(axis=0, out=fb)
+            r.sum(axis=0, out=f1b)
             r /= one
-            r *= w
-            if J == 2:  # a reduction over a short middle axis is slow: add the two rows
-                np.add(L[:, 0], L[:, 1], out=f[rs, cs])
-                np.add(r[:, 0], r[:, 1], out=f1[rs, cs])
-                r /= one
-                np.add(r[:, 0], r[:, 1], out=f2[rs, cs])
-            else:
-                L.sum(axis=-2, out=f[rs, cs])
-                r.sum(axis=-2, out=f1[rs, cs])
-                r /= one
-                r.sum(axis=-2, out=f2[rs, cs])
-    np.negative(f, out=f)
+            r.sum(axis=0, out=hb)
+        _finish_eval(fb, f1b, hb, q[s], pb, u[s], beta if scalar_beta else beta[s],
+                     None if lref is None else lref[s], L[0])
 
 
-def _log_newton(step, f, nu, u, Tp, lc, wom, beta_c, lref) -> None:
+def _jsd_eval_log(lc, wom, p, u, beta, lref, f, f1, h, q) -> None:
+    """:func:`_jsd_eval` from logs, for ratios beyond the float range: ``x = log(λT/(1 − λ)) − u``,
+    ``log(1 + r) = softplus(x)``, ``σ = 1/(1 + e^{−x})``."""
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        x = lc - u
+        t = np.exp(-np.abs(x))
+        L = np.maximum(x, 0.0) + np.log1p(t)
+        sg = np.where(x >= 0, 1.0 / (1.0 + t), t / (1.0 + t))
+    np.sum(wom * L, axis=0, out=f)
+    ws = wom * sg
+    ws.sum(axis=0, out=f1)
+    ws *= 1.0 - sg
+    ws.sum(axis=0, out=h)
+    _finish_eval(f, f1, h, q, p, u, beta, lref, np.empty_like(f))
+
+
+def _log_newton(step, f, nu, u, Tp, lc, wom, beta, lref) -> None:
     """Replace large downward Halley steps by Newton steps on ``log(−φ)`` (in place).
 
     A mode far above its solution (the student holds e^(tens or hundreds) times the
@@ -613,21 +674,21 @@ def _log_newton(step, f, nu, u, Tp, lc, wom, beta_c, lref) -> None:
     regime, from which the next (Halley) step is exact.  Everything is in log space:
     ``log(−φ)`` and ``log φ'`` are log-sums of ``log w + log softplus(x)`` and
     ``log w + log σ(x)``, ``x = log(λT/(1 − λ)) − u`` (no underflow for any depth).
-    ``Tp``/``lc``/``wom`` are (R, J, K); the rest (R, K).
+    ``Tp``/``lc``/``wom`` are (J, N); the rest (N,) (``beta`` None, a float or (N,)).
     """
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        x = (np.log(Tp) if lc is None else lc) - u[:, None, :]
+        x = (np.log(Tp) if lc is None else lc) - u
         sp = np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
         log_sp = np.where(x < -35.0, x, np.log(sp))                 # log softplus(x)
         log_sig = x - sp                                            # log σ(x)
         log_w = np.log(wom)
-        lneg = logsumexp_last(np.swapaxes(log_w + log_sp, -1, -2))  # log((1 − λ)Σ w L)
-        lf1 = logsumexp_last(np.swapaxes(log_w + log_sig, -1, -2))  # log((1 − λ)Σ w σ)
-        if beta_c is not None:
-            B = beta_c * (u - lref)                                 # φ = −e^{lneg} + B
+        lneg = logsumexp_last((log_w + log_sp).T)                   # log((1 − λ)Σ w L)
+        lf1 = logsumexp_last((log_w + log_sig).T)                   # log((1 − λ)Σ w σ)
+        if beta is not None:
+            B = beta * (u - lref)                                   # φ = −e^{lneg} + B
             ok = B < np.exp(lneg)
             lneg = np.where(B <= 0, np.logaddexp(lneg, np.log(-B)), lneg + np.log1p(-B * np.exp(-lneg)))
-            lf1 = np.logaddexp(lf1, np.log(beta_c))
+            lf1 = np.logaddexp(lf1, np.log(beta))
         else:
             ok = True
         ok = ok & (nu < 0) & (step < -1.0)
@@ -638,17 +699,24 @@ def _log_newton(step, f, nu, u, Tp, lc, wom, beta_c, lref) -> None:
 
 def _owned(a: np.ndarray, shape: tuple) -> np.ndarray:
     """``a`` as a C-contiguous float64 array of ``shape`` that may be overwritten: ``a`` itself
-    when it is a writeable array it owns (a fresh result of ``demo_law``), else a copy."""
+    when it is a writeable array it owns (a fresh result of :func:`_jsd_law`), else a copy."""
     if a.shape == shape and a.dtype == np.float64 and a.flags.writeable and a.flags.owndata and a.flags.c_contiguous:
         return a
     return np.array(np.broadcast_to(a, shape), dtype=np.float64)
+
+
+def _flat(a, shape: tuple, N: int):
+    """A per-row or per-entry quantity as a flat (N,) array (a float stays a float)."""
+    if not isinstance(a, np.ndarray):
+        return a
+    return np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(N)
 
 
 def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
     """The JSD round's optimum (theory §8.1, J1), normalised log-probabilities (..., K).
 
     Minimises ``F(π) = E_d JSD_λ(T(·|d)‖π) + β·KL(π‖π_ref)`` for the demonstration law
-    ``(weights, log_values)`` (each (..., J, K), :meth:`~modesim.Teacher.demo_law`; writeable
+    ``(weights, log_values)``, point-major: each (J, ..., K) (:func:`_jsd_law`; writeable
     arrays the caller owns are reused as buffers).  The stationarity conditions are
     separable given a multiplier ν: ``φ_y(u_y) = ν`` with ``u = log π`` and::
 
@@ -674,9 +742,11 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
         lT = np.where(lT < -_JSD_NEGLIGIBLE_LOG, -np.inf, lT)
     lref = np.asarray(log_ref, dtype=np.float64)
     K = lT.shape[-1]
-    J = np.broadcast_shapes(w.shape[-2:], lT.shape[-2:])[0]
-    batch = np.broadcast_shapes(w.shape[:-2], lT.shape[:-2], lref.shape[:-1], np.shape(beta), np.shape(lam))
-    shape, R = batch + (K,), int(np.prod(batch, dtype=np.int64))
+    J = np.broadcast_shapes(w.shape[:1], lT.shape[:1])[0]
+    batch = np.broadcast_shapes(w.shape[1:-1], lT.shape[1:-1], lref.shape[:-1], np.shape(beta), np.shape(lam))
+    shape = batch + (K,)
+    R = int(np.prod(batch, dtype=np.int64))
+    N = R * K
     has_beta = not (not isinstance(beta, np.ndarray) and beta == 0.0)
     lam_c, beta_c = chk.col(lam), chk.col(beta)
     om = 1.0 - lam_c
@@ -685,35 +755,38 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
     any_ref_zero = has_beta and bool(ref_zero.any())
     safe_lref = np.where(ref_zero, 0.0, lref) if any_ref_zero else lref
 
-    # The law as (R, J, K) buffers: w (later (1 − λ)·w) and log T (later λT/(1 − λ)).
-    w3 = _owned(w, batch + (J, K)).reshape(R, J, K)
-    A = _owned(lT, batch + (J, K)).reshape(R, J, K)
+    # The law as (J, N) buffers: w (later (1 − λ)·w) and log T (later λT/(1 − λ)).
+    W = _owned(w, (J,) + shape)
+    A = _owned(lT, (J,) + shape)
     with np.errstate(invalid="ignore"):
-        g = _dot_points(w3, A)                              # E_d log T (nan from 0·(−inf))
+        g = _point_sum(W.reshape(J, N), A.reshape(J, N))    # E_d log T (nan from 0·(−inf))
         if np.isnan(g).any():
-            g = _dot_points(w3, np.where(w3 > 0, A, 0.0))
+            g = _point_sum(W.reshape(J, N), np.where(W > 0, A, 0.0).reshape(J, N))
     g = g.reshape(shape)
-    odds3 = np.broadcast_to(log_odds, batch + (1,)).reshape(R, 1, 1)
-    A += odds3                                              # log(λT/(1 − λ))
+    A += log_odds                                           # log(λT/(1 − λ))
     lo = float(A.min())
     if lo == -np.inf:
         lo = float(np.min(np.where(np.isneginf(A), np.inf, A)))
     ratio_ok = lo > -_JSD_RATIO_RANGE and float(A.max()) < _JSD_RATIO_RANGE
+    m = log_m = None
     with np.errstate(divide="ignore"):
         if ratio_ok:
-            lc, Tp = None, np.exp(A, out=A)                 # λT/(1 − λ), in place
-            m = _dot_points(w3, Tp).reshape(shape)          # (λ/(1 − λ))·E_d T
-            held = m > 0.0
-            log_m = None                                    # formed below only if needed
+            lc, Tp = None, np.exp(A, out=A).reshape(J, N)   # λT/(1 − λ), in place
+            if float(Tp.min()) > 0.0:
+                held = True                                 # every T > 0 (the weights sum to 1)
+            else:
+                m = _point_sum(W.reshape(J, N), Tp).reshape(shape)   # (λ/(1 − λ))·E_d T
+                held = m > 0.0
         else:
-            lc, Tp = A, None
-            log_m = logsumexp_last(np.swapaxes(A + np.log(w3), -1, -2)).reshape(shape)
+            lc, Tp = A.reshape(J, N), None
+            log_m = logsumexp_last(np.moveaxis(A + np.log(W), 0, -1)).reshape(shape)
             held = log_m > -np.inf
-    wom = w3
-    wom *= np.broadcast_to(om, batch + (1,)).reshape(R, 1, 1)
+    W *= om
+    wom = W.reshape(J, N)
     dead = None
-    if any_ref_zero or not held.all():
-        dead = np.broadcast_to(np.where(beta_c > 0, ref_zero, ~held) if has_beta else ~held, shape)
+    if any_ref_zero or held is not True and not np.all(held):
+        unheld = ~np.asarray(held)
+        dead = np.broadcast_to(np.where(beta_c > 0, ref_zero, unheld) if has_beta else unheld, shape)
         if not dead.any():
             dead = None
         elif np.any(dead.all(axis=-1)):
@@ -721,8 +794,11 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
     rev = combine_reverse(g, lref, beta)
     near_forward = lam_c < _JSD_FORWARD_START
     if np.any(near_forward) or not np.isfinite(rev).all():
-        with np.errstate(divide="ignore"):
-            log_m = np.log(m) if log_m is None else log_m
+        if log_m is None:
+            if m is None:
+                m = _point_sum(W.reshape(J, N), Tp).reshape(shape) / om
+            with np.errstate(divide="ignore"):
+                log_m = np.log(m)
         fwd = combine_forward(log_m - log_odds, lref, beta)           # log E_d T, mixed with π_ref
         with np.errstate(invalid="ignore"):
             u = np.where(near_forward | ~np.isfinite(rev), fwd, rev)
@@ -738,89 +814,74 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
     total = p.sum(axis=-1, keepdims=True)
     u -= np.log(total)
     p /= total
-    # Work buffers of the loop (no allocation per iteration at full size).
-    f, f1, f2, q, t1 = (np.empty(shape) for _ in range(5))
-    f_r, f1_r, f2_r = f.reshape(R, K), f1.reshape(R, K), f2.reshape(R, K)
+    # Work buffers of the loop, flat (N,) views of (R, K) arrays (no allocation per iteration).
+    u, p = u.reshape(N), p.reshape(N)
+    f, f1, h, q = (np.empty(N) for _ in range(4))
+    rows = (R, K)
     precise = bool(np.min(lam) < _JSD_FORWARD_START)
-    beta_rows = None if not has_beta else np.broadcast_to(beta_c, batch + (1,)).reshape(R, 1)
+    beta_f = _flat(beta_c, shape, N) if has_beta else None
+    lref_f = None if not has_beta else _flat(safe_lref, shape, N)
+    dead_f = None if dead is None else np.ascontiguousarray(dead).reshape(N)
 
     big = np.inf
     for _ in range(_JSD_MAX_ITER):
-        us = u if dead is None else np.where(dead, 0.0, u)
+        us = u if dead_f is None else np.where(dead_f, 0.0, u)
+        pe = p if dead_f is None else np.where(dead_f, 1.0, p)
         if ratio_ok and float(us.min()) > -_JSD_RATIO_RANGE:
-            _jsd_eval(Tp, wom, (p if dead is None else np.where(dead, 1.0, p)).reshape(R, K),
-                      f_r, f1_r, f2_r, precise)
+            _jsd_eval(Tp, wom, pe, us, beta_f, lref_f, f, f1, h, q, precise)
         else:
-            with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-                x = (lc if lc is not None else np.log(Tp)) - us.reshape(R, 1, K)
-                t = np.exp(-np.abs(x))
-                L = np.maximum(x, 0.0) + np.log1p(t)
-                sg = np.where(x >= 0, 1.0 / (1.0 + t), t / (1.0 + t))
-            np.negative((wom * L).sum(axis=-2), out=f_r)
-            ws = wom * sg
-            ws.sum(axis=-2, out=f1_r)
-            ws *= 1.0 - sg
-            ws.sum(axis=-2, out=f2_r)
-        if has_beta:
-            np.subtract(us, safe_lref, out=t1)
-            t1 *= beta_c
-            f += t1
-            f1 += beta_c
-        if dead is not None:
-            f1[dead] = 1.0
-        # φ''/φ' ∈ [−1, 0]; where φ' underflows (the student holds ~e^700 times the teacher's
-        # mass, β ≈ 0) it is −1 and φ' is floored, which keeps the Halley step finite.
-        if float(f1.min()) > 0.0:
-            f2 /= f1
-        else:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                f2 /= f1
-            f2[~(f1 > 0.0)] = 1.0
-            np.maximum(f1, 1e-300, out=f1)
-        np.divide(p, f1, out=q)
-        np.multiply(q, f, out=t1)
-        nu = t1.sum(axis=-1, keepdims=True)
-        nu /= q.sum(axis=-1, keepdims=True)
-        newton = np.subtract(nu, f, out=t1)
+            _jsd_eval_log(lc if lc is not None else np.log(Tp), wom, pe, us, beta_f, lref_f, f, f1, h, q)
+        if dead_f is not None:
+            f1[dead_f], h[dead_f], q[dead_f] = 1.0, 0.0, 0.0
+        q2, f2 = q.reshape(rows), f.reshape(rows)
+        qs = q2.sum(axis=-1, keepdims=True)
+        nu = np.einsum("rk,rk->r", q2, f2)[:, None]
+        nu /= qs
+        newton = np.subtract(nu, f2, out=q2).reshape(N)  # into q: the sums above were its last use
         newton /= f1                        # Newton step (ν − φ)/φ'
         if float(newton.min()) < -1.0:
             # Modes more than a nat above their root: their linearisation is worthless (they
             # end with negligible mass), so ν comes from the rest.
             far = newton < -1.0
-            q[far] = 0.0
-            qs = q.sum(axis=-1, keepdims=True)
-            nu = np.where(qs > 0, np.sum(q * f, axis=-1, keepdims=True) / np.where(qs > 0, qs, 1.0), nu)
-            np.subtract(nu, f, out=newton)
+            qn = np.divide(p if dead_f is None else np.where(dead_f, 0.0, p), f1).reshape(rows)
+            qn[far.reshape(rows)] = 0.0
+            qs = qn.sum(axis=-1, keepdims=True)
+            nu = np.where(qs > 0, np.sum(qn * f2, axis=-1, keepdims=True) / np.where(qs > 0, qs, 1.0), nu)
+            np.subtract(nu, f2, out=newton.reshape(rows))
             newton /= f1
-        # Halley: δ = newton/(1 + φ''·newton/(2φ')), the denominator kept ≥ 1/2.
-        step = np.multiply(f2, newton, out=f2)
-        step *= -0.5
+        # Halley: δ = newton/(1 + φ''·newton/(2φ')), the denominator kept ≥ 1/2 (h = φ''/(2φ')).
+        step = np.multiply(h, newton, out=h)
         step += 1.0
         np.maximum(step, 0.5, out=step)
         np.divide(newton, step, out=step)
-        if float(step.min()) < -1.0:
-            _log_newton(step.reshape(R, K), f.reshape(R, K), nu.reshape(R, 1), us.reshape(R, K), Tp, lc,
-                        wom, beta_rows, np.broadcast_to(safe_lref, shape).reshape(R, K))
+        low = float(step.min())
+        if low < -1.0:
+            nu_f = np.broadcast_to(nu, rows).reshape(N)
+            _log_newton(step, f, nu_f, us, Tp, lc, wom, beta_f, lref_f)
+            low = float(step.min())
         u += step
-        if dead is not None:
-            step[dead] = 0.0
-        big = max(float(step.max()), -float(step.min()))
+        if dead_f is not None:
+            step[dead_f] = 0.0
+            low = float(step.min())
+        big = max(float(step.max()), -low)
         if big < _JSD_STEP_TOL:
             # Last step: Σ π·e^δ = Σ π·(1 + δ) to a relative δ²/2 < 5e-15, without an exp pass.
             step *= p
-            u -= np.log1p(step.sum(axis=-1, keepdims=True) / p.sum(axis=-1, keepdims=True)) + np.log(
-                p.sum(axis=-1, keepdims=True))
-            return np.minimum(u, 0.0, out=u)
+            u2, p2, s2 = u.reshape(rows), p.reshape(rows), step.reshape(rows)
+            ps = p2.sum(axis=-1, keepdims=True)
+            u2 -= np.log1p(s2.sum(axis=-1, keepdims=True) / ps) + np.log(ps)
+            return np.minimum(u2, 0.0, out=u2).reshape(shape)
         if not np.isfinite(big):
             break
         with np.errstate(over="ignore"):
             np.exp(u, out=p)
-        total = p.sum(axis=-1, keepdims=True)
+        u2, p2 = u.reshape(rows), p.reshape(rows)
+        total = p2.sum(axis=-1, keepdims=True)
         if np.all(total > 0.0) and np.all(total < np.inf):
-            u -= np.log(total)
-            p /= total
+            u2 -= np.log(total)
+            p2 /= total
         else:  # every entry of a row under- or overflowed: normalise in log space
-            u -= logsumexp_last(u, keepdims=True)
+            u2 -= logsumexp_last(u2, keepdims=True)
             np.exp(u, out=p)
     raise RuntimeError(
         "the JSD round's optimum did not converge (please report this input to modesim); "

@@ -355,17 +355,24 @@ class CopyTeacher(Teacher):
         out = total * base + scatter_add(flat, weights, K)
         return np.where(dead, -np.inf, out)
 
-    def two_point_log_values(self, log_rho: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def two_point_log_values(self, log_rho: np.ndarray, *, out=None) -> tuple[np.ndarray, np.ndarray]:
         """``(log T(y|y), log T(y|d ≠ y)) = (log((1 − α)ρ(y) + α), log((1 − α)ρ(y)))``, each (..., K).
 
         The values of :meth:`demo_law` without building the (..., 2, K) law: the remedies that
-        need only the two points (:func:`two_point_values`) read them
-        here, contiguous (theory §8.1, §11).
+        need only the two points (:func:`two_point_values`) read them here, contiguous (theory
+        §8.1, §11).  ``out``: an optional (2, ..., K) float64 array to write them into
+        (``out[0]``, ``out[1]``), as the JSD solve does.
         """
         a = chk.col(self.alpha)
-        rest = np.minimum(np.asarray(log_rho, dtype=np.float64), 0.0)
-        rest = rest + self._consts[2]
-        hit = np.exp(rest)
+        lr = np.asarray(log_rho, dtype=np.float64)
+        if out is None:
+            rest = np.minimum(lr, 0.0) + self._consts[2]          # log(1 − α) + log ρ (broadcast)
+            hit = np.empty_like(rest)
+        else:
+            hit, rest = out[0], out[1]
+            np.minimum(lr, 0.0, out=rest)
+            rest += self._consts[2]
+        np.exp(rest, out=hit)
         hit += a
         if hit.min() > 0.0:
             np.log(hit, out=hit)
@@ -698,7 +705,7 @@ def _owner(cls, name: str):
     return next((c for c in cls.__mro__ if name in vars(c)), None)
 
 
-def two_point_values(teacher, log_rho, *, probe=True):
+def two_point_values(teacher, log_rho, *, probe=True, out=None):
     """``(log T(y|y), log T(y|d ≠ y))`` when ``teacher``'s demonstration law has the two-point form, else None.
 
     The teacher protocol documents a two-point law (:meth:`~modesim.Teacher.demo_law`, J = 2)
@@ -708,13 +715,20 @@ def two_point_values(teacher, log_rho, *, probe=True):
     Shapes (..., K) each.  With ``probe=False`` only a teacher that states its two points
     (``two_point_log_values``, defined by the same class as ``demo_law``) is read; any other
     gives None without calling its law (the JSD solve, theory §8.1, which then builds the law).
+    ``out``: an optional (2, ..., K) array the two points are written into.
     """
     lr = np.asarray(log_rho, dtype=np.float64)
     direct = getattr(teacher, "two_point_log_values", None)
     if direct is not None and _owner(type(teacher), "two_point_log_values") is _owner(type(teacher), "demo_law"):
         # The teacher states its two points (contiguous, no probe); a subclass that changed
         # its law without restating them (MultiDemoTeacher, a user's) is probed instead.
-        return direct(lr)
+        if out is None:
+            return direct(lr)
+        code = getattr(getattr(type(teacher), "two_point_log_values", None), "__code__", None)
+        if code is not None and "out" in code.co_varnames[code.co_argcount:code.co_argcount + code.co_kwonlyargcount]:
+            return direct(lr, out=out)
+        out[0], out[1] = direct(lr)
+        return out[0], out[1]
     if not probe:
         return None
     law_probe = _probe(lr.shape[-1])
@@ -725,6 +739,9 @@ def two_point_values(teacher, log_rho, *, probe=True):
     w, lv = np.asarray(w), np.asarray(lv)
     if lv.shape[-2] != 2 or not np.all(w[..., 0, :] == law_probe):
         return None
+    if out is not None:
+        out[0], out[1] = lv[..., 0, :], lv[..., 1, :]
+        return out[0], out[1]
     return lv[..., 0, :], lv[..., 1, :]
 
 
