@@ -21,6 +21,8 @@ O(K) kernels.  The protocol:
 ``weighted_log_rows(log_rho, demos, w)``      ``Σ_n w_n·log T(·|d_n)`` over a group, (..., K)
 ``two_point_log_values(log_rho)``             optional: ``(log T(y|y), log T(y|d ≠ y))`` for a teacher
                                               whose law has the two-point form (the copy teacher)
+``two_point_ratio_values(log_rho)``           optional: ``(log T(y|y), log T(y|d ≠ y), T(y|d ≠ y)/T(y|y))``,
+                                              or None (the copy teacher, for α ≥ 1e-290)
 ``demo_law(log_rho, demo)``                   the law of ``T(y|d)`` under ``d ~ D`` for every mode y:
                                               support points ``(weights, log_values)``, each
                                               (..., J, K) (the JSD objective, theory §8.1)
@@ -193,6 +195,10 @@ def _matrix_expected_log(log_T: np.ndarray, demo: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------ copy teacher
+
+
+#: Smallest α for which :meth:`CopyTeacher.two_point_ratio_values` states its points.
+_RATIO_ALPHA = 1e-290
 
 
 def _check_alpha(alpha):
@@ -380,6 +386,33 @@ class CopyTeacher(Teacher):
             with np.errstate(divide="ignore"):
                 np.log(hit, out=hit)
         return hit, rest
+
+    def two_point_ratio_values(self, log_rho: np.ndarray):
+        """``(log h, log r, r/h)`` with ``h = T(y|y) = (1 − α)ρ(y) + α`` and ``r = T(y|d ≠ y) =
+        (1 − α)ρ(y)``: the two points of :meth:`demo_law` and their ratio, each (..., K); None
+        when some α is below 1e-290 (α = 0 included).
+
+        The ratio comes from the sum that :meth:`two_point_log_values` forms anyway
+        (``r/h = e/(e + α)``, ``e = exp(log ρ)·(1 − α)``): one division instead of a second
+        exp.  It is used where it is at most 1 and matters (an underflowed e against
+        α ≥ 1e-290 changes it by under 1e-30 of its size, or by less than 1e-290): the mixture
+        teacher's binomial sum (theory §11).  ``log r`` is :meth:`two_point_log_values`'s.
+        """
+        a = self.alpha
+        if (a.min() if isinstance(a, np.ndarray) else a) < _RATIO_ALPHA:
+            return None
+        ac = chk.col(a)
+        log_r = np.minimum(np.asarray(log_rho, dtype=np.float64), 0.0)
+        ratio = np.exp(log_r)
+        if isinstance(a, np.ndarray):
+            ratio, log_r = ratio * (1.0 - ac), log_r + self._consts[2]
+        else:
+            ratio *= 1.0 - a
+            log_r += self._consts[2]
+        hit = ratio + ac
+        ratio /= hit
+        np.log(hit, out=hit)
+        return hit, log_r, ratio
 
     def demo_law(self, log_rho: np.ndarray, demo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Two support points per mode (theory §8.1): ``d = y`` with weight ``D(y)`` and value

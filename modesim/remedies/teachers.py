@@ -119,6 +119,11 @@ def compositions(m: int, J: int) -> np.ndarray:
 #: in log space (one exp per n).
 _BINOMIAL_PRODUCTS = 64
 
+#: Bytes of work arrays of the binomial sum (its m + 4 arrays, one chunk of the flattened
+#: input each).  Kept small: full-size temporaries, freed at the end of each round, were
+#: returned to the system and faulted back in (up to 3400 page faults a round, half its time).
+_SCRATCH_BYTES = 1 << 20
+
 
 def _log_multinomial(counts: np.ndarray) -> np.ndarray:
     m = int(counts[0].sum()) if counts.size else 0
@@ -240,14 +245,13 @@ class MixtureTeacher(Teacher):
 
     def expected_log(self, log_rho: np.ndarray, demo: np.ndarray, *, out=None) -> np.ndarray:
         """``E_{d_1..d_m} log((1/m) Σ_j T(y|d_j))``; −inf where a composition of positive
-        probability gives the value 0.  Two-point laws use :meth:`_binomial_expected_log`."""
-        if 1 < self.m <= _BINOMIAL_PRODUCTS:
-            tp = two_point_values(self.teacher, log_rho)
-            if tp is not None:
-                D = np.clip(np.asarray(demo, dtype=np.float64), 0.0, 1.0)
-                fast = self._binomial_expected_log(D, 1.0 - D, *tp)
-                if fast is not None:
-                    return fast
+        probability gives the value 0.  Two-point laws use the binomial sum
+        (:meth:`_binomial_sum`); ``out`` (may be ``demo`` itself) receives the result when the
+        binomial sum applies and its shape fits."""
+        if self.m <= _BINOMIAL_PRODUCTS:
+            fast = self._two_point_expected_log(log_rho, demo, out)
+            if fast is not None:
+                return fast
         log_p, log_val = self._law(log_rho, demo)
         p = np.exp(log_p)
         held = p > 0.0
@@ -257,44 +261,117 @@ class MixtureTeacher(Teacher):
         dead = np.any(held & np.isneginf(log_val), axis=-2)
         return np.where(dead, -np.inf, res)
 
-    def _binomial_expected_log(self, p, q, lh, lr_):
-        """``Σ_n Bin(n; m, p)·log(((m − n)·r + n·h)/m)`` for a two-point law (h = T(y|y), r = T(y|d≠y)).
+    def _two_point_expected_log(self, log_rho, demo, out):
+        """The binomial sum for a two-point law (:meth:`_binomial_sum`), or None (no two-point
+        form, or h = 0 somewhere: the general path handles them).
 
-        The n ≥ 1 values are ``log(n/m) + log h + log1p(((m − n)/n)·r/h)`` (one exp for r/h,
-        one log1p per n, no cancellation); the binomial weights are products of powers of p and
-        1 − p (no exp; used for m ≤ 64).  O(K·m) arithmetic, m + 1 transcendental passes.  None
-        when h = 0 somewhere (the general path handles it).
+        The points and their ratio r/h come from the wrapped teacher's
+        ``two_point_ratio_values`` when the class that defines its law states them (the copy
+        teacher: no second exp), else from :func:`two_point_values` and ``exp(log r − log h)``.
         """
+        teacher = self.teacher
+        stated = getattr(teacher, "two_point_ratio_values", None)
+        points = None
+        if stated is not None and _owner(type(teacher), "two_point_ratio_values") is _owner(type(teacher), "demo_law"):
+            points = stated(log_rho)
+        if points is None:
+            tp = two_point_values(teacher, log_rho)
+            if tp is None:
+                return None
+            lh, log_r = tp
+            if np.isneginf(lh.min()):
+                return None
+            with np.errstate(under="ignore", over="ignore"):
+                ratio = np.exp(log_r - lh)
+            if not ratio.max() < np.inf:                 # r/h beyond 1e308: the general path
+                return None
+            points = lh, log_r, ratio
+        D = np.asarray(demo, dtype=np.float64)
+        if not (D.min() >= 0.0 and D.max() <= 1.0):
+            D = np.clip(D, 0.0, 1.0)
+        return self._binomial_sum(D, *points, out=out)
+
+    def _binomial_sum(self, p, lh, log_r, ratio, out=None):
+        """``Σ_n Bin(n; m, p)·log X_n``, ``X_n = ((m − n)·r + n·h)/m`` (``T̄(y)`` when n of the m
+        demonstrations are y; h = T(y|y), r = T(y|d≠y)), summed as
+
+            w_0·log r + (1 − w_0)·log h + Σ_{0<n<m} w_n·log(n/m + ((m − n)/m)·r/h)
+
+        (each log of a number in [n/m, max(1, r/h)]: no cancellation, and the large log h and
+        log r are multiplied once).  The binomial weights w_n are products of powers of p and
+        q = 1 − p (no exp; m ≤ 64: C(m, n) ≤ 1.8e18, and a power that underflows belongs to a
+        weight below ~1e-290).  Where r = 0 the result is −inf if q > 0 (the n = 0
+        composition has positive probability, even one that underflows to 0) and the n ≥ 1
+        sum if q = 0.  ``lh`` must be finite.
+
+        O(K·m): m − 1 logs and about 6m passes of arithmetic, in chunks of the flattened
+        arrays (scratch reused across chunks: no full-size temporaries, which on this
+        allocator cost page faults every round).  ``out`` (may be ``p`` itself) receives the
+        result when its shape fits.
+        """
+        shape = np.broadcast_shapes(p.shape, lh.shape, log_r.shape, ratio.shape)
+        if out is None or out.shape != shape or not out.flags.writeable or not out.flags.c_contiguous:
+            out = np.empty(shape)
+        zero = bool(np.isneginf(log_r.min()))
+        args = (p, lh, log_r, ratio)
+        size = out.size
+        chunk = max(2048, _SCRATCH_BYTES // (8 * (self.m + 4)))
+        if size <= chunk or not all(a.shape == shape and a.flags.c_contiguous for a in args):
+            self._binomial_chunk(*args, out, zero, self._scratch(shape))
+            return out
+        flat = [a.reshape(-1) for a in (*args, out)]
+        scratch = self._scratch((chunk,))
+        for i in range(0, size, chunk):
+            sl = slice(i, min(i + chunk, size))
+            n = sl.stop - sl.start
+            self._binomial_chunk(*(f[sl] for f in flat), zero,
+                                 scratch if n == chunk else [s[:n] for s in scratch])
+        return out
+
+    def _scratch(self, shape):
+        """Work arrays for :meth:`_binomial_chunk` (q and its powers (m), p's power, weight,
+        term, sum): views of one block."""
+        return list(np.empty((self.m + 4,) + tuple(shape)))
+
+    def _binomial_chunk(self, p, lh, log_r, ratio, res, zero, scratch):
+        """One chunk of :meth:`_binomial_sum` into ``res`` (which may be ``p``: written last)."""
         m = self.m
-        if np.isneginf(lh.min()):
-            return None
-        shape = np.broadcast_shapes(p.shape, lh.shape)
-        with np.errstate(under="ignore", over="ignore"):
-            e = np.exp(lr_ - lh)                         # r/h
-        qpow = [None, q]
-        for _ in range(m - 1):
-            qpow.append(qpow[-1] * q)
+        qpow = [None, *scratch[:m]]                      # qpow[k] = q^k
+        pn, w, t, acc = scratch[m:m + 4]
+        np.subtract(1.0, p, out=qpow[1])
+        for k in range(2, m + 1):
+            np.multiply(qpow[k - 1], qpow[1], out=qpow[k])
         w0 = qpow[m]
-        # Σ_n w_n log X_n = w0·log r + (1 − w0)·log h + Σ_{n≥1} w_n·(log(n/m) + log1p(((m − n)/n)·r/h)).
-        with np.errstate(invalid="ignore"):
-            acc = np.where(w0 > 0, w0 * lr_, 0.0)
-        dead = (w0 > 0) & np.isneginf(lr_)
-        acc += (1.0 - w0) * lh
-        pn = p.copy()
-        weight = np.empty(shape)
-        t = np.empty(shape)
-        for n in range(1, m):                            # n = m adds w_m·log h, already in (1 − w0)·log h
-            if n > 1:
-                pn *= p
-            np.multiply(pn, math.comb(m, n), out=weight)
-            weight *= qpow[m - n]
-            np.multiply(e, (m - n) / n, out=t)
-            np.log1p(t, out=t)
-            t += math.log(n / m)
-            t *= weight
-            acc += t
-        out = np.where(dead, -np.inf, acc)
-        return np.broadcast_to(out, shape) if out.shape != shape else out
+        if zero:                                         # some r = 0: ρ(y) = 0
+            with np.errstate(invalid="ignore"):
+                np.multiply(w0, log_r, out=acc)
+            dead = np.isneginf(log_r)
+            np.copyto(acc, -np.inf, where=dead & (qpow[1] > 0.0))
+            np.copyto(acc, 0.0, where=dead & (qpow[1] == 0.0))
+        else:
+            np.multiply(w0, log_r, out=acc)
+        np.subtract(1.0, w0, out=t)
+        t *= lh
+        if m == 1:
+            np.add(acc, t, out=res)
+            return
+        acc += t
+        for n in range(1, m):
+            if n == 1:
+                src = p
+            else:
+                np.multiply(src, p, out=pn)
+                src = pn
+            np.multiply(ratio, (m - n) / m, out=t)
+            t += n / m
+            np.log(t, out=t)
+            np.multiply(src, qpow[m - n], out=w)
+            w *= math.comb(m, n)
+            t *= w
+            if n == m - 1:
+                np.add(acc, t, out=res)                 # p (perhaps res) is no longer read
+            else:
+                acc += t
 
     def log_mixture(self, log_rho: np.ndarray, log_demo: np.ndarray) -> np.ndarray:
         """``log E T̄(y) = log E_d T(y|d)``: the wrapped teacher's mixture."""

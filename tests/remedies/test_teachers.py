@@ -299,7 +299,8 @@ def test_a_teachers_own_two_points_equal_the_probed_ones():
 
 def test_a_subclass_that_changes_the_law_is_probed_not_trusted():
     """A subclass inheriting CopyTeacher.two_point_log_values but with its own law (MultiDemoTeacher,
-    a user's teacher) was given the copy teacher's points: wrong mixture values, silently."""
+    a user's teacher) was given the copy teacher's points: wrong mixture values, silently.  The
+    same holds for two_point_ratio_values (the mixture's binomial sum reads it first)."""
     from modesim.remedies.teachers import two_point_values
 
     lr = np.log([0.5, 0.3, 0.2])
@@ -317,3 +318,129 @@ def test_a_subclass_that_changes_the_law_is_probed_not_trusted():
     log_p, log_val = mix._law(lr, D)
     brute = np.where(np.exp(log_p) > 0, np.exp(log_p) * log_val, 0.0).sum(axis=-2)
     np.testing.assert_allclose(mix.expected_log(lr, D), brute, rtol=1e-13)
+
+
+# ------------------------------------------------ the mixture's binomial sum at the extremes
+
+_LR = np.array([0.0, -1e-17, -1e-10, -1e-3, -0.7, -40.0, -700.0, -745.5, -800.0, -1e4, -np.inf])
+_D = np.array([0.0, 1e-300, 1e-17, 0.3, 0.5, 1 - 1e-16, 1.0])
+
+
+def _mixture_expected_log_mpmath(lr, D, alpha, m):
+    """Σ_n Bin(n; m, D)·log((1 − α)ρ + α·n/m) at 50 digits (−inf when a composition of positive
+    probability has the value 0), entrywise over flat arrays."""
+    import mpmath as mp
+
+    mp.mp.dps = 50
+    out = []
+    for x, d, a in zip(lr, D, np.broadcast_to(alpha, lr.shape)):
+        rho = mp.e ** mp.mpf(float(x)) if np.isfinite(x) else mp.mpf(0)
+        a, d, s = mp.mpf(float(a)), mp.mpf(float(d)), mp.mpf(0)
+        for n in range(m + 1):
+            w = mp.binomial(m, n) * d ** n * (1 - d) ** (m - n)
+            if w == 0:
+                continue
+            x = (1 - a) * rho + a * mp.mpf(n) / m
+            if x == 0:
+                s = -mp.inf
+                break
+            s += w * mp.log(x)
+        out.append(float(s))
+    return np.array(out)
+
+
+def _within_ulps(got, want, lr, ulps):
+    """Both −inf, or |got − want| <= ulps·eps·max(1, |want|, |log ρ|) (the size of the logs summed)."""
+    scale = np.maximum(np.maximum(1.0, np.abs(np.where(np.isfinite(want), want, 0.0))),
+                       np.abs(np.where(np.isfinite(lr), lr, 0.0)))
+    same_inf = np.isneginf(got) == np.isneginf(want)
+    fin = np.isfinite(want) & np.isfinite(got)
+    err = np.abs(np.where(fin, got, 0.0) - np.where(fin, want, 0.0))
+    return same_inf & (~fin | (err <= ulps * np.finfo(float).eps * scale))
+
+
+@pytest.mark.parametrize("m", [1, 2, 4, 64, 65])
+@pytest.mark.parametrize("alpha", [0.0, 1e-300, 1e-250, 1e-12, 0.5, 1 - 1e-12])
+def test_mixture_binomial_sum_keeps_its_digits_at_the_extremes(alpha, m):
+    """E log T̄ of m copy teachers against 50-digit mpmath for ρ from 0 to 1 (log ρ = −inf, −1e4,
+    −800, ..., −1e-17, 0), D from 0 to 1 and α from 0 to 1 − 1e-12: m ≤ 64 uses the binomial sum
+    (the copy teacher's stated ratio for α ≥ 1e-290, its two points and one exp below), within
+    a few ulp of the logs summed (m/4 + 4: the weights are products of m factors); m = 65 the
+    enumerated law with log-space weights (~100 ulp).  A log ρ = −inf entry is −inf exactly when
+    the n = 0 composition has positive probability (D < 1), even one below the smallest double
+    (D = 1 − 1e-16, m = 64), which the log-space weights of m = 65 lose.  With α = 0 the copy
+    teacher's own points give log T(y|y) = −inf for ρ below the smallest double (e^−745), so
+    those rows are left out there."""
+    lrs = _LR[~(_LR < -745)] if alpha == 0.0 else _LR
+    LR, DD = (a.ravel() for a in np.meshgrid(lrs, _D, indexing="ij"))
+    got = MixtureTeacher(ms.CopyTeacher(alpha), m).expected_log(LR, DD)
+    want = _mixture_expected_log_mpmath(LR, DD, alpha, m)
+    if m == 65:
+        lost = np.isneginf(LR) & (DD == 1 - 1e-16)
+        assert np.all(np.isfinite(got[lost])) and np.all(np.isneginf(want[lost]))
+        assert np.all(_within_ulps(got[~lost], want[~lost], LR[~lost], 128))
+        return
+    ok = _within_ulps(got, want, LR, m / 4 + 4)
+    assert np.all(ok), list(zip(LR[~ok], DD[~ok], got[~ok], want[~ok]))
+    # Teeth: the same sum formed from the values themselves, log(((m − n)·r + n·h)/m), fails the
+    # same bound here (r underflows at log ρ = −800; cancellation in log near ρ = 1).
+    if alpha == 0.5 and m in (2, 4):
+        from scipy.stats import binom
+
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r, h = 0.5 * np.exp(LR), 0.5 * np.exp(LR) + 0.5
+            naive = sum(np.where(binom.pmf(n, m, DD) > 0, binom.pmf(n, m, DD) * np.log(((m - n) * r + n * h) / m), 0.0)
+                        for n in range(m + 1))
+        assert not np.all(_within_ulps(naive, want, LR, m / 4 + 4))
+
+
+def test_mixture_binomial_sum_on_grids_batches_and_chunks():
+    """An α grid (a column per batch row), a batch, arrays large enough to be summed in chunks,
+    and ``out=`` (the round passes the demonstration buffer): each equals the enumerated law
+    Σ_c P(c)·log T̄_c (MixtureTeacher._law) to 1e-13, and ``out`` receives the result."""
+    rng = np.random.default_rng(2)
+    lr = np.log(rng.dirichlet(np.full(700, 0.3), size=40))          # 28 000 entries: several chunks
+    lr[:, :3] = [-np.inf, -800.0, -1e-17]
+    D = rng.dirichlet(np.full(700, 0.5), size=40)
+    D[:, 0] = 0.0
+    D[:5, 1] = 1.0
+    for alpha in (0.4, rng.uniform(0.05, 0.95, size=40)):
+        for m in (2, 4, 9):
+            mix = MixtureTeacher(ms.CopyTeacher(alpha), m)
+            log_p, log_val = mix._law(lr, D)
+            p = np.exp(log_p)
+            with np.errstate(invalid="ignore"):
+                brute = np.where(p > 0, p * log_val, 0.0).sum(axis=-2)
+            brute = np.where(np.any((p > 0) & np.isneginf(log_val), axis=-2), -np.inf, brute)
+            got = mix.expected_log(lr, D)
+            np.testing.assert_allclose(got, brute, rtol=1e-13, atol=1e-13)
+            buf = D.copy()
+            into = mix.expected_log(lr, buf, out=buf)
+            assert into is buf
+            np.testing.assert_array_equal(into, got)
+            row = MixtureTeacher(ms.CopyTeacher(alpha if np.ndim(alpha) == 0 else alpha[7]), m)
+            one = row.expected_log(lr[7], D[7])                       # a single row, unchunked
+            np.testing.assert_array_equal(one, got[7])
+
+
+def test_copy_teacher_states_its_two_points_and_their_ratio():
+    """two_point_ratio_values = (log((1 − α)ρ + α), log((1 − α)ρ), (1 − α)ρ/((1 − α)ρ + α)) against
+    50-digit mpmath (an α grid: one α per batch row), log r equal to two_point_log_values' bit for
+    bit; None below α = 1e-290."""
+    import mpmath as mp
+
+    mp.mp.dps = 50
+    lr = np.array([0.0, -1e-17, -0.7, -40.0, -745.5, -800.0, -np.inf])
+    for alpha in (1e-250, 1e-12, 0.5, 1 - 1e-12, np.array([0.3, 0.9])):
+        t = ms.CopyTeacher(alpha)
+        lh, log_r, ratio = t.two_point_ratio_values(lr)
+        np.testing.assert_array_equal(log_r, t.two_point_log_values(lr)[1])
+        for idx in np.ndindex(lh.shape):
+            a = mp.mpf(float(alpha if np.ndim(alpha) == 0 else alpha[idx[0]]))
+            rho = mp.e ** mp.mpf(lr[idx[-1]]) if np.isfinite(lr[idx[-1]]) else mp.mpf(0)
+            h, r = (1 - a) * rho + a, (1 - a) * rho
+            assert abs(lh[idx] - float(mp.log(h))) <= 4e-16 * max(1.0, abs(float(mp.log(h))))
+            # r below the smallest double (e^−745) is 0: r/h then is off by at most 5e-324/α.
+            assert abs(ratio[idx] - float(r / h)) <= 4e-16 * float(r / h) + 5e-324 / float(a)
+    assert ms.CopyTeacher(1e-300).two_point_ratio_values(lr) is None
+    assert ms.CopyTeacher(np.array([0.5, 0.0])).two_point_ratio_values(lr[:2]) is None
