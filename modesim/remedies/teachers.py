@@ -52,7 +52,7 @@ from scipy.special import gammaln
 
 from .. import _checks as chk
 from ..simplex import logsumexp_last
-from ..teachers import MAX_LAW_ENTRIES, Teacher, gather, two_point_values
+from ..teachers import MAX_LAW_ENTRIES, Teacher, _owner, gather, two_point_values
 
 __all__ = ["MixtureTeacher", "ContrastiveTeacher", "compositions", "two_point_values"]
 
