@@ -543,6 +543,8 @@ _check_jsd_weight = check_jsd_weight
 _JSD_FORWARD_START = 0.1
 #: Entries per support point evaluated at once (J = 2; the temporaries of a block stay in cache).
 _JSD_BLOCK = 16384
+#: Entries (rows × K) the solve takes through its iterations at once (:func:`_jsd_solve`).
+_JSD_ROWS = 32768
 
 
 def _jsd_law(teacher, log_rho: np.ndarray, demo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -735,6 +737,11 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
 
     Modes the optimum leaves at zero: β > 0 and π_ref(y) = 0 (infinite KL), or β = 0 and
     the teacher never holds y.
+
+    Rows are independent: the solve runs block by block of about 16k entries, each block to
+    its own convergence with work arrays that stay in cache and are reused, so that the only
+    full-size arrays are the law and the result (fresh memory costs as much as a log pass
+    on some hosts: the pages are faulted in on first write).
     """
     w = np.asarray(weights, dtype=np.float64)
     lT = np.asarray(log_values, dtype=np.float64)
@@ -746,24 +753,81 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
     batch = np.broadcast_shapes(w.shape[1:-1], lT.shape[1:-1], lref.shape[:-1], np.shape(beta), np.shape(lam))
     shape = batch + (K,)
     R = int(np.prod(batch, dtype=np.int64))
-    N = R * K
     has_beta = not (not isinstance(beta, np.ndarray) and beta == 0.0)
-    lam_c, beta_c = chk.col(lam), chk.col(beta)
+    lam_r, beta_r = _per_row(lam, batch, R), _per_row(beta, batch, R)
+    W = _owned(w, (J,) + shape).reshape(J, R * K)           # w, later (1 − λ)·w
+    A = _owned(lT, (J,) + shape).reshape(J, R * K)          # log T, later λT/(1 − λ)
+    lref = np.broadcast_to(lref, shape).reshape(R, K)
+    if (has_beta and np.isneginf(lref).any()) or np.isneginf(A).any():
+        # Rows where every mode is left at zero have no optimum (checked here, for the
+        # whole batch, so that the message names every such row).
+        with np.errstate(invalid="ignore"):
+            unheld = ~np.any((W > 0) & (A > -np.inf), axis=0).reshape(R, K)
+        dead = np.where(beta_r > 0, np.isneginf(lref), unheld) if has_beta else unheld
+        if np.any(dead.all(axis=-1)):
+            raise ValueError(f"{_DISJOINT}{chk.at_index(dead.all(axis=-1).reshape(batch))}")
+    precise = bool(np.min(lam) < _JSD_FORWARD_START)
+    out = np.empty((R, K))
+    rb = max(1, _JSD_ROWS // K)
+    for r0 in range(0, R, rb):
+        rs = slice(r0, min(R, r0 + rb))
+        es = slice(rs.start * K, rs.stop * K)
+        out[rs] = _jsd_rows(W[:, es], A[:, es], lref[rs], _rows(beta_r, rs), _rows(lam_r, rs), has_beta, precise)
+    return out.reshape(shape)
+
+
+def _per_row(x, batch: tuple, R: int):
+    """A per-row parameter as a float or an (R, 1) array."""
+    c = chk.col(x)
+    if not isinstance(c, np.ndarray):
+        return c
+    return np.broadcast_to(c, batch + (1,)).reshape(R, 1)
+
+
+def _rows_view(a: np.ndarray, R: int, K: int) -> np.ndarray:
+    """A (J, R·K) array as a (J, R, K) view (never a copy: in-place updates must reach ``a``)."""
+    v = a.view()
+    v.shape = (a.shape[0], R, K)
+    return v
+
+
+def _row_sums(a: np.ndarray) -> np.ndarray:
+    """Row sums of an (R, K) array as (R, 1): a matrix–vector product for short rows (numpy's
+    reduction over a short last axis is ~8× slower; for K ≤ 128 both add in sequence, to the
+    same accuracy), numpy's pairwise sum otherwise."""
+    K = a.shape[-1]
+    if K <= 128:
+        return (a @ np.ones(K))[:, None]
+    return a.sum(axis=-1, keepdims=True)
+
+
+def _rows(x, rs: slice):
+    return x[rs] if isinstance(x, np.ndarray) else x
+
+
+def _jsd_rows(W, A, lref, beta_c, lam_c, has_beta, precise) -> np.ndarray:
+    """:func:`_jsd_solve` on a block of rows: ``W``, ``A`` (J, n·K) views of the law (overwritten),
+    ``lref`` (n, K), ``beta_c``/``lam_c`` floats or (n, 1); returns log π (n, K)."""
+    J = W.shape[0]
+    R, K = lref.shape
+    N = R * K
+    shape = (R, K)
     om = 1.0 - lam_c
-    log_odds = np.log(lam_c) - np.log1p(-lam_c)            # log(λ/(1 − λ)), scalar or (..., 1)
+    log_odds = np.log(lam_c) - np.log1p(-lam_c)            # log(λ/(1 − λ)), scalar or (n, 1)
     ref_zero = np.isneginf(lref)
     any_ref_zero = has_beta and bool(ref_zero.any())
     safe_lref = np.where(ref_zero, 0.0, lref) if any_ref_zero else lref
+    beta = beta_c[:, 0] if isinstance(beta_c, np.ndarray) else beta_c   # per row, for combine_*
 
-    # The law as (J, N) buffers: w (later (1 − λ)·w) and log T (later λT/(1 − λ)).
-    W = _owned(w, (J,) + shape)
-    A = _owned(lT, (J,) + shape)
     with np.errstate(invalid="ignore"):
         g = _point_sum(W.reshape(J, N), A.reshape(J, N))    # E_d log T (nan from 0·(−inf))
         if np.isnan(g).any():
             g = _point_sum(W.reshape(J, N), np.where(W > 0, A, 0.0).reshape(J, N))
     g = g.reshape(shape)
-    A += log_odds                                           # log(λT/(1 − λ))
+    if isinstance(log_odds, np.ndarray):
+        _rows_view(A, R, K)[...] += log_odds                # log(λT/(1 − λ)), per row
+    else:
+        A += log_odds                                       # log(λT/(1 − λ))
     lo = float(A.min())
     if lo == -np.inf:
         lo = float(np.min(np.where(np.isneginf(A), np.inf, A)))
@@ -781,22 +845,23 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
             lc, Tp = A.reshape(J, N), None
             log_m = logsumexp_last(np.moveaxis(A + np.log(W), 0, -1)).reshape(shape)
             held = log_m > -np.inf
-    W *= om
-    wom = W.reshape(J, N)
+    if isinstance(om, np.ndarray):
+        _rows_view(W, R, K)[...] *= om
+    else:
+        W *= om
+    wom = W
     dead = None
     if any_ref_zero or held is not True and not np.all(held):
         unheld = ~np.asarray(held)
         dead = np.broadcast_to(np.where(beta_c > 0, ref_zero, unheld) if has_beta else unheld, shape)
         if not dead.any():
             dead = None
-        elif np.any(dead.all(axis=-1)):
-            raise ValueError(f"{_DISJOINT}{chk.at_index(dead.all(axis=-1))}")
     rev = combine_reverse(g, lref, beta)
     near_forward = lam_c < _JSD_FORWARD_START
     if np.any(near_forward) or not np.isfinite(rev).all():
         if log_m is None:
             if m is None:
-                m = _point_sum(W.reshape(J, N), Tp).reshape(shape) / om
+                m = _point_sum(W, Tp).reshape(shape) / om
             with np.errstate(divide="ignore"):
                 log_m = np.log(m)
         fwd = combine_forward(log_m - log_odds, lref, beta)           # log E_d T, mixed with π_ref
@@ -806,19 +871,23 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
         u = rev
     if dead is not None:
         u = np.where(dead, -np.inf, u)
-    u = np.array(np.broadcast_to(u, shape))
-    # Normalise with one exp pass, shifted by the row maximum (every entry may underflow).
-    top = u.max(axis=-1, keepdims=True)
-    u -= top
-    p = np.exp(u)
-    total = p.sum(axis=-1, keepdims=True)
+    if u.shape != shape:
+        u = np.array(np.broadcast_to(u, shape))
+    # Normalise with one exp pass (u ≤ 0: no overflow); rows whose every entry underflows are
+    # shifted by their maximum first.
+    with np.errstate(under="ignore"):
+        p = np.exp(u)
+    total = _row_sums(p)
+    if not np.all(total > 1e-280):
+        u -= u.max(axis=-1, keepdims=True)
+        np.exp(u, out=p)
+        total = _row_sums(p)
     u -= np.log(total)
     p /= total
     # Work buffers of the loop, flat (N,) views of (R, K) arrays (no allocation per iteration).
     u, p = u.reshape(N), p.reshape(N)
     f, f1, h, q = (np.empty(N) for _ in range(4))
     rows = (R, K)
-    precise = bool(np.min(lam) < _JSD_FORWARD_START)
     beta_f = _flat(beta_c, shape, N) if has_beta else None
     lref_f = None if not has_beta else _flat(safe_lref, shape, N)
     dead_f = None if dead is None else np.ascontiguousarray(dead).reshape(N)
@@ -834,8 +903,8 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
         if dead_f is not None:
             f1[dead_f], h[dead_f], q[dead_f] = 1.0, 0.0, 0.0
         q2, f2 = q.reshape(rows), f.reshape(rows)
-        qs = q2.sum(axis=-1, keepdims=True)
-        nu = np.einsum("rk,rk->r", q2, f2)[:, None]
+        qs = _row_sums(q2)
+        nu = _row_sums(q2 * f2)
         nu /= qs
         newton = np.subtract(nu, f2, out=q2).reshape(N)  # into q: the sums above were its last use
         newton /= f1                        # Newton step (ν − φ)/φ'
@@ -868,15 +937,15 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
             # Last step: Σ π·e^δ = Σ π·(1 + δ) to a relative δ²/2 < 5e-15, without an exp pass.
             step *= p
             u2, p2, s2 = u.reshape(rows), p.reshape(rows), step.reshape(rows)
-            ps = p2.sum(axis=-1, keepdims=True)
-            u2 -= np.log1p(s2.sum(axis=-1, keepdims=True) / ps) + np.log(ps)
+            ps = _row_sums(p2)
+            u2 -= np.log1p(_row_sums(s2) / ps) + np.log(ps)
             return np.minimum(u2, 0.0, out=u2).reshape(shape)
         if not np.isfinite(big):
             break
         with np.errstate(over="ignore"):
             np.exp(u, out=p)
         u2, p2 = u.reshape(rows), p.reshape(rows)
-        total = p2.sum(axis=-1, keepdims=True)
+        total = _row_sums(p2)
         if np.all(total > 0.0) and np.all(total < np.inf):
             u2 -= np.log(total)
             p2 /= total

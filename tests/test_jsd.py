@@ -329,6 +329,48 @@ def test_zero_probabilities():
     np.testing.assert_allclose(np.exp(got).sum(), 1.0)
 
 
+@pytest.mark.parametrize("teacher", [ms.CopyTeacher(0.4), ms.TiltTeacher(0.7), ms.MultiDemoTeacher(0.4, 3)])
+def test_blocks_of_rows_equal_the_whole_batch(monkeypatch, teacher):
+    """The solve takes rows through its iterations in blocks (cache-resident work arrays):
+    blocks of 3 rows, per-row λ and β across block edges, give the one-block result, and
+    each row equals its own solve."""
+    task = ms.dirichlet_task(5, 1.0, seed=4, batch_shape=(4, 5), valid=[1, 1, 0, 1, 1])
+    lam = np.linspace(0.05, 0.95, 4)[:, None]
+    beta = np.array([0.0, 1e-3, 0.04, 1.0, 30.0])
+    kw = dict(teacher=teacher, demos=ms.ConditionedDemos(), objective="jsd", jsd_weight=lam, beta=beta)
+    whole = ms.sd_target(task.log_base, task.log_base, task, **kw)
+    monkeypatch.setattr(distill, "_JSD_ROWS", 15)
+    blocks = ms.sd_target(task.log_base, task.log_base, task, **kw)
+    np.testing.assert_allclose(blocks, whole, rtol=1e-13, atol=1e-300)
+    for i, j in np.ndindex(4, 5):
+        one = ms.make_task(task.base[i, j], [1, 1, 0, 1, 1])
+        single = ms.sd_target(one.log_base, one.log_base, one, teacher=teacher, demos=ms.ConditionedDemos(),
+                              objective="jsd", jsd_weight=float(lam[i, 0]), beta=float(beta[j]))
+        np.testing.assert_allclose(blocks[i, j], single, rtol=1e-12, atol=1e-300)
+
+
+def test_rows_without_optimum_are_all_named_across_blocks(monkeypatch):
+    """Rows whose every mode the optimum must leave at zero (a law that holds no mode) are
+    refused for the whole batch, every one named, whichever block they fall in (the public
+    entry points cannot produce such a law; the solve checks it all the same)."""
+    monkeypatch.setattr(distill, "_JSD_ROWS", 4)
+    lT = np.log(np.full((1, 6, 2), 0.5))
+    lT[:, [1, 5]] = -np.inf
+    with pytest.raises(ValueError, match=r"disjoint supports.* at batch index \(1,\), \(5,\)"):
+        distill._jsd_solve(np.ones((1, 6, 2)), lT, np.zeros((6, 2)), 0.0, 0.5)
+
+
+def test_a_start_whose_every_entry_underflows_is_shifted():
+    """A row whose start lies entirely below e^−745 (a teacher and reference of astronomical
+    depth) is normalised after a shift by its maximum: the same optimum as the shifted row."""
+    K = 4
+    lT = np.log(np.array([[0.5, 0.3, 0.15, 0.05]])) - 900.0
+    w = np.ones((1, 1, K))
+    out = distill._jsd_solve(w, lT[None], np.full((1, K), -900.0), 0.0, 0.5)
+    ref = distill._jsd_solve(w, (lT + 900.0)[None], np.zeros((1, K)), 0.0, 0.5)
+    np.testing.assert_allclose(out, ref, rtol=1e-13)
+
+
 def test_disjoint_teacher_and_reference_only_break_the_reverse_round():
     """The JSD is bounded (≤ H(λ)), so a teacher disjoint from the reference still has an
     optimum (the reference's support); the reverse-KL round has none."""
