@@ -361,6 +361,20 @@ class CopyTeacher(Teacher):
         out = total * base + scatter_add(flat, weights, K)
         return np.where(dead, -np.inf, out)
 
+    def _log_hit(self, hit: np.ndarray, rest: np.ndarray) -> None:
+        """``hit ← log(e^rest + α)`` in place, ``hit`` holding ``e^rest + α`` (≥ α) on entry.
+
+        It is 0 only where α = 0 and ``e^rest`` underflowed (ρ(y) < e^−745): there the value
+        is ``log(e^rest + α)`` in log space, i.e. ``rest`` (before, −inf: a mode the teacher
+        holds was read as one it never gives).
+        """
+        if hit.min() > 0.0:
+            np.log(hit, out=hit)
+            return
+        with np.errstate(divide="ignore"):
+            np.log(hit, out=hit)
+            np.copyto(hit, np.logaddexp(rest, self._consts[3]), where=np.isneginf(hit))
+
     def two_point_log_values(self, log_rho: np.ndarray, *, out=None) -> tuple[np.ndarray, np.ndarray]:
         """``(log T(y|y), log T(y|d ≠ y)) = (log((1 − α)ρ(y) + α), log((1 − α)ρ(y)))``, each (..., K).
 
@@ -380,11 +394,7 @@ class CopyTeacher(Teacher):
             rest += self._consts[2]
         np.exp(rest, out=hit)
         hit += a
-        if hit.min() > 0.0:
-            np.log(hit, out=hit)
-        else:
-            with np.errstate(divide="ignore"):
-                np.log(hit, out=hit)
+        self._log_hit(hit, rest)
         return hit, rest
 
     def two_point_ratio_values(self, log_rho: np.ndarray):
@@ -431,11 +441,7 @@ class CopyTeacher(Teacher):
         # α = 0 where ρ(y) = 0: the errstate is needed only then).
         np.exp(rest, out=hit)
         hit += a
-        if hit.min() > 0.0:
-            np.log(hit, out=hit)
-        else:
-            with np.errstate(divide="ignore"):
-                np.log(hit, out=hit)
+        self._log_hit(hit, rest)
         w0 = weights[..., 0, :]
         np.maximum(D, 0.0, out=w0)
         np.minimum(w0, 1.0, out=w0)

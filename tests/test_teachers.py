@@ -370,3 +370,21 @@ def test_tilt_teacher_forward_round_and_log_probs_keep_their_digits_for_huge_kap
     rows = teacher.weighted_log_rows(task.log_base, demos, w)
     exact_rows = [float(sum(wi * mpmath.log(T(y, int(d))) for wi, d in zip(w, demos[:, 0]))) for y in range(4)]
     np.testing.assert_allclose(rows, exact_rows, rtol=1e-13, atol=1e-13)
+
+
+def test_copy_teacher_without_copying_keeps_modes_below_the_smallest_double():
+    """α = 0: T(y|d) = ρ(y) for every d, so both points of the law are log ρ(y), also for
+    ρ(y) < e^−745 (they were −inf for T(y|y): e^{log ρ} underflowed before α = 0 was added).
+    Control: the generic law from the teacher's matrix (log space throughout)."""
+    lr = np.array([-800.0, -1e4, -1.0, -np.inf, np.log1p(-np.exp(-1.0))])
+    D = np.array([0.2, 0.3, 0.0, 0.0, 0.5])
+    t = ms.CopyTeacher(0.0)
+    hit, rest = t.two_point_log_values(lr)
+    np.testing.assert_array_equal(hit, lr)
+    np.testing.assert_array_equal(rest, lr)
+    w, lv = t.demo_law(lr, D)
+    np.testing.assert_array_equal(lv, np.stack([lr, lr]))
+    np.testing.assert_array_equal(np.diagonal(t.log_matrix(lr)), lr)
+    buf = np.empty((2, 5))
+    t.two_point_log_values(lr, out=buf)
+    np.testing.assert_array_equal(buf, np.stack([lr, lr]))

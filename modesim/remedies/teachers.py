@@ -263,7 +263,7 @@ class MixtureTeacher(Teacher):
 
     def _two_point_expected_log(self, log_rho, demo, out):
         """The binomial sum for a two-point law (:meth:`_binomial_sum`), or None (no two-point
-        form, or h = 0 somewhere: the general path handles them).
+        form, or r/h beyond the float range: the general path handles them).
 
         The points and their ratio r/h come from the wrapped teacher's
         ``two_point_ratio_values`` when the class that defines its law states them (the copy
@@ -279,17 +279,34 @@ class MixtureTeacher(Teacher):
             if tp is None:
                 return None
             lh, log_r = tp
-            if np.isneginf(lh.min()):
-                return None
-            with np.errstate(under="ignore", over="ignore"):
+            h_zero = np.isneginf(lh)
+            if h_zero.any():
+                lh = np.where(h_zero, 0.0, lh)
+            else:
+                h_zero = None
+            with np.errstate(under="ignore", over="ignore", invalid="ignore"):
                 ratio = np.exp(log_r - lh)
             if not ratio.max() < np.inf:                 # r/h beyond 1e308: the general path
                 return None
             points = lh, log_r, ratio
+        else:
+            h_zero = None
         D = np.asarray(demo, dtype=np.float64)
         if not (D.min() >= 0.0 and D.max() <= 1.0):
             D = np.clip(D, 0.0, 1.0)
-        return self._binomial_sum(D, *points, out=out)
+        if h_zero is None:
+            return self._binomial_sum(D, *points, out=out)
+        # h = T(y|y) = 0 (e.g. α = 0 and ρ(y) = 0): all m demonstrations on y give T̄ = 0, so
+        # the value is −inf if D(y) > 0, else log r (only the n = 0 composition): exactly, and
+        # without sending the whole batch to the enumerated law (which made a row's digits
+        # depend on its batch).
+        res = self._binomial_sum(D, *points, out=None)
+        exact = np.where(D > 0.0, -np.inf, points[1])
+        np.copyto(res, exact, where=np.broadcast_to(h_zero, res.shape))
+        if out is not None and out.shape == res.shape and out.flags.writeable:
+            out[...] = res
+            return out
+        return res
 
     def _binomial_sum(self, p, lh, log_r, ratio, out=None):
         """``Σ_n Bin(n; m, p)·log X_n``, ``X_n = ((m − n)·r + n·h)/m`` (``T̄(y)`` when n of the m

@@ -368,15 +368,14 @@ def test_mixture_binomial_sum_keeps_its_digits_at_the_extremes(alpha, m):
     a few ulp of the logs summed (m/4 + 4: the weights are products of m factors); m = 65 the
     enumerated law with log-space weights (~100 ulp).  A log ρ = −inf entry is −inf exactly when
     the n = 0 composition has positive probability (D < 1), even one below the smallest double
-    (D = 1 − 1e-16, m = 64), which the log-space weights of m = 65 lose.  With α = 0 the copy
-    teacher's own points give log T(y|y) = −inf for ρ below the smallest double (e^−745), so
-    those rows are left out there."""
-    lrs = _LR[~(_LR < -745)] if alpha == 0.0 else _LR
-    LR, DD = (a.ravel() for a in np.meshgrid(lrs, _D, indexing="ij"))
+    (D = 1 − 1e-16, m = 64), which the log-space weights of m = 65 lose.  With α = 0 and ρ below
+    the smallest double (e^−745) the copy teacher's own points are log T(y|y) = log ρ (they were
+    −inf: e^{log ρ} underflowed before α = 0 was added)."""
+    LR, DD = (a.ravel() for a in np.meshgrid(_LR, _D, indexing="ij"))
     got = MixtureTeacher(ms.CopyTeacher(alpha), m).expected_log(LR, DD)
     want = _mixture_expected_log_mpmath(LR, DD, alpha, m)
     if m == 65:
-        lost = np.isneginf(LR) & (DD == 1 - 1e-16)
+        lost = np.isneginf(LR) & (DD == 1 - 1e-16) & (alpha > 0)      # α = 0: every value there is 0
         assert np.all(np.isfinite(got[lost])) and np.all(np.isneginf(want[lost]))
         assert np.all(_within_ulps(got[~lost], want[~lost], LR[~lost], 128))
         return
@@ -444,3 +443,18 @@ def test_copy_teacher_states_its_two_points_and_their_ratio():
             assert abs(ratio[idx] - float(r / h)) <= 4e-16 * float(r / h) + 5e-324 / float(a)
     assert ms.CopyTeacher(1e-300).two_point_ratio_values(lr) is None
     assert ms.CopyTeacher(np.array([0.5, 0.0])).two_point_ratio_values(lr[:2]) is None
+
+
+def test_a_rows_mixture_value_does_not_depend_on_its_batch():
+    """A mode with h = T(y|y) = 0 (α = 0, ρ(y) = 0) in the batch used to send every entry to
+    the enumerated law (~100 ulp at m = 64), so a row's digits depended on its neighbours.
+    Now each entry is the same alone and in the batch; the h = 0 entries are exact (−inf if
+    D(y) > 0, else log r)."""
+    M = MixtureTeacher(ms.CopyTeacher(0.0), 64)
+    lr = np.array([-0.7, -np.inf, -np.inf, -3.0])
+    D = np.array([0.5, 0.5, 0.0, 0.25])
+    batch = M.expected_log(lr, D)
+    for i in range(4):
+        np.testing.assert_array_equal(batch[i], M.expected_log(lr[i:i + 1], D[i:i + 1])[0])
+    assert batch[1] == -np.inf and batch[2] == -np.inf
+    assert abs(batch[0] - (-0.7)) <= 4 * np.spacing(0.7)
