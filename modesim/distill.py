@@ -899,7 +899,10 @@ def _jsd_rows(W, A, lref, beta_c, lam_c, has_beta, precise) -> np.ndarray:
         if ratio_ok and float(us.min()) > -_JSD_RATIO_RANGE:
             _jsd_eval(Tp, wom, pe, us, beta_f, lref_f, f, f1, h, q, precise)
         else:
-            _jsd_eval_log(lc if lc is not None else np.log(Tp), wom, pe, us, beta_f, lref_f, f, f1, h, q)
+            if lc is None:
+                with np.errstate(divide="ignore"):
+                    lc = np.log(Tp)                 # once; −inf where T = 0
+            _jsd_eval_log(lc, wom, pe, us, beta_f, lref_f, f, f1, h, q)
         if dead_f is not None:
             f1[dead_f], h[dead_f], q[dead_f] = 1.0, 0.0, 0.0
         q2, f2 = q.reshape(rows), f.reshape(rows)

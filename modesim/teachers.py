@@ -765,7 +765,15 @@ def two_point_values(teacher, log_rho, *, probe=True, out=None):
             return direct(lr)
         code = getattr(getattr(type(teacher), "two_point_log_values", None), "__code__", None)
         if code is not None and "out" in code.co_varnames[code.co_argcount:code.co_argcount + code.co_kwonlyargcount]:
-            return direct(lr, out=out)
+            hit, rest = direct(lr, out=out)
+            # A user's override may take ``out`` and still return fresh arrays: the points
+            # must end up in ``out`` (the JSD solve reads the buffer).
+            for slot, v in ((out[0], hit), (out[1], rest)):
+                v = np.asarray(v)
+                if not (v.shape == slot.shape and v.strides == slot.strides
+                        and v.__array_interface__["data"][0] == slot.__array_interface__["data"][0]):
+                    slot[...] = v
+            return out[0], out[1]
         out[0], out[1] = direct(lr)
         return out[0], out[1]
     if not probe:

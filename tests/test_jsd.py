@@ -488,3 +488,35 @@ def test_jsd_with_a_teacher_of_astronomical_log_ratios_converges_to_its_limit(ka
 def test_tilt_strength_is_bounded_where_its_sums_stay_floats():
     with pytest.raises(ValueError, match=r"kappa must be in \[-1e\+300, 1e\+300\]; got -1e\+308"):
         ms.TiltTeacher(-1e308)
+
+
+def test_a_reference_far_below_a_teacher_zero_runs_clean():
+    """A teacher base with a zero (the copy teacher's d ≠ y point is T = 0) and a reference
+    entry near e^−1000 under a large β: the iterate leaves the ratio range, and the log of the
+    law (T = 0 → −inf) must not warn (pytest turns warnings into errors); the result equals the
+    optimum the solver reaches with that log taken under errstate."""
+    task = ms.make_task([0.5, 0.3, 0.2])
+    lr = np.array([np.log(0.5), np.log(0.5), -np.inf])
+    lref = log_normalise(np.array([0.0, -1000.0, -1000.0]))
+    got = ms.sd_target(lr, lref, task, teacher=ms.CopyTeacher(0.5), demos=ms.ConditionedDemos(),
+                       objective="jsd", beta=10.0)
+    assert np.all(np.isfinite(got)) and np.exp(got).sum() == pytest.approx(1.0, rel=1e-13)
+    assert got[2] < got[1] < -900.0
+
+
+def test_a_user_copy_teacher_whose_out_parameter_is_ignored():
+    """A CopyTeacher subclass that restates its two points with an ``out`` keyword it does not
+    write (it returns fresh arrays) gives the copy teacher's JSD round: the points must reach
+    the solve's buffer (before: the buffer was left uninitialised)."""
+    class Fresh(ms.CopyTeacher):
+        def two_point_log_values(self, log_rho, *, out=None):
+            return ms.CopyTeacher.two_point_log_values(self, log_rho)
+
+        def demo_law(self, log_rho, demo):
+            return ms.CopyTeacher.demo_law(self, log_rho, demo)
+
+    task = ms.dirichlet_task(5, 0.5, seed=1, batch_shape=(4, 3))
+    for alpha in (0.4, np.array([0.0, 0.3, 0.8])):
+        want = ms.sd_optimum(task, teacher=ms.CopyTeacher(alpha), objective="jsd", beta=0.1)
+        got = ms.sd_optimum(task, teacher=Fresh(alpha), objective="jsd", beta=0.1)
+        np.testing.assert_array_equal(got, want)
