@@ -520,3 +520,25 @@ def test_a_user_copy_teacher_whose_out_parameter_is_ignored():
         want = ms.sd_optimum(task, teacher=ms.CopyTeacher(alpha), objective="jsd", beta=0.1)
         got = ms.sd_optimum(task, teacher=Fresh(alpha), objective="jsd", beta=0.1)
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("lam", [0.01, 0.5, 0.97])
+def test_a_mode_held_only_by_a_tiny_beta_converges_at_float_resolution(lam):
+    """A mode the teacher never holds, kept by β = 1e-12 at ``u = log π_ref + ν/β`` (~ −3e11):
+    float64 resolves u only to ~1e-4 there (the rounding of ν moves it by ulp(ν)/β), so the
+    solve stops when every step is within a few ulp of its u (before: 'did not converge' at
+    λ = 0.5).  The mode's log-probability is checked against the stationarity condition."""
+    task = ms.make_task([0.5, 0.3, 0.2])
+    lr = np.array([np.log(0.6), np.log(0.4), -np.inf])
+    beta = 1e-12
+    got = ms.sd_target(lr, task.log_base, task, teacher=ms.CopyTeacher(0.5), demos=ms.ConditionedDemos(),
+                       objective="jsd", beta=beta, jsd_weight=lam)
+    assert np.exp(got).sum() == pytest.approx(1.0, rel=1e-13) and got[2] < -1e9
+    # Stationarity (1 − λ)Σ_d D(d)·log(π_y/M_{d,y}) + β·log(π_y/π_ref(y)) = ν: at mode 0 it gives ν;
+    # at mode 2 (T = 0, so π/M = 1/(1 − λ)) it reads −(1 − λ)·log(1 − λ) + β·(u − log π_ref(2)) = ν.
+    T = ms.CopyTeacher(0.5).matrix(lr)
+    D = np.exp(lr)
+    p0 = np.exp(got[0])
+    nu = (1 - lam) * sum(D[d] * np.log(p0 / (lam * T[d, 0] + (1 - lam) * p0)) for d in range(2)) \
+        + beta * (got[0] - task.log_base[0])
+    np.testing.assert_allclose(got[2], task.log_base[2] + (nu + (1 - lam) * np.log1p(-lam)) / beta, rtol=1e-12)
