@@ -744,6 +744,19 @@ def _owner(cls, name: str):
     return next((c for c in cls.__mro__ if name in vars(c)), None)
 
 
+@functools.lru_cache(maxsize=64)
+def _states_two_points(cls) -> tuple[bool, bool]:
+    """Whether ``cls`` states its two points (``two_point_log_values`` defined by the class
+    that defines ``demo_law``), and whether that method takes ``out`` (keyword-only)."""
+    if getattr(cls, "two_point_log_values", None) is None or _owner(cls, "two_point_log_values") is not _owner(
+            cls, "demo_law"):
+        return False, False
+    code = getattr(cls.two_point_log_values, "__code__", None)
+    takes_out = code is not None and "out" in code.co_varnames[
+        code.co_argcount:code.co_argcount + code.co_kwonlyargcount]
+    return True, takes_out
+
+
 def two_point_values(teacher, log_rho, *, probe=True, out=None):
     """``(log T(y|y), log T(y|d ≠ y))`` when ``teacher``'s demonstration law has the two-point form, else None.
 
@@ -757,14 +770,14 @@ def two_point_values(teacher, log_rho, *, probe=True, out=None):
     ``out``: an optional (2, ..., K) array the two points are written into.
     """
     lr = np.asarray(log_rho, dtype=np.float64)
-    direct = getattr(teacher, "two_point_log_values", None)
-    if direct is not None and _owner(type(teacher), "two_point_log_values") is _owner(type(teacher), "demo_law"):
+    stated, takes_out = _states_two_points(type(teacher))
+    if stated:
         # The teacher states its two points (contiguous, no probe); a subclass that changed
         # its law without restating them (MultiDemoTeacher, a user's) is probed instead.
+        direct = teacher.two_point_log_values
         if out is None:
             return direct(lr)
-        code = getattr(getattr(type(teacher), "two_point_log_values", None), "__code__", None)
-        if code is not None and "out" in code.co_varnames[code.co_argcount:code.co_argcount + code.co_kwonlyargcount]:
+        if takes_out:
             hit, rest = direct(lr, out=out)
             # A user's override may take ``out`` and still return fresh arrays: the points
             # must end up in ``out`` (the JSD solve reads the buffer).
