@@ -569,6 +569,14 @@ def _jsd_law(teacher, log_rho: np.ndarray, demo: np.ndarray) -> tuple[np.ndarray
     return w, lv
 
 
+def _point_sum_into(out: np.ndarray, a: np.ndarray, b: np.ndarray, scratch: np.ndarray) -> None:
+    """``out ← Σ_j a[j]·b[j]`` over the leading (point) axis of two (J, N) arrays (``out`` and
+    ``scratch`` (N,); for J = 2 the same operations as :func:`_point_sum`)."""
+    np.multiply(a[0], b[0], out=out)
+    for j in range(1, a.shape[0]):
+        out += np.multiply(a[j], b[j], out=scratch)
+
+
 def _point_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``Σ_j a[j]·b[j]`` over the leading (point) axis of two (J, N) arrays."""
     if a.shape[0] == 2:
@@ -770,10 +778,14 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
     precise = bool(np.min(lam) < _JSD_FORWARD_START)
     out = np.empty((R, K))
     rb = max(1, _JSD_ROWS // K)
+    # Work arrays of one block, reused by every block (each round allocates them once: fresh
+    # memory is faulted in on first write, which costs as much as a log pass).
+    work = np.empty((_WORK_ARRAYS, min(R, rb) * K))
     for r0 in range(0, R, rb):
         rs = slice(r0, min(R, r0 + rb))
         es = slice(rs.start * K, rs.stop * K)
-        out[rs] = _jsd_rows(W[:, es], A[:, es], lref[rs], _rows(beta_r, rs), _rows(lam_r, rs), has_beta, precise)
+        _jsd_rows(W[:, es], A[:, es], lref[rs], _rows(beta_r, rs), _rows(lam_r, rs), has_beta, precise,
+                  out[rs], work[:, :(rs.stop - r0) * K])
     return out.reshape(shape)
 
 
@@ -822,9 +834,29 @@ def _rows(x, rs: slice):
     return x[rs] if isinstance(x, np.ndarray) else x
 
 
-def _jsd_rows(W, A, lref, beta_c, lam_c, has_beta, precise) -> np.ndarray:
+#: Work arrays (each of a block's length) that :func:`_jsd_rows` takes from :func:`_jsd_solve`.
+_WORK_ARRAYS = 6
+
+
+def _combine_reverse_into(u, lref, beta, scratch) -> None:
+    """``u ← combine_reverse(u, lref, β)`` in place (the same operations, so the same bits;
+    ``beta`` a float or (n, 1), ``scratch`` a free array shaped like ``u``)."""
+    if not isinstance(beta, np.ndarray) and beta == 0.0:
+        return
+    inv = 1.0 / (1.0 + beta)
+    w = beta * inv
+    u *= inv
+    with np.errstate(invalid="ignore"):
+        np.multiply(w, lref, out=scratch)
+    if isinstance(w, np.ndarray):
+        np.copyto(scratch, 0.0, where=np.broadcast_to(w == 0.0, scratch.shape))
+    u += scratch
+
+
+def _jsd_rows(W, A, lref, beta_c, lam_c, has_beta, precise, out, work) -> None:
     """:func:`_jsd_solve` on a block of rows: ``W``, ``A`` (J, n·K) views of the law (overwritten),
-    ``lref`` (n, K), ``beta_c``/``lam_c`` floats or (n, 1); returns log π (n, K)."""
+    ``lref`` (n, K), ``beta_c``/``lam_c`` floats or (n, 1); writes log π into ``out`` (n, K),
+    using ``work`` (_WORK_ARRAYS, n·K) as scratch."""
     J = W.shape[0]
     R, K = lref.shape
     N = R * K
@@ -836,11 +868,13 @@ def _jsd_rows(W, A, lref, beta_c, lam_c, has_beta, precise) -> np.ndarray:
     safe_lref = np.where(ref_zero, 0.0, lref) if any_ref_zero else lref
     beta = beta_c[:, 0] if isinstance(beta_c, np.ndarray) else beta_c   # per row, for combine_*
 
+    f, f1, h, q, p, scratch = work
+    g = out.reshape(N)                                      # E_d log T, then the start, then log π
     with np.errstate(invalid="ignore"):
-        g = _point_sum(W.reshape(J, N), A.reshape(J, N))    # E_d log T (nan from 0·(−inf))
+        _point_sum_into(g, W, A, scratch)                  # nan from 0·(−inf)
         if np.isnan(g).any():
-            g = _point_sum(W.reshape(J, N), np.where(W > 0, A, 0.0).reshape(J, N))
-    g = g.reshape(shape)
+            _point_sum_into(g, W, np.where(W > 0, A, 0.0), scratch)
+    g = out
     if isinstance(log_odds, np.ndarray):
         _rows_view(A, R, K)[...] += log_odds                # log(λT/(1 − λ)), per row
     else:
@@ -873,7 +907,8 @@ def _jsd_rows(W, A, lref, beta_c, lam_c, has_beta, precise) -> np.ndarray:
         dead = np.broadcast_to(np.where(beta_c > 0, ref_zero, unheld) if has_beta else unheld, shape)
         if not dead.any():
             dead = None
-    rev = combine_reverse(g, lref, beta)
+    rev = g
+    _combine_reverse_into(rev, lref, beta_c, scratch.reshape(shape))
     near_forward = lam_c < _JSD_FORWARD_START
     if (near_forward.any() if isinstance(near_forward, np.ndarray) else near_forward) or not np.isfinite(rev).all():
         if log_m is None:
@@ -883,17 +918,15 @@ def _jsd_rows(W, A, lref, beta_c, lam_c, has_beta, precise) -> np.ndarray:
                 log_m = np.log(m)
         fwd = combine_forward(log_m - log_odds, lref, beta)           # log E_d T, mixed with π_ref
         with np.errstate(invalid="ignore"):
-            u = np.where(near_forward | ~np.isfinite(rev), fwd, rev)
-    else:
-        u = rev
+            np.copyto(rev, fwd, where=near_forward | ~np.isfinite(rev))
+    u = rev
     if dead is not None:
-        u = np.where(dead, -np.inf, u)
-    if u.shape != shape:
-        u = np.array(np.broadcast_to(u, shape))
+        u[dead] = -np.inf
     # Normalise with one exp pass (u ≤ 0: no overflow); rows whose every entry underflows are
     # shifted by their maximum first.
+    p = p.reshape(shape)
     with np.errstate(under="ignore"):
-        p = np.exp(u)
+        np.exp(u, out=p)
     total = _row_sums(p)
     if not (total > 1e-280).all():
         u -= u.max(axis=-1, keepdims=True)
@@ -903,7 +936,6 @@ def _jsd_rows(W, A, lref, beta_c, lam_c, has_beta, precise) -> np.ndarray:
     p /= total
     # Work buffers of the loop, flat (N,) views of (R, K) arrays (no allocation per iteration).
     u, p = u.reshape(N), p.reshape(N)
-    f, f1, h, q = (np.empty(N) for _ in range(4))
     rows = (R, K)
     beta_f = _flat(beta_c, shape, N) if has_beta else None
     lref_f = None if not has_beta else _flat(safe_lref, shape, N)
@@ -924,7 +956,7 @@ def _jsd_rows(W, A, lref, beta_c, lam_c, has_beta, precise) -> np.ndarray:
             f1[dead_f], h[dead_f], q[dead_f] = 1.0, 0.0, 0.0
         q2, f2 = q.reshape(rows), f.reshape(rows)
         qs = _row_sums(q2)
-        nu = _row_sums(q2 * f2)
+        nu = _row_sums(np.multiply(q2, f2, out=scratch.reshape(rows)))
         nu /= qs
         newton = np.subtract(nu, f2, out=q2).reshape(N)  # into q: the sums above were its last use
         newton /= f1                        # Newton step (ν − φ)/φ'
@@ -961,7 +993,8 @@ def _jsd_rows(W, A, lref, beta_c, lam_c, has_beta, precise) -> np.ndarray:
             u2, p2, s2 = u.reshape(rows), p.reshape(rows), step.reshape(rows)
             ps = _row_sums(p2)
             u2 -= np.log1p(_row_sums(s2) / ps) + np.log(ps)
-            return np.minimum(u2, 0.0, out=u2).reshape(shape)
+            np.minimum(u2, 0.0, out=u2)
+            return
         if not np.isfinite(big):
             break
         with np.errstate(over="ignore"):
