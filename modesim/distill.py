@@ -36,7 +36,7 @@ from .rule import (
 )
 from .simplex import kl_terms, log_normalise, logsumexp_last
 from .task import Task
-from .teachers import CopyTeacher, two_point_values
+from .teachers import CopyTeacher, _states_two_points, two_point_values
 
 __all__ = ["SelfDistillation", "EMA", "sd_optimum", "sd_target", "jsd_divergence", "jsd_score", "JSD_MIN"]
 
@@ -557,7 +557,10 @@ def _jsd_law(teacher, log_rho: np.ndarray, demo: np.ndarray) -> tuple[np.ndarray
     (..., J, K) is read point-major (views; the solve copies them once)."""
     D = np.asarray(demo, dtype=np.float64)
     lr = np.asarray(log_rho, dtype=np.float64)
-    shape = np.broadcast_shapes(lr.shape, D.shape, tuple(getattr(teacher, "param_shape", ())) + (1,))
+    pshape = tuple(getattr(teacher, "param_shape", ()))
+    shape = np.broadcast_shapes(lr.shape, D.shape, pshape + (1,))
+    if pshape == () and lr.shape == D.shape == shape and _states_two_points(type(teacher))[0]:
+        return _TwoPointRows(teacher, lr.reshape(-1, shape[-1]), D.reshape(-1, shape[-1]), shape), None
     lv = np.empty((2,) + shape)
     if two_point_values(teacher, lr, probe=False, out=lv) is None:
         w, lv = teacher.demo_law(log_rho, demo)
@@ -567,6 +570,23 @@ def _jsd_law(teacher, log_rho: np.ndarray, demo: np.ndarray) -> tuple[np.ndarray
     np.clip(D, 0.0, 1.0, out=w[0])
     np.subtract(1.0, w[0], out=w[1])
     return w, lv
+
+
+class _TwoPointRows:
+    """The law of a teacher that states its two points (scalar parameters), written block by
+    block of rows into the solve's reused law buffers (:func:`_jsd_solve`): no full-size law
+    is allocated (fresh memory costs about a log pass per array on some hosts)."""
+
+    J = 2
+
+    def __init__(self, teacher, lr, D, shape):
+        self.teacher, self.lr, self.D, self.shape = teacher, lr, D, shape
+
+    def fill(self, rs: slice, W: np.ndarray, A: np.ndarray) -> None:
+        """Rows ``rs`` into ``W``, ``A`` (2, n, K): weights ``(D, 1 − D)``, values as :func:`_jsd_law`."""
+        two_point_values(self.teacher, self.lr[rs], probe=False, out=A)
+        np.clip(self.D[rs], 0.0, 1.0, out=W[0])
+        np.subtract(1.0, W[0], out=W[1])
 
 
 def _point_sum_into(out: np.ndarray, a: np.ndarray, b: np.ndarray, scratch: np.ndarray) -> None:
@@ -752,40 +772,62 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
     full-size arrays are the law and the result (fresh memory costs as much as a log pass
     on some hosts: the pages are faulted in on first write).
     """
-    w = np.asarray(weights, dtype=np.float64)
-    lT = np.asarray(log_values, dtype=np.float64)
-    if float(lT.min(initial=0.0)) < -_JSD_NEGLIGIBLE_LOG:
-        lT = np.where(lT < -_JSD_NEGLIGIBLE_LOG, -np.inf, lT)
     lref = np.asarray(log_ref, dtype=np.float64)
-    K = lT.shape[-1]
-    J = np.broadcast_shapes(w.shape[:1], lT.shape[:1])[0]
-    batch = np.broadcast_shapes(w.shape[1:-1], lT.shape[1:-1], lref.shape[:-1], np.shape(beta), np.shape(lam))
+    if isinstance(weights, _TwoPointRows):
+        law, J, law_shape = weights, 2, weights.shape
+        K, law_batch = law_shape[-1], law_shape[:-1]
+    else:
+        law = None
+        w = np.asarray(weights, dtype=np.float64)
+        lT = np.asarray(log_values, dtype=np.float64)
+        K = lT.shape[-1]
+        J = np.broadcast_shapes(w.shape[:1], lT.shape[:1])[0]
+        law_batch = np.broadcast_shapes(w.shape[1:-1], lT.shape[1:-1])
+    batch = np.broadcast_shapes(law_batch, lref.shape[:-1], np.shape(beta), np.shape(lam))
     shape = batch + (K,)
     R = int(np.prod(batch, dtype=np.int64))
     has_beta = not (not isinstance(beta, np.ndarray) and beta == 0.0)
     lam_r, beta_r = _per_row(lam, batch, R), _per_row(beta, batch, R)
-    W = _owned(w, (J,) + shape).reshape(J, R * K)           # w, later (1 − λ)·w
-    A = _owned(lT, (J,) + shape).reshape(J, R * K)          # log T, later λT/(1 − λ)
+    rb = max(1, _JSD_ROWS // K)
+    if law is None:
+        W = _owned(w, (J,) + shape).reshape(J, R * K)       # w, later (1 − λ)·w
+        A = _owned(lT, (J,) + shape).reshape(J, R * K)      # log T, later λT/(1 − λ)
+    else:  # the law of a block at a time, in buffers reused by every block
+        W, A = np.empty((J, min(R, rb) * K)), np.empty((J, min(R, rb) * K))
     lref = np.broadcast_to(lref, shape).reshape(R, K)
-    if (has_beta and np.isneginf(lref).any()) or np.isneginf(A).any():
-        # Rows where every mode is left at zero have no optimum (checked here, for the
-        # whole batch, so that the message names every such row).
-        with np.errstate(invalid="ignore"):
-            unheld = ~np.any((W > 0) & (A > -np.inf), axis=0).reshape(R, K)
-        dead = np.where(beta_r > 0, np.isneginf(lref), unheld) if has_beta else unheld
-        if np.any(dead.all(axis=-1)):
-            raise ValueError(f"{_DISJOINT}{chk.at_index(dead.all(axis=-1).reshape(batch))}")
     precise = bool(np.min(lam) < _JSD_FORWARD_START)
     out = np.empty((R, K))
-    rb = max(1, _JSD_ROWS // K)
     # Work arrays of one block, reused by every block (each round allocates them once: fresh
     # memory is faulted in on first write, which costs as much as a log pass).
     work = np.empty((_WORK_ARRAYS, min(R, rb) * K))
+    no_optimum = None
     for r0 in range(0, R, rb):
         rs = slice(r0, min(R, r0 + rb))
-        es = slice(rs.start * K, rs.stop * K)
-        _jsd_rows(W[:, es], A[:, es], lref[rs], _rows(beta_r, rs), _rows(lam_r, rs), has_beta, precise,
-                  out[rs], work[:, :(rs.stop - r0) * K])
+        n = rs.stop - r0
+        if law is None:
+            Wb, Ab = W[:, r0 * K:rs.stop * K], A[:, r0 * K:rs.stop * K]
+        else:
+            Wb, Ab = W[:, :n * K], A[:, :n * K]
+            law.fill(rs, Wb.reshape(J, n, K), Ab.reshape(J, n, K))
+        if float(Ab.min(initial=0.0)) < -_JSD_NEGLIGIBLE_LOG:
+            np.copyto(Ab, -np.inf, where=Ab < -_JSD_NEGLIGIBLE_LOG)
+        if (has_beta and np.isneginf(lref[rs]).any()) or np.isneginf(Ab).any():
+            # Rows where every mode is left at zero have no optimum (every such row of the
+            # batch is named: the remaining blocks are only checked).
+            with np.errstate(invalid="ignore"):
+                unheld = ~np.any((Wb > 0) & (Ab > -np.inf), axis=0).reshape(n, K)
+            b_r = _rows(beta_r, rs)
+            dead = np.where(b_r > 0, np.isneginf(lref[rs]), unheld) if has_beta else unheld
+            if dead.all(axis=-1).any():
+                if no_optimum is None:
+                    no_optimum = np.zeros(R, bool)
+                no_optimum[rs] = dead.all(axis=-1)
+        if no_optimum is not None:
+            continue
+        _jsd_rows(Wb, Ab, lref[rs], _rows(beta_r, rs), _rows(lam_r, rs), has_beta, precise,
+                  out[rs], work[:, :n * K])
+    if no_optimum is not None:
+        raise ValueError(f"{_DISJOINT}{chk.at_index(no_optimum.reshape(batch))}")
     return out.reshape(shape)
 
 
