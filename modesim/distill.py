@@ -770,7 +770,9 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
     Rows are independent: the solve runs block by block of about 16k entries, each block to
     its own convergence with work arrays that stay in cache and are reused, so that the only
     full-size arrays are the law and the result (fresh memory costs as much as a log pass
-    on some hosts: the pages are faulted in on first write).
+    on some hosts: the pages are faulted in on first write).  ``weights`` may instead be
+    the block-wise law of a two-point teacher (:class:`_TwoPointRows`, ``log_values``
+    None): then the law too is written a block at a time into reused buffers.
     """
     lref = np.asarray(log_ref, dtype=np.float64)
     if isinstance(weights, _TwoPointRows):
