@@ -36,7 +36,7 @@ from .rule import (
 )
 from .simplex import kl_terms, log_normalise, logsumexp_last
 from .task import Task
-from .teachers import CopyTeacher, two_point_values
+from .teachers import CopyTeacher, _states_two_points, two_point_values
 
 __all__ = ["SelfDistillation", "EMA", "sd_optimum", "sd_target", "jsd_divergence", "jsd_score", "JSD_MIN"]
 
@@ -557,7 +557,10 @@ def _jsd_law(teacher, log_rho: np.ndarray, demo: np.ndarray) -> tuple[np.ndarray
     (..., J, K) is read point-major (views; the solve copies them once)."""
     D = np.asarray(demo, dtype=np.float64)
     lr = np.asarray(log_rho, dtype=np.float64)
-    shape = np.broadcast_shapes(lr.shape, D.shape, tuple(getattr(teacher, "param_shape", ())) + (1,))
+    pshape = tuple(getattr(teacher, "param_shape", ()))
+    shape = np.broadcast_shapes(lr.shape, D.shape, pshape + (1,))
+    if pshape == () and lr.shape == D.shape == shape and _states_two_points(type(teacher))[0]:
+        return _TwoPointRows(teacher, lr.reshape(-1, shape[-1]), D.reshape(-1, shape[-1]), shape), None
     lv = np.empty((2,) + shape)
     if two_point_values(teacher, lr, probe=False, out=lv) is None:
         w, lv = teacher.demo_law(log_rho, demo)
@@ -567,6 +570,31 @@ def _jsd_law(teacher, log_rho: np.ndarray, demo: np.ndarray) -> tuple[np.ndarray
     np.clip(D, 0.0, 1.0, out=w[0])
     np.subtract(1.0, w[0], out=w[1])
     return w, lv
+
+
+class _TwoPointRows:
+    """The law of a teacher that states its two points (scalar parameters), written block by
+    block of rows into the solve's reused law buffers (:func:`_jsd_solve`): no full-size law
+    is allocated (fresh memory costs about a log pass per array on some hosts)."""
+
+    J = 2
+
+    def __init__(self, teacher, lr, D, shape):
+        self.teacher, self.lr, self.D, self.shape = teacher, lr, D, shape
+
+    def fill(self, rs: slice, W: np.ndarray, A: np.ndarray) -> None:
+        """Rows ``rs`` into ``W``, ``A`` (2, n, K): weights ``(D, 1 − D)``, values as :func:`_jsd_law`."""
+        two_point_values(self.teacher, self.lr[rs], probe=False, out=A)
+        np.clip(self.D[rs], 0.0, 1.0, out=W[0])
+        np.subtract(1.0, W[0], out=W[1])
+
+
+def _point_sum_into(out: np.ndarray, a: np.ndarray, b: np.ndarray, scratch: np.ndarray) -> None:
+    """``out ← Σ_j a[j]·b[j]`` over the leading (point) axis of two (J, N) arrays (``out`` and
+    ``scratch`` (N,); for J = 2 the same operations as :func:`_point_sum`)."""
+    np.multiply(a[0], b[0], out=out)
+    for j in range(1, a.shape[0]):
+        out += np.multiply(a[j], b[j], out=scratch)
 
 
 def _point_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -742,38 +770,66 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
     Rows are independent: the solve runs block by block of about 16k entries, each block to
     its own convergence with work arrays that stay in cache and are reused, so that the only
     full-size arrays are the law and the result (fresh memory costs as much as a log pass
-    on some hosts: the pages are faulted in on first write).
+    on some hosts: the pages are faulted in on first write).  ``weights`` may instead be
+    the block-wise law of a two-point teacher (:class:`_TwoPointRows`, ``log_values``
+    None): then the law too is written a block at a time into reused buffers.
     """
-    w = np.asarray(weights, dtype=np.float64)
-    lT = np.asarray(log_values, dtype=np.float64)
-    if float(lT.min(initial=0.0)) < -_JSD_NEGLIGIBLE_LOG:
-        lT = np.where(lT < -_JSD_NEGLIGIBLE_LOG, -np.inf, lT)
     lref = np.asarray(log_ref, dtype=np.float64)
-    K = lT.shape[-1]
-    J = np.broadcast_shapes(w.shape[:1], lT.shape[:1])[0]
-    batch = np.broadcast_shapes(w.shape[1:-1], lT.shape[1:-1], lref.shape[:-1], np.shape(beta), np.shape(lam))
+    if isinstance(weights, _TwoPointRows):
+        law, J, law_shape = weights, 2, weights.shape
+        K, law_batch = law_shape[-1], law_shape[:-1]
+    else:
+        law = None
+        w = np.asarray(weights, dtype=np.float64)
+        lT = np.asarray(log_values, dtype=np.float64)
+        K = lT.shape[-1]
+        J = np.broadcast_shapes(w.shape[:1], lT.shape[:1])[0]
+        law_batch = np.broadcast_shapes(w.shape[1:-1], lT.shape[1:-1])
+    batch = np.broadcast_shapes(law_batch, lref.shape[:-1], np.shape(beta), np.shape(lam))
     shape = batch + (K,)
     R = int(np.prod(batch, dtype=np.int64))
     has_beta = not (not isinstance(beta, np.ndarray) and beta == 0.0)
     lam_r, beta_r = _per_row(lam, batch, R), _per_row(beta, batch, R)
-    W = _owned(w, (J,) + shape).reshape(J, R * K)           # w, later (1 − λ)·w
-    A = _owned(lT, (J,) + shape).reshape(J, R * K)          # log T, later λT/(1 − λ)
+    rb = max(1, _JSD_ROWS // K)
+    if law is None:
+        W = _owned(w, (J,) + shape).reshape(J, R * K)       # w, later (1 − λ)·w
+        A = _owned(lT, (J,) + shape).reshape(J, R * K)      # log T, later λT/(1 − λ)
+    else:  # the law of a block at a time, in buffers reused by every block
+        W, A = np.empty((J, min(R, rb) * K)), np.empty((J, min(R, rb) * K))
     lref = np.broadcast_to(lref, shape).reshape(R, K)
-    if (has_beta and np.isneginf(lref).any()) or np.isneginf(A).any():
-        # Rows where every mode is left at zero have no optimum (checked here, for the
-        # whole batch, so that the message names every such row).
-        with np.errstate(invalid="ignore"):
-            unheld = ~np.any((W > 0) & (A > -np.inf), axis=0).reshape(R, K)
-        dead = np.where(beta_r > 0, np.isneginf(lref), unheld) if has_beta else unheld
-        if np.any(dead.all(axis=-1)):
-            raise ValueError(f"{_DISJOINT}{chk.at_index(dead.all(axis=-1).reshape(batch))}")
     precise = bool(np.min(lam) < _JSD_FORWARD_START)
     out = np.empty((R, K))
-    rb = max(1, _JSD_ROWS // K)
+    # Work arrays of one block, reused by every block (each round allocates them once: fresh
+    # memory is faulted in on first write, which costs as much as a log pass).
+    work = np.empty((_WORK_ARRAYS, min(R, rb) * K))
+    no_optimum = None
     for r0 in range(0, R, rb):
         rs = slice(r0, min(R, r0 + rb))
-        es = slice(rs.start * K, rs.stop * K)
-        out[rs] = _jsd_rows(W[:, es], A[:, es], lref[rs], _rows(beta_r, rs), _rows(lam_r, rs), has_beta, precise)
+        n = rs.stop - r0
+        if law is None:
+            Wb, Ab = W[:, r0 * K:rs.stop * K], A[:, r0 * K:rs.stop * K]
+        else:
+            Wb, Ab = W[:, :n * K], A[:, :n * K]
+            law.fill(rs, Wb.reshape(J, n, K), Ab.reshape(J, n, K))
+        if float(Ab.min(initial=0.0)) < -_JSD_NEGLIGIBLE_LOG:
+            np.copyto(Ab, -np.inf, where=Ab < -_JSD_NEGLIGIBLE_LOG)
+        if (has_beta and np.isneginf(lref[rs]).any()) or np.isneginf(Ab).any():
+            # Rows where every mode is left at zero have no optimum (every such row of the
+            # batch is named: the remaining blocks are only checked).
+            with np.errstate(invalid="ignore"):
+                unheld = ~np.any((Wb > 0) & (Ab > -np.inf), axis=0).reshape(n, K)
+            b_r = _rows(beta_r, rs)
+            dead = np.where(b_r > 0, np.isneginf(lref[rs]), unheld) if has_beta else unheld
+            if dead.all(axis=-1).any():
+                if no_optimum is None:
+                    no_optimum = np.zeros(R, bool)
+                no_optimum[rs] = dead.all(axis=-1)
+        if no_optimum is not None:
+            continue
+        _jsd_rows(Wb, Ab, lref[rs], _rows(beta_r, rs), _rows(lam_r, rs), has_beta, precise,
+                  out[rs], work[:, :n * K])
+    if no_optimum is not None:
+        raise ValueError(f"{_DISJOINT}{chk.at_index(no_optimum.reshape(batch))}")
     return out.reshape(shape)
 
 
@@ -822,9 +878,29 @@ def _rows(x, rs: slice):
     return x[rs] if isinstance(x, np.ndarray) else x
 
 
-def _jsd_rows(W, A, lref, beta_c, lam_c, has_beta, precise) -> np.ndarray:
+#: Work arrays (each of a block's length) that :func:`_jsd_rows` takes from :func:`_jsd_solve`.
+_WORK_ARRAYS = 6
+
+
+def _combine_reverse_into(u, lref, beta, scratch) -> None:
+    """``u ← combine_reverse(u, lref, β)`` in place (the same operations, so the same bits;
+    ``beta`` a float or (n, 1), ``scratch`` a free array shaped like ``u``)."""
+    if not isinstance(beta, np.ndarray) and beta == 0.0:
+        return
+    inv = 1.0 / (1.0 + beta)
+    w = beta * inv
+    u *= inv
+    with np.errstate(invalid="ignore"):
+        np.multiply(w, lref, out=scratch)
+    if isinstance(w, np.ndarray):
+        np.copyto(scratch, 0.0, where=np.broadcast_to(w == 0.0, scratch.shape))
+    u += scratch
+
+
+def _jsd_rows(W, A, lref, beta_c, lam_c, has_beta, precise, out, work) -> None:
     """:func:`_jsd_solve` on a block of rows: ``W``, ``A`` (J, n·K) views of the law (overwritten),
-    ``lref`` (n, K), ``beta_c``/``lam_c`` floats or (n, 1); returns log π (n, K)."""
+    ``lref`` (n, K), ``beta_c``/``lam_c`` floats or (n, 1); writes log π into ``out`` (n, K),
+    using ``work`` (_WORK_ARRAYS, n·K) as scratch."""
     J = W.shape[0]
     R, K = lref.shape
     N = R * K
@@ -836,11 +912,13 @@ def _jsd_rows(W, A, lref, beta_c, lam_c, has_beta, precise) -> np.ndarray:
     safe_lref = np.where(ref_zero, 0.0, lref) if any_ref_zero else lref
     beta = beta_c[:, 0] if isinstance(beta_c, np.ndarray) else beta_c   # per row, for combine_*
 
+    f, f1, h, q, p, scratch = work
+    g = out.reshape(N)                                      # E_d log T, then the start, then log π
     with np.errstate(invalid="ignore"):
-        g = _point_sum(W.reshape(J, N), A.reshape(J, N))    # E_d log T (nan from 0·(−inf))
+        _point_sum_into(g, W, A, scratch)                  # nan from 0·(−inf)
         if np.isnan(g).any():
-            g = _point_sum(W.reshape(J, N), np.where(W > 0, A, 0.0).reshape(J, N))
-    g = g.reshape(shape)
+            _point_sum_into(g, W, np.where(W > 0, A, 0.0), scratch)
+    g = out
     if isinstance(log_odds, np.ndarray):
         _rows_view(A, R, K)[...] += log_odds                # log(λT/(1 − λ)), per row
     else:
@@ -873,7 +951,8 @@ def _jsd_rows(W, A, lref, beta_c, lam_c, has_beta, precise) -> np.ndarray:
         dead = np.broadcast_to(np.where(beta_c > 0, ref_zero, unheld) if has_beta else unheld, shape)
         if not dead.any():
             dead = None
-    rev = combine_reverse(g, lref, beta)
+    rev = g
+    _combine_reverse_into(rev, lref, beta_c, scratch.reshape(shape))
     near_forward = lam_c < _JSD_FORWARD_START
     if (near_forward.any() if isinstance(near_forward, np.ndarray) else near_forward) or not np.isfinite(rev).all():
         if log_m is None:
@@ -883,17 +962,15 @@ def _jsd_rows(W, A, lref, beta_c, lam_c, has_beta, precise) -> np.ndarray:
                 log_m = np.log(m)
         fwd = combine_forward(log_m - log_odds, lref, beta)           # log E_d T, mixed with π_ref
         with np.errstate(invalid="ignore"):
-            u = np.where(near_forward | ~np.isfinite(rev), fwd, rev)
-    else:
-        u = rev
+            np.copyto(rev, fwd, where=near_forward | ~np.isfinite(rev))
+    u = rev
     if dead is not None:
-        u = np.where(dead, -np.inf, u)
-    if u.shape != shape:
-        u = np.array(np.broadcast_to(u, shape))
+        u[dead] = -np.inf
     # Normalise with one exp pass (u ≤ 0: no overflow); rows whose every entry underflows are
     # shifted by their maximum first.
+    p = p.reshape(shape)
     with np.errstate(under="ignore"):
-        p = np.exp(u)
+        np.exp(u, out=p)
     total = _row_sums(p)
     if not (total > 1e-280).all():
         u -= u.max(axis=-1, keepdims=True)
@@ -903,7 +980,6 @@ def _jsd_rows(W, A, lref, beta_c, lam_c, has_beta, precise) -> np.ndarray:
     p /= total
     # Work buffers of the loop, flat (N,) views of (R, K) arrays (no allocation per iteration).
     u, p = u.reshape(N), p.reshape(N)
-    f, f1, h, q = (np.empty(N) for _ in range(4))
     rows = (R, K)
     beta_f = _flat(beta_c, shape, N) if has_beta else None
     lref_f = None if not has_beta else _flat(safe_lref, shape, N)
@@ -924,7 +1000,7 @@ def _jsd_rows(W, A, lref, beta_c, lam_c, has_beta, precise) -> np.ndarray:
             f1[dead_f], h[dead_f], q[dead_f] = 1.0, 0.0, 0.0
         q2, f2 = q.reshape(rows), f.reshape(rows)
         qs = _row_sums(q2)
-        nu = _row_sums(q2 * f2)
+        nu = _row_sums(np.multiply(q2, f2, out=scratch.reshape(rows)))
         nu /= qs
         newton = np.subtract(nu, f2, out=q2).reshape(N)  # into q: the sums above were its last use
         newton /= f1                        # Newton step (ν − φ)/φ'
@@ -961,7 +1037,8 @@ def _jsd_rows(W, A, lref, beta_c, lam_c, has_beta, precise) -> np.ndarray:
             u2, p2, s2 = u.reshape(rows), p.reshape(rows), step.reshape(rows)
             ps = _row_sums(p2)
             u2 -= np.log1p(_row_sums(s2) / ps) + np.log(ps)
-            return np.minimum(u2, 0.0, out=u2).reshape(shape)
+            np.minimum(u2, 0.0, out=u2)
+            return
         if not np.isfinite(big):
             break
         with np.errstate(over="ignore"):

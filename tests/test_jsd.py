@@ -542,3 +542,31 @@ def test_a_mode_held_only_by_a_tiny_beta_converges_at_float_resolution(lam):
     nu = (1 - lam) * sum(D[d] * np.log(p0 / (lam * T[d, 0] + (1 - lam) * p0)) for d in range(2)) \
         + beta * (got[0] - task.log_base[0])
     np.testing.assert_allclose(got[2], task.log_base[2] + (nu + (1 - lam) * np.log1p(-lam)) / beta, rtol=1e-12)
+
+
+@pytest.mark.parametrize("rows", [3, 1000])
+def test_the_block_law_of_a_two_point_teacher_equals_its_full_law(monkeypatch, rows):
+    """A teacher that states its two points has its law written block by block into reused
+    buffers (no full-size law): the same optimum, to 1e-13, as the full law of its
+    demo_law (..., 2, K), with blocks of 3 rows or one block; a law filled wrong is caught."""
+    monkeypatch.setattr(distill, "_JSD_ROWS", rows * 5)
+    task = ms.dirichlet_task(5, 1.0, seed=6, batch_shape=(4, 3), valid=[1, 1, 0, 1, 1])
+    teacher, lr = ms.CopyTeacher(0.3), task.log_base
+    D = ms.ConditionedDemos().distribution(lr, task)
+    lam, beta = np.linspace(0.2, 0.9, 4)[:, None], np.array([0.0, 0.04, 2.0])
+    law = distill._jsd_law(teacher, lr, D)
+    assert isinstance(law[0], distill._TwoPointRows)
+    blocks = distill._jsd_solve(*law, lr, beta, lam)
+    w, lv = teacher.demo_law(lr, D)
+    full = distill._jsd_solve(np.moveaxis(w, -2, 0), np.moveaxis(lv, -2, 0), lr, beta, lam)
+    np.testing.assert_allclose(blocks, full, rtol=1e-13, atol=1e-300)
+    # Control: a block law that swaps its two weights gives another optimum.
+    fill = distill._TwoPointRows.fill
+
+    def swapped(self, rs, W, A):
+        fill(self, rs, W, A)
+        W[:] = W[::-1].copy()
+
+    monkeypatch.setattr(distill._TwoPointRows, "fill", swapped)
+    broken = distill._jsd_solve(*distill._jsd_law(teacher, lr, D), lr, beta, lam)
+    assert np.max(np.abs(broken - full)) > 1e-3
