@@ -589,21 +589,15 @@ class _TwoPointRows:
         np.subtract(1.0, W[0], out=W[1])
 
 
-def _point_sum_into(out: np.ndarray, a: np.ndarray, b: np.ndarray, scratch: np.ndarray) -> None:
-    """``out ← Σ_j a[j]·b[j]`` over the leading (point) axis of two (J, N) arrays (``out`` and
-    ``scratch`` (N,); for J = 2 the same operations as :func:`_point_sum`)."""
-    np.multiply(a[0], b[0], out=out)
-    for j in range(1, a.shape[0]):
-        out += np.multiply(a[j], b[j], out=scratch)
-
-
-def _point_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``Σ_j a[j]·b[j]`` over the leading (point) axis of two (J, N) arrays."""
+def _point_sum(a: np.ndarray, b: np.ndarray, out=None, scratch=None) -> np.ndarray:
+    """``Σ_j a[j]·b[j]`` over the leading (point) axis of two (J, N) arrays, into ``out`` (N,)
+    if given (``scratch`` (N,): a free array, so that no temporary is made)."""
+    if a.shape[0] > 2:        # J up to K (a generic law): one einsum, no loop over points
+        return np.einsum("jn,jn->n", a, b, out=out)
+    out = np.multiply(a[0], b[0], out=out)
     if a.shape[0] == 2:
-        out = a[0] * b[0]
-        out += a[1] * b[1]
-        return out
-    return np.einsum("jn,jn->n", a, b)
+        out += np.multiply(a[1], b[1], out=scratch)
+    return out
 
 
 def _finish_eval(f, f1, h, q, p, u, beta, lref, scratch) -> None:
@@ -882,21 +876,6 @@ def _rows(x, rs: slice):
 _WORK_ARRAYS = 6
 
 
-def _combine_reverse_into(u, lref, beta, scratch) -> None:
-    """``u ← combine_reverse(u, lref, β)`` in place (the same operations, so the same bits;
-    ``beta`` a float or (n, 1), ``scratch`` a free array shaped like ``u``)."""
-    if not isinstance(beta, np.ndarray) and beta == 0.0:
-        return
-    inv = 1.0 / (1.0 + beta)
-    w = beta * inv
-    u *= inv
-    with np.errstate(invalid="ignore"):
-        np.multiply(w, lref, out=scratch)
-    if isinstance(w, np.ndarray):
-        np.copyto(scratch, 0.0, where=np.broadcast_to(w == 0.0, scratch.shape))
-    u += scratch
-
-
 def _jsd_rows(W, A, lref, beta_c, lam_c, has_beta, precise, out, work) -> None:
     """:func:`_jsd_solve` on a block of rows: ``W``, ``A`` (J, n·K) views of the law (overwritten),
     ``lref`` (n, K), ``beta_c``/``lam_c`` floats or (n, 1); writes log π into ``out`` (n, K),
@@ -915,9 +894,9 @@ def _jsd_rows(W, A, lref, beta_c, lam_c, has_beta, precise, out, work) -> None:
     f, f1, h, q, p, scratch = work
     g = out.reshape(N)                                      # E_d log T, then the start, then log π
     with np.errstate(invalid="ignore"):
-        _point_sum_into(g, W, A, scratch)                  # nan from 0·(−inf)
+        _point_sum(W, A, g, scratch)                        # nan from 0·(−inf)
         if np.isnan(g).any():
-            _point_sum_into(g, W, np.where(W > 0, A, 0.0), scratch)
+            _point_sum(W, np.where(W > 0, A, 0.0), g, scratch)
     g = out
     if isinstance(log_odds, np.ndarray):
         _rows_view(A, R, K)[...] += log_odds                # log(λT/(1 − λ)), per row
@@ -952,7 +931,7 @@ def _jsd_rows(W, A, lref, beta_c, lam_c, has_beta, precise, out, work) -> None:
         if not dead.any():
             dead = None
     rev = g
-    _combine_reverse_into(rev, lref, beta_c, scratch.reshape(shape))
+    combine_reverse(rev, lref, beta, out=rev)
     near_forward = lam_c < _JSD_FORWARD_START
     if (near_forward.any() if isinstance(near_forward, np.ndarray) else near_forward) or not np.isfinite(rev).all():
         if log_m is None:

@@ -314,14 +314,18 @@ def geometric_mix(a: np.ndarray, b: np.ndarray, w) -> np.ndarray:
     return np.where(dead, -np.inf, (1.0 - wc) * fa + wc * fb)
 
 
-def combine_reverse(g: np.ndarray, log_ref: np.ndarray, beta) -> np.ndarray:
+def combine_reverse(g: np.ndarray, log_ref: np.ndarray, beta, *, out=None) -> np.ndarray:
     """``(g + β·log π_ref)/(1 + β)`` as ``g/(1+β) + (β/(1+β))·log π_ref`` (theory §3.2).
 
     The weighted form cannot overflow for huge β or very negative ``log π_ref``; a
-    reference zero gives a zero unless β = 0.
+    reference zero gives a zero unless β = 0.  ``out`` (may be ``g``): an array of the
+    result's shape to write it into (the same operations, so the same bits).
     """
     if not isinstance(beta, np.ndarray) and beta == 0.0:
-        return g
+        if out is None or out is g:
+            return g
+        np.copyto(out, g)
+        return out
     b = chk.col(beta)
     inv = 1.0 / (1.0 + b)  # 1/(1+β), not 1 − β/(1+β), which rounds to 0 for β > 1e17
     w = b * inv
@@ -329,7 +333,11 @@ def combine_reverse(g: np.ndarray, log_ref: np.ndarray, beta) -> np.ndarray:
         ref = w * log_ref
     if isinstance(w, np.ndarray):
         ref = np.where(w > 0.0, ref, 0.0)  # β = 0 entries ignore the reference (0·(−inf))
-    return g * inv + ref
+    if out is None:
+        return g * inv + ref
+    np.multiply(g, inv, out=out)
+    out += ref
+    return out
 
 
 def combine_forward(log_m: np.ndarray, log_ref: np.ndarray, beta) -> np.ndarray:
