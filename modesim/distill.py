@@ -582,9 +582,10 @@ class _TwoPointRows:
     def __init__(self, teacher, lr, D, shape):
         self.teacher, self.lr, self.D, self.shape = teacher, lr, D, shape
 
-    def fill(self, rs: slice, W: np.ndarray, A: np.ndarray) -> None:
-        """Rows ``rs`` into ``W``, ``A`` (2, n, K): weights ``(D, 1 − D)``, values as :func:`_jsd_law`."""
-        two_point_values(self.teacher, self.lr[rs], probe=False, out=A)
+    def fill(self, rs: slice, W: np.ndarray, A: np.ndarray, L: np.ndarray) -> None:
+        """Rows ``rs`` into ``W``, ``A``, ``L`` (2, n, K): weights ``(D, 1 − D)``, log values as
+        :func:`_jsd_law`, and the values themselves (which the copy teacher forms anyway)."""
+        two_point_values(self.teacher, self.lr[rs], probe=False, out=A, linear=L)
         np.clip(self.D[rs], 0.0, 1.0, out=W[0])
         np.subtract(1.0, W[0], out=W[1])
 
@@ -789,7 +790,7 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
         W = _owned(w, (J,) + shape).reshape(J, R * K)       # w, later (1 − λ)·w
         A = _owned(lT, (J,) + shape).reshape(J, R * K)      # log T, later λT/(1 − λ)
     else:  # the law of a block at a time, in buffers reused by every block
-        W, A = np.empty((J, min(R, rb) * K)), np.empty((J, min(R, rb) * K))
+        W, A, L = (np.empty((J, min(R, rb) * K)) for _ in range(3))
     lref = np.broadcast_to(lref, shape).reshape(R, K)
     precise = bool(np.min(lam) < _JSD_FORWARD_START)
     out = np.empty((R, K))
@@ -801,10 +802,10 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
         rs = slice(r0, min(R, r0 + rb))
         n = rs.stop - r0
         if law is None:
-            Wb, Ab = W[:, r0 * K:rs.stop * K], A[:, r0 * K:rs.stop * K]
+            Wb, Ab, Lb = W[:, r0 * K:rs.stop * K], A[:, r0 * K:rs.stop * K], None
         else:
-            Wb, Ab = W[:, :n * K], A[:, :n * K]
-            law.fill(rs, Wb.reshape(J, n, K), Ab.reshape(J, n, K))
+            Wb, Ab, Lb = W[:, :n * K], A[:, :n * K], L[:, :n * K]
+            law.fill(rs, Wb.reshape(J, n, K), Ab.reshape(J, n, K), Lb.reshape(J, n, K))
         if float(Ab.min(initial=0.0)) < -_JSD_NEGLIGIBLE_LOG:
             np.copyto(Ab, -np.inf, where=Ab < -_JSD_NEGLIGIBLE_LOG)
         if (has_beta and np.isneginf(lref[rs]).any()) or np.isneginf(Ab).any():
@@ -821,7 +822,7 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
         if no_optimum is not None:
             continue
         _jsd_rows(Wb, Ab, lref[rs], _rows(beta_r, rs), _rows(lam_r, rs), has_beta, precise,
-                  out[rs], work[:, :n * K])
+                  out[rs], work[:, :n * K], Lb)
     if no_optimum is not None:
         raise ValueError(f"{_DISJOINT}{chk.at_index(no_optimum.reshape(batch))}")
     return out.reshape(shape)
@@ -876,10 +877,11 @@ def _rows(x, rs: slice):
 _WORK_ARRAYS = 6
 
 
-def _jsd_rows(W, A, lref, beta_c, lam_c, has_beta, precise, out, work) -> None:
+def _jsd_rows(W, A, lref, beta_c, lam_c, has_beta, precise, out, work, linear=None) -> None:
     """:func:`_jsd_solve` on a block of rows: ``W``, ``A`` (J, n·K) views of the law (overwritten),
     ``lref`` (n, K), ``beta_c``/``lam_c`` floats or (n, 1); writes log π into ``out`` (n, K),
-    using ``work`` (_WORK_ARRAYS, n·K) as scratch."""
+    using ``work`` (_WORK_ARRAYS, n·K) as scratch.  ``linear`` (J, n·K): the law's values
+    ``exp(A)`` when the teacher formed them (then λT/(1 − λ) costs a product, not an exp)."""
     J = W.shape[0]
     R, K = lref.shape
     N = R * K
@@ -908,7 +910,19 @@ def _jsd_rows(W, A, lref, beta_c, lam_c, has_beta, precise, out, work) -> None:
     ratio_ok = lo > -_JSD_RATIO_RANGE and float(A.max()) < _JSD_RATIO_RANGE
     m = log_m = None
     with np.errstate(divide="ignore"):
-        if ratio_ok:
+        if ratio_ok and linear is not None:                 # λT/(1 − λ) from the values
+            lc, Tp = None, A
+            odds = lam_c / om
+            if isinstance(odds, np.ndarray):
+                np.multiply(_rows_view(linear, R, K), odds, out=_rows_view(A, R, K))
+            else:
+                np.multiply(linear, odds, out=A)
+            if float(Tp.min()) > 0.0:
+                held = True
+            else:
+                m = _point_sum(W.reshape(J, N), Tp).reshape(shape)
+                held = m > 0.0
+        elif ratio_ok:
             lc, Tp = None, np.exp(A, out=A).reshape(J, N)   # λT/(1 − λ), in place
             if float(Tp.min()) > 0.0:
                 held = True                                 # every T > 0 (the weights sum to 1)

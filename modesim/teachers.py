@@ -361,27 +361,31 @@ class CopyTeacher(Teacher):
         out = total * base + scatter_add(flat, weights, K)
         return np.where(dead, -np.inf, out)
 
-    def _log_hit(self, hit: np.ndarray, rest: np.ndarray) -> None:
-        """``hit ← log(e^rest + α)`` in place, ``hit`` holding ``e^rest + α`` (≥ α) on entry.
+    def _log_hit(self, hit: np.ndarray, rest: np.ndarray, value=None) -> None:
+        """``hit ← log(e^rest + α)``, from ``value`` = ``e^rest + α`` (≥ α; ``hit`` itself, in
+        place, when None).
 
-        It is 0 only where α = 0 and ``e^rest`` underflowed (ρ(y) < e^−745): there the value
-        is ``log(e^rest + α)`` in log space, i.e. ``rest`` (before, −inf: a mode the teacher
-        holds was read as one it never gives).
+        The value is 0 only where α = 0 and ``e^rest`` underflowed (ρ(y) < e^−745): there the
+        log is ``log(e^rest + α)`` in log space, i.e. ``rest`` (before, −inf: a mode the
+        teacher holds was read as one it never gives).
         """
-        if hit.min() > 0.0:
-            np.log(hit, out=hit)
+        value = hit if value is None else value
+        if value.min() > 0.0:
+            np.log(value, out=hit)
             return
         with np.errstate(divide="ignore"):
-            np.log(hit, out=hit)
+            np.log(value, out=hit)
             np.copyto(hit, np.logaddexp(rest, self._consts[3]), where=np.isneginf(hit))
 
-    def two_point_log_values(self, log_rho: np.ndarray, *, out=None) -> tuple[np.ndarray, np.ndarray]:
+    def two_point_log_values(self, log_rho: np.ndarray, *, out=None, linear=None) -> tuple[np.ndarray, np.ndarray]:
         """``(log T(y|y), log T(y|d ≠ y)) = (log((1 − α)ρ(y) + α), log((1 − α)ρ(y)))``, each (..., K).
 
         The values of :meth:`demo_law` without building the (..., 2, K) law: the remedies that
         need only the two points (:func:`two_point_values`) read them here, contiguous (theory
         §8.1, §11).  ``out``: an optional (2, ..., K) float64 array to write them into
-        (``out[0]``, ``out[1]``), as the JSD solve does.
+        (``out[0]``, ``out[1]``); ``linear``: an optional (2, ..., K) array that receives the
+        values themselves, ``T(y|y)`` and ``T(y|d ≠ y)``, which this teacher forms before their
+        logs anyway (the JSD solve reads them instead of exponentiating the logs).
         """
         a = chk.col(self.alpha)
         lr = np.asarray(log_rho, dtype=np.float64)
@@ -392,9 +396,14 @@ class CopyTeacher(Teacher):
             hit, rest = out[0], out[1]
             np.minimum(lr, 0.0, out=rest)
             rest += self._consts[2]
-        np.exp(rest, out=hit)
-        hit += a
-        self._log_hit(hit, rest)
+        if linear is None:
+            np.exp(rest, out=hit)
+            hit += a
+            self._log_hit(hit, rest)
+        else:
+            np.exp(rest, out=linear[1])                            # (1 − α)ρ(y)
+            np.add(linear[1], a, out=linear[0])                    # (1 − α)ρ(y) + α
+            self._log_hit(hit, rest, linear[0])
         return hit, rest
 
     def two_point_ratio_values(self, log_rho: np.ndarray):
@@ -745,19 +754,19 @@ def _owner(cls, name: str):
 
 
 @functools.lru_cache(maxsize=64)
-def _states_two_points(cls) -> tuple[bool, bool]:
+def _states_two_points(cls) -> tuple[bool, bool, bool]:
     """Whether ``cls`` states its two points (``two_point_log_values`` defined by the class
-    that defines ``demo_law``), and whether that method takes ``out`` (keyword-only)."""
+    that defines ``demo_law``), and whether that method takes ``out`` and ``linear``
+    (keyword-only)."""
     if getattr(cls, "two_point_log_values", None) is None or _owner(cls, "two_point_log_values") is not _owner(
             cls, "demo_law"):
-        return False, False
+        return False, False, False
     code = getattr(cls.two_point_log_values, "__code__", None)
-    takes_out = code is not None and "out" in code.co_varnames[
-        code.co_argcount:code.co_argcount + code.co_kwonlyargcount]
-    return True, takes_out
+    keywords = () if code is None else code.co_varnames[code.co_argcount:code.co_argcount + code.co_kwonlyargcount]
+    return True, "out" in keywords, "linear" in keywords
 
 
-def two_point_values(teacher, log_rho, *, probe=True, out=None):
+def two_point_values(teacher, log_rho, *, probe=True, out=None, linear=None):
     """``(log T(y|y), log T(y|d ≠ y))`` when ``teacher``'s demonstration law has the two-point form, else None.
 
     The teacher protocol documents a two-point law (:meth:`~modesim.Teacher.demo_law`, J = 2)
@@ -767,10 +776,27 @@ def two_point_values(teacher, log_rho, *, probe=True, out=None):
     Shapes (..., K) each.  With ``probe=False`` only a teacher that states its two points
     (``two_point_log_values``, defined by the same class as ``demo_law``) is read; any other
     gives None without calling its law (the JSD solve, theory §8.1, which then builds the law).
-    ``out``: an optional (2, ..., K) array the two points are written into.
+    ``out``: an optional (2, ..., K) array the two points are written into; ``linear`` (only
+    with ``out``): one that receives their values ``exp(out)``, from the teacher when its
+    ``two_point_log_values`` takes ``linear`` (the copy teacher forms them anyway), else
+    exponentiated here.
     """
     lr = np.asarray(log_rho, dtype=np.float64)
-    stated, takes_out = _states_two_points(type(teacher))
+    stated, takes_out, takes_linear = _states_two_points(type(teacher))
+    if linear is not None and out is None:
+        raise TypeError("two_point_values: linear= needs out=")
+    if stated and linear is not None and takes_linear and takes_out:
+        hit, rest = teacher.two_point_log_values(lr, out=out, linear=linear)
+        if not (np.may_share_memory(hit, out[0]) and np.may_share_memory(rest, out[1])):
+            out[0], out[1] = hit, rest
+            np.exp(out, out=linear)
+        return out[0], out[1]
+    if linear is not None:
+        points = two_point_values(teacher, lr, probe=probe, out=out)
+        if points is not None:
+            with np.errstate(under="ignore"):
+                np.exp(out, out=linear)
+        return points
     if stated:
         # The teacher states its two points (contiguous, no probe); a subclass that changed
         # its law without restating them (MultiDemoTeacher, a user's) is probed instead.

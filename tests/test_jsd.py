@@ -547,8 +547,10 @@ def test_a_mode_held_only_by_a_tiny_beta_converges_at_float_resolution(lam):
 @pytest.mark.parametrize("rows", [3, 1000])
 def test_the_block_law_of_a_two_point_teacher_equals_its_full_law(monkeypatch, rows):
     """A teacher that states its two points has its law written block by block into reused
-    buffers (no full-size law): the same optimum, to 1e-13, as the full law of its
-    demo_law (..., 2, K), with blocks of 3 rows or one block; a law filled wrong is caught."""
+    buffers (no full-size law; the copy teacher also hands over the values it forms before
+    their logs, so λT/(1 − λ) costs a product, not an exp): the same optimum, to 1e-13, as
+    the full law of its demo_law (..., 2, K), with blocks of 3 rows or one block; a law
+    filled wrong is caught, and so are values that are not the logs' exponentials."""
     monkeypatch.setattr(distill, "_JSD_ROWS", rows * 5)
     task = ms.dirichlet_task(5, 1.0, seed=6, batch_shape=(4, 3), valid=[1, 1, 0, 1, 1])
     teacher, lr = ms.CopyTeacher(0.3), task.log_base
@@ -563,10 +565,18 @@ def test_the_block_law_of_a_two_point_teacher_equals_its_full_law(monkeypatch, r
     # Control: a block law that swaps its two weights gives another optimum.
     fill = distill._TwoPointRows.fill
 
-    def swapped(self, rs, W, A):
-        fill(self, rs, W, A)
+    def swapped(self, rs, W, A, L):
+        fill(self, rs, W, A, L)
         W[:] = W[::-1].copy()
 
     monkeypatch.setattr(distill._TwoPointRows, "fill", swapped)
     broken = distill._jsd_solve(*distill._jsd_law(teacher, lr, D), lr, beta, lam)
     assert np.max(np.abs(broken - full)) > 1e-3
+
+    def wrong_values(self, rs, W, A, L):
+        fill(self, rs, W, A, L)
+        L *= 1.01
+
+    monkeypatch.setattr(distill._TwoPointRows, "fill", wrong_values)
+    broken = distill._jsd_solve(*distill._jsd_law(teacher, lr, D), lr, beta, lam)
+    assert np.max(np.abs(broken - full)) > 1e-5

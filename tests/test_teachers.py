@@ -388,3 +388,35 @@ def test_copy_teacher_without_copying_keeps_modes_below_the_smallest_double():
     buf = np.empty((2, 5))
     t.two_point_log_values(lr, out=buf)
     np.testing.assert_array_equal(buf, np.stack([lr, lr]))
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1e-300, 0.3, 1 - 1e-12])
+def test_copy_teacher_hands_over_the_values_of_its_two_points(alpha):
+    """two_point_log_values(out=, linear=): the values the copy teacher forms before their logs,
+    ((1 − α)ρ + α, (1 − α)ρ), equal exp of the logs (to the error of that exp) and leave the
+    logs unchanged; a
+    teacher whose method does not take linear= gets them exponentiated (two_point_values)."""
+    from modesim.teachers import two_point_values
+
+    lr = np.log(np.array([0.5, 0.3, 0.15, 0.05]))
+    lr = np.concatenate([lr, [-800.0, -np.inf]])
+    t = ms.CopyTeacher(alpha)
+    out, lin = np.empty((2, 6)), np.empty((2, 6))
+    two_point_values(t, lr, probe=False, out=out, linear=lin)
+    np.testing.assert_array_equal(out, np.stack(t.two_point_log_values(lr)))
+    with np.errstate(under="ignore"):
+        e = np.exp(out)      # exp of a log of size |x| carries a relative error of ~|x|·ε
+    assert np.all(np.abs(lin - e) <= (2.0 + np.abs(np.where(np.isfinite(out), out, 0.0))) * 2.3e-16 * e)
+
+    class Plain(ms.CopyTeacher):
+        def two_point_log_values(self, log_rho):
+            return ms.CopyTeacher(self.alpha).two_point_log_values(log_rho)
+
+        def demo_law(self, log_rho, demo):
+            return ms.CopyTeacher(self.alpha).demo_law(log_rho, demo)
+
+    out2, lin2 = np.empty((2, 6)), np.empty((2, 6))
+    two_point_values(Plain(alpha), lr, probe=False, out=out2, linear=lin2)
+    np.testing.assert_array_equal(out2, out)
+    with np.errstate(under="ignore"):
+        np.testing.assert_array_equal(lin2, np.exp(out))
