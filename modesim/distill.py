@@ -786,17 +786,21 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
     has_beta = not (not isinstance(beta, np.ndarray) and beta == 0.0)
     lam_r, beta_r = _per_row(lam, batch, R), _per_row(beta, batch, R)
     rb = max(1, _JSD_ROWS // K)
+    # Every work array of a block (and, for a two-point teacher, the block's law) is carved
+    # from one allocation, reused by every block: fresh memory is faulted in on first write,
+    # which costs as much as a log pass, and glibc returns many freed arrays to the system at
+    # the end of a round (one array of the largest size so far it keeps for the next round).
+    nb = min(R, rb) * K
+    buf = np.empty((_WORK_ARRAYS + (0 if law is None else 3 * J), nb))
+    work = buf[:_WORK_ARRAYS]
     if law is None:
         W = _owned(w, (J,) + shape).reshape(J, R * K)       # w, later (1 − λ)·w
         A = _owned(lT, (J,) + shape).reshape(J, R * K)      # log T, later λT/(1 − λ)
-    else:  # the law of a block at a time, in buffers reused by every block
-        W, A, L = (np.empty((J, min(R, rb) * K)) for _ in range(3))
+    else:  # the law of a block at a time
+        W, A, L = (buf[_WORK_ARRAYS + i * J:_WORK_ARRAYS + (i + 1) * J] for i in range(3))
     lref = np.broadcast_to(lref, shape).reshape(R, K)
     precise = bool(np.min(lam) < _JSD_FORWARD_START)
     out = np.empty((R, K))
-    # Work arrays of one block, reused by every block (each round allocates them once: fresh
-    # memory is faulted in on first write, which costs as much as a log pass).
-    work = np.empty((_WORK_ARRAYS, min(R, rb) * K))
     no_optimum = None
     for r0 in range(0, R, rb):
         rs = slice(r0, min(R, r0 + rb))
