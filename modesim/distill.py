@@ -762,7 +762,7 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
     Modes the optimum leaves at zero: β > 0 and π_ref(y) = 0 (infinite KL), or β = 0 and
     the teacher never holds y.
 
-    Rows are independent: the solve runs block by block of about 16k entries, each block to
+    Rows are independent: the solve runs block by block of about 32k entries, each block to
     its own convergence with work arrays that stay in cache and are reused, so that the only
     full-size arrays are the law and the result (fresh memory costs as much as a log pass
     on some hosts: the pages are faulted in on first write).  ``weights`` may instead be
