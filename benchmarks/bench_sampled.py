@@ -162,4 +162,6 @@ def test_preset_costs_at_most_20_percent_over_todays_rule(benchmark, name):
     ratio = min(times["preset"]) / min(times["today"])
     benchmark.extra_info.update(today=today_name, cpu_today_s=min(times["today"]), cpu_preset_s=min(times["preset"]),
                                 ratio=ratio)
+    print(f"\npreset {name:<9s} CPU {min(times['preset']):.2f} s against {today_name} {min(times['today']):.2f} s "
+          f"({ratio:.2f}×)")
     assert ratio <= 1.2, (name, times)
