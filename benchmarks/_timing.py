@@ -20,3 +20,14 @@ def interleaved(fa, fb, repeat: int = 30) -> tuple[float, float]:
         ba = min(ba, best(fa, 1))
         bb = min(bb, best(fb, 1))
     return ba, bb
+
+
+def step_ratio(benchmark, base, other, base_state, other_state, task, repeat: int) -> tuple[float, float, float]:
+    """One ``step`` of ``other`` against one of ``base`` (states given), interleaved: the
+    pytest-benchmark record of ``other``, then ``(base seconds, other seconds, ratio)``,
+    also stored in ``benchmark.extra_info``."""
+    benchmark.pedantic(other.step, args=(other_state, task), rounds=3, iterations=1)
+    t_base, t_other = interleaved(lambda: base.step(base_state, task), lambda: other.step(other_state, task), repeat)
+    ratio = t_other / t_base
+    benchmark.extra_info.update(base_s=t_base, other_s=t_other, ratio=ratio)
+    return t_base, t_other, ratio

@@ -33,7 +33,7 @@ KL 1.5 / 1.9; teacher mixture 2.0 / 2.4–2.7; contrastive 1.9 / 2.1; balanced (
 
 import numpy as np
 import pytest
-from _timing import interleaved
+from _timing import interleaved, step_ratio
 
 import modesim as ms
 from modesim import remedies as R
@@ -101,10 +101,7 @@ def test_sampled_step_against_sampled_sd(benchmark, remedy, shape):
     sd, rule = ms.SampledSD(COPY, **common), make(common)
     s0, s1 = sd.init(task), rule.init(task)
     s0, s1 = sd.step(s0, task), rule.step(s1, task)
-    benchmark.pedantic(rule.step, args=(s1, task), rounds=3, iterations=1)
-    t_sd, t_rule = interleaved(lambda: sd.step(s0, task), lambda: rule.step(s1, task), repeat=15)
-    ratio = t_rule / t_sd
-    benchmark.extra_info.update(sd_s=t_sd, remedy_s=t_rule, ratio=ratio)
+    t_sd, t_rule, ratio = step_ratio(benchmark, sd, rule, s0, s1, task, 15)
     print(f"\nsampled {remedy:<24s} {shape:<22s} SD {t_sd * 1e3:8.3f} ms  remedy {t_rule * 1e3:8.3f} ms  "
           f"({ratio:.2f}×)")
     assert ratio <= limit
@@ -118,10 +115,7 @@ def test_path_blend_step_against_path_sd(benchmark, combine):
     common = dict(n_rollouts=8, lr=1.0, beta=0.04, teacher_base=ms.EMA(0.95), policy=FeaturePolicy(), seed=0)
     sd, rule = PathSampledSD(**common), R.PathBlend(combine=combine, **common)
     s0, s1 = sd.init(bank), rule.init(bank)
-    benchmark.pedantic(rule.step, args=(s1, bank), rounds=3, iterations=1)
-    t_sd, t_rule = interleaved(lambda: sd.step(s0, bank), lambda: rule.step(s1, bank), repeat=8)
-    ratio = t_rule / t_sd
-    benchmark.extra_info.update(sd_s=t_sd, remedy_s=t_rule, ratio=ratio)
+    t_sd, t_rule, ratio = step_ratio(benchmark, sd, rule, s0, s1, bank, 8)
     print(f"\npath blend ({combine}) 64 graphs x 200 concepts: SD {t_sd * 1e3:.2f} ms, blend {t_rule * 1e3:.2f} ms "
           f"({ratio:.2f}×)")
     assert ratio <= 4.0
