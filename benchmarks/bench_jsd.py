@@ -39,7 +39,7 @@ import pytest
 from _timing import interleaved, step_ratio
 
 import modesim as ms
-import modesim.distill as distill
+import modesim.jsd_solve as jsd_solve
 
 #: shape, regression bound on the ratio.  Measured on a shared 2-core machine (2026-11-29):
 #: K = 16: 9.2×; 10^4 × K = 16: 2.9–3.0×; K = 10^5: 3.4× (memory-bound, so the ratio grows
@@ -55,7 +55,7 @@ CASES = {
 def _iterations(rule, state, task):
     """Halley iterations per block of rows (evaluations / blocks)."""
     count = {"eval": 0, "rows": 0}
-    originals = distill._jsd_eval, distill._jsd_rows
+    originals = jsd_solve._jsd_eval, jsd_solve._jsd_rows
 
     def counting(name, original):
         def wrapped(*args):
@@ -63,11 +63,11 @@ def _iterations(rule, state, task):
             return original(*args)
         return wrapped
 
-    distill._jsd_eval, distill._jsd_rows = counting("eval", originals[0]), counting("rows", originals[1])
+    jsd_solve._jsd_eval, jsd_solve._jsd_rows = counting("eval", originals[0]), counting("rows", originals[1])
     try:
         rule.step(state, task)
     finally:
-        distill._jsd_eval, distill._jsd_rows = originals
+        jsd_solve._jsd_eval, jsd_solve._jsd_rows = originals
     return count["eval"] / max(count["rows"], 1)
 
 

@@ -20,7 +20,7 @@ from scipy.optimize import minimize
 from scipy.special import rel_entr
 
 import modesim as ms
-import modesim.distill as distill
+import modesim.jsd_solve as jsd_solve
 from modesim.distill import jsd_divergence, jsd_score
 from modesim.simplex import log_normalise
 from modesim.testing import alphas, betas, policies, tasks
@@ -186,7 +186,7 @@ def test_a_broken_solver_is_caught(monkeypatch):
     T = teacher.matrix(task.log_base)
     exact = kkt_root(T, task.base, lam, beta, task.log_base,
                      np.log(ms.sd_optimum(task, teacher=teacher, objective="jsd", jsd_weight=lam, beta=beta)))
-    monkeypatch.setattr(distill, "_JSD_STEP_TOL", np.inf)  # stop after the first step
+    monkeypatch.setattr(jsd_solve, "_JSD_STEP_TOL", np.inf)  # stop after the first step
     one_step = ms.sd_optimum(task, teacher=teacher, objective="jsd", jsd_weight=lam, beta=beta)
     assert np.max(np.abs(one_step / exact - 1)) > 1e-13
     reverse = ms.sd_optimum(task, teacher=teacher, beta=beta, log=True)
@@ -339,7 +339,7 @@ def test_blocks_of_rows_equal_the_whole_batch(monkeypatch, teacher):
     beta = np.array([0.0, 1e-3, 0.04, 1.0, 30.0])
     kw = dict(teacher=teacher, demos=ms.ConditionedDemos(), objective="jsd", jsd_weight=lam, beta=beta)
     whole = ms.sd_target(task.log_base, task.log_base, task, **kw)
-    monkeypatch.setattr(distill, "_JSD_ROWS", 15)
+    monkeypatch.setattr(jsd_solve, "_JSD_ROWS", 15)
     blocks = ms.sd_target(task.log_base, task.log_base, task, **kw)
     np.testing.assert_allclose(blocks, whole, rtol=1e-13, atol=1e-300)
     for i, j in np.ndindex(4, 5):
@@ -353,11 +353,11 @@ def test_rows_without_optimum_are_all_named_across_blocks(monkeypatch):
     """Rows whose every mode the optimum must leave at zero (a law that holds no mode) are
     refused for the whole batch, every one named, whichever block they fall in (the public
     entry points cannot produce such a law; the solve checks it all the same)."""
-    monkeypatch.setattr(distill, "_JSD_ROWS", 4)
+    monkeypatch.setattr(jsd_solve, "_JSD_ROWS", 4)
     lT = np.log(np.full((1, 6, 2), 0.5))
     lT[:, [1, 5]] = -np.inf
     with pytest.raises(ValueError, match=r"disjoint supports.* at batch index \(1,\), \(5,\)"):
-        distill._jsd_solve(np.ones((1, 6, 2)), lT, np.zeros((6, 2)), 0.0, 0.5)
+        jsd_solve._jsd_solve(np.ones((1, 6, 2)), lT, np.zeros((6, 2)), 0.0, 0.5)
 
 
 def test_a_start_whose_every_entry_underflows_is_shifted():
@@ -366,8 +366,8 @@ def test_a_start_whose_every_entry_underflows_is_shifted():
     K = 4
     lT = np.log(np.array([[0.5, 0.3, 0.15, 0.05]])) - 900.0
     w = np.ones((1, 1, K))
-    out = distill._jsd_solve(w, lT[None], np.full((1, K), -900.0), 0.0, 0.5)
-    ref = distill._jsd_solve(w, (lT + 900.0)[None], np.zeros((1, K)), 0.0, 0.5)
+    out = jsd_solve._jsd_solve(w, lT[None], np.full((1, K), -900.0), 0.0, 0.5)
+    ref = jsd_solve._jsd_solve(w, (lT + 900.0)[None], np.zeros((1, K)), 0.0, 0.5)
     np.testing.assert_allclose(out, ref, rtol=1e-13)
 
 
@@ -551,32 +551,32 @@ def test_the_block_law_of_a_two_point_teacher_equals_its_full_law(monkeypatch, r
     their logs, so λT/(1 − λ) costs a product, not an exp): the same optimum, to 1e-13, as
     the full law of its demo_law (..., 2, K), with blocks of 3 rows or one block; a law
     filled wrong is caught, and so are values that are not the logs' exponentials."""
-    monkeypatch.setattr(distill, "_JSD_ROWS", rows * 5)
+    monkeypatch.setattr(jsd_solve, "_JSD_ROWS", rows * 5)
     task = ms.dirichlet_task(5, 1.0, seed=6, batch_shape=(4, 3), valid=[1, 1, 0, 1, 1])
     teacher, lr = ms.CopyTeacher(0.3), task.log_base
     D = ms.ConditionedDemos().distribution(lr, task)
     lam, beta = np.linspace(0.2, 0.9, 4)[:, None], np.array([0.0, 0.04, 2.0])
-    law = distill._jsd_law(teacher, lr, D)
-    assert isinstance(law[0], distill._TwoPointRows)
-    blocks = distill._jsd_solve(*law, lr, beta, lam)
+    law = jsd_solve._jsd_law(teacher, lr, D)
+    assert isinstance(law[0], jsd_solve._TwoPointRows)
+    blocks = jsd_solve._jsd_solve(*law, lr, beta, lam)
     w, lv = teacher.demo_law(lr, D)
-    full = distill._jsd_solve(np.moveaxis(w, -2, 0), np.moveaxis(lv, -2, 0), lr, beta, lam)
+    full = jsd_solve._jsd_solve(np.moveaxis(w, -2, 0), np.moveaxis(lv, -2, 0), lr, beta, lam)
     np.testing.assert_allclose(blocks, full, rtol=1e-13, atol=1e-300)
     # Control: a block law that swaps its two weights gives another optimum.
-    fill = distill._TwoPointRows.fill
+    fill = jsd_solve._TwoPointRows.fill
 
     def swapped(self, rs, W, A, L):
         fill(self, rs, W, A, L)
         W[:] = W[::-1].copy()
 
-    monkeypatch.setattr(distill._TwoPointRows, "fill", swapped)
-    broken = distill._jsd_solve(*distill._jsd_law(teacher, lr, D), lr, beta, lam)
+    monkeypatch.setattr(jsd_solve._TwoPointRows, "fill", swapped)
+    broken = jsd_solve._jsd_solve(*jsd_solve._jsd_law(teacher, lr, D), lr, beta, lam)
     assert np.max(np.abs(broken - full)) > 1e-3
 
     def wrong_values(self, rs, W, A, L):
         fill(self, rs, W, A, L)
         L *= 1.01
 
-    monkeypatch.setattr(distill._TwoPointRows, "fill", wrong_values)
-    broken = distill._jsd_solve(*distill._jsd_law(teacher, lr, D), lr, beta, lam)
+    monkeypatch.setattr(jsd_solve._TwoPointRows, "fill", wrong_values)
+    broken = jsd_solve._jsd_solve(*jsd_solve._jsd_law(teacher, lr, D), lr, beta, lam)
     assert np.max(np.abs(broken - full)) > 1e-5

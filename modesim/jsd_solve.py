@@ -1,0 +1,548 @@
+"""The exact optimum of a JSD self-distillation round (theory §8.1, J1): a batched Halley solve.
+
+:func:`_jsd_solve` minimises ``E_d JSD_λ(T(·|d)‖π) + β·KL(π‖π_ref)`` given the teacher's
+demonstration law (:func:`_jsd_law`); :func:`modesim.sd_target` and
+:class:`modesim.SelfDistillation` with ``objective="jsd"`` call it (kept apart from
+:mod:`modesim.distill`, which holds the rules and the divergence itself).  Rows are solved in
+cache-sized blocks with one work allocation per round (see :func:`_jsd_solve`).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from . import _checks as chk
+from .rule import combine_forward, combine_reverse
+from .simplex import logsumexp_last
+from .teachers import _states_two_points, two_point_values
+
+_DISJOINT = ("the self-distillation target gives zero probability to every mode (the teacher "
+             "and the KL reference have disjoint supports)")
+
+#: Iterations of the batched Halley solve before it gives up (typical rounds take 2–4).
+_JSD_MAX_ITER = 100
+#: Stop after a step whose largest |Δ log π| is below this: the next error is ~C·step², below 1e-14.
+_JSD_STEP_TOL = 1e-7
+#: The ratio form r = e^{c − u} = e^c·e^{−u} is used while every exponent stays below this.
+_JSD_RATIO_RANGE = 650.0
+#: Teacher log-probabilities below −this are exact zeros for the JSD solve: a mode held only
+#: with ``T ≤ e^−10^4`` ends at ``log π ≈ log T + O(20)`` (λ ≤ 1 − 1e-8), far below the float
+#: range, or, with β > 0, where the KL term alone puts it; the Newton iterations would
+#: otherwise have to travel 10^20 nats for a TiltTeacher(1e20) (it did not converge).
+_JSD_NEGLIGIBLE_LOG = 1e4
+
+
+#: Below this λ the solve starts from the forward target and forms log(1 + r) with log1p.
+_JSD_FORWARD_START = 0.1
+#: Entries per support point evaluated at once (J = 2; the temporaries of a block stay in cache).
+_JSD_BLOCK = 16384
+#: Entries (rows × K) the solve takes through its iterations at once (:func:`_jsd_solve`).
+_JSD_ROWS = 32768
+
+
+def _jsd_law(teacher, log_rho: np.ndarray, demo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The demonstration law point-major: ``(weights, log_values)``, each (J, ..., K).
+
+    A teacher that states its two points (:func:`~modesim.teachers.two_point_values` with
+    ``probe=False``: the copy teacher) gives ``(D, 1 − D)`` and ``(log T(y|y), log T(y|d ≠ y))``
+    as two contiguous slabs; any other teacher's :meth:`~modesim.Teacher.demo_law`
+    (..., J, K) is read point-major (views; the solve copies them once)."""
+    D = np.asarray(demo, dtype=np.float64)
+    lr = np.asarray(log_rho, dtype=np.float64)
+    pshape = tuple(getattr(teacher, "param_shape", ()))
+    shape = np.broadcast_shapes(lr.shape, D.shape, pshape + (1,))
+    if pshape == () and lr.shape == D.shape == shape and _states_two_points(type(teacher))[0]:
+        return _TwoPointRows(teacher, lr.reshape(-1, shape[-1]), D.reshape(-1, shape[-1]), shape), None
+    lv = np.empty((2,) + shape)
+    if two_point_values(teacher, lr, probe=False, out=lv) is None:
+        w, lv = teacher.demo_law(log_rho, demo)
+        return (np.moveaxis(np.asarray(w, dtype=np.float64), -2, 0),
+                np.moveaxis(np.asarray(lv, dtype=np.float64), -2, 0))
+    w = np.empty((2,) + shape)
+    np.clip(D, 0.0, 1.0, out=w[0])
+    np.subtract(1.0, w[0], out=w[1])
+    return w, lv
+
+
+class _TwoPointRows:
+    """The law of a teacher that states its two points (scalar parameters), written block by
+    block of rows into the solve's reused law buffers (:func:`_jsd_solve`): no full-size law
+    is allocated (fresh memory costs about a log pass per array on some hosts)."""
+
+    J = 2
+
+    def __init__(self, teacher, lr, D, shape):
+        self.teacher, self.lr, self.D, self.shape = teacher, lr, D, shape
+
+    def fill(self, rs: slice, W: np.ndarray, A: np.ndarray, L: np.ndarray) -> None:
+        """Rows ``rs`` into ``W``, ``A``, ``L`` (2, n, K): weights ``(D, 1 − D)``, log values as
+        :func:`_jsd_law`, and the values themselves (which the copy teacher forms anyway)."""
+        two_point_values(self.teacher, self.lr[rs], probe=False, out=A, linear=L)
+        np.clip(self.D[rs], 0.0, 1.0, out=W[0])
+        np.subtract(1.0, W[0], out=W[1])
+
+
+def _point_sum(a: np.ndarray, b: np.ndarray, out=None, scratch=None) -> np.ndarray:
+    """``Σ_j a[j]·b[j]`` over the leading (point) axis of two (J, N) arrays, into ``out`` (N,)
+    if given (``scratch`` (N,): a free array, so that no temporary is made)."""
+    if a.shape[0] > 2:        # J up to K (a generic law): one einsum, no loop over points
+        return np.einsum("jn,jn->n", a, b, out=out)
+    out = np.multiply(a[0], b[0], out=out)
+    if a.shape[0] == 2:
+        out += np.multiply(a[1], b[1], out=scratch)
+    return out
+
+
+def _finish_eval(f, f1, h, q, p, u, beta, lref, scratch) -> None:
+    """Turn the sums ``f = Σ w·log(1 + r)``, ``f1 = Σ w·σ``, ``h = Σ w·σ(1 − σ)`` (``w`` the
+    (1 − λ)-scaled weights) into ``φ``, ``φ'``, ``h = φ''/(2φ')`` (in [−1/2, 0]) and ``q = π/φ'`` (in place;
+    flat slices of equal length; ``beta`` None, a float or a slice; ``lref`` None or a slice;
+    ``scratch`` a free array of the same length).
+
+    ``φ = β·(u − log π_ref) − f``, ``φ' = f1 + β``.  Where φ' underflows (the student holds
+    ~e^700 times the teacher's mass, β ≈ 0) the curvature ratio is set to its bound and φ'
+    floored, which keeps the Halley step finite.
+    """
+    if beta is None:
+        np.negative(f, out=f)
+    else:
+        t = np.subtract(u, lref, out=scratch)
+        t *= beta
+        np.subtract(t, f, out=f)
+        f1 += beta
+    if f1.min() > 0.0:
+        h /= f1
+    else:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            h /= f1
+        h[~(f1 > 0.0)] = 1.0
+        np.maximum(f1, 1e-300, out=f1)
+    h *= -0.5
+    np.divide(p, f1, out=q)
+
+
+def _jsd_eval(Tp, wom, p, u, beta, lref, f, f1, h, q, precise) -> None:
+    """``φ``, ``φ'``, ``φ''/(2φ')`` and ``π/φ'`` at every entry (:func:`_finish_eval`), from
+    ``r = Tp/π`` (``Tp = λT/(1 − λ)``, ``wom = (1 − λ)·w``, both (J, N); the rest (N,)).
+
+    Evaluated in blocks of entries with three scratch arrays reused from block to block, so
+    that the temporaries stay in cache and no full-size array is allocated: two logs (J = 2)
+    and a few multiplications per entry.  ``log(1 + r)`` is ``log(1 + r)`` for λ ≥ 0.1, where
+    φ' is bounded below at the solution and an absolute error ε moves u by at most ε/φ';
+    ``log1p(r)`` below (``precise``).
+    """
+    J, N = Tp.shape
+    b = min(N, _JSD_BLOCK if J <= 2 else max(1, 2 * _JSD_BLOCK // J))
+    scalar_beta = beta is None or not isinstance(beta, np.ndarray)
+    R_, ONE, L_ = np.empty((J, b)), np.empty((J, b)), np.empty((J, b))
+    for n0 in range(0, N, b):
+        s = slice(n0, min(N, n0 + b))
+        n = s.stop - n0
+        r, one, L = R_[:, :n], ONE[:, :n], L_[:, :n]
+        pb = p[s]
+        np.divide(Tp[:, s], pb, out=r)
+        np.add(r, 1.0, out=one)
+        if precise:
+            np.log1p(r, out=L)
+        else:
+            np.log(one, out=L)
+        w = wom[:, s]
+        L *= w
+        r /= one                                        # σ = r/(1 + r)
+        r *= w
+        fb, f1b, hb = f[s], f1[s], h[s]
+        if J == 2:  # a reduction over a short leading axis is slower than one add
+            np.add(L[0], L[1], out=fb)
+            np.add(r[0], r[1], out=f1b)
+            r /= one                                    # w·σ(1 − σ)
+            np.add(r[0], r[1], out=hb)
+        else:
+            L.sum(axis=0, out=fb)
+            r.sum(axis=0, out=f1b)
+            r /= one
+            r.sum(axis=0, out=hb)
+        _finish_eval(fb, f1b, hb, q[s], pb, u[s], beta if scalar_beta else beta[s],
+                     None if lref is None else lref[s], L[0])
+
+
+def _jsd_eval_log(lc, wom, p, u, beta, lref, f, f1, h, q) -> None:
+    """:func:`_jsd_eval` from logs, for ratios beyond the float range: ``x = log(λT/(1 − λ)) − u``,
+    ``log(1 + r) = softplus(x)``, ``σ = 1/(1 + e^{−x})``."""
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        x = lc - u
+        t = np.exp(-np.abs(x))
+        L = np.maximum(x, 0.0) + np.log1p(t)
+        sg = np.where(x >= 0, 1.0 / (1.0 + t), t / (1.0 + t))
+    np.sum(wom * L, axis=0, out=f)
+    ws = wom * sg
+    ws.sum(axis=0, out=f1)
+    ws *= 1.0 - sg
+    ws.sum(axis=0, out=h)
+    _finish_eval(f, f1, h, q, p, u, beta, lref, np.empty_like(f))
+
+
+def _log_newton(step, f, nu, u, Tp, lc, wom, beta, lref) -> None:
+    """Replace large downward Halley steps by Newton steps on ``log(−φ)`` (in place).
+
+    A mode far above its solution (the student holds e^(tens or hundreds) times the
+    teacher's mass) sits in φ's exponential regime, ``φ ≈ −A·e^{−u}``, where a Halley step
+    moves only ~2 nats (and a Newton step overshoots without bound when φ' underflows);
+    ``log(−φ)`` is linear there, so Newton on it lands on the root in one step.  Where a
+    tiny β term dominates −φ the log-step may overshoot to the left, into φ's linear
+    regime, from which the next (Halley) step is exact.  Everything is in log space:
+    ``log(−φ)`` and ``log φ'`` are log-sums of ``log w + log softplus(x)`` and
+    ``log w + log σ(x)``, ``x = log(λT/(1 − λ)) − u`` (no underflow for any depth).
+    ``Tp``/``lc``/``wom`` are (J, N); the rest (N,) (``beta`` None, a float or (N,)).
+    """
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        x = (np.log(Tp) if lc is None else lc) - u
+        sp = np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+        log_sp = np.where(x < -35.0, x, np.log(sp))                 # log softplus(x)
+        log_sig = x - sp                                            # log σ(x)
+        log_w = np.log(wom)
+        lneg = logsumexp_last((log_w + log_sp).T)                   # log((1 − λ)Σ w L)
+        lf1 = logsumexp_last((log_w + log_sig).T)                   # log((1 − λ)Σ w σ)
+        if beta is not None:
+            B = beta * (u - lref)                                   # φ = −e^{lneg} + B
+            ok = B < np.exp(lneg)
+            lneg = np.where(B <= 0, np.logaddexp(lneg, np.log(-B)), lneg + np.log1p(-B * np.exp(-lneg)))
+            lf1 = np.logaddexp(lf1, np.log(beta))
+        else:
+            ok = True
+        ok = ok & (nu < 0) & (step < -1.0)
+        cand = -(np.log(-nu) - lneg) * np.exp(lneg - lf1)
+        use = ok & np.isfinite(cand) & (cand < 0)
+    np.copyto(step, cand, where=use)
+
+
+def _owned(a: np.ndarray, shape: tuple) -> np.ndarray:
+    """``a`` as a C-contiguous float64 array of ``shape`` that may be overwritten: ``a`` itself
+    when it is a writeable array it owns (a fresh result of :func:`_jsd_law`), else a copy."""
+    if a.shape == shape and a.dtype == np.float64 and a.flags.writeable and a.flags.owndata and a.flags.c_contiguous:
+        return a
+    return np.array(np.broadcast_to(a, shape), dtype=np.float64)
+
+
+def _flat(a, shape: tuple, N: int):
+    """A per-row or per-entry quantity as a flat (N,) array (a float stays a float)."""
+    if not isinstance(a, np.ndarray):
+        return a
+    return np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(N)
+
+
+def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
+    """The JSD round's optimum (theory §8.1, J1), normalised log-probabilities (..., K).
+
+    Minimises ``F(π) = E_d JSD_λ(T(·|d)‖π) + β·KL(π‖π_ref)`` for the demonstration law
+    ``(weights, log_values)``, point-major: each (J, ..., K) (:func:`_jsd_law`; writeable
+    arrays the caller owns are reused as buffers).  The stationarity conditions are
+    separable given a multiplier ν: ``φ_y(u_y) = ν`` with ``u = log π`` and::
+
+        φ_y(u) = −(1 − λ)·Σ_j w_{jy}·log(1 + r_{jy}) + β·(u − log π_ref(y)),
+        r_{jy} = λ·T_{jy}/((1 − λ)·e^u),
+
+    increasing and concave in u (φ' = (1 − λ)·Σ_j w·r/(1 + r) + β, φ'' = −(1 − λ)·Σ_j
+    w·r/(1 + r)²).  Each iteration evaluates φ, φ', φ'' at every mode, takes ν from the
+    linearised constraint ``Σ_y π_y·(ν − φ_y)/φ'_y = 0`` (leaving out modes more than a nat
+    above their root), a Halley step per mode (a Newton step on log(−φ) for modes far above
+    their root) and renormalises (one exp pass); it stops after a step below 1e-7 (the next
+    error is below ~1e-14).  The start is the reverse-KL (geometric-mean) target for
+    λ ≥ 0.1 and the forward (arithmetic-mean) one below, the exact limits as λ → 1 and
+    λ → 0.  ``r`` is formed as ``(λT/(1 − λ))·(1/π)`` while every exponent is within ±650,
+    else from logs.
+
+    Modes the optimum leaves at zero: β > 0 and π_ref(y) = 0 (infinite KL), or β = 0 and
+    the teacher never holds y.
+
+    Rows are independent: the solve runs block by block of about 32k entries, each block to
+    its own convergence with work arrays that stay in cache and are reused, so that the only
+    full-size arrays are the law and the result (fresh memory costs as much as a log pass
+    on some hosts: the pages are faulted in on first write).  ``weights`` may instead be
+    the block-wise law of a two-point teacher (:class:`_TwoPointRows`, ``log_values``
+    None): then the law too is written a block at a time into reused buffers.
+    """
+    lref = np.asarray(log_ref, dtype=np.float64)
+    if isinstance(weights, _TwoPointRows):
+        law, J, law_shape = weights, 2, weights.shape
+        K, law_batch = law_shape[-1], law_shape[:-1]
+    else:
+        law = None
+        w = np.asarray(weights, dtype=np.float64)
+        lT = np.asarray(log_values, dtype=np.float64)
+        K = lT.shape[-1]
+        J = np.broadcast_shapes(w.shape[:1], lT.shape[:1])[0]
+        law_batch = np.broadcast_shapes(w.shape[1:-1], lT.shape[1:-1])
+    batch = np.broadcast_shapes(law_batch, lref.shape[:-1], np.shape(beta), np.shape(lam))
+    shape = batch + (K,)
+    R = int(np.prod(batch, dtype=np.int64))
+    has_beta = not (not isinstance(beta, np.ndarray) and beta == 0.0)
+    lam_r, beta_r = _per_row(lam, batch, R), _per_row(beta, batch, R)
+    rb = max(1, _JSD_ROWS // K)
+    # Every work array of a block (and, for a two-point teacher, the block's law) is carved
+    # from one allocation, reused by every block: fresh memory is faulted in on first write,
+    # which costs as much as a log pass, and glibc returns many freed arrays to the system at
+    # the end of a round (one array of the largest size so far it keeps for the next round).
+    nb = min(R, rb) * K
+    buf = np.empty((_WORK_ARRAYS + (0 if law is None else 3 * J), nb))
+    work = buf[:_WORK_ARRAYS]
+    if law is None:
+        W = _owned(w, (J,) + shape).reshape(J, R * K)       # w, later (1 − λ)·w
+        A = _owned(lT, (J,) + shape).reshape(J, R * K)      # log T, later λT/(1 − λ)
+    else:  # the law of a block at a time
+        W, A, L = (buf[_WORK_ARRAYS + i * J:_WORK_ARRAYS + (i + 1) * J] for i in range(3))
+    lref = np.broadcast_to(lref, shape).reshape(R, K)
+    precise = bool(np.min(lam) < _JSD_FORWARD_START)
+    out = np.empty((R, K))
+    no_optimum = None
+    for r0 in range(0, R, rb):
+        rs = slice(r0, min(R, r0 + rb))
+        n = rs.stop - r0
+        if law is None:
+            Wb, Ab, Lb = W[:, r0 * K:rs.stop * K], A[:, r0 * K:rs.stop * K], None
+        else:
+            Wb, Ab, Lb = W[:, :n * K], A[:, :n * K], L[:, :n * K]
+            law.fill(rs, Wb.reshape(J, n, K), Ab.reshape(J, n, K), Lb.reshape(J, n, K))
+        if float(Ab.min(initial=0.0)) < -_JSD_NEGLIGIBLE_LOG:
+            np.copyto(Ab, -np.inf, where=Ab < -_JSD_NEGLIGIBLE_LOG)
+        if (has_beta and np.isneginf(lref[rs]).any()) or np.isneginf(Ab).any():
+            # Rows where every mode is left at zero have no optimum (every such row of the
+            # batch is named: the remaining blocks are only checked).
+            with np.errstate(invalid="ignore"):
+                unheld = ~np.any((Wb > 0) & (Ab > -np.inf), axis=0).reshape(n, K)
+            b_r = _rows(beta_r, rs)
+            dead = np.where(b_r > 0, np.isneginf(lref[rs]), unheld) if has_beta else unheld
+            if dead.all(axis=-1).any():
+                if no_optimum is None:
+                    no_optimum = np.zeros(R, bool)
+                no_optimum[rs] = dead.all(axis=-1)
+        if no_optimum is not None:
+            continue
+        _jsd_rows(Wb, Ab, lref[rs], _rows(beta_r, rs), _rows(lam_r, rs), has_beta, precise,
+                  out[rs], work[:, :n * K], Lb)
+    if no_optimum is not None:
+        raise ValueError(f"{_DISJOINT}{chk.at_index(no_optimum.reshape(batch))}")
+    return out.reshape(shape)
+
+
+def _per_row(x, batch: tuple, R: int):
+    """A per-row parameter as a float or an (R, 1) array."""
+    c = chk.col(x)
+    if not isinstance(c, np.ndarray):
+        return c
+    return np.broadcast_to(c, batch + (1,)).reshape(R, 1)
+
+
+def _rows_view(a: np.ndarray, R: int, K: int) -> np.ndarray:
+    """A (J, R·K) array as a (J, R, K) view (never a copy: in-place updates must reach ``a``)."""
+    v = a.view()
+    v.shape = (a.shape[0], R, K)
+    return v
+
+
+def _row_sums(a: np.ndarray) -> np.ndarray:
+    """Row sums of an (R, K) array as (R, 1): a matrix–vector product for short rows (numpy's
+    reduction over a short last axis is ~8× slower; for K ≤ 128 both add in sequence, to the
+    same accuracy), numpy's pairwise sum otherwise (and for a single row)."""
+    R, K = a.shape
+    if K <= 128 and R > 1:
+        return (a @ _ones(K))[:, None]
+    return a.sum(axis=-1, keepdims=True)
+
+
+@functools.lru_cache(maxsize=8)
+def _ones(K: int) -> np.ndarray:
+    ones = np.ones(K)
+    ones.flags.writeable = False
+    return ones
+
+
+def _at_resolution(step: np.ndarray, u: np.ndarray) -> bool:
+    """Every step below the tolerance or within 8 ulp of its u: a mode that β ≪ 1 holds at
+    ``u ≈ log π_ref + ν/β`` (|u| ~ 1e11) cannot be resolved to 1e-7 in float64; the rounding
+    of ν alone moves it by ulp(ν)/β ≈ ulp(u), so the iteration has converged there."""
+    with np.errstate(invalid="ignore"):
+        tol = np.fmax(8.0 * np.spacing(np.abs(u)), _JSD_STEP_TOL)
+    return bool(np.all(np.abs(step) < tol))
+
+
+def _rows(x, rs: slice):
+    return x[rs] if isinstance(x, np.ndarray) else x
+
+
+#: Work arrays (each of a block's length) that :func:`_jsd_rows` takes from :func:`_jsd_solve`.
+_WORK_ARRAYS = 6
+
+
+def _jsd_rows(W, A, lref, beta_c, lam_c, has_beta, precise, out, work, linear=None) -> None:
+    """:func:`_jsd_solve` on a block of rows: ``W``, ``A`` (J, n·K) views of the law (overwritten),
+    ``lref`` (n, K), ``beta_c``/``lam_c`` floats or (n, 1); writes log π into ``out`` (n, K),
+    using ``work`` (_WORK_ARRAYS, n·K) as scratch.  ``linear`` (J, n·K): the law's values
+    ``exp(A)`` when the teacher formed them (then λT/(1 − λ) costs a product, not an exp)."""
+    J = W.shape[0]
+    R, K = lref.shape
+    N = R * K
+    shape = (R, K)
+    om = 1.0 - lam_c
+    log_odds = np.log(lam_c) - np.log1p(-lam_c)            # log(λ/(1 − λ)), scalar or (n, 1)
+    ref_zero = np.isneginf(lref)
+    any_ref_zero = has_beta and bool(ref_zero.any())
+    safe_lref = np.where(ref_zero, 0.0, lref) if any_ref_zero else lref
+    beta = beta_c[:, 0] if isinstance(beta_c, np.ndarray) else beta_c   # per row, for combine_*
+
+    f, f1, h, q, p, scratch = work
+    g = out.reshape(N)                                      # E_d log T, then the start, then log π
+    with np.errstate(invalid="ignore"):
+        _point_sum(W, A, g, scratch)                        # nan from 0·(−inf)
+        if np.isnan(g).any():
+            _point_sum(W, np.where(W > 0, A, 0.0), g, scratch)
+    g = out
+    if isinstance(log_odds, np.ndarray):
+        _rows_view(A, R, K)[...] += log_odds                # log(λT/(1 − λ)), per row
+    else:
+        A += log_odds                                       # log(λT/(1 − λ))
+    lo = float(A.min())
+    if lo == -np.inf:
+        lo = float(np.min(np.where(np.isneginf(A), np.inf, A)))
+    ratio_ok = lo > -_JSD_RATIO_RANGE and float(A.max()) < _JSD_RATIO_RANGE
+    m = log_m = None
+    with np.errstate(divide="ignore"):
+        if ratio_ok and linear is not None:                 # λT/(1 − λ) from the values
+            lc, Tp = None, A
+            odds = lam_c / om
+            if isinstance(odds, np.ndarray):
+                np.multiply(_rows_view(linear, R, K), odds, out=_rows_view(A, R, K))
+            else:
+                np.multiply(linear, odds, out=A)
+            if float(Tp.min()) > 0.0:
+                held = True
+            else:
+                m = _point_sum(W.reshape(J, N), Tp).reshape(shape)
+                held = m > 0.0
+        elif ratio_ok:
+            lc, Tp = None, np.exp(A, out=A).reshape(J, N)   # λT/(1 − λ), in place
+            if float(Tp.min()) > 0.0:
+                held = True                                 # every T > 0 (the weights sum to 1)
+            else:
+                m = _point_sum(W.reshape(J, N), Tp).reshape(shape)   # (λ/(1 − λ))·E_d T
+                held = m > 0.0
+        else:
+            lc, Tp = A.reshape(J, N), None
+            log_m = logsumexp_last(np.moveaxis(A + np.log(W), 0, -1)).reshape(shape)
+            held = log_m > -np.inf
+    if isinstance(om, np.ndarray):
+        _rows_view(W, R, K)[...] *= om
+    else:
+        W *= om
+    wom = W
+    dead = None
+    if any_ref_zero or held is not True and not held.all():
+        unheld = ~np.asarray(held)
+        dead = np.broadcast_to(np.where(beta_c > 0, ref_zero, unheld) if has_beta else unheld, shape)
+        if not dead.any():
+            dead = None
+    rev = g
+    combine_reverse(rev, lref, beta, out=rev)
+    near_forward = lam_c < _JSD_FORWARD_START
+    if (near_forward.any() if isinstance(near_forward, np.ndarray) else near_forward) or not np.isfinite(rev).all():
+        if log_m is None:
+            if m is None:
+                m = _point_sum(W, Tp).reshape(shape) / om
+            with np.errstate(divide="ignore"):
+                log_m = np.log(m)
+        fwd = combine_forward(log_m - log_odds, lref, beta)           # log E_d T, mixed with π_ref
+        with np.errstate(invalid="ignore"):
+            np.copyto(rev, fwd, where=near_forward | ~np.isfinite(rev))
+    u = rev
+    if dead is not None:
+        u[dead] = -np.inf
+    # Normalise with one exp pass (u ≤ 0: no overflow); rows whose every entry underflows are
+    # shifted by their maximum first.
+    p = p.reshape(shape)
+    with np.errstate(under="ignore"):
+        np.exp(u, out=p)
+    total = _row_sums(p)
+    if not (total > 1e-280).all():
+        u -= u.max(axis=-1, keepdims=True)
+        np.exp(u, out=p)
+        total = _row_sums(p)
+    u -= np.log(total)
+    p /= total
+    # Work buffers of the loop, flat (N,) views of (R, K) arrays (no allocation per iteration).
+    u, p = u.reshape(N), p.reshape(N)
+    rows = (R, K)
+    beta_f = _flat(beta_c, shape, N) if has_beta else None
+    lref_f = None if not has_beta else _flat(safe_lref, shape, N)
+    dead_f = None if dead is None else np.ascontiguousarray(dead).reshape(N)
+
+    big = np.inf
+    for _ in range(_JSD_MAX_ITER):
+        us = u if dead_f is None else np.where(dead_f, 0.0, u)
+        pe = p if dead_f is None else np.where(dead_f, 1.0, p)
+        if ratio_ok and float(us.min()) > -_JSD_RATIO_RANGE:
+            _jsd_eval(Tp, wom, pe, us, beta_f, lref_f, f, f1, h, q, precise)
+        else:
+            if lc is None:
+                with np.errstate(divide="ignore"):
+                    lc = np.log(Tp)                 # once; −inf where T = 0
+            _jsd_eval_log(lc, wom, pe, us, beta_f, lref_f, f, f1, h, q)
+        if dead_f is not None:
+            f1[dead_f], h[dead_f], q[dead_f] = 1.0, 0.0, 0.0
+        q2, f2 = q.reshape(rows), f.reshape(rows)
+        qs = _row_sums(q2)
+        nu = _row_sums(np.multiply(q2, f2, out=scratch.reshape(rows)))
+        nu /= qs
+        newton = np.subtract(nu, f2, out=q2).reshape(N)  # into q: the sums above were its last use
+        newton /= f1                        # Newton step (ν − φ)/φ'
+        if float(newton.min()) < -1.0:
+            # Modes more than a nat above their root: their linearisation is worthless (they
+            # end with negligible mass), so ν comes from the rest.
+            far = newton < -1.0
+            qn = np.divide(p if dead_f is None else np.where(dead_f, 0.0, p), f1).reshape(rows)
+            qn[far.reshape(rows)] = 0.0
+            qs = qn.sum(axis=-1, keepdims=True)
+            nu = np.where(qs > 0, np.sum(qn * f2, axis=-1, keepdims=True) / np.where(qs > 0, qs, 1.0), nu)
+            np.subtract(nu, f2, out=newton.reshape(rows))
+            newton /= f1
+        # Halley: δ = newton/(1 + φ''·newton/(2φ')), the denominator kept ≥ 1/2 (h = φ''/(2φ')).
+        step = np.multiply(h, newton, out=h)
+        step += 1.0
+        np.maximum(step, 0.5, out=step)
+        np.divide(newton, step, out=step)
+        low = float(step.min())
+        if low < -1.0:
+            nu_f = np.broadcast_to(nu, rows).reshape(N)
+            _log_newton(step, f, nu_f, us, Tp, lc, wom, beta_f, lref_f)
+            low = float(step.min())
+        u += step
+        if dead_f is not None:
+            step[dead_f] = 0.0
+            low = float(step.min())
+        prev, big = big, max(float(step.max()), -low)
+        # A step that stopped shrinking (the iteration converges cubically otherwise) may be at
+        # the float resolution of u: then it has converged.
+        if big < _JSD_STEP_TOL or (big < 1e-3 and big > 0.1 * prev and _at_resolution(step, u)):
+            # Last step: Σ π·e^δ = Σ π·(1 + δ) to a relative δ²/2 < 5e-15, without an exp pass.
+            step *= p
+            u2, p2, s2 = u.reshape(rows), p.reshape(rows), step.reshape(rows)
+            ps = _row_sums(p2)
+            u2 -= np.log1p(_row_sums(s2) / ps) + np.log(ps)
+            np.minimum(u2, 0.0, out=u2)
+            return
+        if not np.isfinite(big):
+            break
+        with np.errstate(over="ignore"):
+            np.exp(u, out=p)
+        u2, p2 = u.reshape(rows), p.reshape(rows)
+        total = _row_sums(p2)
+        if (total > 0.0).all() and (total < np.inf).all():
+            u2 -= np.log(total)
+            p2 /= total
+        else:  # every entry of a row under- or overflowed: normalise in log space
+            u2 -= logsumexp_last(u2, keepdims=True)
+            np.exp(u, out=p)
+    raise RuntimeError(
+        "the JSD round's optimum did not converge (please report this input to modesim); "
+        f"largest last step {big:.3g}"
+    )
