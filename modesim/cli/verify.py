@@ -132,7 +132,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
         description=(
             "Search for counterexamples to the statements of the theory document (R1-R4, theory\n"
             "§2: RL preserves probability ratios among correct answers; S1-S8 and S4b, theory §3:\n"
-            "self-distillation amplifies them).  Each theorem draws random instances that satisfy\n"
+            "self-distillation amplifies them; J, B and K, §8: the JSD objective, teachers that\n"
+            "channel their own bias, the critical KL strength; F, M, C, W, L, D and H, §11: the\n"
+            "remedies; --list shows them all).  Each theorem draws random instances that satisfy\n"
             "its assumptions and measures each clause as a margin (positive = holds).  A violation\n"
             "is shrunk and printed as a runnable Python snippet, and the exit status is 1.\n\n"
             "--controls also runs negative controls: the same checks with one assumption dropped\n"

@@ -157,7 +157,8 @@ THEOREMS: tuple[Theorem, ...] = (
         section="§8.3",
         clauses={
             "others_preserved": "1e-9 − spread of log π − log π0 over y ≠ d*",
-            "boost": "1e-9 − |gain − log(1 + c π0(d*)^(γ−1))/(1 + β)|/(|prediction| + 1e-6), gain = d*'s log-ratio change",
+            "boost": "1e-9·|prediction| + 64ε(1 + max|log π0|) − |gain − log(1 + c π0(d*)^(γ−1))/(1 + β)|, "
+                     "gain = d*'s log-ratio change (the floor is what float64 resolves in differences of logs)",
         },
         strategy=instances(tasks(), c=st.floats(0.05, 20.0), gamma=st.floats(-2.0, 4.0), beta=betas(0.0, 5.0)),
         default_impl=power_copy_round("fixed"),

@@ -150,7 +150,12 @@ def check_b3(inst, impl, parts):
     if "boost" in parts:
         want = float(_gain(task.base[d], c, g)) / (1 + beta)
         got = float(delta[d] - np.mean(delta[others])) if others.any() else want
-        out["boost"] = 1e-9 - abs(got - want) / (abs(want) + 1e-6)  # absolute floor 1e-15
+        # Relative 1e-9, floored at what float64 resolves in differences of logs of size
+        # |log π0| (the boost can be ~1e-8 between logs near −7: an absolute 1e-15 floor sat
+        # below the rounding of the subtraction itself).
+        finite = task.log_base[np.isfinite(task.log_base)]
+        floor = 64.0 * np.finfo(np.float64).eps * (1.0 + float(np.max(np.abs(finite), initial=0.0)))
+        out["boost"] = 1e-9 * abs(want) + floor - abs(got - want)
     return out
 
 
