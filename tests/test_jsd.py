@@ -187,6 +187,7 @@ def test_a_broken_solver_is_caught(monkeypatch):
     exact = kkt_root(T, task.base, lam, beta, task.log_base,
                      np.log(ms.sd_optimum(task, teacher=teacher, objective="jsd", jsd_weight=lam, beta=beta)))
     monkeypatch.setattr(jsd_solve, "_JSD_STEP_TOL", np.inf)  # stop after the first step
+    monkeypatch.setattr(jsd_solve, "_JSD_CUBIC_TOL", np.inf)
     one_step = ms.sd_optimum(task, teacher=teacher, objective="jsd", jsd_weight=lam, beta=beta)
     assert np.max(np.abs(one_step / exact - 1)) > 1e-13
     reverse = ms.sd_optimum(task, teacher=teacher, beta=beta, log=True)
@@ -580,3 +581,108 @@ def test_the_block_law_of_a_two_point_teacher_equals_its_full_law(monkeypatch, r
     monkeypatch.setattr(jsd_solve._TwoPointRows, "fill", wrong_values)
     broken = jsd_solve._jsd_solve(*jsd_solve._jsd_law(teacher, lr, D), lr, beta, lam)
     assert np.max(np.abs(broken - full)) > 1e-5
+
+
+# ------------------------------------------------------------ float32 phase, cubic iteration
+
+
+def _steps(monkeypatch):
+    """Record the largest |Halley step| of every iteration (float32 and float64) of a solve."""
+    log, halley = [], jsd_solve._halley
+
+    def recording(newton, h):
+        step = halley(newton, h)
+        log.append((step.dtype, float(np.max(np.abs(step)))))
+        return step
+
+    monkeypatch.setattr(jsd_solve, "_halley", recording)
+    return log
+
+
+@settings(max_examples=12, deadline=None)
+@given(tasks(max_K=4, all_valid=True), alphas(0.05, 0.95), st.floats(0.1, 0.98), betas(0.0, 2.0))
+def test_the_float32_phase_only_moves_the_start(task, alpha, lam, beta):
+    """A block that first iterates in float32 (forced on here for every size) ends at the
+    40-digit root to 1e-13, as the float64 iteration does: the float32 phase chooses where
+    the float64 iterations start, and they decide convergence."""
+    teacher = ms.CopyTeacher(alpha)
+    with pytest.MonkeyPatch.context() as mp_:
+        mp_.setattr(jsd_solve, "_JSD_F32_MIN", 0)
+        got = ms.sd_optimum(task, teacher=teacher, objective="jsd", jsd_weight=lam, beta=beta)
+    exact = kkt_root(teacher.matrix(task.log_base), task.base, lam, beta, task.log_base, np.log(got))
+    np.testing.assert_allclose(got, exact, rtol=1e-13)
+
+
+def test_the_float32_phase_is_taken_and_alone_is_not_exact(monkeypatch):
+    """At 2,000 rows × K = 16 the solve takes the float32 phase (two float32 iterations, then
+    one float64), and agrees with the float64-only solve to a few ulp.  Control: the
+    float32 phase's own result is ~1e-6 off, so the float64 step is what makes it exact."""
+    task = ms.dirichlet_task(16, 1.0, seed=3, batch_shape=(2000,))
+    rule = ms.SelfDistillation(ms.CopyTeacher(0.5), beta=0.04, objective="jsd")
+    state = rule.init(task)
+    log = _steps(monkeypatch)
+    mixed = rule.step(state, task).log_policy
+    kinds = [dt for dt, _ in log]
+    assert kinds.count(np.dtype(np.float32)) >= 1 and kinds[-1] == np.float64
+    monkeypatch.setattr(jsd_solve, "_JSD_F32_MIN", 10**12)
+    log.clear()
+    f64 = rule.step(state, task).log_policy
+    assert all(dt == np.float64 for dt, _ in log)
+    np.testing.assert_allclose(mixed, f64, rtol=4e-15, atol=1e-15)
+
+    seen = {}
+    f32_phase = jsd_solve._f32_phase
+
+    def keep(u, *args):
+        ok = f32_phase(u, *args)
+        seen["u"] = u.copy()
+        return ok
+
+    monkeypatch.setattr(jsd_solve, "_JSD_F32_MIN", 0)
+    monkeypatch.setattr(jsd_solve, "_f32_phase", keep)
+    monkeypatch.setattr(jsd_solve, "_JSD_ROWS", 10**9)
+    rule.step(state, task)
+    start = seen["u"].reshape(f64.shape)
+    start -= np.log(np.exp(start).sum(-1, keepdims=True))
+    assert 1e-8 < np.max(np.abs(start - f64)) < 1e-4
+
+
+@pytest.mark.parametrize("log_rho_low", [-60.0, -900.0])
+def test_the_float32_phase_hands_back_exponents_beyond_its_range(monkeypatch, log_rho_low):
+    """Probabilities below e^−40 (ratios beyond float32's range) keep the block in float64
+    from the start; the optimum is the float64 solve's, bit for bit."""
+    K = 8
+    lr = np.log(ms.dirichlet_task(K, 1.0, seed=1, batch_shape=(400,)).base)
+    lr[:, 0] = log_rho_low
+    lr -= np.logaddexp.reduce(lr, axis=-1, keepdims=True)
+    task = ms.Task(lr, np.ones(lr.shape, bool))
+    kw = dict(teacher=ms.CopyTeacher(0.5), objective="jsd", beta=0.04)
+    log = _steps(monkeypatch)
+    got = ms.sd_optimum(task, **kw, log=True)
+    assert all(dt == np.float64 for dt, _ in log)
+    monkeypatch.setattr(jsd_solve, "_JSD_F32_MIN", 10**12)
+    np.testing.assert_array_equal(got, ms.sd_optimum(task, **kw, log=True))
+
+
+@pytest.mark.parametrize("second_order", [True, False])
+def test_the_iteration_is_cubic_with_the_second_order_multiplier(monkeypatch, second_order):
+    """theory §8.1: with ν corrected to second order each step is at most C·(previous step)³
+    with C ≤ 1/2, the bound :data:`_JSD_CUBIC_TOL` rests on (steps of 1e-5 leave < 1e-15).
+    Control: with the first-order ν the iteration is only quadratic, and the cubic bound
+    fails (so the test can tell them apart)."""
+    monkeypatch.setattr(jsd_solve, "_JSD_F32_MIN", 10**12)
+    monkeypatch.setattr(jsd_solve, "_JSD_STEP_TOL", 1e-13)
+    monkeypatch.setattr(jsd_solve, "_JSD_CUBIC_TOL", 1e-13)
+    if not second_order:
+        monkeypatch.setattr(jsd_solve, "_second_order_nu", lambda *a: None)
+    worst = 0.0
+    for seed, K, lam, beta in [(0, 16, 0.5, 0.04), (1, 16, 0.2, 0.0), (2, 4, 0.9, 1.0), (3, 64, 0.5, 0.3),
+                               (4, 1000, 0.5, 0.04), (5, 8, 0.3, 0.001)]:
+        task = ms.dirichlet_task(K, 0.7, seed=seed, batch_shape=(50,) if K < 100 else ())
+        log = _steps(monkeypatch)
+        ms.sd_optimum(task, teacher=ms.CopyTeacher(0.5), objective="jsd", jsd_weight=lam, beta=beta)
+        steps = [s for _, s in log]
+        for prev, nxt in zip(steps, steps[1:]):
+            if prev < 0.1 and nxt > 1e-14:        # in the asymptotic range, above rounding
+                worst = max(worst, nxt / prev ** 3)
+    assert (worst <= 0.5) == second_order, worst
