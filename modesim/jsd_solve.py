@@ -41,8 +41,9 @@ _JSD_BLOCK = 16384
 #: Entries (rows × K) the solve takes through its iterations at once (:func:`_jsd_solve`).
 _JSD_ROWS = 32768
 #: The multiplier is corrected to second order (:func:`_second_order_nu`) once every Newton
-#: step is below this many nats.
-_JSD_CUBIC_FROM = 0.5
+#: step is below this many nats: in the steps that may end the solve (below
+#: :data:`_JSD_CUBIC_TOL`) and the one before; earlier its cost buys no iteration.
+_JSD_CUBIC_FROM = 1e-4
 #: Stop after a step that took the second-order multiplier and whose largest |Δ log π| is
 #: below this: the iteration is then cubic, and the next error ~C·step³ with C ≤ 1/2 (the
 #: per-mode Halley constant |φ‴/(6φ′) − (φ″/(2φ′))²| ≤ 1/6 + 1/4, since each term's
@@ -358,7 +359,7 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
     w·r/(1 + r)²).  Each iteration evaluates φ, φ', φ'' at every mode, takes ν from the
     linearised constraint ``Σ_y π_y·(ν − φ_y)/φ'_y = 0`` (leaving out modes more than a nat
     above their root), a Halley step per mode (a Newton step on log(−φ) for modes far above
-    their root) and renormalises (one exp pass).  Once every step is below 1/2 nat, ν is
+    their root) and renormalises (one exp pass).  Once every step is below 1e-4, ν is
     corrected to second order (:func:`_second_order_nu`) and the iteration is cubic; it
     stops after such a step below 1e-5 (the next error is below 1e-15), or after a
     first-order step below 1e-7.  Blocks of at least 2,048 entries first iterate in float32
