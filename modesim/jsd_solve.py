@@ -486,6 +486,14 @@ def _at_resolution(step: np.ndarray, u: np.ndarray) -> bool:
     return bool(np.all(np.abs(step) < tol))
 
 
+def _largest_ulp(u: np.ndarray) -> float:
+    """The spacing of floats at the largest finite |u| (u ≤ 0; −inf marks a mode left at zero)."""
+    lo = float(u.min())
+    if lo == -np.inf:
+        lo = float(np.min(u, where=u > -np.inf, initial=0.0))
+    return float(np.spacing(-lo))
+
+
 def _rows(x, rs: slice):
     return x[rs] if isinstance(x, np.ndarray) else x
 
@@ -643,14 +651,19 @@ def _jsd_rows(W, A, lref, beta_c, lam_c, has_beta, precise, out, work, linear=No
             low = float(step.min())
         prev, big = big, max(float(step.max()), -low)
         # A step that stopped shrinking (the iteration converges cubically otherwise) may be at
-        # the float resolution of u: then it has converged.
+        # the float resolution of u: then it has converged.  (Below 1e-3 nats, or below a few
+        # ulp of the largest |u|: a mode held at log π_ref ≈ −1e20 cannot move by its steps
+        # of a few nats.)
         if (big < (_JSD_CUBIC_TOL if cubic else _JSD_STEP_TOL)
-                or (big < 1e-3 and big > 0.1 * prev and _at_resolution(step, u))):
+                or (big > 0.1 * prev and (big < 1e-3 or big < 8.0 * _largest_ulp(u))
+                    and _at_resolution(step, u))):
             # Last step: Σ π·e^δ = Σ π·(1 + δ + δ²/2 + δ³/6) to a relative δ⁴/24 < 1e-21,
-            # without an exp pass.
-            t = np.multiply(step, 1.0 / 6.0, out=f)
+            # without an exp pass.  δ is clipped to ±1 in the polynomial: a larger step is
+            # at the resolution of |u| > 2^50, where π = 0 (its cube would overflow).
+            c = np.clip(step, -1.0, 1.0, out=f)
+            t = np.multiply(c, 1.0 / 6.0, out=scratch)
             t += 0.5
-            t *= step
+            t *= c
             t += 1.0
             step *= t
             step *= p

@@ -689,3 +689,31 @@ def test_the_iteration_is_cubic_with_the_second_order_multiplier(monkeypatch, se
                 worst, pairs = max(worst, nxt / prev ** 3), pairs + 1
     assert pairs >= 4
     assert (worst <= 0.5) == second_order, worst
+
+
+# ------------------------------------------------------------ review: values beyond float32, u beyond resolution
+
+
+def _f64_only(monkeypatch, fn):
+    with monkeypatch.context() as mp_:
+        mp_.setattr(jsd_solve, "_JSD_F32_MIN", 10**12)
+        return fn()
+
+
+@pytest.mark.parametrize("log_ref, rows", [(-1e20, 1), (-1e20, 600), (-1e300, 1)])
+def test_a_mode_whose_reference_is_beyond_float_resolution_converges(log_ref, rows):
+    """A reference entry log π_ref(y) = −1e20 under β = 0.1: the mode sits at
+    u = log π_ref + O(1/β), where a step of a few nats is below ulp(u) ≈ 1.6e4, so u cannot
+    move and its step never shrinks (before: 'did not converge', largest last step 3.2).  It
+    has converged at float resolution; its probability is 0 and the other modes are the
+    optimum without it (the copy teacher's base ρ(y) = 0 too), to 1e-13."""
+    task = ms.dirichlet_task(4, 1.0, seed=5, batch_shape=(rows,))
+    lb = task.log_base.copy()
+    lb[:, 2] = log_ref
+    lb = log_normalise(lb)
+    kw = dict(teacher=ms.CopyTeacher(0.5), objective="jsd", beta=0.1, jsd_weight=0.5, log=True)
+    got = ms.sd_optimum(ms.Task(lb, task.valid), **kw)
+    assert np.all(got[:, 2] <= log_ref / 2) and np.all(np.isfinite(got))
+    rest = log_normalise(np.delete(lb, 2, axis=-1))
+    want = ms.sd_optimum(ms.Task(rest, np.ones(rest.shape, bool)), **kw)
+    np.testing.assert_allclose(np.exp(np.delete(got, 2, axis=-1)), np.exp(want), rtol=1e-13)
