@@ -63,6 +63,9 @@ _JSD_F32_RANGE = 40.0
 _JSD_F32_MAX_ITER = 6
 #: Work arrays of the float32 phase besides its copy of the law.
 _F32_ARRAYS = 9
+#: The float32 phase is not tried when the start, β or log π_ref exceeds this in size: with
+#: |u| ≤ 40 and β ≤ 1e30, β·(u − log π_ref) stays ~40·(1 + β), within float32 (3.4e38).
+_F32_LIMIT = 1e30
 
 
 def _jsd_law(teacher, log_rho: np.ndarray, demo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -256,8 +259,15 @@ def _f32_phase(u, Tp, wom, beta_f, lref_f, rows, buf32) -> bool:
     iterations that follow (:func:`_jsd_rows`) take the result to the last digit and decide
     convergence, so this phase only chooses where they start.  It hands back ``u``
     unchanged when an exponent leaves ±:data:`_JSD_F32_RANGE` (ratios beyond float32's
-    range), a mode sits more than a nat above its root, or a value is not finite.
+    range), a mode sits more than a nat above its root, or a value is not finite, and
+    before any cast when the start, β or log π_ref is beyond ±:data:`_F32_LIMIT` (a cast
+    beyond float32's range overflows with a warning; such blocks are far outside the range
+    the phase could run in anyway, or their β·(u − log π_ref) would overflow).
     ``buf32`` is (2J + _F32_ARRAYS, N) float32 scratch."""
+    if not (float(u.min()) > -_F32_LIMIT
+            and (beta_f is None or float(np.max(beta_f)) < _F32_LIMIT)
+            and (lref_f is None or float(lref_f.min()) > -_F32_LIMIT)):
+        return False
     J, N = Tp.shape
     T32, W32 = buf32[:J], buf32[J:2 * J]
     u32, p32, f, f1, h, q, s, b32, l32 = buf32[2 * J:2 * J + _F32_ARRAYS]

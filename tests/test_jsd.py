@@ -700,7 +700,25 @@ def _f64_only(monkeypatch, fn):
         return fn()
 
 
-@pytest.mark.parametrize("log_ref, rows", [(-1e20, 1), (-1e20, 600), (-1e300, 1)])
+@pytest.mark.parametrize("case", ["beta 1e39", "beta 1e300", "one row's beta 1e39", "log pi_ref -1e300, beta 1e-300"])
+def test_the_float32_phase_leaves_values_beyond_float32_alone(monkeypatch, case):
+    """β, log π_ref or a start beyond float32's range (|x| > 3.4e38) overflowed in the float32
+    phase's casts ("overflow encountered in cast": an error under -W error) although the
+    float64 solve handles them; the phase must hand the block back to float64, and the
+    optimum is the float64 solve's, bit for bit."""
+    task = ms.dirichlet_task(4, 1.0, seed=2, batch_shape=(600,))
+    beta = {"beta 1e39": 1e39, "beta 1e300": 1e300, "log pi_ref -1e300, beta 1e-300": 1e-300,
+            "one row's beta 1e39": np.where(np.arange(600) == 7, 1e39, 0.1)}[case]
+    if case.startswith("log pi_ref"):
+        lb = task.log_base.copy()
+        lb[3, 1] = -1e300
+        task = ms.Task(log_normalise(lb), task.valid)
+    kw = dict(teacher=ms.CopyTeacher(0.5), objective="jsd", beta=beta, log=True)
+    got = ms.sd_optimum(task, **kw)
+    np.testing.assert_array_equal(got, _f64_only(monkeypatch, lambda: ms.sd_optimum(task, **kw)))
+
+
+@pytest.mark.parametrize("log_ref, rows", [(-1e20, 1), (-1e20, 600), (-1e300, 1), (-1e300, 600)])
 def test_a_mode_whose_reference_is_beyond_float_resolution_converges(log_ref, rows):
     """A reference entry log π_ref(y) = −1e20 under β = 0.1: the mode sits at
     u = log π_ref + O(1/β), where a step of a few nats is below ulp(u) ≈ 1.6e4, so u cannot
