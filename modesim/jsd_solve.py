@@ -45,10 +45,11 @@ _JSD_ROWS = 32768
 #: :data:`_JSD_CUBIC_TOL`) and the one before; earlier its cost buys no iteration.
 _JSD_CUBIC_FROM = 1e-4
 #: Stop after a step that took the second-order multiplier and whose largest |Δ log π| is
-#: below this: the iteration is then cubic, and the next error ~C·step³ with C ≤ 1/2 (the
-#: per-mode Halley constant |φ‴/(6φ′) − (φ″/(2φ′))²| ≤ 1/6 + 1/4, since each term's
-#: |φ″| and |φ‴| are at most its φ′), below 1e-15.
-_JSD_CUBIC_TOL = 1e-5
+#: below this: the iteration is then cubic, and ν is left off by ~step³ ≈ 1e-16, the size of
+#: float64's own rounding of φ.  Each mode is off by that over ``φ'_y·Σ π/φ'``, as the
+#: rounding alone makes it (theory §8.1: the per-step constant has no universal bound; it
+#: is ≤ 0.081 on random inputs and 1.11 on an adversarial row).
+_JSD_CUBIC_TOL = 5e-6
 #: Blocks of at least this many entries first iterate in float32 (:func:`_f32_phase`; below,
 #: the numpy calls it adds cost more than it saves).
 _JSD_F32_MIN = 2048
@@ -371,8 +372,8 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
     above their root), a Halley step per mode (a Newton step on log(−φ) for modes far above
     their root) and renormalises (one exp pass).  Once every step is below 1e-4, ν is
     corrected to second order (:func:`_second_order_nu`) and the iteration is cubic; it
-    stops after such a step below 1e-5 (the next error is below 1e-15), or after a
-    first-order step below 1e-7.  Blocks of at least 2,048 entries first iterate in float32
+    stops after such a step below 5e-6 (ν is then off by ~1e-16, float64's own rounding of
+    φ), or after a first-order step below 1e-7.  Blocks of at least 2,048 entries first iterate in float32
     (:func:`_f32_phase`), which only moves the start.  The start is the reverse-KL (geometric-mean) target for
     λ ≥ 0.1 and the forward (arithmetic-mean) one below, the exact limits as λ → 1 and
     λ → 0.  ``r`` is formed as ``(λT/(1 − λ))·(1/π)`` while every exponent is within ±650,

@@ -666,9 +666,9 @@ def test_the_float32_phase_hands_back_exponents_beyond_its_range(monkeypatch, lo
 
 @pytest.mark.parametrize("second_order", [True, False])
 def test_the_iteration_is_cubic_with_the_second_order_multiplier(monkeypatch, second_order):
-    """theory §8.1: with ν corrected to second order each step is at most C·(previous step)³
-    with C ≤ 1/2 (the solve corrects steps below 1e-4; here from 1/2 on, for more steps),
-    the bound :data:`_JSD_CUBIC_TOL` rests on (steps of 1e-5 leave < 1e-15).
+    """theory §8.1: with ν corrected to second order each step is at most C·(previous step)³;
+    on these typical inputs C ≤ 1/2 (the solve corrects steps below 1e-4; here from 1/2 on,
+    for more steps).
     Control: with the first-order ν the iteration is only quadratic, and the cubic bound
     fails (so the test can tell them apart)."""
     monkeypatch.setattr(jsd_solve, "_JSD_F32_MIN", 10**12)
@@ -757,11 +757,11 @@ def _adversarial_row():
     return T, D, task, kw
 
 
-@pytest.mark.xfail(strict=True, reason="review: the cubic constant reaches 1.1 here; theory §8.1's "
-                   "C <= 1/2 bounds only the per-mode Halley error, not the multiplier's O(N^3) error")
-def test_the_cubic_constant_is_at_most_one_half_on_an_adversarial_row(monkeypatch):
-    """theory §8.1 and _JSD_CUBIC_TOL claim step_{k+1} ≤ C·step_k³ with C ≤ 1/2.  On this row
-    (steps 2.7, 0.32, 1.7e-4, 5.3e-12: far above rounding, ~1e-15 here) the ratio is 1.11."""
+def test_the_cubic_constant_exceeds_one_half_on_an_adversarial_row(monkeypatch):
+    """Counterexample to an earlier theory §8.1, which claimed step_{k+1} ≤ C·step_k³ with
+    C ≤ 1/2: that bounds each mode's own Halley error, but the multiplier's O(step³) error
+    reaches a mode divided by φ'_y·Σπ/φ' (found by review, hill-climbing).  On this row the
+    steps are 2.7, 0.32, 1.7e-4, 5.3e-12 (far above rounding), so C = 1.11."""
     T, D, task, kw = _adversarial_row()
     monkeypatch.setattr(jsd_solve, "_JSD_F32_MIN", 10**12)
     monkeypatch.setattr(jsd_solve, "_JSD_STEP_TOL", 1e-13)
@@ -771,11 +771,11 @@ def test_the_cubic_constant_is_at_most_one_half_on_an_adversarial_row(monkeypatc
     ms.sd_optimum(task, **kw)
     steps = [s for _, s in log]
     ratios = [nxt / prev ** 3 for prev, nxt in zip(steps, steps[1:]) if prev < 0.1 and nxt > 1e-13]
-    assert ratios and max(ratios) <= 0.5, ratios
+    assert ratios and 0.5 < max(ratios) < 2.0, ratios
 
 
 def test_the_stop_rule_holds_on_the_adversarial_row():
-    """What the stop rule needs does hold there: the default solve (a cubic step below 1e-5
+    """What the stop rule needs does hold there: the default solve (a cubic step below 5e-6
     ends it) agrees with the 40-digit root to 1e-13."""
     T, D, task, kw = _adversarial_row()
     got = ms.sd_optimum(task, **kw)
