@@ -372,11 +372,11 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
     above their root), a Halley step per mode (a Newton step on log(−φ) for modes far above
     their root) and renormalises (one exp pass).  Once every step is below 1e-4, ν is
     corrected to second order (:func:`_second_order_nu`) and the iteration is cubic; it
-    stops after such a step below 5e-6 (ν is then off by ~1e-16, float64's own rounding of
-    φ), or after a first-order step below 1e-7.  Blocks of at least 2,048 entries first iterate in float32
-    (:func:`_f32_phase`), which only moves the start.  The start is the reverse-KL (geometric-mean) target for
-    λ ≥ 0.1 and the forward (arithmetic-mean) one below, the exact limits as λ → 1 and
-    λ → 0.  ``r`` is formed as ``(λT/(1 − λ))·(1/π)`` while every exponent is within ±650,
+    stops after such a step below 5e-6 (ν is then off by ~1e-16, float64's own rounding
+    of φ), or after a first-order step below 1e-7.  Blocks of at least 2,048 entries first
+    iterate in float32 (:func:`_f32_phase`), which only moves the start.  The start is
+    the reverse-KL (geometric-mean) target for λ ≥ 0.1 and the forward (arithmetic-mean)
+    one below, the exact limits as λ → 1 and λ → 0.  ``r`` is formed as ``(λT/(1 − λ))·(1/π)`` while every exponent is within ±650,
     else from logs.
 
     Modes the optimum leaves at zero: β > 0 and π_ref(y) = 0 (infinite KL), or β = 0 and
@@ -450,7 +450,8 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
         if no_optimum is not None:
             continue
         _jsd_rows(Wb, Ab, lref[rs], _rows(beta_r, rs), _rows(lam_r, rs), has_beta, precise,
-                  out[rs], work[:, :n * K], Lb, None if buf32 is None or n * K < _JSD_F32_MIN else buf32[:, :n * K])
+                  out[rs], work[:, :n * K], Lb,
+                  None if buf32 is None or n * K < _JSD_F32_MIN else buf32[:, :n * K])
     if no_optimum is not None:
         raise ValueError(f"{_DISJOINT}{chk.at_index(no_optimum.reshape(batch))}")
     return out.reshape(shape)
