@@ -233,15 +233,14 @@ class Adam:
         m *= b1 - 1.0
         m += opt_state.m
         v = opt_state.v * b2  # v ← β2 v + (1 − β2) g²
+        big = max(float(direction.max(initial=0.0)), -float(direction.min(initial=0.0)))   # no |ĝ| temporary
         g2 = np.multiply(direction, direction, out=direction)
         g2 *= 1.0 - b2
         v += g2
         if not np.isfinite(np.max(v, initial=0.0)):   # v ≥ 0: its maximum is finite iff every entry is
             # m/√v would read inf/inf or x/inf = 0: a silent zero step where AdamW's is ±lr.
-            big = float(np.sqrt(np.max(g2 / (1.0 - b2))))   # the largest |ĝ| (inf once ĝ² overflowed)
-            big_s = f"= {big:.3g}" if np.isfinite(big) else "above 1.3e154"
             raise ValueError(
-                f"the step is too large: the gradient (largest |ĝ| {big_s}) squares beyond the float "
+                f"the step is too large: the gradient (largest |ĝ| = {big:.3g}) squares beyond the float "
                 "range in Adam's second moment; allowed: gradients below 1e154 (a smaller beta)"
             )
         bc1 = 1.0 - np.power(b1, t)
