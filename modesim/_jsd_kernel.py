@@ -6,7 +6,7 @@ is solved (:func:`modesim.jsd_solve._kernel`): ``import modesim`` never loads nu
 (:func:`modesim.jsd_solve._jsd_rows`), with its constants: the reverse-KL start, a Halley
 step per mode with ν from the linearised constraint, the second-order ν once every Newton
 step is below 1e-4, and the stop after such a step below 5e-6 (a first-order one below
-1e-7).  A row's result depends on that row alone.
+1e-7).  The result of a row it solves depends on that row alone.
 
 Where it differs from the numpy solve, it does so for speed at the same accuracy (theory
 §8.1): no float32 phase; once every log π has moved by less than 1e-2 since the last logs,
@@ -170,8 +170,8 @@ def solve_rows(W, A, L, has_linear, lref, beta, lam, out, status, consts, scratc
             if small:
                 # Every log π moved by Δ = δ − log Σ with |Δ| < 1e-2 since the last logs:
                 # log(1 + r e^{−Δ}) = log(1 + r) + log1p(σ·expm1(−Δ)), σ = 1 − 1/(1 + r), both
-                # by their Taylor polynomials (x = σ·expm1(−Δ), |x| < 1e-2: to x⁸, error
-                # below x⁹/9 < 1.2e-19; expm1 to Δ⁶, relative error below Δ⁷/5040).  The
+                # by their Taylor polynomials (x = σ·expm1(−Δ), |x| < 0.0101: to x⁸, error
+                # below x⁹/9 < 1.2e-19; expm1 to Δ⁶, error below |Δ|⁷/5040 < 2e-18).  The
                 # same value as a fresh log to about an ulp, at the cost of a few products.
                 for j in range(J):
                     Oj, Ij = scratch[2 * J + j], scratch[3 * J + j]

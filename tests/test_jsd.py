@@ -859,16 +859,16 @@ def test_the_kernel_solves_ordinary_rows_and_leaves_the_rest(monkeypatch):
 def test_the_kernel_agrees_with_the_numpy_solve(R, K, lam, beta, alpha, conc, seed):
     """Over random sizes, weights, strengths and copy probabilities the compiled kernel and
     the numpy solve give the same optimum to 2e-14 in log space (each is checked against the
-    40-digit root above; this covers sizes mpmath cannot)."""
+    40-digit root above; this covers sizes mpmath cannot).  Rows the kernel leaves (e.g. a
+    mode more than a nat above its root when α is near 1) end in the numpy solve here too;
+    that the kernel solves ordinary rows itself is checked above."""
     pytest.importorskip("numba")
     R = min(R, max(1, 20_000 // K))
     lr = np.log(ms.dirichlet_task(K, conc, seed=seed, batch_shape=(R,)).base)
     teacher = ms.CopyTeacher(alpha)
     with pytest.MonkeyPatch.context() as mp_:
         mp_.delenv("MODESIM_NUMBA", raising=False)
-        seen = _recording_kernel(mp_)
         got = jsd_solve._jsd_solve(*jsd_solve._jsd_law(teacher, lr, np.exp(lr)), lr, beta, lam)
-        assert not np.concatenate(seen).any()              # the kernel solved every row itself
     with pytest.MonkeyPatch.context() as mp_:
         mp_.setenv("MODESIM_NUMBA", "0")
         alone = jsd_solve._jsd_solve(*jsd_solve._jsd_law(teacher, lr, np.exp(lr)), lr, beta, lam)
