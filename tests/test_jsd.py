@@ -940,3 +940,31 @@ def test_the_40_digit_check_catches_a_broken_kernel(fault, monkeypatch, tmp_path
         exact = kkt_root(teacher.matrix(task.log_base), task.base, lam, beta, task.log_base, np.log(got))
         worst = max(worst, float(np.max(np.abs(got / exact - 1))))
     assert (worst > 1e-13) == (not fault.startswith("none")), worst
+
+
+def test_without_numba_the_numpy_solve_runs(monkeypatch):
+    """Without numba installed (simulated: the import fails) the kernel is None and the round
+    is the numpy solve's, with no error or warning; ``_KERNEL_ERROR`` stays None (a missing
+    extra is not a fault).  A kernel that fails to load for another reason is recorded."""
+    import sys
+    import types
+
+    task = ms.dirichlet_task(6, 1.0, seed=4, batch_shape=(3,))
+    kw = dict(teacher=ms.CopyTeacher(0.5), objective="jsd", beta=0.04, log=True)
+    monkeypatch.setenv("MODESIM_NUMBA", "0")
+    expected = ms.sd_optimum(task, **kw)
+    monkeypatch.delenv("MODESIM_NUMBA")
+    jsd_solve._kernel_from_numba.cache_clear()
+    try:
+        monkeypatch.setitem(sys.modules, "numba", None)          # `import numba` now fails
+        monkeypatch.delitem(sys.modules, "modesim._jsd_kernel", raising=False)
+        assert jsd_solve._kernel() is None and jsd_solve._KERNEL_ERROR is None
+        np.testing.assert_array_equal(ms.sd_optimum(task, **kw), expected)
+        jsd_solve._kernel_from_numba.cache_clear()
+        monkeypatch.setitem(sys.modules, "numba", types.ModuleType("numba"))   # a numba that cannot work
+        monkeypatch.setattr(jsd_solve, "_KERNEL_ERROR", None)
+        assert jsd_solve._kernel() is None and isinstance(jsd_solve._KERNEL_ERROR, AttributeError)
+        np.testing.assert_array_equal(ms.sd_optimum(task, **kw), expected)
+    finally:
+        monkeypatch.undo()
+        jsd_solve._kernel_from_numba.cache_clear()
