@@ -110,8 +110,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default="figures", metavar="DIR",
                    help="output directory (default: figures; created if missing)")
-    p.add_argument("--only", nargs="+", metavar="NAME", default=None,
-                   help="build only these figures (see --list)")
+    p.add_argument("--only", nargs="+", action="extend", metavar="NAME", default=None,
+                   help="build only these figures (see --list); may be repeated")
     p.add_argument("--format", default="png", metavar="FMT[,FMT]",
                    help="comma-separated file formats: png, pdf, svg (default: png)")
     p.add_argument("--width", default=None, metavar="single|double",

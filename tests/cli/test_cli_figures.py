@@ -20,8 +20,9 @@ def fake_figures(monkeypatch):
     calls = []
     spec = types.SimpleNamespace(name="stability", description="the S8 eigenvalue against α",
                                  width="single")
+    other = types.SimpleNamespace(name="flow", description="a second figure", width="double")
     module = types.ModuleType("modesim.figures")
-    module.FIGURES = {"stability": spec}
+    module.FIGURES = {"stability": spec, "flow": other}
 
     def save_figures(out, *, only=None, formats=("png",), quick=False, width=None, progress=True):
         calls.append({"out": Path(out), "only": only, "formats": list(formats), "quick": quick,
@@ -61,7 +62,7 @@ def test_bad_format_and_unknown_figure(capsys, tmp_path, fake_figures):
     assert "--format must be some of png, pdf, svg" in _error(capsys, "--format", "gif", "--out",
                                                               str(tmp_path))
     err = _error(capsys, "--only", "nope", "--out", str(tmp_path / "figs"))
-    assert "--only: unknown figure(s) nope; registered figures: stability" in err
+    assert "--only: unknown figure(s) nope; registered figures: stability, flow" in err
     assert fake_figures == []
     assert not (tmp_path / "figs").exists()  # a refused call leaves no directory behind
 
@@ -86,7 +87,8 @@ def test_width_reaches_the_builder_and_a_bad_one_is_named(capsys, tmp_path, fake
 
 def test_list(capsys, fake_figures):
     assert main(["figures", "--list"]) == 0
-    assert capsys.readouterr().out == "stability  single  the S8 eigenvalue against α\n"
+    assert capsys.readouterr().out == ("stability  single  the S8 eigenvalue against α\n"
+                                       "flow       double  a second figure\n")
 
 
 class _NoMatplotlib:
@@ -103,3 +105,11 @@ def test_missing_plotting_dependency_is_named(capsys, monkeypatch, tmp_path):
     monkeypatch.setattr(sys, "meta_path", [_NoMatplotlib(), *sys.meta_path])
     err = _error(capsys, "--out", str(tmp_path))
     assert "needs the package 'matplotlib'; install it with: pip install matplotlib" in err
+
+
+def test_only_may_be_repeated(capsys, tmp_path, fake_figures):
+    """``--only a --only b`` builds both (it built only the last one; found by a README
+    walkthrough), as ``--only a b`` does."""
+    for args in (["--only", "stability", "--only", "flow"], ["--only", "stability", "flow"]):
+        assert main(["figures", "--out", str(tmp_path), "--no-progress", *args]) == 0
+        assert fake_figures.pop()["only"] == ["stability", "flow"]
