@@ -411,7 +411,22 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
     batch = law_batch
     if not (lref.shape[:-1] == batch and not isinstance(beta, np.ndarray) and not isinstance(lam, np.ndarray)):
         batch = np.broadcast_shapes(law_batch, lref.shape[:-1], np.shape(beta), np.shape(lam))
+    if law is not None and batch != law_batch:
+        # β, λ or the reference add batch axes (a grid): the block-wise law reads its rows by
+        # the solve's row index, so it is formed once at its own shape and broadcast.
+        n_law = math.prod(law_batch)
+        w, lT, lin = (np.empty((J, n_law, K)) for _ in range(3))
+        law.fill(slice(0, n_law), w, lT, lin)
+        w, lT = w.reshape((J,) + law_shape), lT.reshape((J,) + law_shape)
+        law = None
     shape = batch + (K,)
+    if law is None and w.ndim - 1 < len(shape):
+        # The point axis leads: the grid's extra batch axes go after it, not before it.
+        pad = (1,) * (len(shape) - (w.ndim - 1))
+        w = w.reshape(w.shape[:1] + pad + w.shape[1:])
+    if law is None and lT.ndim - 1 < len(shape):
+        pad = (1,) * (len(shape) - (lT.ndim - 1))
+        lT = lT.reshape(lT.shape[:1] + pad + lT.shape[1:])
     R = math.prod(batch)
     has_beta = not (not isinstance(beta, np.ndarray) and beta == 0.0)
     lam_r, beta_r = _per_row(lam, batch, R), _per_row(beta, batch, R)

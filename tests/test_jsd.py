@@ -327,6 +327,28 @@ def test_parameter_grids_equal_the_loop_over_scalars(solver):
 
 
 @pytest.mark.parametrize("teacher", [ms.CopyTeacher(0.4), ms.TiltTeacher(0.7), ms.MultiDemoTeacher(0.4, 3)])
+@pytest.mark.parametrize("grid", ["jsd_weight", "beta", "reference"])
+def test_a_grid_beyond_the_policys_batch_equals_the_loop(solver, teacher, grid):
+    """``sd_optimum`` / ``sd_target`` with λ, β or the reference carrying batch axes the policy
+    does not have (a grid over them, shape (3, 1) against a batch of 5).  This raised
+    "operands could not be broadcast" (the two-point teacher's block law read its rows by the
+    grid's row index; the other teachers' law kept its point axis behind the grid's), found by
+    an adversarial review; each grid point must equal the call with that scalar."""
+    task = ms.dirichlet_task(4, 0.8, seed=6, batch_shape=(5,))
+    values = {"jsd_weight": [0.3, 0.5, 0.9], "beta": [0.0, 0.5, 2.0], "reference": [0.0, 1.0, 2.0]}[grid]
+    kw = dict(teacher=teacher, objective="jsd", jsd_weight=0.5, beta=0.3)
+    if grid == "reference":
+        refs = [log_normalise(task.log_base * (1 + v)) for v in values]
+        got = ms.sd_target(task.log_base, np.stack(refs), task, demos=ms.ConditionedDemos(), **kw)
+        want = [ms.sd_target(task.log_base, r, task, demos=ms.ConditionedDemos(), **kw) for r in refs]
+    else:
+        got = ms.sd_optimum(task, **(kw | {grid: np.array(values)[:, None]}))
+        want = [ms.sd_optimum(task, **(kw | {grid: v})) for v in values]
+    assert got.shape == (3, 5, 4)
+    np.testing.assert_allclose(got, np.stack(want), rtol=1e-13, atol=1e-300)
+
+
+@pytest.mark.parametrize("teacher", [ms.CopyTeacher(0.4), ms.TiltTeacher(0.7), ms.MultiDemoTeacher(0.4, 3)])
 def test_batched_round_equals_rows(solver, teacher):
     task = ms.dirichlet_task(5, 1.0, seed=3, batch_shape=(2, 3), valid=[1, 1, 0, 1, 1])
     rule = ms.SelfDistillation(teacher=teacher, objective="jsd", beta=0.2, step_size=0.6)
