@@ -1,7 +1,9 @@
 """The JSD round's Halley iteration compiled with numba (theory §8.1, "The compiled kernel").
 
 Imported only when the optional extra ``modesim[fast]`` (numba) is installed and a JSD round
-is solved (:func:`modesim.jsd_solve._kernel`): ``import modesim`` never loads numba.
+is solved (:func:`modesim.jsd_solve._kernel`): ``import modesim`` never loads numba.  It
+takes blocks of at most 512 rows, or of rows of at least 32 modes
+(:func:`modesim.jsd_solve._kernel_takes`).
 :func:`solve_rows` runs, row by row, the iteration of the numpy solve
 (:func:`modesim.jsd_solve._jsd_rows`), with its constants: the reverse-KL start, a Halley
 step per mode with ν from the linearised constraint, the second-order ν once every Newton
@@ -268,8 +270,11 @@ def solve_rows(W, A, L, has_linear, lref, beta, lam, out, status, consts, scratc
                         1.0 + st * 0.2 * (1.0 + st * (1.0 / 6.0))))))
                     p[y] += p[y] * em1
             else:
+                # From u itself, not p·e^δ: u has just been rounded (to ulp(u), ~1e-13 while a
+                # mode climbs from −650), and the result is u − log Σ p, so p must be e^u as
+                # stored, not as it would be exactly (found by review: Σπ − 1 was −1e-13).
                 for y in range(K):
-                    p[y] *= math.exp(nw[y])
+                    p[y] = math.exp(u[y])
             tot = _fsum(p, K)
             if not (big < math.inf and tot > 1e-280 and tot < math.inf):
                 break

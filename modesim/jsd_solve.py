@@ -384,11 +384,13 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
     Modes the optimum leaves at zero: β > 0 and π_ref(y) = 0 (infinite KL), or β = 0 and
     the teacher never holds y.
 
-    With numba installed (the ``fast`` extra) each block goes first to the same iteration
-    compiled (:mod:`modesim._jsd_kernel`, row by row, a row's result independent of the
-    others); the rows it leaves (λ < 0.1, ratios beyond e^±650, modes held at zero, a mode
-    far above its root, no convergence) and every row without numba, or with
-    ``MODESIM_NUMBA=0``, take the numpy iteration described here.  The two agree to ~1e-14.
+    With numba installed (the ``fast`` extra) a block of at most 512 rows, or of rows of at
+    least 32 modes, goes first to the same iteration compiled (:mod:`modesim._jsd_kernel`,
+    row by row, a row's result independent of the others; larger blocks of short rows are
+    faster here).  The rows it leaves (λ < 0.1, ratios beyond e^±650, modes held at zero, a
+    mode far above its root, no convergence), the other blocks, and every row without numba
+    or with ``MODESIM_NUMBA=0`` take the numpy iteration described here.  The two agree to
+    ~1e-14.
 
     Rows are independent: the solve runs block by block of about 32k entries, each block to
     its own convergence with work arrays that stay in cache and are reused, so that the only
@@ -438,7 +440,9 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
     nb = min(R, rb) * K
     kernel = _kernel()
     rows_nb = _WORK_ARRAYS + (0 if law is None else 3 * J)
-    k_rows = 0 if kernel is None else 4 * J + _KERNEL_ARRAYS    # the kernel's per-row scratch
+    k_rows = 4 * J + _KERNEL_ARRAYS      # the kernel's scratch, (4J + 9)·K
+    if kernel is None or k_rows * K > _KERNEL_MAX_SCRATCH:
+        k_rows = 0
     flat = np.empty(rows_nb * nb + k_rows * K)
     buf = flat[:rows_nb * nb].reshape(rows_nb, nb)
     k_scratch = flat[rows_nb * nb:].reshape(k_rows, K)
@@ -464,7 +468,7 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
             Wb, Ab, Lb = W[:, :n * K], A[:, :n * K], L[:, :n * K]
             law.fill(rs, Wb.reshape(J, n, K), Ab.reshape(J, n, K), Lb.reshape(J, n, K))
         sel, out_b = rs, out[rs]
-        if kernel is not None and no_optimum is None:
+        if kernel is not None and no_optimum is None and _kernel_takes(n, K, J):
             # The compiled iteration first; the rows it leaves (status 1) go through the
             # checks and the numpy solve below, as every row does without numba.
             status = np.empty(n, np.int8)
@@ -504,6 +508,23 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
     if no_optimum is not None:
         raise ValueError(f"{_DISJOINT}{chk.at_index(no_optimum.reshape(batch))}")
     return out.reshape(shape)
+
+
+#: The kernel takes a block of at most this many rows, or any block of rows of at least
+#: :data:`_KERNEL_WIDE` modes; larger blocks of short rows are faster in the numpy solve
+#: (its passes run over the whole block, the kernel's per-row work does not shrink with K:
+#: measured 2.1× slower at 32k rows × K = 2, 0.8× at 512 rows; ``bench_jsd.py``).
+_KERNEL_ROWS = 512
+_KERNEL_WIDE = 32
+#: The kernel's scratch, (4J + 9)·K floats for a J-point law, may not exceed this many
+#: (32 MB): a teacher whose law has K points (tilt, matrix, power-copy) and K in the
+#: thousands stays with the numpy solve (K = 4000 took 0.9 GB against 0.5 GB).
+_KERNEL_MAX_SCRATCH = 2**22
+
+
+def _kernel_takes(rows: int, K: int, J: int) -> bool:
+    """Whether a block of ``rows`` rows of K modes and a J-point law goes to the kernel."""
+    return (rows <= _KERNEL_ROWS or K >= _KERNEL_WIDE) and (4 * J + _KERNEL_ARRAYS) * K <= _KERNEL_MAX_SCRATCH
 
 
 def _kernel_param(x) -> np.ndarray:
@@ -551,9 +572,10 @@ def _kernel_from_numba():
 def _kernel():
     """The compiled iteration (:mod:`modesim._jsd_kernel`) when numba is installed (the
     ``fast`` extra) and the environment variable ``MODESIM_NUMBA`` is not ``0``; else None
-    (the numpy solve alone).  The first call in a process loads it from numba's cache, or
-    compiles it once (a few seconds)."""
-    if os.environ.get("MODESIM_NUMBA", "1") == "0":
+    (the numpy solve alone; ``0``, ``false``, ``no`` and ``off`` in any case turn it off).
+    The first call in a process loads it from numba's cache, or compiles it once (a few
+    seconds)."""
+    if os.environ.get("MODESIM_NUMBA", "1").strip().lower() in ("0", "false", "no", "off"):
         return None
     return _kernel_from_numba()
 

@@ -10,6 +10,7 @@ deliberately broken solver that both checks reject.
 from __future__ import annotations
 
 import itertools
+import math
 from pathlib import Path
 
 import mpmath as mp
@@ -904,11 +905,14 @@ def test_the_kernel_scratch_is_sized_as_it_reads_it():
 
 
 def test_modesim_numba_0_turns_the_kernel_off(monkeypatch):
+    """MODESIM_NUMBA=0 (or false, no, off in any case) selects the numpy solve."""
     pytest.importorskip("numba")
-    monkeypatch.setenv("MODESIM_NUMBA", "0")
-    assert jsd_solve._kernel() is None
-    monkeypatch.setenv("MODESIM_NUMBA", "1")
-    assert jsd_solve._kernel() is not None
+    for off in ("0", "false", "No", "OFF", " off "):
+        monkeypatch.setenv("MODESIM_NUMBA", off)
+        assert jsd_solve._kernel() is None, off
+    for on in ("1", "true", "yes"):
+        monkeypatch.setenv("MODESIM_NUMBA", on)
+        assert jsd_solve._kernel() is not None, on
 
 
 #: Deliberate faults in the kernel's source: the increments of the logs, the Taylor step of
@@ -990,3 +994,49 @@ def test_without_numba_the_numpy_solve_runs(monkeypatch):
     finally:
         monkeypatch.undo()
         jsd_solve._kernel_from_numba.cache_clear()
+
+
+def test_a_mode_climbing_from_far_below_ends_normalised(monkeypatch):
+    """A mode that climbs ~600 nats (base e^−613.6, a copy teacher with α = 0.0177) was
+    rounded to ulp(u) ≈ 1e-13 on the way while the kernel's π was updated by e^δ exactly:
+    the result, u − log Σπ, was then off by 9.6e-14 everywhere (Σπ − 1 = −9.6e-14; the numpy
+    solve: 0).  Found by an adversarial review; π is now taken from u after a large step."""
+    pytest.importorskip("numba")
+    monkeypatch.delenv("MODESIM_NUMBA", raising=False)
+    seen = _recording_kernel(monkeypatch)
+    lr = np.array([-613.6374963737176, -613.6374963737176, -1.54574678788436, -0.23972099088369253])
+    lref = np.array([-0.3465728761904073, -1.519442731930121, -2.9770131941253304, -3.767310605554131])
+    teacher, beta, lam = ms.CopyTeacher(0.017658793507309645), 0.004853789875013626, 0.99999999
+    task = ms.Task(lr, np.ones(4, bool))
+    out = ms.sd_target(lr, lref, task, teacher=teacher, demos=ms.ConditionedDemos(), objective="jsd",
+                       beta=beta, jsd_weight=lam)
+    assert not np.concatenate(seen).any()                  # the kernel solved it
+    assert abs(math.fsum(np.exp(out)) - 1) < 4e-16
+    exact = kkt_root(teacher.matrix(lr), np.exp(lr), lam, beta, lref, out)
+    np.testing.assert_allclose(out, np.log(exact), rtol=0, atol=2e-15)
+
+
+@pytest.mark.parametrize("rows, K, J, taken", [(1, 2, 2, True), (512, 4, 2, True), (513, 4, 2, False),
+                                               (2048, 16, 2, False), (1, 100_000, 2, True),
+                                               (1000, 32, 2, True), (1, 1000, 1000, True),
+                                               (1, 1100, 1100, False)])
+def test_which_blocks_the_kernel_takes(rows, K, J, taken):
+    """Small blocks, and blocks of wide rows, go to the kernel; large blocks of short rows
+    stay with the numpy solve (faster there), and so do laws too large for its scratch."""
+    assert jsd_solve._kernel_takes(rows, K, J) == taken
+
+
+def test_large_blocks_of_short_rows_take_the_numpy_solve(monkeypatch):
+    """A block of 600 rows of K = 4 never reaches the kernel; 500 rows do, and agree."""
+    pytest.importorskip("numba")
+    monkeypatch.delenv("MODESIM_NUMBA", raising=False)
+    seen = _recording_kernel(monkeypatch)
+    for R, reached in ((600, False), (500, True)):
+        seen.clear()
+        task = ms.dirichlet_task(4, 1.0, seed=R, batch_shape=(R,))
+        got = ms.sd_optimum(task, teacher=ms.CopyTeacher(0.5), objective="jsd", beta=0.04, log=True)
+        assert bool(seen) == reached
+        with monkeypatch.context() as mp_:
+            mp_.setattr(jsd_solve, "_kernel", lambda: None)
+            alone = ms.sd_optimum(task, teacher=ms.CopyTeacher(0.5), objective="jsd", beta=0.04, log=True)
+        np.testing.assert_allclose(got, alone, rtol=0, atol=2e-14)
