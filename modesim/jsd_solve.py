@@ -422,13 +422,8 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
         w, lT = w.reshape((J,) + law_shape), lT.reshape((J,) + law_shape)
         law = None
     shape = batch + (K,)
-    if law is None and w.ndim - 1 < len(shape):
-        # The point axis leads: the grid's extra batch axes go after it, not before it.
-        pad = (1,) * (len(shape) - (w.ndim - 1))
-        w = w.reshape(w.shape[:1] + pad + w.shape[1:])
-    if law is None and lT.ndim - 1 < len(shape):
-        pad = (1,) * (len(shape) - (lT.ndim - 1))
-        lT = lT.reshape(lT.shape[:1] + pad + lT.shape[1:])
+    if law is None:     # the point axis leads: a grid's extra batch axes go after it
+        w, lT = _points_first(w, len(shape)), _points_first(lT, len(shape))
     R = math.prod(batch)
     has_beta = not (not isinstance(beta, np.ndarray) and beta == 0.0)
     lam_r, beta_r = _per_row(lam, batch, R), _per_row(beta, batch, R)
@@ -540,10 +535,18 @@ def _take_rows(a: np.ndarray, rows: np.ndarray, K: int) -> np.ndarray:
     return _rows_view(a, a.shape[1] // K, K)[:, rows].reshape(J, rows.size * K)
 
 
+def _points_first(a: np.ndarray, ndim: int) -> np.ndarray:
+    """A (J, ..., K) law array with unit axes after J, so that it has ``ndim`` axes besides J."""
+    pad = (1,) * (ndim - (a.ndim - 1))
+    return a.reshape(a.shape[:1] + pad + a.shape[1:]) if pad else a
+
+
 def _kernel_consts() -> np.ndarray:
     """The solve's constants in the order :func:`modesim._jsd_kernel.solve_rows` reads them
     (read at each call, so that both solves see the same values)."""
     return np.array([_JSD_RATIO_RANGE, _JSD_CUBIC_FROM, _JSD_CUBIC_TOL, _JSD_STEP_TOL, _JSD_FORWARD_START])
+
+
 #: Work arrays of K the kernel takes besides its four (J, K) ones
 #: (:data:`modesim._jsd_kernel.ARRAYS`; a test checks that they agree).
 _KERNEL_ARRAYS = 9
