@@ -9,9 +9,11 @@ cache-sized blocks with one work allocation per round (see :func:`_jsd_solve`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
+import threading
 
 import numpy as np
 
@@ -395,7 +397,8 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
     Rows are independent: the solve runs block by block of about 32k entries, each block to
     its own convergence with work arrays that stay in cache and are reused, so that the only
     full-size arrays are the law and the result (fresh memory costs as much as a log pass
-    on some hosts: the pages are faulted in on first write).  ``weights`` may instead be
+    on some hosts: the pages are faulted in on first write); the work memory is kept for
+    the thread's next round (:func:`_work_memory`).  ``weights`` may instead be
     the block-wise law of a two-point teacher (:class:`_TwoPointRows`, ``log_values``
     None): then the law too is written a block at a time into reused buffers.
     """
@@ -429,80 +432,116 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
     lam_r, beta_r = _per_row(lam, batch, R), _per_row(beta, batch, R)
     rb = max(1, _JSD_ROWS // K)
     # Every work array of a block (and, for a two-point teacher, the block's law) is carved
-    # from one allocation, reused by every block: fresh memory is faulted in on first write,
-    # which costs as much as a log pass, and glibc returns many freed arrays to the system at
-    # the end of a round (one array of the largest size so far it keeps for the next round).
+    # from one allocation, reused by every block and kept for the thread's next round
+    # (:func:`_work_memory`): fresh memory is faulted in on first write.
     nb = min(R, rb) * K
     kernel = _kernel()
     rows_nb = _WORK_ARRAYS + (0 if law is None else 3 * J)
     k_rows = 4 * J + _KERNEL_ARRAYS      # the kernel's scratch, (4J + 9)·K
     if kernel is None or k_rows * K > _KERNEL_MAX_SCRATCH:
         k_rows = 0
-    flat = np.empty(rows_nb * nb + k_rows * K)
-    buf = flat[:rows_nb * nb].reshape(rows_nb, nb)
-    k_scratch = flat[rows_nb * nb:].reshape(k_rows, K)
-    work = buf[:_WORK_ARRAYS]
     precise = bool((np.min(lam) if isinstance(lam, np.ndarray) else lam) < _JSD_FORWARD_START)
-    buf32 = None if precise or nb < _JSD_F32_MIN else np.empty((2 * J + _F32_ARRAYS, nb), dtype=np.float32)
-    if law is None:
-        W = _owned(w, (J,) + shape).reshape(J, R * K)       # w, later (1 − λ)·w
-        A = _owned(lT, (J,) + shape).reshape(J, R * K)      # log T, later λT/(1 − λ)
-    else:  # the law of a block at a time
-        W, A, L = (buf[_WORK_ARRAYS + i * J:_WORK_ARRAYS + (i + 1) * J] for i in range(3))
-    lref = (lref if lref.shape == shape else np.broadcast_to(lref, shape)).reshape(R, K)
-    if kernel is not None:      # per-row β and λ as the kernel reads them: (1,) or (R,)
-        k_beta, k_lam, consts = _kernel_param(beta_r), _kernel_param(lam_r), _kernel_consts()
-    out = np.empty((R, K))
-    no_optimum = None
-    for r0 in range(0, R, rb):
-        rs = slice(r0, min(R, r0 + rb))
-        n = rs.stop - r0
+    n32 = 0 if precise or nb < _JSD_F32_MIN else (2 * J + _F32_ARRAYS) * nb
+    with _work_memory(rows_nb * nb + k_rows * K, n32) as (flat, flat32):
+        buf = flat[:rows_nb * nb].reshape(rows_nb, nb)
+        k_scratch = flat[rows_nb * nb:].reshape(k_rows, K)
+        buf32 = None if n32 == 0 else flat32.reshape(2 * J + _F32_ARRAYS, nb)
+        work = buf[:_WORK_ARRAYS]
         if law is None:
-            Wb, Ab, Lb = W[:, r0 * K:rs.stop * K], A[:, r0 * K:rs.stop * K], None
-        else:
-            Wb, Ab, Lb = W[:, :n * K], A[:, :n * K], L[:, :n * K]
-            law.fill(rs, Wb.reshape(J, n, K), Ab.reshape(J, n, K), Lb.reshape(J, n, K))
-        sel, out_b = rs, out[rs]
-        if kernel is not None and no_optimum is None and _kernel_takes(n, K, J):
-            # The compiled iteration first; the rows it leaves (status 1) go through the
-            # checks and the numpy solve below, as every row does without numba.
-            status = np.empty(n, np.int8)
-            if kernel(Wb, Ab, Ab if Lb is None else Lb, Lb is not None, lref[rs],
-                      k_beta[rs] if k_beta.size > 1 else k_beta, k_lam[rs] if k_lam.size > 1 else k_lam,
-                      out_b, status, consts, k_scratch) == 0:
+            W = _owned(w, (J,) + shape).reshape(J, R * K)       # w, later (1 − λ)·w
+            A = _owned(lT, (J,) + shape).reshape(J, R * K)      # log T, later λT/(1 − λ)
+        else:  # the law of a block at a time
+            W, A, L = (buf[_WORK_ARRAYS + i * J:_WORK_ARRAYS + (i + 1) * J] for i in range(3))
+        lref = (lref if lref.shape == shape else np.broadcast_to(lref, shape)).reshape(R, K)
+        if kernel is not None:      # per-row β and λ as the kernel reads them: (1,) or (R,)
+            k_beta, k_lam, consts = _kernel_param(beta_r), _kernel_param(lam_r), _kernel_consts()
+        out = np.empty((R, K))
+        no_optimum = None
+        for r0 in range(0, R, rb):
+            rs = slice(r0, min(R, r0 + rb))
+            n = rs.stop - r0
+            if law is None:
+                Wb, Ab, Lb = W[:, r0 * K:rs.stop * K], A[:, r0 * K:rs.stop * K], None
+            else:
+                Wb, Ab, Lb = W[:, :n * K], A[:, :n * K], L[:, :n * K]
+                law.fill(rs, Wb.reshape(J, n, K), Ab.reshape(J, n, K), Lb.reshape(J, n, K))
+            sel, out_b = rs, out[rs]
+            if kernel is not None and no_optimum is None and _kernel_takes(n, K, J):
+                # The compiled iteration first; the rows it leaves (status 1) go through the
+                # checks and the numpy solve below, as every row does without numba.
+                status = np.empty(n, np.int8)
+                if kernel(Wb, Ab, Ab if Lb is None else Lb, Lb is not None, lref[rs],
+                          k_beta[rs] if k_beta.size > 1 else k_beta, k_lam[rs] if k_lam.size > 1 else k_lam,
+                          out_b, status, consts, k_scratch) == 0:
+                    continue
+                left = np.flatnonzero(status)
+                Wb, Ab = _take_rows(Wb, left, K), _take_rows(Ab, left, K)
+                Lb = None if Lb is None else _take_rows(Lb, left, K)
+                sel, n = r0 + left, left.size
+                out_b = np.empty((n, K))
+            a_lo = float(Ab.min(initial=0.0))
+            if a_lo < -_JSD_NEGLIGIBLE_LOG:
+                np.copyto(Ab, -np.inf, where=Ab < -_JSD_NEGLIGIBLE_LOG)
+                a_lo = -np.inf
+            lr_b = lref[sel]
+            # (minima instead of isneginf(...).any(): one pass and no temporary)
+            if (has_beta and float(lr_b.min()) == -np.inf) or a_lo == -np.inf:
+                # Rows where every mode is left at zero have no optimum (every such row of the
+                # batch is named: the remaining blocks are only checked).
+                with np.errstate(invalid="ignore"):
+                    unheld = ~np.any((Wb > 0) & (Ab > -np.inf), axis=0).reshape(n, K)
+                b_r = _rows(beta_r, sel)
+                dead = np.where(b_r > 0, np.isneginf(lr_b), unheld) if has_beta else unheld
+                if dead.all(axis=-1).any():
+                    if no_optimum is None:
+                        no_optimum = np.zeros(R, bool)
+                    no_optimum[sel] = dead.all(axis=-1)
+            if no_optimum is not None:
                 continue
-            left = np.flatnonzero(status)
-            Wb, Ab = _take_rows(Wb, left, K), _take_rows(Ab, left, K)
-            Lb = None if Lb is None else _take_rows(Lb, left, K)
-            sel, n = r0 + left, left.size
-            out_b = np.empty((n, K))
-        a_lo = float(Ab.min(initial=0.0))
-        if a_lo < -_JSD_NEGLIGIBLE_LOG:
-            np.copyto(Ab, -np.inf, where=Ab < -_JSD_NEGLIGIBLE_LOG)
-            a_lo = -np.inf
-        lr_b = lref[sel]
-        # (minima instead of isneginf(...).any(): one pass and no temporary)
-        if (has_beta and float(lr_b.min()) == -np.inf) or a_lo == -np.inf:
-            # Rows where every mode is left at zero have no optimum (every such row of the
-            # batch is named: the remaining blocks are only checked).
-            with np.errstate(invalid="ignore"):
-                unheld = ~np.any((Wb > 0) & (Ab > -np.inf), axis=0).reshape(n, K)
-            b_r = _rows(beta_r, sel)
-            dead = np.where(b_r > 0, np.isneginf(lr_b), unheld) if has_beta else unheld
-            if dead.all(axis=-1).any():
-                if no_optimum is None:
-                    no_optimum = np.zeros(R, bool)
-                no_optimum[sel] = dead.all(axis=-1)
+            _jsd_rows(Wb, Ab, lr_b, _rows(beta_r, sel), _rows(lam_r, sel), has_beta, precise,
+                      out_b, work[:, :n * K], Lb,
+                      None if buf32 is None or n * K < _JSD_F32_MIN else buf32[:, :n * K])
+            if out_b.base is not out:
+                out[sel] = out_b
         if no_optimum is not None:
-            continue
-        _jsd_rows(Wb, Ab, lr_b, _rows(beta_r, sel), _rows(lam_r, sel), has_beta, precise,
-                  out_b, work[:, :n * K], Lb,
-                  None if buf32 is None or n * K < _JSD_F32_MIN else buf32[:, :n * K])
-        if out_b.base is not out:
-            out[sel] = out_b
-    if no_optimum is not None:
-        raise ValueError(f"{_DISJOINT}{chk.at_index(no_optimum.reshape(batch))}")
-    return out.reshape(shape)
+            raise ValueError(f"{_DISJOINT}{chk.at_index(no_optimum.reshape(batch))}")
+        return out.reshape(shape)
+
+
+#: Work memory kept between rounds, per thread (:func:`_work_memory`).
+_WORK_MEMORY = threading.local()
+#: Largest work allocation (float64 elements, 8 MB) kept for the next round; a larger one
+#: (rows of more than ~100k modes, a K-point law's kernel scratch) is freed as usual.
+_WORK_MEMORY_KEPT = 2**20
+
+
+@contextlib.contextmanager
+def _work_memory(n: int, n32: int):
+    """Flat float64 (n,) and float32 (n32,) work arrays for one solve, reused from the
+    previous solve of this thread.
+
+    Fresh memory is faulted in by the kernel on first write, ~1 µs a page here, so that a
+    round's 5 MB of work arrays cost as much as a log pass (1,856 page faults a round at
+    10^4 × K = 16; 721 with the reuse, from the law and the result).  glibc hands large
+    freed blocks back to the system, so the next round would fault them in again.  The
+    arrays are taken out of the thread's store while in use (a solve started from inside
+    another, e.g. by a teacher's own code, gets fresh ones) and kept after it when they
+    are at most :data:`_WORK_MEMORY_KEPT` elements.  Their contents never reach a result:
+    every work array is written before it is read.
+    """
+    store = _WORK_MEMORY.__dict__
+    flat, flat32 = store.pop("d", None), store.pop("f", None)
+    if flat is None or flat.size < n:
+        flat = np.empty(n)
+    if n32 and (flat32 is None or flat32.size < n32):
+        flat32 = np.empty(n32, dtype=np.float32)
+    try:
+        yield flat[:n], (None if flat32 is None else flat32[:n32])
+    finally:
+        if flat.size <= _WORK_MEMORY_KEPT:
+            store["d"] = flat
+        if flat32 is not None and flat32.size <= _WORK_MEMORY_KEPT:
+            store["f"] = flat32
 
 
 #: The kernel takes a block of at most this many rows, or any block of rows of at least

@@ -1040,3 +1040,82 @@ def test_large_blocks_of_short_rows_take_the_numpy_solve(monkeypatch):
             mp_.setattr(jsd_solve, "_kernel", lambda: None)
             alone = ms.sd_optimum(task, teacher=ms.CopyTeacher(0.5), objective="jsd", beta=0.04, log=True)
         np.testing.assert_allclose(got, alone, rtol=0, atol=2e-14)
+
+
+# ------------------------------------------------ the work memory kept between rounds
+
+
+def _work_memory_cases():
+    """Rounds that reach every path of the solve: the float32 phase (large blocks of short
+    rows), the kernel (small blocks), a K-point law, the forward start (λ < 0.1), modes held
+    at zero by a reference zero, and exponents beyond ±650 (the log form)."""
+    big = ms.dirichlet_task(16, 5.0, seed=11, batch_shape=(3000,))
+    small = ms.dirichlet_task(16, 0.5, seed=12, batch_shape=(64,))
+    tilt = ms.dirichlet_task(30, 1.0, seed=13, batch_shape=(40,))
+    deep = ms.Task(log_normalise(-np.arange(2000) * 1.0), np.ones(2000, bool))
+    ref0 = small.log_base.copy()
+    ref0[:, 3] = -np.inf
+    copy, demos = ms.CopyTeacher(0.5), ms.ConditionedDemos()
+    return [
+        (big, big.log_base, dict(teacher=copy, beta=0.04)),
+        (small, small.log_base, dict(teacher=copy, beta=0.0)),
+        (tilt, tilt.log_base, dict(teacher=ms.TiltTeacher(0.7), beta=0.3)),
+        (small, small.log_base, dict(teacher=copy, beta=0.04, jsd_weight=0.05)),
+        (small, log_normalise(ref0), dict(teacher=copy, beta=0.5)),
+        (deep, deep.log_base, dict(teacher=copy, beta=0.01)),
+    ], demos
+
+
+def _round(task, ref, kw, demos):
+    return ms.sd_target(task.log_base, ref, task, demos=demos, objective="jsd", **kw)
+
+
+def test_the_work_memory_kept_between_rounds_never_reaches_a_result(solver):
+    """Work memory kept from an earlier round gives the same round, bit for bit, whether it
+    holds zeros or NaN: every work array is written before it is read.  (Shown to fail
+    when the kernel's start is not zeroed before the law's terms are added to it.  The
+    float32 phase's copy of the start left unwritten is not seen: from zeros the phase
+    still converges, from NaN it is skipped, and the float64 iteration ends on the same
+    bits; a stale start moves only where the iteration starts.)"""
+    cases, demos = _work_memory_cases()
+    store = jsd_solve._WORK_MEMORY.__dict__
+    n = jsd_solve._WORK_MEMORY_KEPT
+    for case in cases:
+        got = []
+        for fill in (0.0, np.nan):
+            store["d"], store["f"] = np.full(n, fill), np.full(n, fill, dtype=np.float32)
+            got.append(_round(*case, demos))
+        np.testing.assert_array_equal(got[1], got[0])
+
+
+def test_the_work_memory_is_reused_and_bounded(monkeypatch):
+    """The second round of a size takes the first one's memory (no fresh pages); memory above
+    the bound is freed after the round, and a solve started inside another gets its own."""
+    task = ms.dirichlet_task(16, 1.0, seed=14, batch_shape=(3000,))
+    store = jsd_solve._WORK_MEMORY.__dict__
+    store.clear()
+    _round(task, task.log_base, dict(teacher=ms.CopyTeacher(0.5), beta=0.04), ms.ConditionedDemos())
+    kept, kept32 = store["d"], store["f"]
+    _round(task, task.log_base, dict(teacher=ms.CopyTeacher(0.5), beta=0.04), ms.ConditionedDemos())
+    assert store["d"] is kept and store["f"] is kept32
+    with jsd_solve._work_memory(100, 10) as (a, a32), jsd_solve._work_memory(100, 10) as (b, b32):
+        assert not np.shares_memory(a, b) and not np.shares_memory(a32, b32)
+    monkeypatch.setattr(jsd_solve, "_WORK_MEMORY_KEPT", 50)
+    store.clear()
+    with jsd_solve._work_memory(100, 10):
+        pass
+    assert "d" not in store and store["f"].size == 10
+
+
+def test_rounds_in_threads_equal_the_serial_rounds(solver):
+    """Each thread keeps its own work memory: rounds solved concurrently in four threads give,
+    bit for bit, the serial results."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cases, demos = _work_memory_cases()
+    serial = [_round(*case, demos) for case in cases]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            got = list(pool.map(lambda case: _round(*case, demos), cases))
+            for g, want in zip(got, serial):
+                np.testing.assert_array_equal(g, want)
