@@ -358,7 +358,7 @@ JSD_MIN = 1e-8
 def check_jsd_weight(value):
     """λ of the JSD objective: a float or read-only array in [1e-8, 1 − 1e-8] (``ValueError``
     naming ``jsd_weight`` otherwise)."""
-    lam = chk.real(value, "jsd_weight", low=0.0, high=1.0, low_open=True, high_open=True)
+    lam = chk.real(value, "jsd_weight")     # a finite real number; its range below, one message
     bad = np.asarray((lam < JSD_MIN) | (lam > 1.0 - JSD_MIN))
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0]) if bad.ndim else ()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import sys
 import textwrap
 
@@ -113,9 +114,11 @@ MAX_ENTRIES = 20_000_000
 
 
 def _as_flags(message: str) -> str:
-    """Rename the library argument a message starts with to the command-line flag."""
+    """Rename the library argument a message starts with to the command-line flag, and a
+    suggested ``objective='…'`` to the ``--objective`` flag."""
     name = message.split(" ", 1)[0]
-    return _FLAG_OF[name] + message[len(name):] if name in _FLAG_OF else message
+    message = _FLAG_OF[name] + message[len(name):] if name in _FLAG_OF else message
+    return re.sub(r"objective='(\w+)' or '(\w+)'", r"--objective \1 or \2", message)
 
 
 def build_rule(args):
@@ -155,7 +158,10 @@ def build_rule(args):
 
 
 def _task(args):
-    """The task from ``--base`` (list, @FILE or -), ``--valid`` and ``--ood-valid``."""
+    """The task from ``--base`` (list, @FILE or -), ``--valid`` and ``--ood-valid``, its OOD
+    mask (a dict, empty without ``--ood-valid``) and the base as given (for the JSON echo:
+    the task holds log π0, whose exp is not always the number typed, 0.39999999999999997
+    for 0.4)."""
     got = _inputs.source(args.base, "--base")
     if got is None:
         rows = [_inputs.parse_row(args.base, "--base")]
@@ -180,7 +186,7 @@ def _task(args):
     valid = next((m for n, m in masks.items() if n != "--ood-valid"), np.ones(base.size, bool))
     ood = {"ood": masks["--ood-valid"]} if "--ood-valid" in masks else {}
     try:
-        return make_task(base, valid, ood=ood), ood
+        return make_task(base, valid, ood=ood), ood, base
     except ValueError as exc:
         raise ValueError(_as_flags(str(exc))) from None
 
@@ -195,7 +201,7 @@ def _ks(text: str) -> list[int]:
 
 def main(args) -> int:
     """Run the command (``args`` from :func:`add_parser`'s parser)."""
-    task, ood = _task(args)
+    task, ood, base_given = _task(args)
     ks = _ks(args.k)
     try:
         rule = build_rule(args)
@@ -235,7 +241,7 @@ def main(args) -> int:
             "rule": args.rule,
             "rule_params": _output.params(rule),
             "rule_repr": repr(rule),
-            "base": task.base.tolist(),
+            "base": base_given.tolist(),
             "valid": task.valid.astype(int).tolist(),
             "units": {"entropy": "nats", "effective_modes": "exp(entropy)", "pass_at_k": "probability"},
             "rounds": rows,
@@ -362,7 +368,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                          "forward KL (an arithmetic mean) or jsd (the generalised Jensen-Shannon "
                          "divergence public trainers default to) (default reverse)")
     sd.add_argument("--jsd-weight", type=float, default=None, metavar="LAMBDA",
-                    help="JSD mixing weight λ in (0, 1): at β = 0 the round approaches reverse KL "
+                    help="JSD mixing weight λ in [1e-8, 1 - 1e-8]: at β = 0 the round approaches reverse KL "
                          "as λ → 1 and forward KL as λ → 0 (TRL's convention; default 0.5; with "
                          "--objective jsd only)")
     sd.add_argument("--teacher-base", default=None, metavar="{current,frozen,ema:TAU}",

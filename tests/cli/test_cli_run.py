@@ -365,6 +365,21 @@ def test_jsd_objective_from_the_command_line_equals_the_library(capsys):
     assert "--jsd-weight is used only with --objective jsd" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("value", ["0", "1", "1e-9", "-3"])
+def test_a_jsd_weight_out_of_range_gets_one_message_in_flags(capsys, value):
+    """0 and 1 got "(0, 1)" while 1e-9 got "[1e-8, 1 - 1e-8]"; the help said (0, 1)."""
+    assert main(["run", "--base", "0.6,0.3,0.1", "--objective", "jsd", "--jsd-weight", value]) == 2
+    err = capsys.readouterr().err
+    assert "--jsd-weight must be in [1e-8, 1 - 1e-8] (nearer 0 or 1 use --objective forward or reverse)" in err
+    assert f"got {float(value)!r}" in err
+
+
+def test_the_json_echoes_the_base_as_given(capsys):
+    """The task holds log π0: exp(log 0.4) is 0.39999999999999997, which the echo showed."""
+    out = run_json(capsys, "--base", "0.4,0.2,0.4", "--valid", "1,1,0", "--rounds", "0")
+    assert out["base"] == [0.4, 0.2, 0.4]
+
+
 def test_a_run_too_long_to_keep_is_refused_with_the_every_that_fits(capsys):
     """--rounds 1e8 with --every 1 held every row in memory (5.7 GB after 10 min, nothing printed)."""
     from modesim.cli import main
