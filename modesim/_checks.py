@@ -33,6 +33,7 @@ __all__ = [
     "mask",
     "ks",
     "batch_axes",
+    "batch_index",
     "param_shape",
     "broadcast_batch",
     "col",
@@ -57,6 +58,58 @@ def describe(value) -> str:
     if arr.size <= 8:
         return repr(arr.tolist()) if arr.ndim else repr(arr.item())
     return f"an array of shape {arr.shape}"
+
+
+def batch_index(index, batch_shape: tuple[int, ...], name: str = "index") -> tuple:
+    """An index of a task's batch axes (integers, slices, integer arrays or a boolean mask of
+    leading batch axes) as a tuple for numpy; the mode axis is never indexed.
+
+    Refused, naming the index and the batch shape: an unbatched task, more entries than
+    batch axes, Ellipsis or None (they would move the mode axis), floats, strings, an
+    integer out of range, a boolean mask of the wrong shape, or a result with no row.
+    """
+    entries = index if isinstance(index, tuple) else (index,)
+    where = f"a task with batch_shape {batch_shape}"
+    shown = describe(index) if not isinstance(index, tuple) else f"({', '.join(map(describe, index))})"
+    if not batch_shape:
+        raise ValueError(f"{where} has no rows to index; got {name} {shown}")
+    out, axis = [], 0
+    for e in entries:
+        if axis >= len(batch_shape):
+            raise ValueError(f"{name} {shown} has more entries than the {len(batch_shape)} batch "
+                             f"axes of {where} (the mode axis is not indexed)")
+        if e is Ellipsis or e is None:
+            raise ValueError(f"{name} of {where} may hold integers, slices, integer arrays or a "
+                             f"boolean mask of batch axes, not {e!r}")
+        if isinstance(e, slice):
+            out.append(e)
+            axis += 1
+            continue
+        if isinstance(e, (str, bytes)) or isinstance(e, (bool, np.bool_)):
+            raise ValueError(f"{name} of {where} must select batch rows by integers, slices, integer "
+                             f"arrays or a boolean mask; got {describe(e)}")
+        try:
+            arr = np.asarray(e)
+        except (TypeError, ValueError):
+            arr = np.asarray(None, dtype=object)
+        if arr.dtype == bool:
+            span = batch_shape[axis:axis + arr.ndim]
+            if arr.ndim == 0 or arr.shape != span:
+                raise ValueError(f"a boolean mask in {name} must have the shape of the batch axes it "
+                                 f"covers, {span}, of {where}; got shape {arr.shape}")
+            out.append(arr)
+            axis += arr.ndim
+            continue
+        if arr.dtype.kind not in "iu":
+            raise ValueError(f"{name} of {where} must select batch rows by integers, slices, integer "
+                             f"arrays or a boolean mask; got {describe(e)}")
+        n = batch_shape[axis]
+        if arr.size and (arr.min() < -n or arr.max() >= n):
+            raise ValueError(f"{name} {describe(e)} is out of range for batch axis {axis} of length {n} "
+                             f"of {where}")
+        out.append(arr if arr.ndim else int(arr))
+        axis += 1
+    return tuple(out)
 
 
 def at_index(flags: np.ndarray) -> str:

@@ -61,6 +61,7 @@ class Task:
 
     Use :func:`make_task` to build one from probabilities.  A task of shape ``(..., K)`` is
     many independent prompts; the masks broadcast against the base.  Validated once, here.
+    Indexing selects prompts with their masks (``task[3]``, ``task[:8]``; :meth:`__getitem__`).
 
     Parameters
     ----------
@@ -164,6 +165,34 @@ class Task:
             np.broadcast_to(self.valid, shape),
             {k: np.broadcast_to(v, shape) for k, v in self.ood.items()},
         )
+
+    def __getitem__(self, index) -> Task:
+        """The prompts at ``index`` of the batch axes, with their masks: ``task[3]``,
+        ``task[:8]``, ``task[[0, 5]]``, ``task[i, j]`` or a boolean mask of batch rows.  The
+        mode axis is never indexed (``task[3]`` of a (48, K) bank is one prompt of K modes).
+
+        Raises
+        ------
+        ValueError
+            An unbatched task; more entries than batch axes; Ellipsis or None; a float,
+            string or boolean scalar; an integer out of range; a boolean mask not of the
+            shape of the batch axes it covers; a selection with no prompt.
+
+        Examples
+        --------
+        >>> import modesim as ms
+        >>> bank = ms.scenarios.prompt_bank(48, 16, seed=0)
+        >>> bank[3]
+        Task(batch_shape=(), n_modes=16, ood=['dominant_blocked'])
+        >>> bank[:8].batch_shape
+        (8,)
+        """
+        idx = chk.batch_index(index, self.batch_shape)
+        lb = self.log_base[idx]
+        if lb.size == 0:
+            raise ValueError(f"index {chk.describe(index)} selects no prompt of a task with batch_shape "
+                             f"{self.batch_shape}")
+        return Task(lb, self.valid[idx], {k: v[idx] for k, v in self.ood.items()})
 
     def __repr__(self) -> str:
         ood = f", ood={list(self.ood)}" if self.ood else ""

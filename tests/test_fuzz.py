@@ -319,6 +319,14 @@ register("train", S.train,
          rule=Kind(st.sampled_from(TRAINED_RULES), [None, "rule", object()]),
          task="task", steps=integer(0, 5), n_seeds=integer(1, 4),
          check=lambda o, _: is_log_policy(o.final.log_policy, 0))
+FUZZ_BATCH_TASK = ms.dirichlet_task(4, 1.0, seed=7, batch_shape=(3, 5), valid=[1, 1, 0, 1], ood={"b": [0, 1, 1, 0]})
+register("Task.__getitem__", lambda task, index: task[index],
+         task=Kind(st.just(FUZZ_BATCH_TASK), []),
+         index=Kind(st.sampled_from([0, -1, 2, (1, 4), (slice(None), 3), slice(1, 3), [0, 2], np.array([4, 0]),
+                                     (2, [0, 1, 4]), np.arange(15).reshape(3, 5) % 2 == 0, np.array([True, False, True])]),
+                    [None, Ellipsis, 1.5, "0", True, 3, -4, (0, 5), (0, 1, 2), np.array([1.0]), np.ones(4, bool),
+                     slice(2, 2), object()]),
+         names={"index": "index"}, check=lambda o, _: isinstance(o, ms.Task) and o.n_modes == 4)
 register("replicate", S.replicate, task="task", n_seeds=integer(1, 5), check=lambda o, _: isinstance(o, ms.Task))
 register("fixation_probability", ms.fixation_probability,
          policy=Kind(st.builds(lambda p: np.stack([p, p[::-1]]), policies(K=3)), INVALID_ARRAY + [[[0.5, -0.5, 1.0]] * 2]),

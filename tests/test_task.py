@@ -127,3 +127,37 @@ def test_two_mode_task_is_deprecated_but_works():
     with pytest.warns(DeprecationWarning, match="two_strategy_task"):
         t = ms.two_mode_task(0.7)
     np.testing.assert_allclose(t.base, [0.7, 0.3])
+
+
+def test_indexing_a_task_selects_its_prompts_with_their_masks():
+    bank = ms.dirichlet_task(4, 1.0, seed=7, batch_shape=(3, 5), valid=[1, 1, 0, 1], ood={"b": [0, 1, 1, 0]})
+    for index in [1, -1, (2, 3), (slice(None), 3), slice(0, 2), [0, 2], (2, [0, 4]),
+                  np.arange(15).reshape(3, 5) % 2 == 0, np.array([True, False, True])]:
+        part = bank[index]
+        np.testing.assert_array_equal(part.log_base, bank.log_base[index])
+        np.testing.assert_array_equal(part.valid, bank.valid[index])
+        np.testing.assert_array_equal(part.ood["b"], bank.ood["b"][index])
+        assert part.n_modes == 4
+
+
+def test_a_prompt_taken_from_a_bank_trains_as_its_row_of_the_batch():
+    """What the selection is for: a prompt of a bank, run alone, is its row of the batched run."""
+    bank = ms.scenarios.prompt_bank(12, 8, seed=0)
+    rule = ms.SelfDistillation(ms.CopyTeacher(0.5), beta=0.04, objective="jsd")
+    whole = ms.iterate(rule, bank, 3).log_policy[-1]
+    np.testing.assert_allclose(ms.iterate(rule, bank[5], 3).log_policy[-1], whole[5], rtol=1e-13, atol=1e-300)
+    np.testing.assert_array_equal(ms.iterate(rule, bank[2:4], 3).log_policy[-1], whole[2:4])
+
+
+@pytest.mark.parametrize("index, match", [
+    (Ellipsis, "not Ellipsis"), (None, "not None"), (1.5, "got 1.5"), ("0", "got '0'"), (True, "got True"),
+    (3, r"index 3 is out of range for batch axis 0 of length 3"), ((0, -6), "out of range for batch axis 1"),
+    ((0, 1, 2), r"has more entries than the 2 batch axes"), (np.ones(4, bool), r"shape of the batch axes it covers, \(3,\)"),
+    (slice(2, 2), "selects no prompt"),
+])
+def test_bad_task_indices_are_refused_by_name(index, match):
+    bank = ms.dirichlet_task(4, 1.0, seed=7, batch_shape=(3, 5))
+    with pytest.raises(ValueError, match=match):
+        bank[index]
+    with pytest.raises(ValueError, match=r"batch_shape \(\) has no rows to index"):
+        ms.make_task([0.5, 0.5])[0]
