@@ -68,6 +68,7 @@ _LAZY = {
     "collapse_depth": "modesim.kl_strength",
     "two_mode_rest_point": "modesim.kl_strength",
     "collapse_regime": "modesim.kl_strength",
+    "show_versions": "modesim._versions",
 }
 _SUBMODULES = (
     "plot", "figures", "paths", "sampled", "scenarios", "sweeps", "theorems", "symbolic",
@@ -171,6 +172,7 @@ __all__ = [
     "sample_modes",
     "sd_optimum",
     "sd_target",
+    "show_versions",
     "simpson_index",
     "sweep",
     "tangent_basis",

@@ -39,6 +39,7 @@ __all__ = [
     "col",
     "task",
     "one_of_types",
+    "text_stream",
 ]
 
 #: Tolerance on ``|sum(p) − 1|`` accepted before renormalising (probabilities and logs).
@@ -471,4 +472,12 @@ def one_of_types(value, name: str, types: tuple, what: str):
     """``value`` if it is an instance of ``types``; ``what`` says what is allowed."""
     if not isinstance(value, types):
         raise ValueError(f"{name} must be {what}; got {describe(value)}")
+    return value
+
+
+def text_stream(value, name: str = "file"):
+    """An object to print to (with a callable ``write``), or None for standard output."""
+    if value is not None and not callable(getattr(value, "write", None)):
+        raise ValueError(f"{name} must be a text stream with a write method (or None for standard output); "
+                         f"got {describe(value)}")
     return value

@@ -592,7 +592,8 @@ _KERNEL_ARRAYS = 9
 
 
 #: Why the compiled kernel is not in use when numba is installed but it could not be loaded
-#: (None otherwise); the numpy solve, exact too, is used instead.
+#: (None otherwise); the numpy solve, exact too, is used instead.  ``modesim.show_versions()``
+#: reports it.
 _KERNEL_ERROR: Exception | None = None
 
 
@@ -617,9 +618,13 @@ def _kernel():
     (the numpy solve alone; ``0``, ``false``, ``no`` and ``off`` in any case turn it off).
     The first call in a process loads it from numba's cache, or compiles it once (a few
     seconds)."""
-    if os.environ.get("MODESIM_NUMBA", "1").strip().lower() in ("0", "false", "no", "off"):
+    if os.environ.get("MODESIM_NUMBA", "1").strip().lower() in _NUMBA_OFF:
         return None
     return _kernel_from_numba()
+
+
+#: Values of ``MODESIM_NUMBA`` (any case, stripped) that turn the compiled kernel off.
+_NUMBA_OFF = ("0", "false", "no", "off")
 
 
 def _per_row(x, batch: tuple, R: int):
