@@ -2,7 +2,7 @@
 
 Imported only when the optional extra ``modesim[fast]`` (numba) is installed and a JSD round
 is solved (:func:`modesim.jsd_solve._kernel`): ``import modesim`` never loads numba.  It
-takes blocks of at most 512 rows, or of rows of at least 32 modes
+takes blocks of at most 512 rows, or of rows of at least 16 modes
 (:func:`modesim.jsd_solve._kernel_takes`).
 :func:`solve_rows` runs, row by row, the iteration of the numpy solve
 (:func:`modesim.jsd_solve._jsd_rows`), with its constants: the reverse-KL start, a Halley

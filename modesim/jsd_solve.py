@@ -387,7 +387,7 @@ def _jsd_solve(weights, log_values, log_ref, beta, lam) -> np.ndarray:
     the teacher never holds y.
 
     With numba installed (the ``fast`` extra) a block of at most 512 rows, or of rows of at
-    least 32 modes, goes first to the same iteration compiled (:mod:`modesim._jsd_kernel`,
+    least 16 modes, goes first to the same iteration compiled (:mod:`modesim._jsd_kernel`,
     row by row, a row's result independent of the others; larger blocks of short rows are
     faster here).  The rows it leaves (λ < 0.1, ratios beyond e^±650, modes held at zero, a
     mode far above its root, no convergence), the other blocks, and every row without numba
@@ -545,11 +545,13 @@ def _work_memory(n: int, n32: int):
 
 
 #: The kernel takes a block of at most this many rows, or any block of rows of at least
-#: :data:`_KERNEL_WIDE` modes; larger blocks of short rows are faster in the numpy solve
-#: (its passes run over the whole block, the kernel's per-row work does not shrink with K:
-#: measured 2.1× slower at 32k rows × K = 2, 0.8× at 512 rows; ``bench_jsd.py``).
+#: :data:`_KERNEL_WIDE` modes; larger blocks of shorter rows are faster in the numpy solve
+#: (its passes run over the whole block, the kernel's per-row work does not shrink with K).
+#: Kernel against numpy, whole blocks of 4k–64k rows (2026-11-30): K = 2 2.3×, K = 4 1.7×,
+#: K = 8 1.25×, K = 12 1.03–1.10×, K = 16 0.95–0.99×, K = 24 0.87–0.94×, K = 32 0.84×;
+#: at 512 rows of K = 16, 0.7×.
 _KERNEL_ROWS = 512
-_KERNEL_WIDE = 32
+_KERNEL_WIDE = 16
 #: The kernel's scratch, (4J + 9)·K floats for a J-point law, may not exceed this many
 #: (32 MB): a teacher whose law has K points (tilt, matrix, power-copy) and K in the
 #: thousands stays with the numpy solve (K = 4000 took 0.9 GB against 0.5 GB).

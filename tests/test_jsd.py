@@ -1019,7 +1019,7 @@ def test_a_mode_climbing_from_far_below_ends_normalised(monkeypatch):
 
 
 @pytest.mark.parametrize("rows, K, J, taken", [(1, 2, 2, True), (512, 4, 2, True), (513, 4, 2, False),
-                                               (2048, 16, 2, False), (1, 100_000, 2, True),
+                                               (2048, 15, 2, False), (2048, 16, 2, True), (1, 100_000, 2, True),
                                                (1000, 32, 2, True), (1, 1000, 1000, True),
                                                (1, 1100, 1100, False)])
 def test_which_blocks_the_kernel_takes(rows, K, J, taken):
