@@ -9,20 +9,22 @@ Two solves are timed against the same reverse round (theory §8.1):
 - **compiled** (numba, the ``fast`` extra, in ``dev``): the Halley iteration row by row in
   one compiled call, the logs of the last iteration updated by Taylor increments.  Numpy's
   call overhead (a few hundred calls a round) is gone, which is what decides a single
-  small row.
+  small row.  It takes blocks of up to 512 rows and blocks of rows of 16 modes or more.
 - **numpy** (without numba, or ``MODESIM_NUMBA=0``): blocks of rows through numpy passes,
   with a float32 phase (numpy's vectorised float32 log and exp) for blocks of at least
   2,048 entries; its iterations per block are reported (float32, float64).
 
-Measured on the shared 2-core AVX2 host (2026-11-30, this benchmark alone), compiled /
-numpy: a single K = 16 row 1.75× / ~9× (0.066 against 0.038 ms), 10^4 × K = 16
-3.1–3.2× / 3.2–4.1× (15 ms against 4.7 ms), K = 10^5 2.5× / 3.0–3.4× (6.2 against
-2.4 ms).  What remains at 10^4 × K = 16 is the scalar float64 ``log`` and ``exp`` of this
-host (~4.5 ns an element; numpy has vectorised float64 ones only for AVX-512): the law
-(an exp and a log an entry, ~13 ns) and two iterations of exact logs (two an entry each),
-against the reverse round's ~30 ns an entry in all.  The asserted bounds are the target
-where the measurement clears it with room and the measured ratio with headroom elsewhere
-(they catch regressions).
+Measured on the shared 2-core AVX2 host (2026-11-30), compiled / numpy, single rounds
+interleaved: a single K = 16 row 1.7–1.8× / ~9× (0.07 against 0.04 ms), 10^4 × K = 16
+2.3× / 2.4× (17 against 7.5 ms: the reverse round pays its page faults here), K = 10^5
+2.5× / 3.1× (6.2 against 2.5 ms).  In loops of rounds (``ms.iterate``, each objective in
+its own heap) 10^4 × K = 16 is 3.0–3.3×, the reverse round ~5.1–5.4 ms: the issue's 3×
+is not met there.  What remains at that size is the scalar float64 ``log`` and ``exp``
+of this host (~4.5 ns an element; numpy has vectorised float64 ones only for AVX-512):
+the law (an exp and a log an entry) and the first iteration's exact logs, against the
+reverse round's ~30 ns an entry in all.  The asserted bounds are the target where the
+measurement clears it with room and the measured ratio with headroom elsewhere (they
+catch regressions).
 
 The finite-sample rules, which is what trainers run, are within 3×: one ``SampledSD`` step
 with objective="jsd" (the per-token generalised JSD, a closed form) is 1.05–1.1× the reverse
@@ -38,9 +40,9 @@ import modesim as ms
 import modesim.jsd_solve as jsd_solve
 
 #: shape, regression bounds on the ratio (compiled, numpy).  Measured on a shared 2-core
-#: machine (2026-11-30): K = 16 1.75× / 9×; 10^4 × K = 16 3.1–3.2× / 3.2–4.1×; K = 10^5
-#: 2.5× / 3.0–3.4× (memory-bound, so the ratio grows when other processes compete for the
-#: memory bus).
+#: machine (2026-11-30): K = 16 1.7–1.8× / 9×; 10^4 × K = 16 2.3–3.2× / 2.4–4.1× (with
+#: the heap state); K = 10^5 2.5× / 3.0–3.4× (memory-bound, so the ratio grows when other
+#: processes compete for the memory bus).
 CASES = {
     "K=16": ((16,), 3.0, 14.0),
     "10^4 x K=16": ((10_000, 16), 3.6, 4.5),
@@ -108,6 +110,30 @@ def test_jsd_round_against_reverse_round(benchmark, case, monkeypatch):
     if "compiled" in ratios:
         assert ratios["compiled"] <= limit_compiled
     assert ratios["numpy"] <= limit_numpy
+
+
+def test_jsd_rounds_in_a_loop_against_reverse_rounds(benchmark):
+    """10^4 × K = 16 as a user runs it: ``ms.iterate`` for 10 rounds of one objective, the
+    two objectives alternating (best of 8 loops each), so that each runs in the heap it
+    keeps for itself.  The single-round timings above interleave one round of each, so the
+    reverse round runs in the heap the JSD round left (then it is fault-free, ~4.7 ms; in
+    its own loop of ``rule.step`` it faults ~5 MB of fresh arrays a round, ~7 ms).
+    Measured 2026-11-30: 3.1–3.3× (compiled kernel), reverse ~5.0–5.4 ms a round."""
+    rng = np.random.default_rng(0)
+    lb = np.log(rng.dirichlet(np.ones(16), size=10_000))
+    task = ms.Task(lb, np.ones(lb.shape, bool))
+    rules = {o: ms.SelfDistillation(ms.CopyTeacher(0.5), beta=0.04, objective=o) for o in ("reverse", "jsd")}
+    benchmark.pedantic(ms.iterate, args=(rules["jsd"], task, 2), kwargs=dict(record_policy=False),
+                       rounds=1, iterations=1)
+    times = dict.fromkeys(rules, float("inf"))
+    for _ in range(8):
+        for name, rule in rules.items():
+            times[name] = min(times[name], best(lambda r=rule: ms.iterate(r, task, 10, record_policy=False), 1) / 10)
+    ratio = times["jsd"] / times["reverse"]
+    benchmark.extra_info.update(reverse_s=times["reverse"], jsd_s=times["jsd"], ratio=ratio)
+    print(f"\n10^4 x K=16, loops of 10 rounds: reverse {times['reverse'] * 1e3:.2f} ms, "
+          f"JSD {times['jsd'] * 1e3:.2f} ms ({ratio:.2f}×)")
+    assert ratio <= 4.0       # regression bound (the 3× target is not met at this size)
 
 
 SAMPLED_SHAPES = {"48 prompts x 16 seeds": (16, 48), "10^4 entries": (10_000, 1)}
