@@ -79,11 +79,17 @@ def _normalise(u, p, K):  # pragma: no cover - compiled
     for y in range(K):
         p[y] = math.exp(u[y] - m)
     tot = _fsum(p, K)
-    shift = m + math.log(tot)
+    lt = math.log(tot)
+    shift = m + lt
     inv = 1.0 / tot
     for y in range(K):
-        u[y] -= shift
-        p[y] *= inv
+        # p = e^(u − m)/Σ made e^u as u is stored after the shift (to ulp(u) ≈ 1e-13 apart
+        # at u ≈ −600, which a first step below 0.1, by Taylor steps of π, never repairs):
+        # the two roundings of u (u − m, u − shift) differ by (un − a) + log Σ, to first order.
+        a = u[y] - m
+        un = u[y] - shift
+        p[y] *= inv * (1.0 + ((un - a) + lt))
+        u[y] = un
     return True
 
 

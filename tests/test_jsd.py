@@ -1093,6 +1093,28 @@ def test_a_mode_climbing_from_far_below_ends_normalised(monkeypatch):
     np.testing.assert_allclose(out, np.log(exact), rtol=0, atol=2e-15)
 
 
+@pytest.mark.skipif(np.finfo(np.longdouble).eps > 1e-18, reason="long double is float64 on this platform")
+def test_a_start_near_the_root_keeps_pi_as_u_is_stored(monkeypatch):
+    """Modes near e^−600 whose first step is below 0.1 (π then follows u by Taylor steps
+    and is never recomputed from u): the start's π was e^(u − max)/Σ while u was rounded
+    again by the shift, ulp(u) ≈ 1.1e-13 apart, and the kernel ended 2 ulp (2.3e-13) off
+    the 80-bit root where the numpy solve is 1 ulp off.  Found by an adversarial review
+    (1 row in ~300 random rows with such modes)."""
+    pytest.importorskip("numba")
+    monkeypatch.delenv("MODESIM_NUMBA", raising=False)
+    seen = _recording_kernel(monkeypatch)
+    lr = np.array([-2.2723803854011213, -2.2558739398157996, -2.271933195529912, -602.5308532859694,
+                   -438.00390023231233, -1.7542512712570564, -1.9516340076845689, -601.1720703155491,
+                   -2.2813435370802724, -609.6948640402356, -2.837949230007378, -2.523021561980803,
+                   -417.4762872895044, -433.7237040396869, -498.7244958477055, -2.0170228366952925])
+    lam, beta, alpha = 0.1795879460053304, 0.0, 0.015857806731993662
+    out = ms.sd_target(lr, lr, ms.Task(lr, np.ones(16, bool)), teacher=ms.CopyTeacher(alpha),
+                       demos=ms.ConditionedDemos(), objective="jsd", beta=beta, jsd_weight=lam)
+    assert not np.concatenate(seen).any()                  # the kernel solved it
+    root = _root_80bit(lr, lam, alpha, beta).astype(np.float64)
+    assert np.max(np.abs(out - root)) < 1.2e-13              # one ulp at |u| in [512, 1024) (was two)
+
+
 @pytest.mark.parametrize("rows, K, J, taken", [(1, 2, 2, True), (512, 4, 2, True), (513, 4, 2, False),
                                                (2048, 15, 2, False), (2048, 16, 2, True), (1, 100_000, 2, True),
                                                (1000, 32, 2, True), (1, 1000, 1000, True),
