@@ -83,6 +83,11 @@ def batch_index(index, batch_shape: tuple[int, ...], name: str = "index") -> tup
             raise ValueError(f"{name} of {where} may hold integers, slices, integer arrays or a "
                              f"boolean mask of batch axes, not {e!r}")
         if isinstance(e, slice):
+            try:        # bounds and step: integers (or None), a step not zero
+                e.indices(batch_shape[axis])
+            except (TypeError, ValueError):
+                raise ValueError(f"a slice in {name} of {where} needs integer (or None) bounds and a "
+                                 f"non-zero step; got {e!r}") from None
             out.append(e)
             axis += 1
             continue
@@ -110,6 +115,13 @@ def batch_index(index, batch_shape: tuple[int, ...], name: str = "index") -> tup
                              f"of {where}")
         out.append(arr if arr.ndim else int(arr))
         axis += 1
+    arrays = [np.shape(e) if e.dtype != bool else (int(np.count_nonzero(e)),)
+              for e in out if isinstance(e, np.ndarray)]
+    try:        # integer arrays (and masks) of several axes select their entries together
+        np.broadcast_shapes(*arrays)
+    except ValueError:
+        raise ValueError(f"the arrays in {name} {shown} of {where} must broadcast together (they pick "
+                         f"entries together); got shapes {', '.join(map(str, arrays))}") from None
     return tuple(out)
 
 

@@ -153,7 +153,9 @@ def test_a_prompt_taken_from_a_bank_trains_as_its_row_of_the_batch():
     (Ellipsis, "not Ellipsis"), (None, "not None"), (1.5, "got 1.5"), ("0", "got '0'"), (True, "got True"),
     (3, r"index 3 is out of range for batch axis 0 of length 3"), ((0, -6), "out of range for batch axis 1"),
     ((0, 1, 2), r"has more entries than the 2 batch axes"), (np.ones(4, bool), r"shape of the batch axes it covers, \(3,\)"),
-    (slice(2, 2), "selects no prompt"),
+    (slice(2, 2), "selects no prompt"), (slice(None, None, 0), "non-zero step"), (slice(0, 2.5), "integer"),
+    (slice("a", None), "integer"), ((np.array([0, 1]), np.array([0, 1, 2])), "must broadcast together"),
+    ((np.ones(3, bool), [0, 1]), "must broadcast together"),
 ])
 def test_bad_task_indices_are_refused_by_name(index, match):
     bank = ms.dirichlet_task(4, 1.0, seed=7, batch_shape=(3, 5))
