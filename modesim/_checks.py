@@ -489,7 +489,10 @@ def one_of_types(value, name: str, types: tuple, what: str):
 
 def text_stream(value, name: str = "file"):
     """An object to print to (with a callable ``write``), or None for standard output."""
-    if value is not None and not callable(getattr(value, "write", None)):
+    import io
+
+    if value is not None and (not callable(getattr(value, "write", None)) or isinstance(value, type)
+                              or isinstance(value, (io.RawIOBase, io.BufferedIOBase))):   # a class; bytes
         raise ValueError(f"{name} must be a text stream with a write method (or None for standard output); "
                          f"got {describe(value)}")
     return value

@@ -29,6 +29,9 @@ def test_show_versions_prints_modesim_python_every_dependency_and_the_jsd_solve(
 def test_show_versions_refuses_what_it_cannot_print_to():
     with pytest.raises(ValueError, match="file must be a text stream with a write method .*got 3"):
         ms.show_versions(file=3)
+    for stream in (io.StringIO, io.BytesIO()):      # the class itself; a binary stream (TypeError in print)
+        with pytest.raises(ValueError, match="file must be a text stream"):
+            ms.show_versions(file=stream)
 
 
 @pytest.mark.parametrize("value", ["0", "off", " False "])
