@@ -330,7 +330,10 @@ def solve_rows(W, A, L, has_linear, lref, beta, lam, out, status, consts, scratc
                 break       # stopped shrinking: the numpy solve's at-resolution stop decides
             it = 1.0 / tot
             for y in range(K):
-                u[y] -= lt
-                p[y] *= it
+                # π/Σ, made e^u as u is stored after the shift (as in _normalise): the
+                # rounding of u − log Σ, (un − u) + log Σ, is added to first order.
+                un = u[y] - lt
+                p[y] *= it * (1.0 + ((un - u[y]) + lt))
+                u[y] = un
             moved = big + abs(lt)
     return left
