@@ -31,6 +31,9 @@ _JSD_MAX_ITER = 100
 _JSD_STEP_TOL = 1e-7
 #: The ratio form r = e^{c − u} = e^c·e^{−u} is used while every exponent stays below this.
 _JSD_RATIO_RANGE = 650.0
+#: Iterations after which the numpy solve gives modes whose steps change sign a trust
+#: region (:func:`_jsd_rows`); typical blocks end in 2–4 iterations, untouched by it.
+_JSD_SAFEGUARD_FROM = 8
 #: Teacher log-probabilities below −this are exact zeros for the JSD solve: a mode held only
 #: with ``T ≤ e^−10^4`` ends at ``log π ≈ log T + O(20)`` (λ ≤ 1 − 1e-8), far below the float
 #: range, or, with β > 0, where the KL term alone puts it; the Newton iterations would
@@ -794,7 +797,8 @@ def _jsd_rows(W, A, lref, beta_c, lam_c, has_beta, precise, out, work, linear=No
     dead_f = None if dead is None else np.ascontiguousarray(dead).reshape(N)
 
     big = np.inf
-    for _ in range(_JSD_MAX_ITER):
+    cap = last = None
+    for it in range(_JSD_MAX_ITER):
         us = u if dead_f is None else np.where(dead_f, 0.0, u)
         pe = p if dead_f is None else np.where(dead_f, 1.0, p)
         if ratio_ok and float(us.min()) > -_JSD_RATIO_RANGE:
@@ -828,6 +832,22 @@ def _jsd_rows(W, A, lref, beta_c, lam_c, has_beta, precise, out, work, linear=No
         if low < -1.0:
             nu_f = np.broadcast_to(nu, rows).reshape(N)
             _log_newton(step, f, nu_f, us, Tp, lc, wom, beta_f, lref_f)
+            low = float(step.min())
+        if it >= _JSD_SAFEGUARD_FROM:
+            # A block still iterating after this many steps (typical ones end in 2–4): a mode
+            # whose steps change sign is given a trust region, half its last step but at
+            # least a nat, doubled again after each step of the same sign.  Without it a mode sitting in the
+            # β-dominated regime above its root (φ ≈ β·(u − log π_ref) > 0 > ν, where neither
+            # a Halley nor a log-Newton step is sound) overshot by ~800 nats, came back past
+            # its start and cycled (found by review: CopyTeacher(1e-9), uniform
+            # demonstrations, β = 1e-4, a base down to e^−104).
+            if cap is None:
+                cap, last = np.full(N, np.inf), np.zeros(N)
+            turn = step * last
+            np.multiply(cap, 2.0, out=cap, where=turn > 0)
+            np.maximum(np.abs(last) * 0.5, 1.0, out=cap, where=turn < 0)     # never below a nat
+            np.clip(step, -cap, cap, out=step)
+            np.copyto(last, step)
             low = float(step.min())
         u += step
         if dead_f is not None:

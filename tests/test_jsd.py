@@ -1218,3 +1218,30 @@ def test_rounds_in_threads_equal_the_serial_rounds(solver):
             got = list(pool.map(lambda case: _round(*case, demos), cases))
             for g, want in zip(got, serial):
                 np.testing.assert_array_equal(g, want)
+
+
+def test_a_mode_in_the_beta_regime_above_its_root_converges(solver):
+    """A mode whose φ is dominated by a small β term above its root (φ ≈ β(u − log π_ref) > 0 >
+    ν: neither a Halley nor a log-Newton step is sound there) overshot by ~800 nats, came back
+    past its start and cycled until the solve gave up (RuntimeError; found by review, older
+    than the kernel).  The trust region given to modes whose steps change sign after 8
+    iterations ends it: the result meets the stationarity conditions, written from the
+    teacher matrix (every φ_y equal, Σπ = 1), and the modes' independent 1-D roots."""
+    from scipy.optimize import brentq
+
+    lr = log_normalise(-np.linspace(0, 104, 10))
+    task = ms.Task(lr, np.ones(10, bool))
+    teacher, demos, lam, beta = ms.CopyTeacher(1e-9), ms.UniformDemos(), 0.3, 1e-4
+    out = ms.sd_target(lr, lr, task, teacher=teacher, demos=demos, objective="jsd", beta=beta, jsd_weight=lam)
+    T, D, pi = teacher.matrix(lr), demos.distribution(lr, task), np.exp(out)
+    assert abs(pi.sum() - 1.0) < 1e-15
+    M = lam * T + (1 - lam) * pi[None, :]
+    phi = (1 - lam) * np.sum(D[:, None] * np.log(pi[None, :] / M), axis=0) + beta * (out - lr)
+    assert np.ptp(phi) < 1e-12
+    nu = float(np.mean(phi))
+
+    def phi_y(u, y):
+        return (1 - lam) * np.sum(D * (u - np.logaddexp(np.log(lam) + np.log(T[:, y]), np.log(1 - lam) + u))) + beta * (u - lr[y])
+
+    roots = [brentq(lambda u, y=y: phi_y(u, y) - nu, -2000.0, 1.0, xtol=1e-15) for y in range(10)]
+    np.testing.assert_allclose(out, roots, rtol=0, atol=1e-11)
