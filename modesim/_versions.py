@@ -28,7 +28,7 @@ def jsd_solve_in_use() -> str:
     ``"compiled kernel (numba X)"``; or the numpy solve with the reason: turned off by
     ``MODESIM_NUMBA``, numba not installed (the ``fast`` extra), or numba installed but
     failing to load, with its error.  Loads numba when it is installed (~0.5 s the first
-    time in a process).
+    time in a process; a few seconds the first time after an install).
     """
     from . import jsd_solve
 
@@ -49,7 +49,8 @@ def show_versions(file=None) -> None:
     if not, why (:func:`jsd_solve_in_use`).
 
     Reads versions from the installed metadata (nothing is imported but numba, to find out
-    whether the compiled kernel loads: ~0.5 s).  ``file``: where to print (default
+    whether the compiled kernel loads: ~0.5 s, or a few seconds the first time after an
+    install, when it compiles).  ``file``: where to print (default
     ``sys.stdout``; any object with ``write``).
 
     Raises
@@ -61,7 +62,7 @@ def show_versions(file=None) -> None:
     --------
     >>> import modesim as ms
     >>> ms.show_versions()  # doctest: +ELLIPSIS
-    modesim 0.2.0
+    modesim ...
     python ...
     """
     from . import __version__

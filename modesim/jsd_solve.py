@@ -533,18 +533,20 @@ def _work_memory(n: int, n32: int):
     every work array is written before it is read.
     """
     store = _WORK_MEMORY.__dict__
-    flat, flat32 = store.pop("d", None), store.pop("f", None)
-    if flat is None or flat.size < n:
-        flat = np.empty(n)
-    if n32 and (flat32 is None or flat32.size < n32):
+    kept, kept32 = store.pop("d", None), store.pop("f", None)
+    flat = kept if kept is not None and kept.size >= n else np.empty(n)
+    flat32 = kept32
+    if n32 and (kept32 is None or kept32.size < n32):
         flat32 = np.empty(n32, dtype=np.float32)
     try:
         yield flat[:n], (None if flat32 is None else flat32[:n32])
     finally:
-        if flat.size <= _WORK_MEMORY_KEPT:
-            store["d"] = flat
-        if flat32 is not None and flat32.size <= _WORK_MEMORY_KEPT:
-            store["f"] = flat32
+        # The larger array that stays within the bound goes back (a round beyond it leaves
+        # the memory kept before it in place).
+        for key, new, old in (("d", flat, kept), ("f", flat32, kept32)):
+            back = new if new is not None and new.size <= _WORK_MEMORY_KEPT else old
+            if back is not None:
+                store[key] = back
 
 
 #: The kernel takes a block of at most this many rows, or any block of rows of at least

@@ -365,8 +365,9 @@ def check_jsd_weight(value):
         where = f" at index {first} of jsd_weight" if bad.ndim else ""
         got = float(np.asarray(lam)[first])
         raise ValueError(
-            f"jsd_weight must be in [1e-8, 1 - 1e-8] (nearer 0 or 1 use objective='forward' or "
-            f"'reverse'); got {got!r}{where}"
+            f"jsd_weight must be in [1e-8, 1 - 1e-8] for the exact JSD round (its solve; TRL's "
+            f"λ = 0 and 1, the forward and reverse KL losses, are taken by the sampled rules, "
+            f"theory §8.1); got {got!r}{where}"
         )
     return lam
 

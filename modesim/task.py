@@ -192,7 +192,25 @@ class Task:
         if lb.size == 0:
             raise ValueError(f"index {chk.describe(index)} selects no prompt of a task with batch_shape "
                              f"{self.batch_shape}")
-        return Task(lb, self.valid[idx], {k: v[idx] for k, v in self.ood.items()})
+        # Rows of a validated task are valid as they are: built without renormalising them
+        # again (log_normalise of a normalised row can move it by an ulp, and a prompt taken
+        # out of a bank must be that prompt, bit for bit).
+        part = object.__new__(Task)
+        object.__setattr__(part, "log_base", _readonly(np.array(lb)))
+        object.__setattr__(part, "valid", _readonly(np.array(self.valid[idx])))
+        object.__setattr__(part, "ood", FrozenDict({k: _readonly(np.array(v[idx])) for k, v in self.ood.items()}))
+        return part
+
+    def __len__(self) -> int:
+        """The length of the first batch axis (``TypeError`` for an unbatched task, as numpy's
+        0-d arrays)."""
+        if not self.batch_shape:
+            raise TypeError("an unbatched task (batch_shape ()) has no length")
+        return self.batch_shape[0]
+
+    def __iter__(self):
+        """The prompts along the first batch axis: ``for prompt in bank`` (``task[i]`` each)."""
+        return (self[i] for i in range(len(self)))
 
     def __repr__(self) -> str:
         ood = f", ood={list(self.ood)}" if self.ood else ""

@@ -1204,6 +1204,12 @@ def test_the_work_memory_is_reused_and_bounded(monkeypatch):
     with jsd_solve._work_memory(100, 10):
         pass
     assert "d" not in store and store["f"].size == 10
+    with jsd_solve._work_memory(40, 0):
+        pass
+    small = store["d"]
+    with jsd_solve._work_memory(100, 0):       # beyond the bound: the small one stays kept
+        pass
+    assert store["d"] is small
 
 
 def test_rounds_in_threads_equal_the_serial_rounds(solver):

@@ -29,6 +29,9 @@ import sys
 
 __all__ = ["SUBCOMMANDS", "make_parser", "main"]
 
+#: Optional dependencies → the extra of ``pyproject.toml`` that installs them.
+_EXTRA_OF = {"xarray": "sweep", "zarr": "sweep", "dask": "sweep", "distributed": "sweep", "numba": "fast"}
+
 #: Subcommand modules of this package, in ``modesim --help`` order.
 SUBCOMMANDS: tuple[str, ...] = ("run", "verify", "figures", "sweep")
 
@@ -93,7 +96,8 @@ def main(argv=None) -> int:
     """Run ``modesim`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status.
 
     Exit status: 0 success; 1 ``verify`` found a failure; 2 a usage error (bad flag or
-    value, unreadable or unwritable file); 141 the output pipe was closed early.
+    value, unreadable or unwritable file, an extra the command needs not installed); 141
+    the output pipe was closed early.
     """
     _tolerant_streams()
     parser = make_parser()
@@ -108,6 +112,14 @@ def main(argv=None) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return 141
+    except ImportError as exc:      # an optional dependency (an extra) not installed
+        message = str(exc)
+        if isinstance(exc, ModuleNotFoundError) and exc.name:
+            extra = _EXTRA_OF.get(exc.name.split(".")[0])
+            hint = f" (pip install 'modesim[{extra}]')" if extra else ""
+            message = f"this command needs {exc.name}, which is not installed{hint}"
+        print(f"modesim {args.command}: error: {message}", file=sys.stderr)
+        return 2
     except (ValueError, OSError) as exc:
         message = str(exc)
         if isinstance(exc, OSError) and exc.filename is not None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import re
 import sys
 import textwrap
 
@@ -114,11 +113,9 @@ MAX_ENTRIES = 20_000_000
 
 
 def _as_flags(message: str) -> str:
-    """Rename the library argument a message starts with to the command-line flag, and a
-    suggested ``objective='…'`` to the ``--objective`` flag."""
+    """Rename the library argument a message starts with to the command-line flag."""
     name = message.split(" ", 1)[0]
-    message = _FLAG_OF[name] + message[len(name):] if name in _FLAG_OF else message
-    return re.sub(r"objective='(\w+)' or '(\w+)'", r"--objective \1 or \2", message)
+    return _FLAG_OF[name] + message[len(name):] if name in _FLAG_OF else message
 
 
 def build_rule(args):
@@ -370,7 +367,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     sd.add_argument("--jsd-weight", type=float, default=None, metavar="LAMBDA",
                     help="JSD mixing weight λ in [1e-8, 1 - 1e-8]: at β = 0 the round approaches reverse KL "
                          "as λ → 1 and forward KL as λ → 0 (TRL's convention; default 0.5; with "
-                         "--objective jsd only)")
+                         "--objective jsd only).  With numba installed the first JSD round of a "
+                         "process loads its compiled solve (~0.5 s), more than a one-row run "
+                         "gains below ~2,000 rounds: MODESIM_NUMBA=0 skips it")
     sd.add_argument("--teacher-base", default=None, metavar="{current,frozen,ema:TAU}",
                     help="the teacher's own model: the current policy, the frozen base, or an "
                          "EMA keeping weight TAU in [0, 1] on its previous value (0: current, "

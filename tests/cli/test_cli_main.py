@@ -171,3 +171,19 @@ def test_a_terminal_without_unicode_gets_replacement_characters():
                           env={**ENV, "PYTHONIOENCODING": "ascii"})
     assert proc.returncode == 0 and proc.stderr == ""
     assert "H(?|C) nats" in proc.stdout
+
+
+def test_a_missing_optional_dependency_is_one_line_naming_the_extra(capsys, monkeypatch):
+    """A command whose extra is not installed ends with one line and exit status 2 (it
+    printed a traceback)."""
+    import modesim.cli.run as run
+
+    def missing(args):
+        raise ModuleNotFoundError("No module named 'zarr'", name="zarr")
+
+    monkeypatch.setattr(run, "main", missing)
+    from modesim.cli import main
+
+    assert main(["run", "--base", "0.5,0.5"]) == 2
+    err = capsys.readouterr().err
+    assert err == "modesim run: error: this command needs zarr, which is not installed (pip install 'modesim[sweep]')\n"

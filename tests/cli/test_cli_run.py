@@ -367,10 +367,13 @@ def test_jsd_objective_from_the_command_line_equals_the_library(capsys):
 
 @pytest.mark.parametrize("value", ["0", "1", "1e-9", "-3"])
 def test_a_jsd_weight_out_of_range_gets_one_message_in_flags(capsys, value):
-    """0 and 1 got "(0, 1)" while 1e-9 got "[1e-8, 1 - 1e-8]"; the help said (0, 1)."""
+    """0 and 1 got "(0, 1)" while 1e-9 got "[1e-8, 1 - 1e-8]"; the help said (0, 1).  The
+    message no longer advises objective='forward'/'reverse' for λ near 0 or 1: with β > 0
+    the round tends to π_ref at both ends, not to those objectives (theory §8.1)."""
     assert main(["run", "--base", "0.6,0.3,0.1", "--objective", "jsd", "--jsd-weight", value]) == 2
     err = capsys.readouterr().err
-    assert "--jsd-weight must be in [1e-8, 1 - 1e-8] (nearer 0 or 1 use --objective forward or reverse)" in err
+    assert "--jsd-weight must be in [1e-8, 1 - 1e-8] for the exact JSD round" in err
+    assert "TRL's λ = 0 and 1, the forward and reverse KL losses, are taken by the sampled rules" in err
     assert f"got {float(value)!r}" in err
 
 

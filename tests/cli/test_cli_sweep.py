@@ -25,3 +25,18 @@ def test_modesim_sweep_reports_a_bad_config_on_one_line(tmp_path, capsys):
     assert main(["sweep", str(bad), "--out", str(tmp_path / "o.zarr")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("modesim sweep: error:") and "rounds" in err and "Traceback" not in err
+
+
+def test_modesim_sweep_without_the_sweep_extra_says_what_to_install(tmp_path, capsys, monkeypatch):
+    """Without xarray (simulated: its import fails) the command printed a two-exception
+    traceback (exit 1); it now says what is missing and which extra installs it."""
+    import sys
+
+    for name in [m for m in sys.modules if m == "xarray" or m.startswith(("xarray.", "modesim.sweeps"))]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "xarray", None)
+    example = Path(__file__).resolve().parents[2] / "examples" / "sweep.toml"
+    assert main(["sweep", str(example), "--out", str(tmp_path / "r.zarr")]) == 2
+    err = capsys.readouterr().err
+    assert "modesim sweep: error: modesim sweeps need xarray" in err and "pip install 'modesim[sweep]'" in err
+    assert "Traceback" not in err
