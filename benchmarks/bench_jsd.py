@@ -16,10 +16,11 @@ Two solves are timed against the same reverse round (theory §8.1):
 
 Measured on the shared 2-core AVX2 host (2026-11-30), compiled / numpy, single rounds
 interleaved: a single K = 16 row 1.7–1.8× / ~9× (0.07 against 0.04 ms), 10^4 × K = 16
-2.3× / 2.4× (17 against 7.5 ms: the reverse round pays its page faults here), K = 10^5
-2.5× / 3.1× (6.2 against 2.5 ms).  In loops of rounds (``ms.iterate``, each objective in
-its own heap) 10^4 × K = 16 is 3.0–3.3×, the reverse round ~5.1–5.4 ms: the issue's 3×
-is not met there.  What remains at that size is the scalar float64 ``log`` and ``exp``
+2.1–2.9× / 2.4–3.3× (14–15 against 4.8–7.3 ms: run alone, the reverse round pays its page
+faults here; in the full benchmark run it does not), K = 10^5 2.5× / 3.1× (6.2 against
+2.5 ms).  In loops of rounds (``ms.iterate``, each objective in its own heap) 10^4 × K = 16
+is 2.9–3.1× over runs, the reverse round ~4.9 ms: the issue's 3× is met only at its edge
+there.  What remains at that size is the scalar float64 ``log`` and ``exp``
 of this host (~4.5 ns an element; numpy has vectorised float64 ones only for AVX-512):
 the law (an exp and a log an entry) and the first iteration's exact logs, against the
 reverse round's ~30 ns an entry in all.  The asserted bounds are the target where the
@@ -118,7 +119,7 @@ def test_jsd_rounds_in_a_loop_against_reverse_rounds(benchmark):
     keeps for itself.  The single-round timings above interleave one round of each, so the
     reverse round runs in the heap the JSD round left (then it is fault-free, ~4.7 ms; in
     its own loop of ``rule.step`` it faults ~5 MB of fresh arrays a round, ~7 ms).
-    Measured 2026-11-30: 3.1–3.3× (compiled kernel), reverse ~5.0–5.4 ms a round."""
+    Measured 2026-11-30: 2.9–3.1× over runs (compiled kernel), reverse ~4.9 ms a round."""
     rng = np.random.default_rng(0)
     lb = np.log(rng.dirichlet(np.ones(16), size=10_000))
     task = ms.Task(lb, np.ones(lb.shape, bool))
