@@ -890,7 +890,115 @@ def _jsd_rows(W, A, lref, beta_c, lam_c, has_beta, precise, out, work, linear=No
         else:  # every entry of a row under- or overflowed: normalise in log space
             u2 -= logsumexp_last(u2, keepdims=True)
             np.exp(u, out=p)
-    raise RuntimeError(
-        "the JSD round's optimum did not converge (please report this input to modesim); "
-        f"largest last step {big:.3g}"
-    )
+    # Rows whose Halley iteration did not settle (extreme inputs: a mode's steps of 10^6
+    # nats under a tiny β move ν with them) are solved one by one by the bracketed method.
+    with np.errstate(divide="ignore"):
+        lc_all = lc if lc is not None else np.log(Tp)
+    last = np.abs(step).reshape(rows).max(axis=-1)
+    for r in np.flatnonzero(~(last < _JSD_STEP_TOL)):
+        sl = slice(r * K, (r + 1) * K)
+        b = 0.0 if beta_f is None else float(beta_f[sl][0] if isinstance(beta_f, np.ndarray) else beta_f)
+        u[sl] = _bracketed_row(lc_all[:, sl], wom[:, sl], b, None if lref_f is None else lref_f[sl],
+                               None if dead_f is None else dead_f[sl], u[sl])
+
+
+def _bracketed_row(lc, w, beta: float, lref, dead, start) -> np.ndarray:
+    """One row's optimum by nested bracketed solves (theory §8.1): the fallback for rows the
+    Halley iteration does not settle.  Returns normalised log π (K,).
+
+    Given ν the stationarity conditions separate: φ_y(u) = −Σ_j w_jy·softplus(lc_jy − u) +
+    β·(u − log π_ref(y)) is increasing in u, so each mode's root is bracketed (by doubling
+    from the start) and found by Newton steps kept inside the bracket (bisection when a step
+    leaves it).  Σ_y e^{u_y(ν)} is increasing in ν, so ν is found the same way on
+    h(ν) = log Σ e^{u(ν)} (h' = Σ (e^u/φ')/Σ e^u), with ν < 0 when β = 0 (φ < 0 there).
+    ``lc`` = log(λT/(1 − λ)), ``w`` = (1 − λ)·weights, both (J, K); ``dead`` marks modes
+    held at zero.  Slow (a few thousand evaluations of φ) but certain to converge.
+    """
+    K = lc.shape[1]
+    live = np.ones(K, bool) if dead is None else ~dead
+    lc, w = lc[:, live], w[:, live]
+    ref = np.zeros(int(live.sum())) if lref is None or beta == 0.0 else lref[live]
+    u0 = start[live]
+    u0 = np.where(np.isfinite(u0), u0, 0.0)
+
+    def phi(u):
+        with np.errstate(invalid="ignore", over="ignore"):
+            x = lc - u
+            sp = np.logaddexp(0.0, x)
+            sg = np.exp(x - sp)
+            sg[np.isnan(sg)] = 0.0                    # x = −inf (a teacher zero): σ = 0
+            f = -np.sum(np.where(w > 0, w * sp, 0.0), axis=0) + beta * (u - ref)
+            return f, np.sum(w * sg, axis=0) + beta
+
+    def bracket(nu, u, sign):
+        """Points below (sign −1) or above (+1) each mode's root at ν, by doubling steps."""
+        pt, d = u.copy(), np.ones_like(u)
+        for _ in range(1100):
+            f = phi(pt)[0]
+            move = (f > nu) if sign < 0 else (f < nu)
+            if not move.any():
+                return pt
+            pt = np.where(move, pt + sign * d, pt)
+            d = np.where(move, 2.0 * d, d)
+        raise RuntimeError("the JSD round's optimum could not be bracketed (please report this input)")
+
+    def modes(nu, u):
+        lo, hi = bracket(nu, u, -1), bracket(nu, u, +1)
+        u = np.clip(u, lo, hi)
+        for _ in range(400):
+            f, f1 = phi(u)
+            g = f - nu
+            hi = np.where(g > 0, u, hi)
+            lo = np.where(g < 0, u, lo)
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+                new = u - g / f1
+            new = np.where((new > lo) & (new < hi), new, 0.5 * (lo + hi))
+            tol = 4.0 * np.spacing(np.maximum(np.abs(u), 1.0))
+            done = (np.abs(new - u) <= tol) | (hi - lo <= tol) | (g == 0)
+            u = np.where(g == 0, u, new)
+            if done.all():
+                return u
+        raise RuntimeError("the JSD round's optimum did not converge in its bracketed solve (please report this input)")
+
+    def h(nu, u):
+        u = modes(nu, u)
+        m = float(u.max())
+        e = np.exp(u - m)
+        total = float(e.sum())
+        return u, m + math.log(total), float(np.sum(e / phi(u)[1])) / total
+
+    nu = float(np.median(phi(u0)[0]))
+    if beta == 0.0:
+        nu = min(nu, -1e-300)
+    u, hv, dh = h(nu, u0)
+    lo_nu, hi_nu = (nu, math.inf) if hv < 0 else (-math.inf, nu)
+    d = 1.0
+    while math.isinf(lo_nu) or math.isinf(hi_nu):                     # bracket ν
+        if math.isinf(hi_nu):       # upwards: ν + d, or towards 0⁻ when β = 0 (φ < 0)
+            trial = lo_nu + d if beta > 0.0 else lo_nu / (2.0 * d)
+        else:                       # downwards: h → −∞ as ν → −∞
+            trial = hi_nu - d * max(1.0, abs(hi_nu))
+        u, hv, dh = h(trial, u)
+        if hv < 0:
+            lo_nu = trial
+        else:
+            hi_nu = trial
+        d *= 2.0
+        if d > 1e300:
+            raise RuntimeError("the JSD round's multiplier could not be bracketed (please report this input)")
+    nu = lo_nu
+    for _ in range(400):
+        u, hv, dh = h(nu, u)
+        if hv < 0:
+            lo_nu = nu
+        elif hv > 0:
+            hi_nu = nu
+        new = nu - hv / dh if dh > 0 else 0.5 * (lo_nu + hi_nu)
+        if not lo_nu < new < hi_nu:
+            new = 0.5 * (lo_nu + hi_nu)
+        if abs(hv) <= 4e-16 or hi_nu - lo_nu <= 4.0 * np.spacing(max(abs(lo_nu), abs(hi_nu))):
+            break
+        nu = new
+    out = np.full(K, -np.inf)
+    out[live] = u - hv
+    return np.minimum(out, 0.0)

@@ -1226,28 +1226,60 @@ def test_rounds_in_threads_equal_the_serial_rounds(solver):
                 np.testing.assert_array_equal(g, want)
 
 
-def test_a_mode_in_the_beta_regime_above_its_root_converges(solver):
+@pytest.mark.parametrize("K, depth, alpha, beta, lam", [(10, 104, 1e-9, 1e-4, 0.3), (10, 104, 1e-9, 5e-8, 0.3),
+                                                     (20, 400, 1e-12, 5e-8, 0.3)])
+def test_a_mode_in_the_beta_regime_above_its_root_converges(solver, K, depth, alpha, beta, lam):
     """A mode whose φ is dominated by a small β term above its root (φ ≈ β(u − log π_ref) > 0 >
     ν: neither a Halley nor a log-Newton step is sound there) overshot by ~800 nats, came back
     past its start and cycled until the solve gave up (RuntimeError; found by review, older
-    than the kernel).  The trust region given to modes whose steps change sign after 8
-    iterations ends it: the result meets the stationarity conditions, written from the
-    teacher matrix (every φ_y equal, Σπ = 1), and the modes' independent 1-D roots."""
+    than the kernel; 31 of 240 such configurations).  The trust region given to modes whose
+    steps change sign after 8 iterations ends the first case; under β = 5e-8 steps of 10^6
+    nats move ν with them, and the rows still unsettled after the iterations are solved by
+    the bracketed fallback (:func:`_bracketed_row`).  The result meets the stationarity
+    conditions, written from the teacher matrix (every φ_y equal, Σπ = 1), and the modes'
+    independent 1-D roots."""
     from scipy.optimize import brentq
 
-    lr = log_normalise(-np.linspace(0, 104, 10))
-    task = ms.Task(lr, np.ones(10, bool))
-    teacher, demos, lam, beta = ms.CopyTeacher(1e-9), ms.UniformDemos(), 0.3, 1e-4
+    lr = log_normalise(-np.linspace(0, depth, K))
+    task = ms.Task(lr, np.ones(K, bool))
+    teacher, demos = ms.CopyTeacher(alpha), ms.UniformDemos()
     out = ms.sd_target(lr, lr, task, teacher=teacher, demos=demos, objective="jsd", beta=beta, jsd_weight=lam)
     T, D, pi = teacher.matrix(lr), demos.distribution(lr, task), np.exp(out)
     assert abs(pi.sum() - 1.0) < 1e-15
-    M = lam * T + (1 - lam) * pi[None, :]
-    phi = (1 - lam) * np.sum(D[:, None] * np.log(pi[None, :] / M), axis=0) + beta * (out - lr)
-    assert np.ptp(phi) < 1e-12
-    nu = float(np.mean(phi))
+    with np.errstate(divide="ignore"):
+        logT = np.log(T)
 
     def phi_y(u, y):
-        return (1 - lam) * np.sum(D * (u - np.logaddexp(np.log(lam) + np.log(T[:, y]), np.log(1 - lam) + u))) + beta * (u - lr[y])
+        return (1 - lam) * np.sum(D * (u - np.logaddexp(np.log(lam) + logT[:, y], np.log(1 - lam) + u))) + beta * (u - lr[y])
 
-    roots = [brentq(lambda u, y=y: phi_y(u, y) - nu, -2000.0, 1.0, xtol=1e-15) for y in range(10)]
+    phi = np.array([phi_y(out[y], y) for y in range(K)])
+    assert np.ptp(phi) < 1e-14
+    nu = float(np.mean(phi))
+    roots = [brentq(lambda u, y=y: phi_y(u, y) - nu, -2000.0, 1.0, xtol=1e-15) for y in range(K)]
     np.testing.assert_allclose(out, roots, rtol=0, atol=1e-11)
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.04, 3.0])
+def test_the_bracketed_fallback_meets_the_iteration_on_ordinary_rows(beta):
+    """The fallback for rows the iteration does not settle (:func:`jsd_solve._bracketed_row`),
+    run on ordinary rows from a poor start (zeros), gives the iteration's optimum to 1e-13:
+    it is exact, not a rescue of lower accuracy.  Forced: a block whose iteration is cut to
+    one step (every row unsettled) ends in the fallback and gives the same result."""
+    lr = np.log(ms.dirichlet_task(12, 1.0, seed=9, batch_shape=(5,)).base)
+    teacher = ms.CopyTeacher(0.4)
+    with pytest.MonkeyPatch.context() as mp_:
+        mp_.setenv("MODESIM_NUMBA", "0")
+        exact = jsd_solve._jsd_solve(*jsd_solve._jsd_law(teacher, lr, np.exp(lr)), lr, beta, 0.5)
+        mp_.setattr(jsd_solve, "_JSD_MAX_ITER", 1)
+        mp_.setattr(jsd_solve, "_JSD_F32_MIN", 10**9)
+        calls = []
+        fallback = jsd_solve._bracketed_row
+        mp_.setattr(jsd_solve, "_bracketed_row", lambda *a: calls.append(1) or fallback(*a))
+        rescued = jsd_solve._jsd_solve(*jsd_solve._jsd_law(teacher, lr, np.exp(lr)), lr, beta, 0.5)
+    assert len(calls) == 5                                  # every row went through the fallback
+    np.testing.assert_allclose(rescued, exact, rtol=0, atol=1e-13)
+    w, lv = jsd_solve._jsd_law(teacher, lr[:1], np.exp(lr[:1]))
+    W, A, L = (np.empty((2, 1, 12)) for _ in range(3))
+    w.fill(slice(0, 1), W, A, L)
+    row = jsd_solve._bracketed_row(A[:, 0] + np.log(0.5 / 0.5), 0.5 * W[:, 0], beta, lr[0], None, np.zeros(12))
+    np.testing.assert_allclose(row, exact[0], rtol=0, atol=1e-13)
