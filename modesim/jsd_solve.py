@@ -921,14 +921,11 @@ def _bracketed_row(lc, w, beta: float, lref, dead, start) -> np.ndarray:
     u0 = start[live]
     u0 = np.where(np.isfinite(u0), u0, 0.0)
 
-    def phi(u):
-        with np.errstate(invalid="ignore", over="ignore"):
-            x = lc - u
-            sp = np.logaddexp(0.0, x)
-            sg = np.exp(x - sp)
-            sg[np.isnan(sg)] = 0.0                    # x = −inf (a teacher zero): σ = 0
-            f = -np.sum(np.where(w > 0, w * sp, 0.0), axis=0) + beta * (u - ref)
-            return f, np.sum(w * sg, axis=0) + beta
+    def phi(u):     # φ and φ' in the iteration's log form (_jsd_eval_log; π/φ' is not needed)
+        f, f1, h, q = (np.empty(u.size) for _ in range(4))
+        _jsd_eval_log(lc, w, np.zeros(u.size), u, beta if beta > 0.0 else None, ref if beta > 0.0 else None,
+                      f, f1, h, q)
+        return f, f1
 
     def bracket(nu, u, sign):
         """Points below (sign −1) or above (+1) each mode's root at ν, by doubling steps."""
