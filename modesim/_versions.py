@@ -35,7 +35,8 @@ def jsd_solve_in_use() -> str:
     if os.environ.get("MODESIM_NUMBA", "").strip().lower() in jsd_solve._NUMBA_OFF:
         return f"numpy solve (MODESIM_NUMBA={os.environ['MODESIM_NUMBA']} turns the compiled kernel off)"
     if jsd_solve._kernel() is not None:
-        return f"compiled kernel (numba {_version('numba')})"
+        return (f"compiled kernel (numba {_version('numba')}) for blocks of at most 512 rows or of rows of "
+                f"16 modes or more; the numpy solve for the others")
     if jsd_solve._KERNEL_ERROR is not None:
         err = jsd_solve._KERNEL_ERROR
         return f"numpy solve (numba {_version('numba')} is installed but could not load: {type(err).__name__}: {err})"

@@ -365,9 +365,10 @@ def check_jsd_weight(value):
         where = f" at index {first} of jsd_weight" if bad.ndim else ""
         got = float(np.asarray(lam)[first])
         raise ValueError(
-            f"jsd_weight must be in [1e-8, 1 - 1e-8] for the exact JSD round (its solve; TRL's "
-            f"λ = 0 and 1, the forward and reverse KL losses, are taken by the sampled rules, "
-            f"theory §8.1); got {got!r}{where}"
+            f"jsd_weight must be in [1e-8, 1 - 1e-8], the exact JSD round's range (TRL's λ = 0 "
+            f"and 1, its forward and reverse KL losses, are per-token losses: "
+            f"modesim.SampledSD(objective='jsd', jsd_weight=...) in Python takes them; theory "
+            f"§8.1); got {got!r}{where}"
         )
     return lam
 

@@ -209,7 +209,10 @@ class Task:
         return self.batch_shape[0]
 
     def __iter__(self):
-        """The prompts along the first batch axis: ``for prompt in bank`` (``task[i]`` each)."""
+        """The prompts along the first batch axis: ``for prompt in bank`` (``task[i]`` each;
+        ``TypeError`` for an unbatched task)."""
+        if not self.batch_shape:
+            raise TypeError("an unbatched task (batch_shape ()) has no prompts to iterate over")
         return (self[i] for i in range(len(self)))
 
     def __repr__(self) -> str:

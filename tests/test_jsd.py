@@ -464,10 +464,10 @@ def test_flow_and_velocity_accept_the_jsd_objective():
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"objective": "reverse", "jsd_weight": 0.5}, "jsd_weight is the mixing weight of objective='jsd'"),
-    ({"objective": "jsd", "jsd_weight": 0.0}, r"jsd_weight must be in \[1e-8, 1 - 1e-8\] .*got 0.0$"),
-    ({"objective": "jsd", "jsd_weight": 1e-9}, r"jsd_weight must be in \[1e-8, 1 - 1e-8\] .*got 1e-09"),
-    ({"objective": "jsd", "jsd_weight": 1.0}, r"jsd_weight must be in \[1e-8, 1 - 1e-8\] .*got 1.0$"),
-    ({"objective": "jsd", "jsd_weight": -3}, r"jsd_weight must be in \[1e-8, 1 - 1e-8\] .*got -3.0$"),
+    ({"objective": "jsd", "jsd_weight": 0.0}, r"jsd_weight must be in \[1e-8, 1 - 1e-8\], .*got 0.0$"),
+    ({"objective": "jsd", "jsd_weight": 1e-9}, r"jsd_weight must be in \[1e-8, 1 - 1e-8\], .*got 1e-09"),
+    ({"objective": "jsd", "jsd_weight": 1.0}, r"jsd_weight must be in \[1e-8, 1 - 1e-8\], .*got 1.0$"),
+    ({"objective": "jsd", "jsd_weight": -3}, r"jsd_weight must be in \[1e-8, 1 - 1e-8\], .*got -3.0$"),
     ({"objective": "jsd", "jsd_weight": float("nan")}, "jsd_weight must be a finite real number; got nan"),
     ({"objective": "jsd", "jsd_weight": [0.5, 2.0]}, r"got 2.0 at index \(1,\) of jsd_weight"),
     ({"objective": "jsd", "jsd_weight": [0.5, 1 - 1e-10]}, r"got 0.9999999999 at index \(1,\) of jsd_weight"),

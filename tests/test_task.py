@@ -162,6 +162,8 @@ def test_a_task_iterates_over_its_first_batch_axis():
         assert part.batch_shape == (2,)
     with pytest.raises(TypeError, match="unbatched task"):
         len(ms.make_task([0.5, 0.5]))
+    with pytest.raises(TypeError, match="no prompts to iterate over"):
+        list(ms.make_task([0.5, 0.5]))
 
 
 @pytest.mark.parametrize("index, match", [

@@ -46,6 +46,7 @@ def test_the_jsd_line_says_compiled_or_why_not(monkeypatch):
     monkeypatch.delenv("MODESIM_NUMBA", raising=False)
     if jsd_solve._kernel() is not None:
         assert jsd_solve_in_use().startswith("compiled kernel (numba ")
+        assert "the numpy solve for the others" in jsd_solve_in_use()
     jsd_solve._kernel_from_numba.cache_clear()
     try:
         monkeypatch.setitem(sys.modules, "numba", None)

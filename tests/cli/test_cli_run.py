@@ -372,8 +372,8 @@ def test_a_jsd_weight_out_of_range_gets_one_message_in_flags(capsys, value):
     the round tends to π_ref at both ends, not to those objectives (theory §8.1)."""
     assert main(["run", "--base", "0.6,0.3,0.1", "--objective", "jsd", "--jsd-weight", value]) == 2
     err = capsys.readouterr().err
-    assert "--jsd-weight must be in [1e-8, 1 - 1e-8] for the exact JSD round" in err
-    assert "TRL's λ = 0 and 1, the forward and reverse KL losses, are taken by the sampled rules" in err
+    assert "--jsd-weight must be in [1e-8, 1 - 1e-8], the exact JSD round's range" in err
+    assert "modesim.SampledSD(objective='jsd', jsd_weight=...) in Python takes them" in err
     assert f"got {float(value)!r}" in err
 
 
