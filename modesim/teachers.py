@@ -55,6 +55,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _checks as chk
+from ._vmath import exp_into, log_into
 from .simplex import BLOCK, blocks, log_complement, log_normalise, logsumexp_last
 
 __all__ = ["gather", "scatter_add", "Teacher", "CopyTeacher", "TiltTeacher", "MultiDemoTeacher", "MatrixTeacher",
@@ -361,17 +362,21 @@ class CopyTeacher(Teacher):
         out = total * base + scatter_add(flat, weights, K)
         return np.where(dead, -np.inf, out)
 
-    def _log_hit(self, hit: np.ndarray, rest: np.ndarray, value=None) -> None:
+    def _log_hit(self, hit: np.ndarray, rest: np.ndarray, value=None, *, fast: bool = False) -> None:
         """``hit ← log(e^rest + α)``, from ``value`` = ``e^rest + α`` (≥ α; ``hit`` itself, in
-        place, when None).
+        place, when None).  ``fast``: by :func:`modesim._vmath.log_into` (the JSD solve's path).
 
         The value is 0 only where α = 0 and ``e^rest`` underflowed (ρ(y) < e^−745): there the
         log is ``log(e^rest + α)`` in log space, i.e. ``rest`` (before, −inf: a mode the
         teacher holds was read as one it never gives).
         """
         value = hit if value is None else value
-        if value.min() > 0.0:
-            np.log(value, out=hit)
+        lowest = value.min()
+        if lowest > 0.0:
+            if fast:
+                log_into(value, hit, lowest)
+            else:
+                np.log(value, out=hit)
             return
         with np.errstate(divide="ignore"):
             np.log(value, out=hit)
@@ -385,7 +390,9 @@ class CopyTeacher(Teacher):
         §8.1, §11).  ``out``: an optional (2, ..., K) float64 array to write them into
         (``out[0]``, ``out[1]``); ``linear``: an optional (2, ..., K) array that receives the
         values themselves, ``T(y|y)`` and ``T(y|d ≠ y)``, which this teacher forms before their
-        logs anyway (the JSD solve reads them instead of exponentiating the logs).
+        logs anyway (the JSD solve reads them instead of exponentiating the logs).  With
+        ``linear`` (the JSD solve's path) the exp and the log are :mod:`modesim._vmath`'s: the
+        compiled kernel's vectorised ones when it is in use (within an ulp of numpy's).
         """
         a = chk.col(self.alpha)
         lr = np.asarray(log_rho, dtype=np.float64)
@@ -401,9 +408,9 @@ class CopyTeacher(Teacher):
             hit += a
             self._log_hit(hit, rest)
         else:
-            np.exp(rest, out=linear[1])                            # (1 − α)ρ(y)
+            exp_into(rest, linear[1])                              # (1 − α)ρ(y)
             np.add(linear[1], a, out=linear[0])                    # (1 − α)ρ(y) + α
-            self._log_hit(hit, rest, linear[0])
+            self._log_hit(hit, rest, linear[0], fast=True)
         return hit, rest
 
     def two_point_ratio_values(self, log_rho: np.ndarray):
