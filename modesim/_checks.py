@@ -98,6 +98,12 @@ def batch_index(index, batch_shape: tuple[int, ...], name: str = "index") -> tup
             arr = np.asarray(e)
         except (TypeError, ValueError):
             arr = np.asarray(None, dtype=object)
+        if arr.dtype == object and arr.size and all(type(v) is int for v in arr.flat):
+            # Python integers beyond int64 (numpy keeps them as objects): out of range
+            raise ValueError(f"{name} {describe(e)} is out of range for batch axis {axis} of length "
+                             f"{batch_shape[axis]} of {where}")
+        if arr.size == 0 and arr.dtype.kind == "f" and not isinstance(e, np.ndarray):
+            arr = arr.astype(np.intp)       # [] (a list, read as float64): no index at all
         if arr.dtype == bool:
             span = batch_shape[axis:axis + arr.ndim]
             if arr.ndim == 0 or arr.shape != span:
@@ -152,6 +158,9 @@ def _numeric(value, name: str, what: str) -> np.ndarray:
         if raw.dtype.kind == "c":
             raise ValueError(f"{name} must be real, not complex; got {describe(value)}")
         return np.asarray(raw, dtype=np.float64)
+    except OverflowError:       # a Python integer beyond float64 (10**400)
+        raise ValueError(f"{name} must be {what} within float64's range (magnitude below "
+                         f"1.8e308); got {describe(value)}") from None
     except (TypeError, ValueError) as exc:
         if "not complex" in str(exc):
             raise
@@ -219,10 +228,13 @@ def real(
 
 
 def integer(value, name: str, *, low: int | None = None, high: int | None = None) -> int:
-    """A Python ``int`` (not a bool, not a float such as 1.5) in ``[low, high]``."""
+    """A Python ``int`` (not a bool, not a float such as 1.5) in ``[low, high]``, and within
+    int64 (a count, a size or an index; numpy cannot hold a larger one)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
         raise ValueError(f"{name} must be an integer; got {describe(value)}")
     v = operator.index(value)
+    if not -(2**63) <= v < 2**63:
+        raise ValueError(f"{name} must be an integer of magnitude below 2**63; got {describe(v)}")
     if (low is not None and v < low) or (high is not None and v > high):
         if high is None:
             raise ValueError(f"{name} must be an integer >= {low}; got {v}")

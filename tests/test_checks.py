@@ -181,3 +181,17 @@ def test_second_review_findings_are_named_or_fixed(tmp_path):
         plot.plot_curves(np.arange(5.0), {"a": np.arange(5.0)}, logx=True)
     ax = plot.plot_curves(np.arange(1, 6.0), {"a": np.arange(1, 6.0) ** 2}, logx=True, integer_x=True)  # warned
     plt.close(ax.figure)
+
+
+def test_integers_beyond_float64_or_int64_are_named_errors():
+    """A Python integer beyond float64 (10**400) for a real parameter raised OverflowError
+    from numpy; beyond int64 for an integer one it was accepted and failed later.  Both are
+    ValueErrors naming the argument (the fuzz test tries them on every entry point)."""
+    with pytest.raises(ValueError, match=r"beta must be a real number .*within float64's range"):
+        ms.SelfDistillation(ms.CopyTeacher(0.5), beta=10**400)
+    with pytest.raises(ValueError, match=r"alpha must be .*within float64's range"):
+        ms.CopyTeacher([0.5, -(10**400)])
+    with pytest.raises(ValueError, match=r"n must be an integer of magnitude below 2\*\*63"):
+        chk.integer(2**64, "n", low=1)
+    assert chk.integer(2**63 - 1, "n") == 2**63 - 1
+    assert chk.seed(10**400) == 10**400          # numpy's SeedSequence takes any integer

@@ -76,8 +76,8 @@ def _rules():
 
 
 #: Invalid values by class; each class is tried on every argument of a matching kind.
-INVALID_REAL = [float("nan"), float("inf"), -float("inf"), "x", None, True, [1.0, "a"], object()]
-INVALID_INT = [1.5, "3", None, True, -1, float("nan"), object()]
+INVALID_REAL = [float("nan"), float("inf"), -float("inf"), "x", None, True, [1.0, "a"], object(), 10**400]
+INVALID_INT = [1.5, "3", None, True, -1, float("nan"), object(), 2**64, -(10**400)]
 INVALID_ARRAY = [None, "abc", [[0.5, 0.5], [1.0]], [0.5, float("nan")], object(), True]
 
 
@@ -322,7 +322,7 @@ register("train", S.train,
 FUZZ_BATCH_TASK = ms.dirichlet_task(4, 1.0, seed=7, batch_shape=(3, 5), valid=[1, 1, 0, 1], ood={"b": [0, 1, 1, 0]})
 register("Task.__getitem__", lambda task, index: task[index],
          task=Kind(st.just(FUZZ_BATCH_TASK), []),
-         index=Kind(st.sampled_from([0, -1, 2, (1, 4), (slice(None), 3), slice(1, 3), [0, 2], np.array([4, 0]),
+         index=Kind(st.sampled_from([0, -1, 2, (1, 4), (slice(None), 3), slice(1, 3), [0, 2], (slice(None), np.array([4, 0])),
                                      (2, [0, 1, 4]), np.arange(15).reshape(3, 5) % 2 == 0, np.array([True, False, True])]),
                     [None, Ellipsis, 1.5, "0", True, 3, -4, (0, 5), (0, 1, 2), np.array([1.0]), np.ones(4, bool),
                      slice(2, 2), object()]),
@@ -538,7 +538,7 @@ register("FeaturePolicy", paths.FeaturePolicy,
                      [(1.0,), "x", (float("nan"), 0.0, 0.0), (1.0, float("inf"), 0.0), [[1.0, 0.0, 0.0]]]))
 register("PathSampledRL", paths.PathSampledRL,
          estimator=Kind(st.sampled_from(["grpo", "rloo", "reinforce"]), ["ppo", None, 1]),
-         n_rollouts=integer(2, 16), lr=real(0.0, None, lo_open=True, extremes=(1e-300, 1e6)),
+         n_rollouts=Kind(st.integers(2, 16), INVALID_INT + [0]),     # (1 is valid for REINFORCE) lr=real(0.0, None, lo_open=True, extremes=(1e-300, 1e6)),
          beta=real(0.0, None, extremes=(1e6,)), eps=real(0.0, None, lo_open=True, extremes=(1e-300, 1e6)),
          policy=Kind(st.sampled_from(["tabular", paths.FeaturePolicy()]), ["linear", None, 3]),
          seed=Kind(st.integers(0, 2**31), ["x", 1.5, -1, True, object()]), check=_one_step)
@@ -603,13 +603,15 @@ register("blend_optimum", RM.blend_optimum, task="task", reward_weight=NONNEG,
          distill_weight=DISTILL, beta=NONNEG, check=is_policy)
 register("RemedySampledSD", RM.RemedySampledSD, objective=Kind(st.sampled_from(["reverse", "forward"]),
                                                                ["jsd", None, 1]),
-         lr=real(0.0, None, lo_open=True, extremes=(1e3,)), beta=real(0.0, 10.0),
+         lr=real(0.0, None, lo_open=True, extremes=(1e3,)),
+         beta=Kind(real(0.0, 10.0).valid, INVALID_REAL + [-1.0]),     # (no upper bound but lr·beta < 4)
          n_rollouts=integer(2, 16), seed=Kind(st.integers(0, 2**31), ["x", 1.5, -1, True, object()]),
          check=_categorical_steps)
 register("SampledBlend", RM.SampledBlend, combine=Kind(st.sampled_from(["sum", "sign"]), ["max", None, 2]),
          reward_weight=real(0.0, None, extremes=(1e3,)), distill_weight=SIGNED,
          rl_estimator=Kind(st.sampled_from(["grpo", "rloo", "reinforce"]), ["ppo", None]),
-         lr=real(0.0, None, lo_open=True, extremes=(1e3,)), beta=real(0.0, 10.0),
+         lr=real(0.0, None, lo_open=True, extremes=(1e3,)),
+         beta=Kind(real(0.0, 10.0).valid, INVALID_REAL + [-1.0]),     # (no upper bound but lr·beta < 4)
          n_rollouts=integer(2, 16), seed=Kind(st.integers(0, 2**31), ["x", 1.5, -1, True, object()]),
          check=_categorical_steps)
 register("PathBlend", RM.PathBlend, combine=Kind(st.sampled_from(["sum", "sign"]), ["max", None, 2]),
@@ -647,7 +649,10 @@ def _draw_call(data, name):
     if bad is not None:
         kwargs[bad] = data.draw(st.sampled_from(entry.args[bad].invalid), label=f"invalid {bad}")
     if entry.prepare is not None:
+        corrupted = kwargs[bad] if bad is not None else None
         kwargs = entry.prepare(dict(kwargs))
+        if bad is not None:     # prepare makes the valid draws consistent; it may not repair the bad one
+            kwargs[bad] = corrupted
     return entry, kwargs, bad
 
 

@@ -173,6 +173,8 @@ def test_a_task_iterates_over_its_first_batch_axis():
     (slice(2, 2), "selects no prompt"), (slice(None, None, 0), "non-zero step"), (slice(0, 2.5), "integer"),
     (slice("a", None), "integer"), ((np.array([0, 1]), np.array([0, 1, 2])), "must broadcast together"),
     ((np.ones(3, bool), [0, 1]), "must broadcast together"),
+    (2**70, r"index 1180591620717411303424 is out of range for batch axis 0"),
+    ([0, -(2**70)], "out of range for batch axis 0"), ([], "selects no prompt"),
 ])
 def test_bad_task_indices_are_refused_by_name(index, match):
     bank = ms.dirichlet_task(4, 1.0, seed=7, batch_shape=(3, 5))
