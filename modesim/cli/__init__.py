@@ -1,4 +1,4 @@
-"""The ``modesim`` command: ``modesim run``, ``modesim verify``, ``modesim figures``, ``modesim sweep``.
+"""The ``modesim`` command: ``modesim run``, ``verify``, ``figures``, ``sweep`` and ``versions``.
 
 Every subcommand is a module of this package with
 
@@ -33,7 +33,7 @@ __all__ = ["SUBCOMMANDS", "make_parser", "main"]
 _EXTRA_OF = {"xarray": "sweep", "zarr": "sweep", "dask": "sweep", "distributed": "sweep", "numba": "fast"}
 
 #: Subcommand modules of this package, in ``modesim --help`` order.
-SUBCOMMANDS: tuple[str, ...] = ("run", "verify", "figures", "sweep")
+SUBCOMMANDS: tuple[str, ...] = ("run", "verify", "figures", "sweep", "versions")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -32,6 +32,15 @@ def test_version(capsys):
     assert capsys.readouterr().out == f"modesim {ms.__version__}\n"
 
 
+def test_versions_prints_what_show_versions_prints(capsys):
+    """``modesim versions`` is ``modesim.show_versions()`` on stdout (what a bug report needs)."""
+    assert main(["versions"]) == 0
+    text = capsys.readouterr().out
+    ms.show_versions()
+    assert text == capsys.readouterr().out
+    assert text.startswith(f"modesim {ms.__version__}\n") and "JSD round:" in text
+
+
 def test_top_level_help_lists_the_commands(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
