@@ -15,10 +15,15 @@ import numpy as np
 
 #: The smallest normal float64: the vectorised log takes arguments from here up.
 _TINY = 2.2250738585072014e-308
+#: Arrays smaller than this stay with numpy: a call into the compiled passes costs ~8 µs
+#: (finding the kernel, numba's dispatch), which the passes repay from a few thousand entries.
+_VECTOR_MIN = 4096
 
 
-def _passes():
-    """The kernel module when the compiled kernel is in use, else None."""
+def _passes(size: int):
+    """The kernel module when the compiled kernel is in use and ``size`` is worth a call, else None."""
+    if size < _VECTOR_MIN:
+        return None
     from .jsd_solve import _kernel
 
     if _kernel() is None:
@@ -37,7 +42,7 @@ def _flat(out: np.ndarray):
 
 def exp_into(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``out[...] = exp(x)`` (``x`` broadcast to ``out``'s shape); returns ``out``."""
-    passes, flat = _passes(), _flat(out)
+    passes, flat = _passes(out.size), _flat(out)
     if passes is None or flat is None:
         return np.exp(x, out=out)
     src = x.reshape(-1) if x.shape == out.shape and x.dtype == np.float64 and x.flags.c_contiguous else None
@@ -52,7 +57,7 @@ def log_into(x: np.ndarray, out: np.ndarray, lowest: float) -> np.ndarray:
     """``out[...] = log(x)`` (``x`` of ``out``'s shape, or ``out`` itself), given
     ``lowest = x.min()`` (numpy's log when it is below the smallest normal float, where the
     vectorised pass does not go); returns ``out``."""
-    passes, flat = _passes(), _flat(out)
+    passes, flat = _passes(out.size), _flat(out)
     if passes is None or flat is None or not lowest >= _TINY:
         return np.log(x, out=out)
     src = x.reshape(-1) if x.dtype == np.float64 and x.flags.c_contiguous else None

@@ -1045,30 +1045,34 @@ def test_the_kernels_log_and_exp_are_within_one_ulp():
 def test_vmath_takes_the_kernels_passes_and_numpys_elsewhere(monkeypatch):
     """modesim._vmath (the copy teacher's law on the JSD solve's path): with the kernel in use,
     within an ulp of numpy's exp and log, for contiguous and strided arguments; numpy's own
-    values, bit for bit, when the output is not contiguous, when an argument of the log is
+    values, bit for bit, for arrays below 4,096 entries (a call into the compiled passes
+    costs more there), when the output is not contiguous, when an argument of the log is
     below the smallest normal float, and with MODESIM_NUMBA=0."""
     pytest.importorskip("numba")
     from modesim import _vmath
 
     monkeypatch.delenv("MODESIM_NUMBA", raising=False)
     rng = np.random.default_rng(3)
-    x = -rng.exponential(5.0, (64, 16))
-    y = 1.0 + rng.exponential(5.0, (64, 16))
+    shape = (256, 16)
+    x = -rng.exponential(5.0, shape)
+    y = 1.0 + rng.exponential(5.0, shape)
     for arg in (x, x.T.copy().T):                      # C-contiguous, then strided (copied first)
-        got = _vmath.exp_into(arg, np.empty((64, 16)))
+        got = _vmath.exp_into(arg, np.empty(shape))
         assert np.all(np.abs(got - np.exp(arg)) <= np.spacing(np.exp(arg)))
     for arg in (y, y.T.copy().T):
-        got = _vmath.log_into(arg, np.empty((64, 16)), float(arg.min()))
+        got = _vmath.log_into(arg, np.empty(shape), float(arg.min()))
         assert np.all(np.abs(got - np.log(arg)) <= np.spacing(np.log(arg)))
         assert np.any(got != np.log(arg))              # (the kernel's passes did run)
-    strided = np.empty((16, 64)).T
+    small = y[:255]
+    np.testing.assert_array_equal(_vmath.log_into(small, np.empty(small.shape), 1.0), np.log(small))
+    strided = np.empty(shape[::-1]).T
     np.testing.assert_array_equal(_vmath.exp_into(x, strided), np.exp(x))
     tiny = y.copy()
     tiny[0, 0] = 1e-310
-    np.testing.assert_array_equal(_vmath.log_into(tiny, np.empty((64, 16)), float(tiny.min())), np.log(tiny))
+    np.testing.assert_array_equal(_vmath.log_into(tiny, np.empty(shape), float(tiny.min())), np.log(tiny))
     monkeypatch.setenv("MODESIM_NUMBA", "0")
-    np.testing.assert_array_equal(_vmath.exp_into(x, np.empty((64, 16))), np.exp(x))
-    np.testing.assert_array_equal(_vmath.log_into(y, np.empty((64, 16)), float(y.min())), np.log(y))
+    np.testing.assert_array_equal(_vmath.exp_into(x, np.empty(shape)), np.exp(x))
+    np.testing.assert_array_equal(_vmath.log_into(y, np.empty(shape), float(y.min())), np.log(y))
 
 
 #: A coefficient of each polynomial 1 % off, and arguments where it shows.
