@@ -962,10 +962,11 @@ def test_modes_far_below_meet_the_80_bit_root_to_a_few_ulp(numba_on, monkeypatch
     """Bases down to e^−400, uniform demonstrations, a copy teacher with α ≈ 1e-3, β = 0:
     modes near e^−364 end up to 4 ulp of log π (2.3e-13, ulp 5.7e-14) from the 80-bit root,
     in both solves alike (found by a random comparison of the two solves).  The law's own
-    float64 logs account for one ulp; the iteration's roundings of u at that size for the
-    rest (a tighter stop does not reduce it).  So the accuracy there is a few ulp of log π,
-    not the 1e-13 relative of shallower modes (theory §8.1); the bound asked is 6 ulp, and
-    1e-13 everywhere above e^−200."""
+    float64 logs account for one ulp; the rest is float64's rounding of ν magnified by
+    1/(φ'_y·Σ π/φ') ≈ 300 for those modes (φ' = 7e-4 against a median 0.11; a tighter stop
+    does not reduce it).  So the accuracy there is a few ulp of log π, not the 1e-13
+    relative of shallower modes (theory §8.1); the bound asked is 6 ulp, and 1e-13 everywhere
+    above e^−200."""
     pytest.importorskip("numba") if numba_on == "1" else None
     monkeypatch.setenv("MODESIM_NUMBA", numba_on)
     rng = np.random.default_rng(1519)
