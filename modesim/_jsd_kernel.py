@@ -89,7 +89,8 @@ _P1, _P2, _P3, _P4, _P5 = (1.66666666666666019037e-01, -2.77777777770155933842e-
 _SHIFT = 6755399441055744.0
 _SHIFT_BITS = 0x4338000000000000
 _TWO_M1000 = 9.33263618503218878990e-302   # 2^−1000
-#: exp overflows above this (fdlibm's o_threshold).
+#: exp overflows above this (fdlibm's o_threshold; e^709.782712893384 itself is the largest
+#: finite float, 1.7976931348622732e308).
 _EXP_MAX = 7.09782712893383973096e+02
 
 
@@ -149,7 +150,7 @@ def exp_pass(x, a, n):  # pragma: no cover - compiled
         deep = k < -1021
         ai[i] = ai[i] + ((k + 1000 if deep else k) << 52)
         v = a[i] * _TWO_M1000 if deep else a[i]
-        a[i] = 0.0 if xv <= -745.2 else (v if xv < _EXP_MAX else xv + math.inf)
+        a[i] = 0.0 if xv <= -745.2 else (v if xv <= _EXP_MAX else xv + math.inf)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")

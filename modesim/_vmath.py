@@ -13,24 +13,33 @@ from __future__ import annotations
 
 import numpy as np
 
-#: The smallest normal float64: the vectorised log takes arguments from here up.
+#: The smallest normal float64: the vectorised log takes arguments from here up (numpy's
+#: log takes the entries below, one by one).
 _TINY = 2.2250738585072014e-308
-#: Arrays smaller than this stay with numpy: a call into the compiled passes costs ~8 µs
-#: (finding the kernel, numba's dispatch), which the passes repay from a few thousand entries.
-_VECTOR_MIN = 4096
+#: :mod:`modesim.jsd_solve` and :mod:`modesim._jsd_kernel` once loaded (``_kernel`` is
+#: still called each time: the environment variable, and tests that replace it).
+_SOLVE = _PASSES = None
 
 
-def _passes(size: int):
-    """The kernel module when the compiled kernel is in use and ``size`` is worth a call, else None."""
-    if size < _VECTOR_MIN:
+def _passes():
+    """The kernel module when the compiled kernel is in use, else None.
+
+    Whatever the size of the array: which log and exp an entry gets may not depend on the
+    entries beside it, or a row's JSD round would differ in its last bits alone and in a
+    batch (a size threshold here did that).  The lookups are kept (~1 µs a call in all,
+    numba's dispatch ~0.4 µs of it)."""
+    global _SOLVE, _PASSES
+    if _SOLVE is None:
+        from . import jsd_solve
+
+        _SOLVE = jsd_solve
+    if _SOLVE._kernel() is None:
         return None
-    from .jsd_solve import _kernel
+    if _PASSES is None:
+        from . import _jsd_kernel
 
-    if _kernel() is None:
-        return None
-    from . import _jsd_kernel
-
-    return _jsd_kernel
+        _PASSES = _jsd_kernel
+    return _PASSES
 
 
 def _flat(out: np.ndarray):
@@ -40,29 +49,38 @@ def _flat(out: np.ndarray):
     return out.reshape(-1)
 
 
+def _source(x: np.ndarray, out: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """``x`` as the 1-D float64 array of ``out``'s size the passes read: ``x`` itself when it
+    has ``out``'s shape and is C-contiguous float64, else copied (broadcast) into ``out``."""
+    if x.shape == out.shape and x.dtype == np.float64 and x.flags.c_contiguous:
+        return x.reshape(-1)
+    np.copyto(out, x)
+    return flat
+
+
 def exp_into(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``out[...] = exp(x)`` (``x`` broadcast to ``out``'s shape); returns ``out``."""
-    passes, flat = _passes(out.size), _flat(out)
-    if passes is None or flat is None:
+    flat = _flat(out)
+    passes = None if flat is None or flat.size == 0 else _passes()
+    if passes is None:
         return np.exp(x, out=out)
-    src = x.reshape(-1) if x.shape == out.shape and x.dtype == np.float64 and x.flags.c_contiguous else None
-    if src is None:
-        np.copyto(out, x)
-        src = flat
-    passes.exp_pass(src, flat, flat.size)
+    passes.exp_pass(_source(x, out, flat), flat, flat.size)
     return out
 
 
 def log_into(x: np.ndarray, out: np.ndarray, lowest: float) -> np.ndarray:
-    """``out[...] = log(x)`` (``x`` of ``out``'s shape, or ``out`` itself), given
-    ``lowest = x.min()`` (numpy's log when it is below the smallest normal float, where the
-    vectorised pass does not go); returns ``out``."""
-    passes, flat = _passes(out.size), _flat(out)
-    if passes is None or flat is None or not lowest >= _TINY:
+    """``out[...] = log(x)`` (``x`` broadcast to ``out``'s shape, or ``out`` itself), given
+    ``lowest = x.min()``: entries below the smallest normal float (where the vectorised pass
+    does not go) take numpy's log, each on its own; returns ``out``."""
+    flat = _flat(out)
+    passes = None if flat is None or flat.size == 0 else _passes()
+    if passes is None:
         return np.log(x, out=out)
-    src = x.reshape(-1) if x.dtype == np.float64 and x.flags.c_contiguous else None
-    if src is None:
-        np.copyto(out, x)
-        src = flat
-    passes.log_pass(src, flat, flat.size)
+    low = None
+    if not lowest >= _TINY:     # (NaN included: the pass keeps NaN, numpy's log takes the rest)
+        where = np.broadcast_to(x, out.shape) < _TINY
+        low = np.log(np.broadcast_to(x, out.shape)[where])
+    passes.log_pass(_source(x, out, flat), flat, flat.size)
+    if low is not None:
+        out[where] = low
     return out

@@ -1064,7 +1064,8 @@ def test_the_kernels_log_and_exp_are_within_one_ulp():
     got = np.empty_like(special)
     kernel.log_pass(special, got, got.size)
     np.testing.assert_array_equal(got, np.log(special))
-    special = np.array([0.0, -0.0, -np.inf, np.inf, np.nan, -745.2, -745.13, -708.4, 709.78, 709.79, -1e-300])
+    special = np.array([0.0, -0.0, -np.inf, np.inf, np.nan, -745.2, -745.13, -708.4, 709.78, 709.79, -1e-300,
+                        709.782712893384])       # (the largest argument with a finite exp: was inf)
     got = np.empty_like(special)
     kernel.exp_pass(special, got, got.size)
     with np.errstate(over="ignore"):
@@ -1073,35 +1074,68 @@ def test_the_kernels_log_and_exp_are_within_one_ulp():
 
 def test_vmath_takes_the_kernels_passes_and_numpys_elsewhere(monkeypatch):
     """modesim._vmath (the copy teacher's law on the JSD solve's path): with the kernel in use,
-    within an ulp of numpy's exp and log, for contiguous and strided arguments; numpy's own
-    values, bit for bit, for arrays below 4,096 entries (a call into the compiled passes
-    costs more there), when the output is not contiguous, when an argument of the log is
-    below the smallest normal float, and with MODESIM_NUMBA=0."""
+    within an ulp of numpy's exp and log, for contiguous, strided and broadcast arguments and
+    arrays of any size (an entry's value may not depend on the size of its array: see
+    :func:`test_rows_are_bit_identical_alone_and_in_a_batch`); numpy's own values, bit for
+    bit, when the output is not contiguous, for each argument of the log below the smallest
+    normal float, and with MODESIM_NUMBA=0."""
     pytest.importorskip("numba")
     from modesim import _vmath
 
     monkeypatch.delenv("MODESIM_NUMBA", raising=False)
     rng = np.random.default_rng(3)
-    shape = (256, 16)
-    x = -rng.exponential(5.0, shape)
-    y = 1.0 + rng.exponential(5.0, shape)
-    for arg in (x, x.T.copy().T):                      # C-contiguous, then strided (copied first)
-        got = _vmath.exp_into(arg, np.empty(shape))
-        assert np.all(np.abs(got - np.exp(arg)) <= np.spacing(np.exp(arg)))
-    for arg in (y, y.T.copy().T):
-        got = _vmath.log_into(arg, np.empty(shape), float(arg.min()))
-        assert np.all(np.abs(got - np.log(arg)) <= np.spacing(np.log(arg)))
-        assert np.any(got != np.log(arg))              # (the kernel's passes did run)
-    small = y[:255]
-    np.testing.assert_array_equal(_vmath.log_into(small, np.empty(small.shape), 1.0), np.log(small))
-    strided = np.empty(shape[::-1]).T
-    np.testing.assert_array_equal(_vmath.exp_into(x, strided), np.exp(x))
+    for shape in ((256, 16), (1, 16), (3,)):
+        x = -rng.exponential(5.0, shape)
+        y = 1.0 + rng.exponential(5.0, shape)
+        for arg in (x, x.T.copy().T, x[..., :1]):      # C-contiguous, strided (copied first), broadcast
+            got = _vmath.exp_into(arg, np.empty(shape))
+            want = np.exp(np.broadcast_to(arg, shape))
+            assert np.all(np.abs(got - want) <= np.spacing(want))
+        for arg in (y, y.T.copy().T, y[..., :1]):
+            got = _vmath.log_into(arg, np.empty(shape), float(arg.min()))
+            want = np.log(np.broadcast_to(arg, shape))
+            assert np.all(np.abs(got - want) <= np.spacing(want))
+    y = 1.0 + rng.exponential(5.0, (256, 16))
+    got = _vmath.log_into(y, np.empty(y.shape), float(y.min()))
+    assert np.any(got != np.log(y))              # (the kernel's passes did run)
+    row = y[0].copy()                            # a contiguous row broadcast (it was read out of bounds)
+    np.testing.assert_array_equal(_vmath.log_into(row, np.empty(y.shape), float(row.min())),
+                                  np.broadcast_to(_vmath.log_into(row, np.empty(16), float(row.min())), y.shape))
+    strided = np.empty(y.shape[::-1]).T
+    np.testing.assert_array_equal(_vmath.exp_into(-y, strided), np.exp(-y))
     tiny = y.copy()
-    tiny[0, 0] = 1e-310
-    np.testing.assert_array_equal(_vmath.log_into(tiny, np.empty(shape), float(tiny.min())), np.log(tiny))
+    tiny[0, :3] = 1e-310, 5e-324, 2.2250738585072014e-308
+    got = _vmath.log_into(tiny, np.empty(y.shape), float(tiny.min()))
+    np.testing.assert_array_equal(got[0, :2], np.log(tiny[0, :2]))               # numpy's, entry by entry
+    np.testing.assert_array_equal(got[1:], _vmath.log_into(y[1:], np.empty(y[1:].shape), float(y[1:].min())))
+    in_place = tiny.copy()
+    np.testing.assert_array_equal(_vmath.log_into(in_place, in_place, float(tiny.min())), got)
     monkeypatch.setenv("MODESIM_NUMBA", "0")
-    np.testing.assert_array_equal(_vmath.exp_into(x, np.empty(shape)), np.exp(x))
-    np.testing.assert_array_equal(_vmath.log_into(y, np.empty(shape), float(y.min())), np.log(y))
+    np.testing.assert_array_equal(_vmath.exp_into(-y, np.empty(y.shape)), np.exp(-y))
+    np.testing.assert_array_equal(_vmath.log_into(y, np.empty(y.shape), float(y.min())), np.log(y))
+
+
+@pytest.mark.parametrize("alpha", [0.5, 0.0])
+def test_rows_are_bit_identical_alone_and_in_a_batch(alpha, monkeypatch):
+    """A row's JSD round (compiled kernel, copy teacher: its law through modesim._vmath) has
+    the same bits alone and in a batch of 300 rows, also when another row of the batch has
+    a law value below the smallest normal float (α = 0, a mode at e^-740).  Before: arrays
+    below 4,096 entries took numpy's exp and log, larger ones the kernel's passes, and a
+    block's subnormal sent every row to numpy's log: rows differed by up to 2 ulp."""
+    pytest.importorskip("numba")
+    monkeypatch.delenv("MODESIM_NUMBA", raising=False)
+    rng = np.random.default_rng(1)
+    lr = np.log(rng.dirichlet(np.ones(16), size=300))
+    lr[7, 3] = -740.0
+    lr = log_normalise(lr)
+    teacher = ms.CopyTeacher(alpha)
+
+    def solve(rows):
+        return jsd_solve._jsd_solve(*jsd_solve._jsd_law(teacher, rows, np.exp(rows)), rows, 0.04, 0.5)
+
+    batched = solve(lr)
+    for i in range(0, 300, 3):
+        np.testing.assert_array_equal(solve(lr[i:i + 1])[0], batched[i], err_msg=f"row {i}")
 
 
 #: A coefficient of each polynomial 1 % off, and arguments where it shows.
