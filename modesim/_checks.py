@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numbers
 import operator
+import sys
 
 import numpy as np
 
@@ -48,6 +49,14 @@ SUM_TOLERANCE = 1e-6
 
 def describe(value) -> str:
     """A short description of ``value`` for an error message (the value, or its shape)."""
+    try:
+        return _describe(value)
+    except ValueError:      # an integer beyond Python's limit for str() (10**5000)
+        return f"an integer of more than {sys.get_int_max_str_digits()} digits" if isinstance(value, int) \
+            else f"a {type(value).__name__} holding an integer of more than {sys.get_int_max_str_digits()} digits"
+
+
+def _describe(value) -> str:
     if isinstance(value, (str, bytes)) or value is None or isinstance(value, bool):
         return repr(value)
     try:

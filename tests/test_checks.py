@@ -195,3 +195,14 @@ def test_integers_beyond_float64_or_int64_are_named_errors():
         chk.integer(2**64, "n", low=1)
     assert chk.integer(2**63 - 1, "n") == 2**63 - 1
     assert chk.seed(10**400) == 10**400          # numpy's SeedSequence takes any integer
+
+
+def test_integers_too_long_to_print_are_described():
+    """An integer beyond Python's limit for str() (10**5000) raised Python's own ValueError
+    ('Exceeds the limit (4300 digits) ...') from the error message itself, naming nothing."""
+    with pytest.raises(ValueError, match=r"beta must be .*within float64's range.*an integer of more than \d+ digits"):
+        ms.SelfDistillation(ms.CopyTeacher(0.5), beta=10**5000)
+    with pytest.raises(ValueError, match=r"n must be an integer of magnitude below 2\*\*63; got an integer of more"):
+        chk.integer(-(10**5000), "n")
+    with pytest.raises(ValueError, match=r"alpha must be .*got a list holding an integer of more than"):
+        ms.CopyTeacher([0.5, 10**5000])
