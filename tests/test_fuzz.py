@@ -538,7 +538,8 @@ register("FeaturePolicy", paths.FeaturePolicy,
                      [(1.0,), "x", (float("nan"), 0.0, 0.0), (1.0, float("inf"), 0.0), [[1.0, 0.0, 0.0]]]))
 register("PathSampledRL", paths.PathSampledRL,
          estimator=Kind(st.sampled_from(["grpo", "rloo", "reinforce"]), ["ppo", None, 1]),
-         n_rollouts=Kind(st.integers(2, 16), INVALID_INT + [0]),     # (1 is valid for REINFORCE) lr=real(0.0, None, lo_open=True, extremes=(1e-300, 1e6)),
+         n_rollouts=Kind(st.integers(2, 16), INVALID_INT + [0]),     # (1 is valid for REINFORCE)
+         lr=real(0.0, None, lo_open=True, extremes=(1e-300, 1e6)),
          beta=real(0.0, None, extremes=(1e6,)), eps=real(0.0, None, lo_open=True, extremes=(1e-300, 1e6)),
          policy=Kind(st.sampled_from(["tabular", paths.FeaturePolicy()]), ["linear", None, 3]),
          seed=Kind(st.integers(0, 2**31), ["x", 1.5, -1, True, object()]), check=_one_step)
