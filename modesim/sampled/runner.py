@@ -90,8 +90,9 @@ def train(
     task : Task, PathTask or GraphBank
     steps : int >= 0
     n_seeds : int >= 1
-    first_seed : int >= 0
-        Global index of the first seed (for running seeds in chunks).
+    first_seed : int in [0, 2**63)
+        Global index of the first seed (for running seeds in chunks; the streams' keys are
+        uint64, so positions end there).
     offset : tuple of int
         Position of ``task`` inside a larger task, one int per task batch axis (for running
         prompts in chunks); empty for the whole task.
@@ -111,7 +112,7 @@ def train(
     Raises
     ------
     ValueError
-        ``steps`` or ``first_seed`` not an integer >= 0, ``n_seeds`` not an integer >= 1;
+        ``steps`` or ``first_seed`` not an integer in [0, 2**63), ``n_seeds`` not an integer >= 1;
         ``task`` not a task; ``offset`` not a tuple with one entry per batch axis of the
         task; ``first_seed``/``offset`` with a rule that has no random stream to place;
         array-valued rule parameters that do not broadcast against
