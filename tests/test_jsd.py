@@ -958,6 +958,28 @@ def test_both_solves_meet_an_80_bit_root_at_large_k(R, K, lam, beta, alpha, conc
 
 @pytest.mark.skipif(np.finfo(np.longdouble).eps > 1e-18, reason="long double is float64 on this platform")
 @pytest.mark.parametrize("numba_on", ["1", "0"])
+def test_log1p_accuracy_where_phi_prime_is_small(numba_on, monkeypatch):
+    """α near 1 and λ = 0.9: T(y|d ≠ y) = (1 − α)ρ makes r tiny, and a mode's φ' reaches
+    6e-5.  log(1 + r) taken as a bare log of the rounded 1 + r is ~1e-16 off whatever r, which
+    moved such modes by 1.8e-13 here (α = 1 − 1e-6; and 5.6e-13 at α = 1 − 1e-12, β = 1e-8,
+    against a 34-digit mpmath root, which the 80-bit reference cannot reach) in both solves
+    (found by review; a tighter stop did not help).  Both now put the rounding of u = 1 + r
+    back, log(u) + (r − (u − 1))/u, and meet the 80-bit root to 1e-13 (measured 3.6e-15;
+    1.1e-14 at the second case).  Fails before."""
+    alpha, beta = 1 - 1e-6, 0.0
+    if numba_on == "1":
+        pytest.importorskip("numba")
+    monkeypatch.setenv("MODESIM_NUMBA", numba_on)
+    rng = np.random.default_rng(208)
+    rng.choice(8), rng.integers(1, 2), rng.integers(4), rng.choice(3)     # the review's draws before the row
+    lr = log_normalise(np.log(rng.dirichlet(np.full(3000, 3.0), size=1)))
+    got = jsd_solve._jsd_solve(*jsd_solve._jsd_law(ms.CopyTeacher(alpha), lr, np.exp(lr)), lr, beta, 0.9)
+    root = _root_80bit(lr[0], 0.9, alpha, beta).astype(np.float64)
+    assert np.max(np.abs(got[0] - root)) < 1e-13
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).eps > 1e-18, reason="long double is float64 on this platform")
+@pytest.mark.parametrize("numba_on", ["1", "0"])
 def test_modes_far_below_meet_the_80_bit_root_to_a_few_ulp(numba_on, monkeypatch):
     """Bases down to e^−400, uniform demonstrations, a copy teacher with α ≈ 1e-3, β = 0:
     modes near e^−364 end up to 4 ulp of log π (2.3e-13, ulp 5.7e-14) from the 80-bit root,
