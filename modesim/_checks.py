@@ -59,6 +59,9 @@ def describe(value) -> str:
 def _describe(value) -> str:
     if isinstance(value, (str, bytes)) or value is None or isinstance(value, bool):
         return repr(value)
+    if isinstance(value, int) and abs(value) >= 10**30:     # not 401 digits in a message
+        digits = str(value)
+        return f"{digits[:12]}… (an integer of {len(digits.lstrip('-'))} digits)"
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError):

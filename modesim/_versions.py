@@ -40,7 +40,7 @@ def jsd_solve_in_use() -> str:
     if jsd_solve._KERNEL_ERROR is not None:
         err = jsd_solve._KERNEL_ERROR
         return f"numpy solve (numba {_version('numba')} is installed but could not load: {type(err).__name__}: {err})"
-    return "numpy solve (numba is not installed; pip install 'modesim[fast]' for the compiled kernel)"
+    return "numpy solve (numba is not installed; pip install 'modesim[fast]', or in a checkout pip install -e '.[fast]', for the compiled kernel)"
 
 
 def show_versions(file=None) -> None:

@@ -67,19 +67,22 @@ class ConditionedDemos(DemoSource):
             return np.exp(log_rho)
         # ρ(y)·1[y ∈ C]/ρ(C) in probability space: one exp pass instead of two (ρ is
         # normalised, so nothing overflows).  Rows whose valid mass is below 1e-8 go through
-        # log space (there an underflowed ρ(y) could hold a weight above 1e-308); the choice
-        # is per row, so a row's bits do not depend on the rest of the batch.
+        # log space (there an underflowed ρ(y) could hold a weight above 1e-308), and a row
+        # whose every mode is valid is left as exp(log ρ), as in an all-valid task: the
+        # choices are per row, so a row's bits do not depend on the rest of the batch (a
+        # review found an all-valid row of a mixed batch divided by its mass, 1 ± 1 ulp).
         valid = task.valid
         D = np.exp(log_rho)
         D = np.multiply(D, valid, out=D if D.shape == np.broadcast_shapes(D.shape, valid.shape) else None)
         mass = D.sum(axis=-1, keepdims=True)
-        low = mass < _MIN_DIRECT_MASS
+        partial = ~np.all(valid, axis=-1, keepdims=True)
+        low = (mass < _MIN_DIRECT_MASS) & partial
         if not np.any(low):
-            D /= mass
+            np.divide(D, mass, out=D, where=partial)
             return D
         exact = np.exp(log_conditional(log_rho, valid, name="the teacher base"))
         with np.errstate(divide="ignore", invalid="ignore"):
-            D /= mass
+            np.divide(D, mass, out=D, where=partial)
         return np.where(low, exact, D)
 
     def log_distribution(self, log_rho: np.ndarray, task) -> np.ndarray:

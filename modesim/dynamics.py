@@ -104,7 +104,7 @@ class Trajectory:
         try:
             import xarray as xr
         except ImportError as exc:
-            raise ImportError("Trajectory.to_xarray needs xarray: pip install 'modesim[sweep]'") from exc
+            raise ImportError("Trajectory.to_xarray needs xarray: pip install 'modesim[sweep]' (in a checkout: pip install -e '.[sweep]')") from exc
 
         time = "round" if np.issubdtype(np.asarray(self.times).dtype, np.integer) else "time"
         batch = self.final.log_policy.shape[:-1]
@@ -440,7 +440,7 @@ def flow(
 def _times(t_eval) -> np.ndarray:
     try:
         t = np.asarray(t_eval, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):       # (an integer beyond float64: 10**400)
         t = None
     if t is None or t.ndim != 1 or t.size < 1 or not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0):
         raise ValueError(f"t_eval must be a 1-D increasing array of finite times; got {chk.describe(t_eval)}")

@@ -8,6 +8,7 @@ Tasks are immutable (their arrays are read-only), pickle and deep-copy.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -357,7 +358,10 @@ def dirichlet_task(
         isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0 for n in batch_shape
     ):
         raise ValueError(f"batch_shape must be a tuple of non-negative integers; got {chk.describe(batch_shape)}")
-    shape = tuple(batch_shape) + (K,)
+    shape = tuple(int(n) for n in batch_shape) + (K,)
+    if math.prod(shape) >= 2**63:
+        raise ValueError(f"batch_shape {chk.describe(batch_shape)} with K = {K} makes more entries than an array "
+                         f"can hold (2**63); allowed: a batch_shape whose product with K is below that")
     with np.errstate(divide="ignore", over="ignore"):  # log(U)/a overflows for subnormal a
         log_g = np.log(rng.standard_gamma(a + 1.0, size=shape)) + np.log(rng.random(shape)) / a
     lb = log_normalise(np.where(np.isfinite(log_g), log_g, -745.0))

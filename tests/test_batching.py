@@ -76,3 +76,24 @@ def test_a_50_by_50_grid_is_one_call():
 def test_grid_errors_name_the_offending_entry(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("objective", ["reverse", "jsd"])
+def test_an_all_valid_row_of_a_mixed_batch_equals_the_row_alone(objective):
+    """Conditioned demonstrations left an all-valid task's rows as exp(log ρ) but divided the
+    same row by its valid mass (1 ± 1 ulp) inside a batch with invalid modes elsewhere: the
+    row's round then differed alone and in the batch by up to 8.9e-16, and after 20 rounds
+    by 1.8e-15, for every objective (found by a walkthrough).  The choice is now per row."""
+    rng = np.random.default_rng(7)
+    base = rng.dirichlet(np.full(16, 0.4), size=513)
+    valid = rng.random((513, 16)) < 0.8
+    valid[:, 0] = True
+    valid[5] = True
+    task = ms.make_task(base, valid)
+    rule = ms.SelfDistillation(ms.CopyTeacher(0.5), beta=0.04, objective=objective)
+    together = ms.iterate(rule, task, 20).final.log_policy[5]
+    alone = ms.iterate(rule, task[5], 20).final.log_policy
+    np.testing.assert_array_equal(together, alone)
+    demos = ms.ConditionedDemos()
+    np.testing.assert_array_equal(demos.distribution(task.log_base, task)[5],
+                                  demos.distribution(task[5].log_base, task[5]))

@@ -206,3 +206,9 @@ def test_integers_too_long_to_print_are_described():
         chk.integer(-(10**5000), "n")
     with pytest.raises(ValueError, match=r"alpha must be .*got a list holding an integer of more than"):
         ms.CopyTeacher([0.5, 10**5000])
+    with pytest.raises(ValueError, match=r"got 100000000000… \(an integer of 401 digits\)$"):
+        ms.SelfDistillation(ms.CopyTeacher(0.5), beta=10**400)
+    with pytest.raises(ValueError, match=r"batch_shape .* more entries than an array can hold"):
+        ms.dirichlet_task(3, batch_shape=(2**40, 2**40))
+    with pytest.raises(ValueError, match="t_eval must be"):
+        ms.flow(ms.NaturalPG(), ms.make_task([0.5, 0.5]), [0, 10**400])

@@ -202,7 +202,9 @@ register("kl_to_rl_target", ms.kl_to_rl_target, task="task", policy=Kind(st.just
 register("make_task", ms.make_task, base="policy", check=lambda o, _: isinstance(o, ms.Task))
 register("zipf_task", ms.zipf_task, K=integer(1, 10**5), s=real(0.0, None, extremes=(50.0,)), check=lambda o, _: is_policy(o.base, 0))
 register("dirichlet_task", ms.dirichlet_task, K=integer(1, 50), concentration=real(0.0, None, lo_open=True, extremes=(1e-3, 1e3)),
-         seed="seed", check=lambda o, _: is_policy(o.base, 0))
+         seed="seed", batch_shape=Kind(st.sampled_from([(), (2,), (2, 3)]),
+                                       [None, 3, [2], (2.0,), (-1,), (True,), (2**64,), (2**40, 2**40)]),
+         check=lambda o, _: is_policy(o.base, 0))
 register("two_strategy_task", ms.two_strategy_task, p=real(0.0, 1.0, lo_open=True, hi_open=True),
          valid_mass=real(0.0, 1.0, lo_open=True), check=lambda o, _: is_policy(o.base, 0))
 register("kl_regularised_optimum", ms.kl_regularised_optimum, task="task", beta=real(0.0, None, extremes=(1e-300, 1e300)),
@@ -227,7 +229,7 @@ register("iterate", ms.iterate, rule="rule", task="task", rounds=integer(0, 30),
 register("flow", ms.flow, rule=Kind(st.sampled_from([ms.NaturalPG(1.0), ms.SoftmaxPG(1.0), ms.SelfDistillation(step_size=0.2)]),
                                     [None, object(), "rule"]),
          task="task", t_eval=Kind(st.sampled_from([[0.0, 1.0], [0.0, 0.5, 2.0]]),
-                                  [None, "x", [1.0, 0.0], [0.0, float("nan")], [], [[0.0, 1.0]]]),
+                                  [None, "x", [1.0, 0.0], [0.0, float("nan")], [], [[0.0, 1.0]], [0, 10**400]]),
          rtol=real(1e-13, None, extremes=(1e-10, 1e-3)), check=lambda o, _: is_log_policy(o.final.log_policy, 0))
 register("rounds_to_collapse", ms.rounds_to_collapse, rule="rule", task="task",
          eps=real(0.0, 1.0, lo_open=True, hi_open=True), max_rounds=integer(0, 50),

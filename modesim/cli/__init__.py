@@ -116,7 +116,7 @@ def main(argv=None) -> int:
         message = str(exc)
         if isinstance(exc, ModuleNotFoundError) and exc.name:
             extra = _EXTRA_OF.get(exc.name.split(".")[0])
-            hint = f" (pip install 'modesim[{extra}]')" if extra else ""
+            hint = f" (pip install 'modesim[{extra}]'; in a checkout: pip install -e '.[{extra}]')" if extra else ""
             message = f"this command needs {exc.name}, which is not installed{hint}"
         print(f"modesim {args.command}: error: {message}", file=sys.stderr)
         return 2

@@ -424,7 +424,7 @@ def _edge_array(value, name: str, graph, what: str) -> np.ndarray:
         raise ValueError(f"{name} must be {what} of shape (..., {graph.n_edges}); got {value!r}")
     try:
         arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):       # (an integer beyond float64: 10**400)
         raise ValueError(f"{name} must be {what} of shape (..., {graph.n_edges}); got {chk.describe(value)}") from None
     if arr.ndim == 0 or arr.shape[-1] != graph.n_edges:
         raise ValueError(

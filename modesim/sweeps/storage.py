@@ -51,7 +51,7 @@ def require(*modules: str) -> None:
             importlib.import_module(name)
         except ImportError as exc:
             raise ImportError(
-                f"modesim sweeps need {name} (xarray, zarr and dask[distributed]): pip install 'modesim[sweep]'"
+                f"modesim sweeps need {name} (xarray, zarr and dask[distributed]): pip install 'modesim[sweep]' (in a checkout: pip install -e '.[sweep]')"
             ) from exc
 
 

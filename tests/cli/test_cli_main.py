@@ -195,4 +195,4 @@ def test_a_missing_optional_dependency_is_one_line_naming_the_extra(capsys, monk
 
     assert main(["run", "--base", "0.5,0.5"]) == 2
     err = capsys.readouterr().err
-    assert err == "modesim run: error: this command needs zarr, which is not installed (pip install 'modesim[sweep]')\n"
+    assert err == "modesim run: error: this command needs zarr, which is not installed (pip install 'modesim[sweep]'; in a checkout: pip install -e '.[sweep]')\n"

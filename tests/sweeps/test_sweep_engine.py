@@ -335,4 +335,4 @@ def test_a_missing_dependency_says_how_to_install_it():
             "try:\n    ms.sweep(ms.NaturalPG(), ms.make_task([0.5, 0.5]), {}, rounds=1)\n"
             "except ImportError as e:\n    print(e)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "modesim sweeps need zarr (xarray, zarr and dask[distributed]): pip install 'modesim[sweep]'"
+    assert out.stdout.strip() == "modesim sweeps need zarr (xarray, zarr and dask[distributed]): pip install 'modesim[sweep]' (in a checkout: pip install -e '.[sweep]')"
