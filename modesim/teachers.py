@@ -372,14 +372,14 @@ class CopyTeacher(Teacher):
         """
         value = hit if value is None else value
         lowest = value.min()
-        if lowest > 0.0:
-            if fast:
+        with np.errstate(divide="ignore"):
+            if fast:        # (every entry by the same log, whatever the rest of the block holds)
                 log_into(value, hit, lowest)
             else:
                 np.log(value, out=hit)
+        if lowest > 0.0:
             return
         with np.errstate(divide="ignore"):
-            np.log(value, out=hit)
             np.copyto(hit, np.logaddexp(rest, self._consts[3]), where=np.isneginf(hit))
 
     def two_point_log_values(self, log_rho: np.ndarray, *, out=None, linear=None) -> tuple[np.ndarray, np.ndarray]:

@@ -1137,18 +1137,19 @@ def test_vmath_takes_the_kernels_passes_and_numpys_elsewhere(monkeypatch):
     np.testing.assert_array_equal(_vmath.log_into(y, np.empty(y.shape), float(y.min())), np.log(y))
 
 
-@pytest.mark.parametrize("alpha", [0.5, 0.0])
-def test_rows_are_bit_identical_alone_and_in_a_batch(alpha, monkeypatch):
+@pytest.mark.parametrize("alpha, deep", [(0.5, -740.0), (0.0, -740.0), (0.0, -800.0)])
+def test_rows_are_bit_identical_alone_and_in_a_batch(alpha, deep, monkeypatch):
     """A row's JSD round (compiled kernel, copy teacher: its law through modesim._vmath) has
     the same bits alone and in a batch of 300 rows, also when another row of the batch has
-    a law value below the smallest normal float (α = 0, a mode at e^-740).  Before: arrays
-    below 4,096 entries took numpy's exp and log, larger ones the kernel's passes, and a
-    block's subnormal sent every row to numpy's log: rows differed by up to 2 ulp."""
+    a law value below the smallest normal float (α = 0, a mode at e^-740) or zero (e^-800).
+    Before: arrays below 4,096 entries took numpy's exp and log, larger ones the kernel's
+    passes, and a block's subnormal (later: its zero) sent every row to numpy's log: rows
+    differed by up to 2 ulp."""
     pytest.importorskip("numba")
     monkeypatch.delenv("MODESIM_NUMBA", raising=False)
     rng = np.random.default_rng(1)
     lr = np.log(rng.dirichlet(np.ones(16), size=300))
-    lr[7, 3] = -740.0
+    lr[7, 3] = deep
     lr = log_normalise(lr)
     teacher = ms.CopyTeacher(alpha)
 
